@@ -1,0 +1,53 @@
+#ifndef LMSH_CLI_H
+#define LMSH_CLI_H
+
+#include <stdio.h>
+
+struct lm_options;
+struct lm_model;
+struct bpe;
+
+/* A subcommand: main.c dispatches on name; each lives in its own cli_*.c. */
+struct cli_command {
+	const char	*name;		/* as typed: "generate" */
+	int		(*run)(int argc, char **argv); /* exit status 0, 1 or 2 */
+	const char	*summary;	/* one line for lmsh --help */
+	const char	*usage;		/* lmsh CMD --help text */
+};
+
+extern const struct cli_command cli_cmd_tokenize;
+extern const struct cli_command cli_cmd_detokenize;
+extern const struct cli_command cli_cmd_bpe_train;
+extern const struct cli_command cli_cmd_generate;
+extern const struct cli_command cli_cmd_eval;
+extern const struct cli_command cli_cmd_convert;
+extern const struct cli_command cli_cmd_bench;
+extern const struct cli_command cli_cmd_history;
+extern const struct cli_command cli_cmd_replay;
+
+/* The REPL (repl.c): curses, or line mode when not on a terminal. */
+int	repl_main(int argc, char **argv);
+extern const char repl_usage[];
+
+/* Shared front-end helpers (cli_common.c).  Messages go to stderr. */
+#define CLI_EXIT_OK	0
+#define CLI_EXIT_ERROR	1
+#define CLI_EXIT_USAGE	2
+
+/* Parse options for cmd; returns -1 to continue, else an exit status. */
+int	cli_parse(const struct cli_command *, struct lm_options *, int argc,
+	    char **argv, int *optind_out);
+void	cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The bundled model's directory (installed or in the build tree), or NULL. */
+const char *cli_default_model(void);
+/* Load the tokenizer named by the options (--tokenizer, --vocab/--merges, or
+ * the model directory), with any --special-token added. */
+struct bpe *cli_load_bpe(const struct lm_options *, int required);
+/* Load the model named by the options (--model DIR, --checkpoint_path with
+ * --config or shape flags, else the bundled model). */
+struct lm_model *cli_load_model(const struct lm_options *);
+/* The model path as a user would name it (for messages and history). */
+const char *cli_model_path(const struct lm_options *);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * cli_common.c: what every one-shot subcommand and the REPL share: option
+ * parsing with --help, error printing, and turning the options into a
+ * tokenizer and a model (a model directory, a checkpoint with its config, or
+ * the bundled model).
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bpe.h"
+#include "cli.h"
+#include "model.h"
+#include "options.h"
+#include "util.h"
+
+#define CLI_BUNDLED_NAME "tinystories"
+
+int
+cli_parse(const struct cli_command *cmd, struct lm_options *o, int argc,
+    char **argv, int *optind_out)
+{
+	options_init(o);
+	switch (options_parse(o, cmd->name, argc, argv, optind_out)) {
+	case OPTIONS_OK:
+		break;
+	case OPTIONS_HELP:
+		fputs(cmd->usage, stdout);
+		return CLI_EXIT_OK;
+	case OPTIONS_EXIT_OK:
+		return CLI_EXIT_OK;
+	case OPTIONS_USAGE:
+		return CLI_EXIT_USAGE;
+	}
+	if (o->log_path != NULL)
+		log_open(o->log_path);
+	return -1;
+}
+
+void
+cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("lmsh: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void
+cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("lmsh: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int
+cli_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int
+cli_is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
+ * The installed copy wins; a binary run from its build tree falls back to
+ * the source tree's share/, so `make && src/lmsh` works without installing.
+ */
+const char *
+cli_default_model(void)
+{
+	static char	 path[4096];
+	const char	*roots[] = { LMSH_PKGDATADIR, LMSH_SRCDIR "/share" };
+
+	for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", roots[i], CLI_BUNDLED_NAME);
+		if (cli_is_dir(path))
+			return path;
+	}
+	return NULL;
+}
+
+const char *
+cli_model_path(const struct lm_options *o)
+{
+	if (o->src.checkpoint != NULL)
+		return o->src.checkpoint;
+	if (o->model != NULL)
+		return o->model;
+	return cli_default_model();
+}
+
+/* The directory that holds the tokenizer files, if the model is one. */
+static const char *
+cli_model_dir(const struct lm_options *o)
+{
+	const char *p = cli_model_path(o);
+
+	return p != NULL && cli_is_dir(p) ? p : NULL;
+}
+
+struct bpe *
+cli_load_bpe(const struct lm_options *o, int required)
+{
+	struct err	 err;
+	struct bpe	*b = NULL;
+	const char	*dir = cli_model_dir(o);
+	char		*v = NULL, *m = NULL, *t = NULL;
+
+	if (o->tokenizer != NULL)
+		b = bpe_load_hf(o->tokenizer, &err);
+	else if (o->vocab != NULL || o->merges != NULL) {
+		if (o->vocab == NULL || o->merges == NULL) {
+			cli_error("--vocab and --merges go together");
+			return NULL;
+		}
+		b = bpe_load(o->vocab, o->merges, &err);
+	} else if (dir != NULL) {
+		v = xasprintf("%s/vocab.json", dir);
+		m = xasprintf("%s/merges.txt", dir);
+		t = xasprintf("%s/tokenizer.json", dir);
+		if (cli_is_file(v) && cli_is_file(m))
+			b = bpe_load(v, m, &err);
+		else if (cli_is_file(t))
+			b = bpe_load_hf(t, &err);
+		else
+			err_set(&err, "%s: no vocab.json + merges.txt or "
+			    "tokenizer.json", dir);
+	} else
+		err_set(&err, "no tokenizer: give --vocab and --merges, "
+		    "--tokenizer, or --model DIR");
+	free(v);
+	free(m);
+	free(t);
+	if (b == NULL) {
+		if (required)
+			cli_error("%s", err.msg);
+		return NULL;
+	}
+	for (int i = 0; i < o->n_special; i++) {
+		if (bpe_add_special(b, o->special[i], &err) != 0) {
+			cli_error("--special-token: %s", err.msg);
+			bpe_free(b);
+			return NULL;
+		}
+	}
+	return b;
+}
+
+struct lm_model *
+cli_load_model(const struct lm_options *o)
+{
+	struct lm_model_source	 src = o->src;
+	struct lm_model		*m;
+	struct err		 err;
+	const char		*p = cli_model_path(o);
+
+	if (src.checkpoint == NULL) {
+		if (p == NULL) {
+			cli_error("no model: give --model DIR or "
+			    "--checkpoint_path FILE (the bundled model is not "
+			    "installed)");
+			return NULL;
+		}
+		if (cli_is_dir(p))
+			src.dir = p;
+		else
+			src.checkpoint = p;
+	}
+	if ((m = model_open(&src, &err)) == NULL) {
+		cli_error("%s", err.msg);
+		return NULL;
+	}
+	if (o->threads > 0)
+		model_set_threads(m, o->threads);
+	return m;
+}

@@ -1,0 +1,82 @@
+#ifndef LMSH_HISTORY_H
+#define LMSH_HISTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "generate.h"
+
+struct err;
+struct history;
+struct buf;
+
+/* A recorded session (one run of lmsh). */
+struct history_session_info {
+	const char	*lmsh_version;
+	const char	*model_path;	/* directory or checkpoint as given */
+	const char	*fingerprint;	/* SHA-256 of weights + tokenizer files */
+	const char	*config_json;	/* the model config as JSON */
+};
+
+/* A turn as stored and as read back.  When read back (history_get_turn) the
+ * struct owns every string and array: free with history_turn_fini(). */
+struct history_turn {
+	int64_t			 id;		/* rowid; 0 before recording */
+	int64_t			 session_id;	/* owning session */
+	int			 seq_no;	/* order within the session */
+	double			 time;		/* unix seconds at start */
+	char			*model_path;	/* from the session (read back) */
+	char			*fingerprint;	/* from the session (read back) */
+	char			*prompt;	/* prompt text */
+	int32_t			*prompt_ids;	/* prompt token ids */
+	size_t			 n_prompt;
+	char			*output;	/* generated text */
+	int32_t			*output_ids;	/* generated ids */
+	size_t			 n_output;
+	struct gen_settings	 settings;	/* at the start of the turn */
+	char			*stop_strings[GEN_MAX_STOP]; /* owned copies */
+	struct gen_change	*changes;	/* live changes during the turn */
+	size_t			 n_changes;
+	enum gen_stop		 stop;		/* why it ended */
+	double			 prefill_s;	/* prefill seconds */
+	double			 decode_s;	/* decode seconds */
+	int64_t			 replay_of;	/* turn it replays, or 0 */
+};
+
+/* Opening.  path NULL means the default ($LMSH_HISTORY, else
+ * $XDG_DATA_HOME/lmsh/history.db).  A file that is read-only, locked, corrupt
+ * or from a newer lmsh fails with one clear message; nothing is changed. */
+char		*history_default_path(void);	/* caller frees */
+struct history	*history_open(const char *path, int read_only, struct err *);
+void		 history_close(struct history *);
+const char	*history_path(const struct history *);
+
+/* Recording. */
+int64_t		 history_begin_session(struct history *,
+		    const struct history_session_info *, struct err *);
+int		 history_end_session(struct history *, int64_t, struct err *);
+/* Record a finished (or interrupted) turn in one transaction; sets t->id. */
+int		 history_record_turn(struct history *, struct history_turn *,
+		    struct err *);
+/* Fill a turn from a finished generation session's sequence seq. */
+void		 history_turn_from_gen(struct history_turn *,
+		    const struct gen_session *, int seq, const char *prompt);
+
+/* Reading.  Lists append lines of text (or JSON) to out. */
+int		 history_get_turn(struct history *, int64_t id,
+		    struct history_turn *, struct err *);
+void		 history_turn_fini(struct history_turn *);
+int		 history_list(struct history *, int n, int64_t session_id,
+		    int json, struct buf *out, struct err *);
+int		 history_search(struct history *, const char *query, int n,
+		    int json, struct buf *out, struct err *);
+int		 history_show(struct history *, int64_t id, struct buf *out,
+		    struct err *);
+int		 history_export(struct history *, const int64_t *ids, size_t n,
+		    int markdown, struct buf *out, struct err *);
+int		 history_delete(struct history *, int64_t id, struct err *);
+/* Earlier prompts, oldest first, for the REPL's up-arrow. */
+int		 history_prompts(struct history *, int n,
+		    void (*fn)(void *, const char *), void *, struct err *);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * main.c: subcommand dispatch.  `lmsh` alone (or with only options) opens
+ * the REPL; `lmsh CMD ...` runs one subcommand from the table below.  Exit
+ * status: 0 success, 1 runtime error, 2 bad usage.
+ */
+#include "config.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_command *const main_commands[] = {
+	&cli_cmd_generate,
+	&cli_cmd_tokenize,
+	&cli_cmd_detokenize,
+	&cli_cmd_bpe_train,
+	&cli_cmd_eval,
+	&cli_cmd_convert,
+	&cli_cmd_history,
+	&cli_cmd_replay,
+	&cli_cmd_bench,
+};
+#define MAIN_N_COMMANDS (sizeof main_commands / sizeof main_commands[0])
+
+static void
+main_usage(FILE *f)
+{
+	fputs(repl_usage, f);
+	fputs("\nSubcommands (lmsh CMD --help for each):\n", f);
+	for (size_t i = 0; i < MAIN_N_COMMANDS; i++)
+		fprintf(f, "  %-11s %s\n", main_commands[i]->name,
+		    main_commands[i]->summary);
+	fputs("\nSee lmsh(1) for everything else.\n", f);
+}
+
+int
+main(int argc, char **argv)
+{
+	setlocale(LC_ALL, "");
+	if (argc >= 2 && argv[1][0] != '-') {
+		for (size_t i = 0; i < MAIN_N_COMMANDS; i++)
+			if (strcmp(argv[1], main_commands[i]->name) == 0)
+				return main_commands[i]->run(argc - 1, argv + 1);
+		if (strcmp(argv[1], "help") == 0) {
+			main_usage(stdout);
+			return CLI_EXIT_OK;
+		}
+		fprintf(stderr, "lmsh: unknown command '%s'\n"
+		    "Try 'lmsh --help'.\n", argv[1]);
+		return CLI_EXIT_USAGE;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			main_usage(stdout);
+			return CLI_EXIT_OK;
+		}
+	}
+	return repl_main(argc, argv);
+}

@@ -1,0 +1,65 @@
+#ifndef LMSH_MODEL_H
+#define LMSH_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+struct lm_model;
+struct lm_cache;
+
+/* The CS336 TransformerLM hyper-parameters (config.json keys). */
+struct lm_config {
+	int	vocab_size;	/* rows of token_embeddings and lm_head */
+	int	context_length;	/* longest sequence, prompt included */
+	int	d_model;	/* residual width */
+	int	num_layers;	/* transformer blocks */
+	int	num_heads;	/* attention heads; d_model % num_heads == 0 */
+	int	d_ff;		/* SwiGLU hidden width */
+	float	rope_theta;	/* RoPE base, default 10000 */
+};
+
+/* Where a model comes from.  Either dir (a model directory with config.json
+ * and model.safetensors) or checkpoint (a .pt or .safetensors file) with
+ * config_path and/or the fields of cfg (0 = not given) supplying the shape. */
+struct lm_model_source {
+	const char		*dir;		/* model directory or NULL */
+	const char		*checkpoint;	/* .pt/.safetensors or NULL */
+	const char		*config_path;	/* config.json or NULL */
+	struct lm_config	 cfg;		/* overrides; 0 fields unset */
+};
+
+/* Loading. */
+int		 model_config_load(const char *path, struct lm_config *,
+		    struct err *);
+int		 model_config_check(const struct lm_config *, struct err *);
+struct lm_model	*model_open(const struct lm_model_source *, struct err *);
+/* Random weights (benchmarks, tests); seed picks them. */
+struct lm_model	*model_new_random(const struct lm_config *, uint64_t seed,
+		    struct err *);
+void		 model_close(struct lm_model *);
+const struct lm_config *model_config(const struct lm_model *);
+/* Number of threads for everything the model runs (BLIS and our own). */
+void		 model_set_threads(struct lm_model *, int);
+
+/* KV cache: n_seq independent sequence slots of up to n_ctx positions. */
+struct lm_cache	*model_cache_new(const struct lm_model *, int n_seq, int n_ctx,
+		    struct err *);
+void		 model_cache_free(struct lm_cache *);
+void		 model_cache_reset(struct lm_cache *, int seq);
+int		 model_cache_pos(const struct lm_cache *, int seq);
+size_t		 model_cache_bytes(const struct lm_cache *);
+
+/* Run n tokens of slot seq from its current position (batched GEMMs).
+ * logits: [n][vocab] when all_logits, else [vocab] for the last token only;
+ * may be NULL.  Fails if the slot would pass n_ctx. */
+int		 model_prefill(struct lm_model *, struct lm_cache *, int seq,
+		    const int32_t *tokens, size_t n, float *logits,
+		    int all_logits, struct err *);
+/* One decode step for n sequences at once: token[i] goes into slot seqs[i];
+ * logits [n][vocab]. */
+int		 model_decode(struct lm_model *, struct lm_cache *,
+		    const int *seqs, const int32_t *tokens, int n,
+		    float *logits, struct err *);
+
+#endif

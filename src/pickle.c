@@ -1,0 +1,4 @@
+/* Placeholder; the owner replaces it. */
+#include "config.h"
+#include "pickle.h"
+int pickle_placeholder_;

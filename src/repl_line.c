@@ -1,0 +1,3 @@
+/* Placeholder; the owner replaces it. */
+#include "config.h"
+int repl_line_placeholder_;

@@ -1,0 +1,474 @@
+/*
+ * util.c: allocation wrappers that end curses before aborting, the fixed
+ * error buffer every library module reports through, file helpers, the -v
+ * debug log, UTF-8 validation and a growable byte buffer.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static void	(*util_fatal_hook)(void);
+static FILE	*log_file;
+
+void
+err_set(struct err *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+}
+
+/* Prepend "prefix: " to an error already set, keeping it bounded. */
+void
+err_prefix(struct err *err, const char *fmt, ...)
+{
+	char	old[ERR_MSG_CAP], pre[ERR_MSG_CAP];
+	va_list	ap;
+
+	if (err == NULL)
+		return;
+	memcpy(old, err->msg, sizeof old);
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof pre, fmt, ap);
+	va_end(ap);
+	/* truncation is the intent: the message stays bounded */
+	size_t n = strlen(pre);
+	if (n > sizeof err->msg - 3)
+		n = sizeof err->msg - 3;
+	memcpy(err->msg, pre, n);
+	memcpy(err->msg + n, ": ", 2);
+	size_t m = strlen(old);
+	if (m > sizeof err->msg - n - 3)
+		m = sizeof err->msg - n - 3;
+	memcpy(err->msg + n + 2, old, m);
+	err->msg[n + 2 + m] = '\0';
+}
+
+void
+err_clear(struct err *err)
+{
+	if (err != NULL)
+		err->msg[0] = '\0';
+}
+
+/*
+ * The front end that owns the terminal registers a hook (endwin) so that an
+ * out-of-memory abort leaves a usable terminal behind.
+ */
+void
+util_set_fatal_hook(void (*hook)(void))
+{
+	util_fatal_hook = hook;
+}
+
+void
+util_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (util_fatal_hook != NULL)
+		util_fatal_hook();
+	fputs("lmsh: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+void *
+xmalloc(size_t size)
+{
+	void *p;
+
+	if (size == 0)
+		size = 1;
+	if ((p = malloc(size)) == NULL)
+		util_fatal("xmalloc: allocating %zu bytes: out of memory", size);
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void *p;
+
+	if (n == 0 || size == 0)
+		n = size = 1;
+	if ((p = calloc(n, size)) == NULL)
+		util_fatal("xcalloc: allocating %zu * %zu bytes: out of memory",
+		    n, size);
+	return p;
+}
+
+void *
+xreallocarray(void *old, size_t n, size_t size)
+{
+	size_t	 total;
+	void	*p;
+
+	if (util_mul_size(n, size, &total) != 0)
+		util_fatal("xreallocarray: %zu * %zu bytes overflows", n, size);
+	if (total == 0)
+		total = 1;
+	if ((p = realloc(old, total)) == NULL)
+		util_fatal("xreallocarray: allocating %zu bytes: out of memory",
+		    total);
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t len)
+{
+	char *p = xmalloc(len + 1);
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*p;
+
+	va_start(ap, fmt);
+	if (vasprintf(&p, fmt, ap) < 0)
+		util_fatal("xasprintf: out of memory");
+	va_end(ap);
+	return p;
+}
+
+int
+util_mul_size(size_t a, size_t b, size_t *out)
+{
+	if (a != 0 && b > SIZE_MAX / a)
+		return -1;
+	*out = a * b;
+	return 0;
+}
+
+int
+util_add_size(size_t a, size_t b, size_t *out)
+{
+	if (a > SIZE_MAX - b)
+		return -1;
+	*out = a + b;
+	return 0;
+}
+
+/*
+ * Read a whole file into a NUL-terminated buffer; the caller frees *out with
+ * free().  Errors name the path.
+ */
+int
+util_read_file(const char *path, char **out, size_t *out_len, struct err *err)
+{
+	FILE	*f;
+	char	*data = NULL;
+	size_t	 len = 0, cap = 0, n;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		err_set(err, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (cap - len < 65536) {
+			cap = cap ? cap * 2 : 65536;
+			data = realloc(data, cap + 1);
+			if (data == NULL) {
+				fclose(f);
+				err_set(err, "%s: out of memory", path);
+				return -1;
+			}
+		}
+		n = fread(data + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		err_set(err, "%s: read error: %s", path, strerror(errno));
+		fclose(f);
+		free(data);
+		return -1;
+	}
+	fclose(f);
+	data[len] = '\0';
+	*out = data;
+	*out_len = len;
+	return 0;
+}
+
+/*
+ * Write through a temporary file and rename, so that a full disk or a kill
+ * never leaves a half-written file where a good one was.
+ */
+int
+util_write_file_atomic(const char *path, const void *data, size_t len,
+    struct err *err)
+{
+	char	*tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	int	 fd, rc = -1;
+	size_t	 off = 0;
+
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1) {
+		err_set(err, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, (const char *)data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			err_set(err, "%s: write: %s", path, strerror(errno));
+			close(fd);
+			unlink(tmp);
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		err_set(err, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if (rename(tmp, path) != 0) {
+		err_set(err, "%s: rename: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(tmp);
+	return rc;
+}
+
+int
+util_mkdir_p(const char *path, unsigned int mode, struct err *err)
+{
+	char	*p = xstrdup(path), *s;
+	int	 rc = 0;
+
+	for (s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST) {
+			err_set(err, "%s: %s", p, strerror(errno));
+			rc = -1;
+			break;
+		}
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+double
+util_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void
+log_open(const char *path)
+{
+	if (log_file != NULL)
+		fclose(log_file);
+	log_file = fopen(path, "a");
+	if (log_file != NULL)
+		setvbuf(log_file, NULL, _IOLBF, 0);
+}
+
+void
+log_close(void)
+{
+	if (log_file != NULL)
+		fclose(log_file);
+	log_file = NULL;
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_file == NULL)
+		return;
+	va_start(ap, fmt);
+	vfprintf(log_file, fmt, ap);
+	va_end(ap);
+	fputc('\n', log_file);
+}
+
+/*
+ * Length of the leading run of complete, valid UTF-8 (no overlongs, no
+ * surrogates, nothing above U+10FFFF).
+ */
+size_t
+utf8_valid_prefix(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0;
+
+	while (i < len) {
+		unsigned c = p[i];
+		size_t n;
+		unsigned min, cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 2; cp = c & 0x1f; min = 0x80;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 3; cp = c & 0x0f; min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 4; cp = c & 0x07; min = 0x10000;
+		} else
+			return i;
+		if (len - i < n)
+			return i;
+		for (size_t k = 1; k < n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return i;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return i;
+		i += n;
+	}
+	return i;
+}
+
+int
+utf8_is_valid(const char *s, size_t len, size_t *bad)
+{
+	size_t n = utf8_valid_prefix(s, len);
+
+	if (bad != NULL)
+		*bad = n;
+	return n == len;
+}
+
+void
+buf_init(struct buf *b)
+{
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+buf_fini(struct buf *b)
+{
+	free(b->data);
+	buf_init(b);
+}
+
+void
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (b->cap - b->len < n + 1) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap - b->len < n + 1)
+			cap *= 2;
+		b->data = xreallocarray(b->data, cap, 1);
+		b->cap = cap;
+	}
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_puts(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		util_fatal("buf_printf: out of memory");
+	buf_append(b, s, (size_t)n);
+	free(s);
+}
+
+/* Append s as a JSON string literal; bytes that are not UTF-8 become U+FFFD. */
+void
+buf_json_string(struct buf *b, const char *s, size_t len)
+{
+	size_t i = 0;
+
+	buf_append(b, "\"", 1);
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		size_t ok;
+
+		if (c == '"' || c == '\\') {
+			buf_append(b, "\\", 1);
+			buf_append(b, &s[i], 1);
+			i++;
+		} else if (c == '\n') {
+			buf_puts(b, "\\n"); i++;
+		} else if (c == '\t') {
+			buf_puts(b, "\\t"); i++;
+		} else if (c == '\r') {
+			buf_puts(b, "\\r"); i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			buf_printf(b, "\\u%04x", c); i++;
+		} else if (c < 0x80) {
+			buf_append(b, &s[i], 1); i++;
+		} else if ((ok = utf8_valid_prefix(s + i, len - i)) > 0) {
+			/* copy the whole valid run at once */
+			size_t run = 0;
+			while (run < ok && (unsigned char)s[i + run] >= 0x80)
+				run++;
+			if (run == 0)
+				run = 1;
+			buf_append(b, s + i, run);
+			i += run;
+		} else {
+			buf_puts(b, "\\ufffd");
+			i++;
+		}
+	}
+	buf_append(b, "\"", 1);
+}

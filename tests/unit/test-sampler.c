@@ -1,0 +1,6 @@
+/* Placeholder: skipped until its module lands. */
+int
+main(void)
+{
+	return 77;
+}
