@@ -1,6 +1,136 @@
-/* Placeholder: skipped until its module lands. */
+/*
+ * test-util.c covers: err_set/err_prefix bounds, overflow-checked size
+ * arithmetic, UTF-8 validation (overlongs, surrogates, truncation, > U+10FFFF),
+ * JSON string escaping, atomic file writes and read-back, mkdir -p.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "util.h"
+
+static void
+test_err(void)
+{
+	struct err	err;
+	char		long_s[2000];
+
+	err_set(&err, "%s: bad magic %08x", "f.bin", 0xdeadbeefu);
+	CHECK(strcmp(err.msg, "f.bin: bad magic deadbeef") == 0);
+	err_prefix(&err, "loading %s", "m");
+	CHECK(strcmp(err.msg, "loading m: f.bin: bad magic deadbeef") == 0);
+
+	memset(long_s, 'x', sizeof long_s - 1);
+	long_s[sizeof long_s - 1] = '\0';
+	err_set(&err, "%s", long_s);
+	CHECK(strlen(err.msg) == ERR_MSG_CAP - 1);
+	err_prefix(&err, "%s", long_s);
+	CHECK(strlen(err.msg) < ERR_MSG_CAP);
+	err_set(NULL, "ignored");	/* a NULL err is allowed */
+}
+
+static void
+test_sizes(void)
+{
+	size_t out;
+
+	CHECK(util_mul_size(3, 5, &out) == 0 && out == 15);
+	CHECK(util_mul_size(SIZE_MAX / 2 + 1, 2, &out) == -1);
+	CHECK(util_mul_size(0, SIZE_MAX, &out) == 0 && out == 0);
+	CHECK(util_add_size(SIZE_MAX, 1, &out) == -1);
+	CHECK(util_add_size(SIZE_MAX - 1, 1, &out) == 0 && out == SIZE_MAX);
+}
+
+static void
+test_utf8(void)
+{
+	size_t bad;
+
+	CHECK(utf8_is_valid("plain ascii", 11, &bad) && bad == 11);
+	CHECK(utf8_is_valid("h\xc3\xa9llo \xe4\xb8\xad \xf0\x9f\x98\x80", 15,
+	    &bad));
+	/* overlong '/' */
+	CHECK(!utf8_is_valid("a\xc0\xaf", 3, &bad) && bad == 1);
+	/* UTF-16 surrogate U+D800 */
+	CHECK(!utf8_is_valid("ab\xed\xa0\x80", 5, &bad) && bad == 2);
+	/* beyond U+10FFFF */
+	CHECK(!utf8_is_valid("\xf4\x90\x80\x80", 4, &bad) && bad == 0);
+	/* truncated 3-byte sequence at the end */
+	CHECK(!utf8_is_valid("xy\xe4\xb8", 4, &bad) && bad == 2);
+	/* lone continuation byte */
+	CHECK(!utf8_is_valid("\x80", 1, &bad) && bad == 0);
+	CHECK(utf8_valid_prefix("ok\xff", 3) == 2);
+}
+
+static void
+test_json(void)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_json_string(&b, "a\"b\\c\n\x01 \xc3\xa9", 10);
+	CHECK(strcmp(b.data, "\"a\\\"b\\\\c\\n\\u0001 \xc3\xa9\"") == 0);
+	buf_fini(&b);
+
+	buf_init(&b);
+	buf_json_string(&b, "x\xffy", 3);	/* invalid byte -> U+FFFD */
+	CHECK(strcmp(b.data, "\"x\\ufffdy\"") == 0);
+	buf_fini(&b);
+
+	buf_init(&b);
+	buf_printf(&b, "%d-%s", 42, "z");
+	buf_puts(&b, "!");
+	CHECK(b.len == 5 && strcmp(b.data, "42-z!") == 0);
+	buf_fini(&b);
+}
+
+static void
+test_files(void)
+{
+	char		 dir[] = "/tmp/lmsh-test-util-XXXXXX";
+	char		*sub, *path, *data = NULL;
+	size_t		 len = 0;
+	struct err	 err;
+	struct stat	 st;
+
+	CHECK(mkdtemp(dir) != NULL);
+	sub = xasprintf("%s/a/b/c", dir);
+	CHECK(util_mkdir_p(sub, 0700, &err) == 0);
+	CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode));
+	CHECK(util_mkdir_p(sub, 0700, &err) == 0);	/* again: no error */
+
+	path = xasprintf("%s/f.txt", sub);
+	CHECK(util_write_file_atomic(path, "hello\0world", 11, &err) == 0);
+	CHECK(util_read_file(path, &data, &len, &err) == 0);
+	CHECK(len == 11 && memcmp(data, "hello\0world", 11) == 0 &&
+	    data[11] == '\0');
+	free(data);
+
+	CHECK(util_read_file("/nonexistent/x", &data, &len, &err) == -1);
+	CHECK(strstr(err.msg, "/nonexistent/x: ") == err.msg);
+
+	unlink(path);
+	free(path);
+	for (int i = 0; i < 3; i++) {
+		rmdir(sub);
+		*strrchr(sub, '/') = '\0';
+	}
+	rmdir(dir);
+	free(sub);
+}
+
 int
 main(void)
 {
-	return 77;
+	test_err();
+	test_sizes();
+	test_utf8();
+	test_json();
+	test_files();
+	CHECK_RESULT();
 }
