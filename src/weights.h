@@ -31,6 +31,10 @@ struct weights_tensor {
  * (its model.safetensors).  Errors name the file and the problem. */
 struct weights	*weights_open(const char *path, struct err *);
 void		 weights_close(struct weights *);
+/* The same from a buffer (copied): a safetensors image or a .pt zip; name is
+ * used only in errors.  For tests and fuzzers. */
+struct weights	*weights_open_mem(const char *name, const void *, size_t,
+		    struct err *);
 
 size_t		 weights_count(const struct weights *);
 const struct weights_tensor *weights_get(const struct weights *, size_t i);
