@@ -41,6 +41,11 @@ void		 model_close(struct lm_model *);
 const struct lm_config *model_config(const struct lm_model *);
 /* Number of threads for everything the model runs (BLIS and our own). */
 void		 model_set_threads(struct lm_model *, int);
+int		 model_threads(const struct lm_model *);
+/* Non-fatal problems found at load (NaN weights), or NULL. */
+const char	*model_warnings(const struct lm_model *);
+/* Bytes of weights one decode step reads (all but the embeddings). */
+size_t		 model_weight_bytes(const struct lm_model *);
 
 /* KV cache: n_seq independent sequence slots of up to n_ctx positions. */
 struct lm_cache	*model_cache_new(const struct lm_model *, int n_seq, int n_ctx,
@@ -48,6 +53,9 @@ struct lm_cache	*model_cache_new(const struct lm_model *, int n_seq, int n_ctx,
 void		 model_cache_free(struct lm_cache *);
 void		 model_cache_reset(struct lm_cache *, int seq);
 int		 model_cache_pos(const struct lm_cache *, int seq);
+/* Drop positions >= pos of slot seq. */
+void		 model_cache_truncate(struct lm_cache *, int seq, int pos);
+int		 model_cache_ctx(const struct lm_cache *);
 size_t		 model_cache_bytes(const struct lm_cache *);
 
 /* Run n tokens of slot seq from its current position (batched GEMMs).
