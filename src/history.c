@@ -1,114 +1,1643 @@
-/* Placeholder generated so that everything links; the owner replaces it. */
+/*
+ * history.c: the SQLite history.  One file (default
+ * $XDG_DATA_HOME/lmsh/history.db, mode 0600 in a 0700 directory) in WAL
+ * mode with a busy timeout, so several lmsh processes can record into it at
+ * once.  Tables (schema version HISTORY_SCHEMA_VERSION, kept in PRAGMA
+ * user_version and migrated forward in one transaction when opened):
+ *
+ *   sessions		one run of lmsh: times, version, model path, model
+ *			fingerprint (+ per-file digests), config JSON
+ *   turns		one prompt and its output: texts, token ids, every
+ *			sampling setting at the start, stop reason, counts,
+ *			timings, replay_of
+ *   setting_changes	settings changed during a turn, with the step (index
+ *			of the first token sampled with the new value)
+ *   turns_fts		FTS5 over turns.prompt and turns.output (external
+ *			content, kept in step by triggers)
+ *
+ * Token ids are BLOBs of little-endian int32, 4 bytes per token.  The seed
+ * is a uint64 stored in SQLite's int64 with the same bits.  Stop strings are
+ * a JSON array of strings.  Times are Unix seconds (UTC) as REAL.
+ *
+ * A turn is written in one transaction when it ends, so a process killed at
+ * any moment leaves every finished turn and nothing half-written.  A file
+ * that is not ours, corrupt, from a newer lmsh, read-only or locked too long
+ * is refused with one message naming it, and is never written to.
+ */
 #include "config.h"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "util.h"
-#include "history.h"
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "history.h"
+#include "model.h"
+#include "sha256.h"
+#include "util.h"
+
+/* "lmsh" in PRAGMA application_id marks the file as ours. */
+#define HISTORY_APP_ID		0x6c6d7368
+
+struct history {
+	sqlite3		*db;		/* the connection */
+	char		*path;		/* file name as opened */
+	int		 read_only;	/* opened without write access */
+	int		 busy_ms;	/* lock wait, for messages */
+};
+
+/* Schema version 1: the first layout (sessions and turns only). */
+static const char history_schema_v1[] =
+	"CREATE TABLE sessions ("
+	" id INTEGER PRIMARY KEY,"
+	" start_time REAL NOT NULL,"
+	" end_time REAL,"
+	" lmsh_version TEXT NOT NULL,"
+	" model_path TEXT,"
+	" fingerprint TEXT,"
+	" config_json TEXT);"
+	"CREATE TABLE turns ("
+	" id INTEGER PRIMARY KEY,"
+	" session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+	" seq_no INTEGER NOT NULL,"
+	" time REAL NOT NULL,"
+	" prompt TEXT NOT NULL,"
+	" prompt_ids BLOB NOT NULL,"
+	" output TEXT NOT NULL,"
+	" output_ids BLOB NOT NULL,"
+	" temperature REAL NOT NULL,"
+	" top_p REAL NOT NULL,"
+	" top_k INTEGER NOT NULL,"
+	" repeat_penalty REAL NOT NULL,"
+	" repeat_window INTEGER NOT NULL,"
+	" seed INTEGER NOT NULL,"
+	" max_new_tokens INTEGER NOT NULL,"
+	" eos_id INTEGER NOT NULL,"
+	" stop_strings TEXT NOT NULL DEFAULT '[]',"
+	" stop_reason TEXT NOT NULL,"
+	" n_prompt INTEGER NOT NULL,"
+	" n_output INTEGER NOT NULL,"
+	" prefill_s REAL NOT NULL,"
+	" decode_s REAL NOT NULL);"
+	"CREATE INDEX turns_session ON turns(session_id, seq_no);";
+
+/* Version 2: min-p, tokens/s, replays, live changes, full-text search. */
+static const char history_schema_v2[] =
+	"ALTER TABLE sessions ADD COLUMN files TEXT;"
+	"ALTER TABLE turns ADD COLUMN min_p REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE turns ADD COLUMN tokens_per_s REAL;"
+	"ALTER TABLE turns ADD COLUMN replay_of INTEGER"
+	" REFERENCES turns(id) ON DELETE SET NULL;"
+	"UPDATE turns SET tokens_per_s = n_output / decode_s"
+	" WHERE decode_s > 0;"
+	"CREATE TABLE setting_changes ("
+	" turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,"
+	" step INTEGER NOT NULL,"
+	" name TEXT NOT NULL,"
+	" value REAL NOT NULL);"
+	"CREATE INDEX setting_changes_turn ON setting_changes(turn_id, step);"
+	"CREATE VIRTUAL TABLE turns_fts USING fts5(prompt, output,"
+	" content='turns', content_rowid='id');"
+	"CREATE TRIGGER turns_fts_insert AFTER INSERT ON turns BEGIN"
+	" INSERT INTO turns_fts(rowid, prompt, output)"
+	" VALUES (new.id, new.prompt, new.output); END;"
+	"CREATE TRIGGER turns_fts_delete AFTER DELETE ON turns BEGIN"
+	" INSERT INTO turns_fts(turns_fts, rowid, prompt, output)"
+	" VALUES ('delete', old.id, old.prompt, old.output); END;"
+	"CREATE TRIGGER turns_fts_update AFTER UPDATE OF prompt, output ON turns"
+	" BEGIN"
+	" INSERT INTO turns_fts(turns_fts, rowid, prompt, output)"
+	" VALUES ('delete', old.id, old.prompt, old.output);"
+	" INSERT INTO turns_fts(rowid, prompt, output)"
+	" VALUES (new.id, new.prompt, new.output); END;"
+	"INSERT INTO turns_fts(turns_fts) VALUES ('rebuild');";
+
+/* migrations[v] takes a file from version v to v + 1. */
+static const char *const history_migrations[HISTORY_SCHEMA_VERSION] = {
+	history_schema_v1,
+	history_schema_v2,
+};
+
+static const char *const history_stop_names[] = {
+	"running", "eos", "max_tokens", "stop", "context", "interrupted",
+	"error"
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static double
+history_wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const char *
+history_stop_name(enum gen_stop s)
+{
+	if ((size_t)s < sizeof history_stop_names / sizeof history_stop_names[0])
+		return history_stop_names[s];
+	return "error";
+}
+
+static enum gen_stop
+history_stop_parse(const char *s)
+{
+	for (size_t i = 0; s != NULL &&
+	    i < sizeof history_stop_names / sizeof history_stop_names[0]; i++)
+		if (strcmp(s, history_stop_names[i]) == 0)
+			return (enum gen_stop)i;
+	return GEN_STOP_ERROR;
+}
+
+/* Report an SQLite failure: the file, what we were doing, SQLite's words. */
+static void
+history_db_err(struct history *h, struct err *err, const char *what)
+{
+	int code = sqlite3_errcode(h->db);
+
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+		err_set(err, "%s: %s: locked by another process for more than "
+		    "%d ms", h->path, what, h->busy_ms);
+	else if (code == SQLITE_READONLY)
+		err_set(err, "%s: %s: the file is read-only", h->path, what);
+	else if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+		err_set(err, "%s: %s: the database is corrupt (%s)", h->path,
+		    what, sqlite3_errmsg(h->db));
+	else
+		err_set(err, "%s: %s: %s", h->path, what,
+		    sqlite3_errmsg(h->db));
+}
+
+static sqlite3_stmt *
+history_prepare(struct history *h, const char *sql, struct err *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		history_db_err(h, err, "prepare");
+		return NULL;
+	}
+	return st;
+}
+
+static int
+history_exec(struct history *h, const char *sql, const char *what,
+    struct err *err)
+{
+	if (sqlite3_exec(h->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		history_db_err(h, err, what);
+		return -1;
+	}
+	return 0;
+}
+
+/* One integer from a one-row query such as a PRAGMA; -1 on error. */
+static int
+history_query_int(struct history *h, const char *sql, int64_t *out,
+    struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = history_prepare(h, sql, err)) == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE) {
+		history_db_err(h, err, "read");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Token ids <-> little-endian int32 BLOB. */
+static void *
+history_ids_blob(const int32_t *ids, size_t n)
+{
+	unsigned char *b = xmalloc(n * 4 + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v = (uint32_t)ids[i];
+		b[4 * i] = (unsigned char)v;
+		b[4 * i + 1] = (unsigned char)(v >> 8);
+		b[4 * i + 2] = (unsigned char)(v >> 16);
+		b[4 * i + 3] = (unsigned char)(v >> 24);
+	}
+	return b;
+}
+
+static int32_t *
+history_blob_ids(const void *blob, int len, size_t *n)
+{
+	const unsigned char	*b = blob;
+	size_t			 m = len > 0 ? (size_t)len / 4 : 0;
+	int32_t			*ids = xcalloc(m + 1, sizeof *ids);
+
+	for (size_t i = 0; i < m; i++)
+		ids[i] = (int32_t)((uint32_t)b[4 * i] |
+		    (uint32_t)b[4 * i + 1] << 8 | (uint32_t)b[4 * i + 2] << 16 |
+		    (uint32_t)b[4 * i + 3] << 24);
+	*n = m;
+	return ids;
+}
+
+static char *
+history_col_str(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s != NULL ? xstrdup((const char *)s) : NULL;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+/*
+ * The history file to use when none is given: $LMSH_HISTORY, else
+ * $XDG_DATA_HOME/lmsh/history.db, else ~/.local/share/lmsh/history.db.
+ * NULL when neither XDG_DATA_HOME nor HOME is set.  Caller frees.
+ */
 char *
 history_default_path(void)
 {
+	const char *env;
+
+	if ((env = getenv("LMSH_HISTORY")) != NULL && *env != '\0')
+		return xstrdup(env);
+	if ((env = getenv("XDG_DATA_HOME")) != NULL && *env == '/')
+		return xasprintf("%s/lmsh/history.db", env);
+	if ((env = getenv("HOME")) != NULL && *env != '\0')
+		return xasprintf("%s/.local/share/lmsh/history.db", env);
 	return NULL;
 }
 
+/* Create the directory (0700) and an empty file (0600) if missing. */
+static int
+history_create_file(const char *path, struct err *err)
+{
+	char	*dir = xstrdup(path), *slash = strrchr(dir, '/');
+	int	 fd, rc = -1;
+
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		if (util_mkdir_p(dir, 0700, err) != 0)
+			goto out;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1 && errno != EEXIST) {
+		err_set(err, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fd != -1)
+		close(fd);
+	rc = 0;
+out:
+	free(dir);
+	return rc;
+}
+
+/* Is this file ours and not from the future?  Reads only. */
+static int
+history_check_file(struct history *h, int64_t *version, struct err *err)
+{
+	int64_t app_id = 0, n_tables = 0;
+
+	if (history_query_int(h, "PRAGMA user_version", version, err) != 0 ||
+	    history_query_int(h, "PRAGMA application_id", &app_id, err) != 0 ||
+	    history_query_int(h, "SELECT count(*) FROM sqlite_master",
+	    &n_tables, err) != 0)
+		return -1;
+	if ((app_id != 0 && app_id != HISTORY_APP_ID) ||
+	    (app_id == 0 && n_tables > 0)) {
+		err_set(err, "%s: not an lmsh history database (another "
+		    "program's SQLite file?); left untouched", h->path);
+		return -1;
+	}
+	if (*version > HISTORY_SCHEMA_VERSION) {
+		err_set(err, "%s: written by a newer lmsh (schema version %lld, "
+		    "this lmsh knows up to %d); left untouched", h->path,
+		    (long long)*version, HISTORY_SCHEMA_VERSION);
+		return -1;
+	}
+	return 0;
+}
+
+/* Bring the schema up to date in one transaction. */
+static int
+history_migrate(struct history *h, struct err *err)
+{
+	int64_t	 version = 0;
+	char	 sql[128];
+
+	if (history_exec(h, "BEGIN IMMEDIATE", "upgrade", err) != 0)
+		return -1;
+	/* another process may have migrated while we waited for the lock */
+	if (history_check_file(h, &version, err) != 0)
+		goto fail;
+	for (int64_t v = version; v < HISTORY_SCHEMA_VERSION; v++) {
+		snprintf(sql, sizeof sql, "upgrade to schema version %lld",
+		    (long long)v + 1);
+		if (history_exec(h, history_migrations[v], sql, err) != 0)
+			goto fail;
+	}
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d;"
+	    "PRAGMA application_id = %d", HISTORY_SCHEMA_VERSION,
+	    HISTORY_APP_ID);
+	if (history_exec(h, sql, "upgrade", err) != 0 ||
+	    history_exec(h, "COMMIT", "upgrade", err) != 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* Read-write set-up: WAL (refused if it does not take), then the schema
+ * if it is older than ours. */
+static int
+history_setup_rw(struct history *h, int64_t version, struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 ok;
+
+	if (sqlite3_db_readonly(h->db, "main") == 1 || access(h->path, W_OK)) {
+		err_set(err, "%s: the file is read-only", h->path);
+		return -1;
+	}
+	if ((st = history_prepare(h, "PRAGMA journal_mode = WAL", err)) == NULL)
+		return -1;
+	ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+	    strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	if (!ok)
+		history_db_err(h, err, "switch to WAL journal");
+	sqlite3_finalize(st);
+	if (!ok)
+		return -1;
+	if (history_exec(h, "PRAGMA synchronous = NORMAL;"
+	    "PRAGMA foreign_keys = ON", "set-up", err) != 0)
+		return -1;
+	return version < HISTORY_SCHEMA_VERSION ? history_migrate(h, err) : 0;
+}
+
+/*
+ * A reader that may not create the -shm file next to a WAL database (a
+ * read-only directory, another user's file) cannot open it normally; as
+ * long as nobody writes, it can read it as an immutable file.
+ */
+static int
+history_reopen_immutable(struct history *h, int64_t *version,
+    struct err *err)
+{
+	int		 code = sqlite3_extended_errcode(h->db);
+	struct buf	 uri;
+	int		 rc = -1;
+
+	if ((code & 0xff) != SQLITE_READONLY && (code & 0xff) != SQLITE_CANTOPEN)
+		return -1;
+	sqlite3_close(h->db);
+	h->db = NULL;
+	buf_init(&uri);
+	buf_puts(&uri, "file:");
+	for (const char *p = h->path; *p != '\0'; p++) {
+		if (*p == '?' || *p == '#' || *p == '%')
+			buf_printf(&uri, "%%%02X", (unsigned char)*p);
+		else
+			buf_append(&uri, p, 1);
+	}
+	buf_puts(&uri, "?immutable=1");
+	if (sqlite3_open_v2(uri.data, &h->db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+		if (h->db != NULL)
+			history_db_err(h, err, "open");
+		else
+			err_set(err, "%s: out of memory", h->path);
+	} else
+		rc = history_check_file(h, version, err);
+	buf_fini(&uri);
+	return rc;
+}
+
+/*
+ * Open (and create, unless read_only) a history file.  path NULL means
+ * history_default_path().  Refuses, with one message naming the file and
+ * without writing to it: a read-only file (when !read_only), a file that is
+ * not an lmsh history, a corrupt one, one from a newer lmsh, one locked for
+ * longer than busy_ms, and (read_only) one that does not exist or needs an
+ * upgrade.  Close with history_close().
+ */
 struct history *
-history_open(const char *path, int read_only, struct err *a2)
+history_open_timeout(const char *path, int read_only, int busy_ms,
+    struct err *err)
 {
-	err_set(a2, "history_open: not implemented yet");
+	struct history	*h = xcalloc(1, sizeof *h);
+	int64_t		 version = 0;
+	int		 flags;
+
+	h->path = path != NULL ? xstrdup(path) : history_default_path();
+	h->read_only = read_only;
+	h->busy_ms = busy_ms;
+	if (h->path == NULL) {
+		err_set(err, "no history file: set HOME, XDG_DATA_HOME or "
+		    "LMSH_HISTORY, or give --history PATH");
+		goto fail;
+	}
+	if (read_only && access(h->path, F_OK) != 0) {
+		err_set(err, "%s: %s", h->path, strerror(errno));
+		goto fail;
+	}
+	if (!read_only && history_create_file(h->path, err) != 0)
+		goto fail;
+	flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+	if (sqlite3_open_v2(h->path, &h->db, flags, NULL) != SQLITE_OK) {
+		if (h->db == NULL)
+			err_set(err, "%s: out of memory", h->path);
+		else
+			history_db_err(h, err, "open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(h->db, busy_ms);
+	if (history_check_file(h, &version, err) != 0 &&
+	    (!read_only || history_reopen_immutable(h, &version, err) != 0))
+		goto fail;
+	if (read_only && version < HISTORY_SCHEMA_VERSION) {
+		err_set(err, version == 0 ? "%s: no history recorded yet" :
+		    "%s: old schema version; run lmsh with write access once "
+		    "to upgrade it", h->path);
+		goto fail;
+	}
+	if (!read_only && history_setup_rw(h, version, err) != 0)
+		goto fail;
+	return h;
+fail:
+	history_close(h);
 	return NULL;
 }
 
-void
-history_close(struct history *a0)
+/* history_open_timeout() with the default lock wait (HISTORY_BUSY_MS). */
+struct history *
+history_open(const char *path, int read_only, struct err *err)
 {
-
+	return history_open_timeout(path, read_only, HISTORY_BUSY_MS, err);
 }
 
+/* Close the file; NULL does nothing. */
+void
+history_close(struct history *h)
+{
+	if (h == NULL)
+		return;
+	sqlite3_close(h->db);
+	free(h->path);
+	free(h);
+}
+
+/* The file name, valid until history_close(). */
 const char *
-history_path(const struct history *a0)
+history_path(const struct history *h)
 {
+	return h->path;
+}
+
+/* ---- model identity ----------------------------------------------------- */
+
+/* The files that make a model directory what it is, in digest order. */
+static const char *const history_model_files[] = {
+	"config.json", "model.safetensors", "model.pt", "vocab.json",
+	"merges.txt", "tokenizer.json"
+};
+
+/*
+ * Digest the model's files (see history.h).  A directory contributes each of
+ * history_model_files[] that exists (it must hold at least one); a file
+ * contributes itself under its base name.
+ */
+int
+history_fingerprint(const char *model_path, char **fingerprint, char **files,
+    struct err *err)
+{
+	struct buf	 b;
+	struct stat	 st;
+	char		 hex[SHA256_HEX_LEN + 1];
+
+	buf_init(&b);
+	if (stat(model_path, &st) != 0) {
+		err_set(err, "%s: %s", model_path, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		for (size_t i = 0; i < sizeof history_model_files /
+		    sizeof history_model_files[0]; i++) {
+			char *p = xasprintf("%s/%s", model_path,
+			    history_model_files[i]);
+			int rc = access(p, F_OK) != 0 ? 1 :
+			    sha256_file(p, hex, err);
+			free(p);
+			if (rc < 0) {
+				buf_fini(&b);
+				return -1;
+			}
+			if (rc == 0)
+				buf_printf(&b, "%s  %s\n", hex,
+				    history_model_files[i]);
+		}
+		if (b.len == 0) {
+			err_set(err, "%s: no model files to fingerprint",
+			    model_path);
+			return -1;
+		}
+	} else {
+		const char *base = strrchr(model_path, '/');
+		if (sha256_file(model_path, hex, err) != 0)
+			return -1;
+		buf_printf(&b, "%s  %s\n", hex, base ? base + 1 : model_path);
+	}
+	sha256_hex(b.data, b.len, hex);
+	*fingerprint = xstrdup(hex);
+	*files = b.data;
+	return 0;
+}
+
+/* The digest recorded for name in a files list, or NULL. */
+static const char *
+history_files_find(const char *files, const char *name, size_t name_len)
+{
+	for (const char *l = files; l != NULL && *l != '\0'; ) {
+		const char *nl = strchr(l, '\n'), *nm = l + SHA256_HEX_LEN + 2;
+		size_t len = nl ? (size_t)(nl - l) : strlen(l);
+
+		if (len == SHA256_HEX_LEN + 2 + name_len &&
+		    memcmp(nm, name, name_len) == 0)
+			return l;
+		l = nl ? nl + 1 : NULL;
+	}
 	return NULL;
 }
 
+/* Append "name" to out, comma-separated, with a note. */
+static void
+history_files_name(struct buf *out, const char *nm, size_t len,
+    const char *note)
+{
+	if (out->len > 0)
+		buf_puts(out, ", ");
+	buf_append(out, nm, len);
+	buf_puts(out, note);
+}
+
+/*
+ * Name what changed between two files lists from history_fingerprint():
+ * files whose digest differs, files gone, files new.  NULL when nothing
+ * did; else the caller frees the text ("model.safetensors, vocab.json").
+ */
+char *
+history_files_diff(const char *old_files, const char *new_files)
+{
+	struct buf out;
+
+	buf_init(&out);
+	/* changed files first, then gone ones, then new ones */
+	for (int pass = 0; pass < 3; pass++) {
+		const char *a = pass < 2 ? old_files : new_files;
+		const char *b = pass < 2 ? new_files : old_files;
+
+		for (const char *l = a; l != NULL && *l != '\0'; ) {
+			const char	*nl = strchr(l, '\n');
+			size_t		 len = nl ? (size_t)(nl - l) : strlen(l);
+			const char	*nm = l + SHA256_HEX_LEN + 2, *o;
+			size_t		 nm_len = len - SHA256_HEX_LEN - 2;
+
+			l = nl ? nl + 1 : NULL;
+			if (len <= SHA256_HEX_LEN + 2)
+				continue;
+			o = history_files_find(b, nm, nm_len);
+			if (pass == 0 && o != NULL && memcmp(o, nm -
+			    SHA256_HEX_LEN - 2, SHA256_HEX_LEN) != 0)
+				history_files_name(&out, nm, nm_len, "");
+			else if (pass > 0 && o == NULL)
+				history_files_name(&out, nm, nm_len, pass == 1 ?
+				    " (gone)" : " (new)");
+		}
+	}
+	return out.data;
+}
+
+/* The model config as JSON with config.json's keys; caller frees. */
+char *
+history_config_json(const struct lm_config *c)
+{
+	return xasprintf("{\"vocab_size\": %d, \"context_length\": %d, "
+	    "\"d_model\": %d, \"num_layers\": %d, \"num_heads\": %d, "
+	    "\"d_ff\": %d, \"rope_theta\": %.9g}", c->vocab_size,
+	    c->context_length, c->d_model, c->num_layers, c->num_heads,
+	    c->d_ff, (double)c->rope_theta);
+}
+
+/* ---- recording ---------------------------------------------------------- */
+
+/*
+ * Record the start of a session; returns its id, or -1.  A NULL fingerprint
+ * with a model_path is computed here (history_fingerprint()); a model that
+ * cannot be read is recorded without one rather than not at all.
+ */
 int64_t
-history_begin_session(struct history *a0, const struct history_session_info *a1, struct err *a2)
+history_begin_session(struct history *h,
+    const struct history_session_info *info, struct err *err)
 {
-	err_set(a2, "history_begin_session: not implemented yet");
-	return -1;
+	sqlite3_stmt	*st;
+	char		*fp = NULL, *files = NULL;
+	const char	*fpv = info->fingerprint, *filesv = info->files;
+	int64_t		 id = -1;
+	struct err	 ignored;
+
+	if (fpv == NULL && info->model_path != NULL &&
+	    history_fingerprint(info->model_path, &fp, &files, &ignored) == 0) {
+		fpv = fp;
+		filesv = files;
+	}
+	st = history_prepare(h, "INSERT INTO sessions (start_time, "
+	    "lmsh_version, model_path, fingerprint, config_json, files) "
+	    "VALUES (?, ?, ?, ?, ?, ?)", err);
+	if (st == NULL)
+		goto out;
+	sqlite3_bind_double(st, 1, history_wall_now());
+	sqlite3_bind_text(st, 2, info->lmsh_version ? info->lmsh_version :
+	    PACKAGE_VERSION, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, info->model_path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, fpv, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, info->config_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, filesv, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		history_db_err(h, err, "record session");
+	else
+		id = sqlite3_last_insert_rowid(h->db);
+	sqlite3_finalize(st);
+out:
+	free(fp);
+	free(files);
+	return id;
 }
 
+/* Stamp a session's end time. */
 int
-history_end_session(struct history *a0, int64_t a1, struct err *a2)
+history_end_session(struct history *h, int64_t id, struct err *err)
 {
-	err_set(a2, "history_end_session: not implemented yet");
-	return -1;
+	sqlite3_stmt	*st;
+	int		 rc = -1;
+
+	st = history_prepare(h, "UPDATE sessions SET end_time = ? "
+	    "WHERE id = ?", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_double(st, 1, history_wall_now());
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		history_db_err(h, err, "end session");
+	else
+		rc = 0;
+	sqlite3_finalize(st);
+	return rc;
 }
 
+static void
+history_json_stops(struct buf *b, const struct gen_settings *g)
+{
+	buf_puts(b, "[");
+	for (int i = 0; i < g->n_stop; i++) {
+		if (i > 0)
+			buf_puts(b, ", ");
+		buf_json_string(b, g->stop[i], strlen(g->stop[i]));
+	}
+	buf_puts(b, "]");
+}
+
+/* Bind a turn's columns to the INSERT in history_record_turn(). */
+static void
+history_bind_turn(sqlite3_stmt *st, const struct history_turn *t,
+    void *pblob, void *oblob, const char *stops)
+{
+	const struct sampler_params *sp = &t->settings.sp;
+	int i = 1;
+
+	sqlite3_bind_int64(st, i++, t->session_id);
+	sqlite3_bind_int(st, i++, t->seq_no);
+	sqlite3_bind_double(st, i++, t->time > 0 ? t->time : history_wall_now());
+	sqlite3_bind_text(st, i++, t->prompt ? t->prompt : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_blob(st, i++, pblob, (int)(t->n_prompt * 4), SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->output ? t->output : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_blob(st, i++, oblob, (int)(t->n_output * 4), SQLITE_STATIC);
+	sqlite3_bind_double(st, i++, sp->temperature);
+	sqlite3_bind_double(st, i++, sp->top_p);
+	sqlite3_bind_int(st, i++, sp->top_k);
+	sqlite3_bind_double(st, i++, sp->min_p);
+	sqlite3_bind_double(st, i++, sp->repeat_penalty);
+	sqlite3_bind_int(st, i++, sp->repeat_window);
+	sqlite3_bind_int64(st, i++, (int64_t)t->settings.seed);
+	sqlite3_bind_int(st, i++, t->settings.max_new_tokens);
+	sqlite3_bind_int(st, i++, t->settings.eos_id);
+	sqlite3_bind_text(st, i++, stops, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, history_stop_name(t->stop), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, (int64_t)t->n_prompt);
+	sqlite3_bind_int64(st, i++, (int64_t)t->n_output);
+	sqlite3_bind_double(st, i++, t->prefill_s);
+	sqlite3_bind_double(st, i++, t->decode_s);
+	if (t->decode_s > 0)
+		sqlite3_bind_double(st, i++, (double)t->n_output / t->decode_s);
+	else
+		sqlite3_bind_null(st, i++);
+	if (t->replay_of > 0)
+		sqlite3_bind_int64(st, i++, t->replay_of);
+	else
+		sqlite3_bind_null(st, i++);
+}
+
+static int
+history_insert_changes(struct history *h, const struct history_turn *t,
+    struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 rc = 0;
+
+	if (t->n_changes == 0)
+		return 0;
+	st = history_prepare(h, "INSERT INTO setting_changes (turn_id, step, "
+	    "name, value) VALUES (?, ?, ?, ?)", err);
+	if (st == NULL)
+		return -1;
+	for (size_t i = 0; i < t->n_changes && rc == 0; i++) {
+		const struct gen_change *c = &t->changes[i];
+		sqlite3_bind_int64(st, 1, t->id);
+		sqlite3_bind_int(st, 2, c->step);
+		sqlite3_bind_text(st, 3, c->name, (int)strnlen(c->name,
+		    sizeof c->name), SQLITE_STATIC);
+		sqlite3_bind_double(st, 4, c->value);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			history_db_err(h, err, "record setting change");
+			rc = -1;
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Record a finished or interrupted turn, its setting changes and its
+ * full-text entry in one transaction (BEGIN IMMEDIATE, so a second writer
+ * waits for the lock instead of failing half-way).  t->session_id must be
+ * set; seq_no 0 takes the next number in the session; time 0 means now.
+ * Sets t->id.  On failure nothing is written.
+ */
 int
-history_record_turn(struct history *a0, struct history_turn *a1, struct err *a2)
+history_record_turn(struct history *h, struct history_turn *t,
+    struct err *err)
 {
-	err_set(a2, "history_record_turn: not implemented yet");
-	return -1;
+	sqlite3_stmt	*st = NULL;
+	void		*pblob = history_ids_blob(t->prompt_ids, t->n_prompt);
+	void		*oblob = history_ids_blob(t->output_ids, t->n_output);
+	struct buf	 stops;
+	int64_t		 seq = t->seq_no;
+	int		 rc = -1;
+
+	buf_init(&stops);
+	history_json_stops(&stops, &t->settings);
+	if (t->n_prompt > INT32_MAX / 4 || t->n_output > INT32_MAX / 4) {
+		err_set(err, "%s: turn too long to record", h->path);
+		goto out;
+	}
+	if (history_exec(h, "BEGIN IMMEDIATE", "record turn", err) != 0)
+		goto out;
+	if (seq <= 0) {
+		char sql[96];
+		snprintf(sql, sizeof sql, "SELECT coalesce(max(seq_no), 0) + 1 "
+		    "FROM turns WHERE session_id = %lld",
+		    (long long)t->session_id);
+		if (history_query_int(h, sql, &seq, err) != 0)
+			goto fail;
+	}
+	st = history_prepare(h, "INSERT INTO turns (session_id, seq_no, time, "
+	    "prompt, prompt_ids, output, output_ids, temperature, top_p, top_k, "
+	    "min_p, repeat_penalty, repeat_window, seed, max_new_tokens, "
+	    "eos_id, stop_strings, stop_reason, n_prompt, n_output, prefill_s, "
+	    "decode_s, tokens_per_s, replay_of) VALUES (?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
+	if (st == NULL)
+		goto fail;
+	t->seq_no = (int)seq;
+	history_bind_turn(st, t, pblob, oblob, stops.data);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		history_db_err(h, err, "record turn");
+		goto fail;
+	}
+	t->id = sqlite3_last_insert_rowid(h->db);
+	if (history_insert_changes(h, t, err) != 0 ||
+	    history_exec(h, "COMMIT", "record turn", err) != 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+	t->id = 0;
+out:
+	sqlite3_finalize(st);
+	buf_fini(&stops);
+	free(pblob);
+	free(oblob);
+	return rc;
 }
 
+static void *
+history_memdup(const void *p, size_t n, size_t size)
+{
+	void *q = xcalloc(n + 1, size);
+
+	if (n > 0)
+		memcpy(q, p, n * size);
+	return q;
+}
+
+/*
+ * Fill t from sequence seq of a finished (or interrupted) generation; see
+ * history.h.  The settings are those the session started with; time is
+ * reconstructed as now minus the prefill and decode time.
+ */
 void
-history_turn_from_gen(struct history_turn *a0, const struct gen_session *a1, int seq, const char *prompt)
+history_turn_from_gen(struct history_turn *t, const struct gen_session *g,
+    int seq, const char *prompt)
 {
+	const struct gen_settings	*gs = gen_settings(g);
+	const int32_t			*ids;
+	const struct gen_change		*ch;
+	const char			*text;
+	size_t				 n;
 
+	memset(t, 0, sizeof *t);
+	t->prompt = xstrdup(prompt != NULL ? prompt : "");
+	ids = gen_prompt_ids(g, seq, &n);
+	t->prompt_ids = history_memdup(ids, n, sizeof *ids);
+	t->n_prompt = n;
+	ids = gen_output_ids(g, seq, &n);
+	t->output_ids = history_memdup(ids, n, sizeof *ids);
+	t->n_output = n;
+	text = gen_output_text(g, seq, &n);
+	t->output = text != NULL ? xstrndup(text, n) : xstrdup("");
+	t->settings = *gs;
+	for (int i = 0; i < gs->n_stop && i < GEN_MAX_STOP; i++) {
+		t->stop_strings[i] = xstrdup(gs->stop[i]);
+		t->settings.stop[i] = t->stop_strings[i];
+	}
+	ch = gen_changes(g, &n);
+	t->changes = history_memdup(ch, n, sizeof *ch);
+	t->n_changes = n;
+	t->stop = gen_stop_reason(g, seq);
+	t->prefill_s = gen_prefill_seconds(g);
+	t->decode_s = gen_decode_seconds(g);
+	t->time = history_wall_now() - t->prefill_s - t->decode_s;
 }
 
+/* ---- reading ------------------------------------------------------------ */
+
+static int
+history_read_stops(struct history *h, struct history_turn *t, struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 rc, n = 0;
+
+	st = history_prepare(h, "SELECT j.value FROM turns, "
+	    "json_each(turns.stop_strings) AS j WHERE turns.id = ? "
+	    "ORDER BY j.key", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, t->id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < GEN_MAX_STOP) {
+		t->stop_strings[n] = history_col_str(st, 0);
+		if (t->stop_strings[n] == NULL)
+			t->stop_strings[n] = xstrdup("");
+		t->settings.stop[n] = t->stop_strings[n];
+		n++;
+	}
+	t->settings.n_stop = n;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		history_db_err(h, err, "read stop strings");
+		n = -1;
+	}
+	sqlite3_finalize(st);
+	return n < 0 ? -1 : 0;
+}
+
+static int
+history_read_changes(struct history *h, struct history_turn *t,
+    struct err *err)
+{
+	sqlite3_stmt	*st;
+	size_t		 cap = 0;
+	int		 rc;
+
+	st = history_prepare(h, "SELECT step, name, value FROM setting_changes "
+	    "WHERE turn_id = ? ORDER BY step, rowid", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, t->id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct gen_change *c;
+		if (t->n_changes == cap) {
+			cap = cap ? 2 * cap : 8;
+			t->changes = xreallocarray(t->changes, cap,
+			    sizeof *t->changes);
+		}
+		c = &t->changes[t->n_changes++];
+		memset(c, 0, sizeof *c);
+		c->step = sqlite3_column_int(st, 0);
+		snprintf(c->name, sizeof c->name, "%s",
+		    (const char *)sqlite3_column_text(st, 1));
+		c->value = sqlite3_column_double(st, 2);
+	}
+	if (rc != SQLITE_DONE)
+		history_db_err(h, err, "read setting changes");
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Fill t from the row of history_get_turn()'s query. */
+static void
+history_row_turn(sqlite3_stmt *st, struct history_turn *t)
+{
+	struct sampler_params	*sp = &t->settings.sp;
+	int			 i = 0;
+	const char		*stop;
+
+	t->session_id = sqlite3_column_int64(st, i++);
+	t->seq_no = sqlite3_column_int(st, i++);
+	t->time = sqlite3_column_double(st, i++);
+	t->model_path = history_col_str(st, i++);
+	t->fingerprint = history_col_str(st, i++);
+	t->prompt = history_col_str(st, i++);
+	t->prompt_ids = history_blob_ids(sqlite3_column_blob(st, i),
+	    sqlite3_column_bytes(st, i), &t->n_prompt);
+	i++;
+	t->output = history_col_str(st, i++);
+	t->output_ids = history_blob_ids(sqlite3_column_blob(st, i),
+	    sqlite3_column_bytes(st, i), &t->n_output);
+	i++;
+	sp->temperature = (float)sqlite3_column_double(st, i++);
+	sp->top_p = (float)sqlite3_column_double(st, i++);
+	sp->top_k = sqlite3_column_int(st, i++);
+	sp->min_p = (float)sqlite3_column_double(st, i++);
+	sp->repeat_penalty = (float)sqlite3_column_double(st, i++);
+	sp->repeat_window = sqlite3_column_int(st, i++);
+	t->settings.seed = (uint64_t)sqlite3_column_int64(st, i++);
+	t->settings.max_new_tokens = sqlite3_column_int(st, i++);
+	t->settings.eos_id = sqlite3_column_int(st, i++);
+	stop = (const char *)sqlite3_column_text(st, i++);
+	t->stop = history_stop_parse(stop);
+	t->prefill_s = sqlite3_column_double(st, i++);
+	t->decode_s = sqlite3_column_double(st, i++);
+	t->replay_of = sqlite3_column_int64(st, i++);
+	t->config_json = history_col_str(st, i++);
+	t->files = history_col_str(st, i++);
+	if (t->prompt == NULL)
+		t->prompt = xstrdup("");
+	if (t->output == NULL)
+		t->output = xstrdup("");
+}
+
+/*
+ * Read turn id with its session's model, its settings, stop strings and
+ * setting changes.  t owns everything afterwards (history_turn_fini(), also
+ * after a failure).  -1 with "no turn N" when there is none.
+ */
 int
-history_get_turn(struct history *a0, int64_t id, struct history_turn *a2, struct err *a3)
+history_get_turn(struct history *h, int64_t id, struct history_turn *t,
+    struct err *err)
 {
-	err_set(a3, "history_get_turn: not implemented yet");
-	return -1;
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	memset(t, 0, sizeof *t);
+	st = history_prepare(h, "SELECT t.session_id, t.seq_no, t.time, "
+	    "s.model_path, s.fingerprint, t.prompt, t.prompt_ids, t.output, "
+	    "t.output_ids, t.temperature, t.top_p, t.top_k, t.min_p, "
+	    "t.repeat_penalty, t.repeat_window, t.seed, t.max_new_tokens, "
+	    "t.eos_id, t.stop_reason, t.prefill_s, t.decode_s, "
+	    "t.replay_of, s.config_json, s.files "
+	    "FROM turns t JOIN sessions s ON s.id = t.session_id "
+	    "WHERE t.id = ?", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		t->id = id;
+		history_row_turn(st, t);
+	} else if (rc == SQLITE_DONE)
+		err_set(err, "%s: no turn %lld", h->path, (long long)id);
+	else
+		history_db_err(h, err, "read turn");
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return -1;
+	if (history_read_stops(h, t, err) != 0 ||
+	    history_read_changes(h, t, err) != 0)
+		return -1;
+	return 0;
 }
 
+/* Free what a turn owns (after history_get_turn or history_turn_from_gen)
+ * and zero it. */
 void
-history_turn_fini(struct history_turn *a0)
+history_turn_fini(struct history_turn *t)
 {
-
+	if (t == NULL)
+		return;
+	free(t->model_path);
+	free(t->fingerprint);
+	free(t->prompt);
+	free(t->prompt_ids);
+	free(t->output);
+	free(t->output_ids);
+	for (int i = 0; i < GEN_MAX_STOP; i++)
+		free(t->stop_strings[i]);
+	free(t->changes);
+	free(t->config_json);
+	free(t->files);
+	memset(t, 0, sizeof *t);
 }
 
-int
-history_list(struct history *a0, int n, int64_t session_id, int json, struct buf *out, struct err *a5)
+/* ---- formatting --------------------------------------------------------- */
+
+/* The shortest decimal that reads back as the same float. */
+static void
+history_fmt_float(struct buf *b, double v)
 {
-	err_set(a5, "history_list: not implemented yet");
-	return -1;
+	char	s[32];
+	float	f = (float)v;
+
+	for (int prec = 6; prec <= 9; prec++) {
+		snprintf(s, sizeof s, "%.*g", prec, (double)f);
+		if (strtof(s, NULL) == f)
+			break;
+	}
+	buf_puts(b, s);
 }
 
-int
-history_search(struct history *a0, const char *query, int n, int json, struct buf *out, struct err *a5)
+static void
+history_fmt_time(struct buf *b, double t, int iso)
 {
-	err_set(a5, "history_search: not implemented yet");
-	return -1;
+	time_t		tt = (time_t)t;
+	struct tm	tm;
+	char		s[40];
+
+	if (iso) {
+		gmtime_r(&tt, &tm);
+		strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	} else {
+		localtime_r(&tt, &tm);
+		strftime(s, sizeof s, "%Y-%m-%d %H:%M", &tm);
+	}
+	buf_puts(b, s);
 }
 
-int
-history_show(struct history *a0, int64_t id, struct buf *out, struct err *a3)
+/* The last component of a model path ("tiny" for ".../models/tiny/"). */
+static void
+history_fmt_model(struct buf *b, const char *path)
 {
-	err_set(a3, "history_show: not implemented yet");
-	return -1;
+	size_t len, start;
+
+	if (path == NULL) {
+		buf_puts(b, "-");
+		return;
+	}
+	len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	start = len;
+	while (start > 0 && path[start - 1] != '/')
+		start--;
+	buf_append(b, path + start, len - start);
 }
 
-int
-history_export(struct history *a0, const int64_t *ids, size_t n, int markdown, struct buf *out, struct err *a5)
+/* The first line of s, at most max bytes (whole UTF-8 characters), with
+ * control characters as spaces and "..." when cut. */
+static void
+history_fmt_line(struct buf *b, const char *s, size_t max)
 {
-	err_set(a5, "history_export: not implemented yet");
-	return -1;
+	size_t len = strcspn(s, "\n"), cut = len;
+
+	if (cut > max) {
+		cut = max;
+		while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+			cut--;
+	}
+	for (size_t i = 0; i < cut; i++) {
+		char c = s[i];
+		if ((unsigned char)c < 0x20 || c == 0x7f)
+			c = ' ';
+		buf_append(b, &c, 1);
+	}
+	if (cut < strlen(s))
+		buf_puts(b, "...");
 }
 
-int
-history_delete(struct history *a0, int64_t id, struct err *a2)
+static void
+history_json_ids(struct buf *b, const int32_t *ids, size_t n)
 {
-	err_set(a2, "history_delete: not implemented yet");
-	return -1;
+	buf_puts(b, "[");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, i ? ", %d" : "%d", (int)ids[i]);
+	buf_puts(b, "]");
 }
 
-int
-history_prompts(struct history *a0, int n, void (*fn)(void *, const char *), void *a3, struct err *a4)
+static void
+history_json_str(struct buf *b, const char *key, const char *s)
 {
-	err_set(a4, "history_prompts: not implemented yet");
-	return -1;
+	buf_printf(b, "\"%s\": ", key);
+	if (s == NULL)
+		buf_puts(b, "null");
+	else
+		buf_json_string(b, s, strlen(s));
+}
+
+static void
+history_json_settings(struct buf *b, const struct gen_settings *g)
+{
+	const struct sampler_params *sp = &g->sp;
+
+	buf_puts(b, "{\"temperature\": ");
+	history_fmt_float(b, sp->temperature);
+	buf_puts(b, ", \"top_p\": ");
+	history_fmt_float(b, sp->top_p);
+	buf_printf(b, ", \"top_k\": %d, \"min_p\": ", sp->top_k);
+	history_fmt_float(b, sp->min_p);
+	buf_puts(b, ", \"repeat_penalty\": ");
+	history_fmt_float(b, sp->repeat_penalty);
+	buf_printf(b, ", \"repeat_window\": %d, \"seed\": %llu, "
+	    "\"max_new_tokens\": %d, \"eos_id\": %d, \"stop\": ",
+	    sp->repeat_window, (unsigned long long)g->seed, g->max_new_tokens,
+	    g->eos_id);
+	history_json_stops(b, g);
+	buf_puts(b, "}");
+}
+
+/* One turn as a JSON object (export). */
+static void
+history_json_turn(struct buf *b, const struct history_turn *t)
+{
+	buf_printf(b, "{\"id\": %lld, \"session\": %lld, \"seq\": %d, "
+	    "\"time\": %.3f, \"date\": \"", (long long)t->id,
+	    (long long)t->session_id, t->seq_no, t->time);
+	history_fmt_time(b, t->time, 1);
+	buf_puts(b, "\", ");
+	history_json_str(b, "model", t->model_path);
+	buf_puts(b, ", ");
+	history_json_str(b, "fingerprint", t->fingerprint);
+	buf_puts(b, ", ");
+	history_json_str(b, "prompt", t->prompt);
+	buf_puts(b, ", \"prompt_ids\": ");
+	history_json_ids(b, t->prompt_ids, t->n_prompt);
+	buf_puts(b, ", ");
+	history_json_str(b, "output", t->output);
+	buf_puts(b, ", \"output_ids\": ");
+	history_json_ids(b, t->output_ids, t->n_output);
+	buf_puts(b, ", \"settings\": ");
+	history_json_settings(b, &t->settings);
+	buf_puts(b, ", \"changes\": [");
+	for (size_t i = 0; i < t->n_changes; i++) {
+		buf_printf(b, "%s{\"step\": %d, ", i ? ", " : "",
+		    t->changes[i].step);
+		history_json_str(b, "name", t->changes[i].name);
+		buf_puts(b, ", \"value\": ");
+		history_fmt_float(b, t->changes[i].value);
+		buf_puts(b, "}");
+	}
+	buf_printf(b, "], \"stop_reason\": \"%s\", \"n_prompt\": %zu, "
+	    "\"n_output\": %zu, \"prefill_s\": %.6f, \"decode_s\": %.6f, "
+	    "\"tokens_per_s\": ", history_stop_name(t->stop), t->n_prompt,
+	    t->n_output, t->prefill_s, t->decode_s);
+	if (t->decode_s > 0)
+		buf_printf(b, "%.3f", (double)t->n_output / t->decode_s);
+	else
+		buf_puts(b, "null");
+	if (t->replay_of > 0)
+		buf_printf(b, ", \"replay_of\": %lld}", (long long)t->replay_of);
+	else
+		buf_puts(b, ", \"replay_of\": null}");
+}
+
+/* "temperature=0.8 top_p=0.9 ..." for show and markdown. */
+static void
+history_text_settings(struct buf *b, const struct gen_settings *g,
+    const char *sep)
+{
+	const struct sampler_params *sp = &g->sp;
+
+	buf_printf(b, "temperature=");
+	history_fmt_float(b, sp->temperature);
+	buf_printf(b, "%stop_p=", sep);
+	history_fmt_float(b, sp->top_p);
+	buf_printf(b, "%stop_k=%d%smin_p=", sep, sp->top_k, sep);
+	history_fmt_float(b, sp->min_p);
+	buf_printf(b, "%srepeat_penalty=", sep);
+	history_fmt_float(b, sp->repeat_penalty);
+	buf_printf(b, "%srepeat_window=%d%sseed=%llu%smax_new_tokens=%d%s"
+	    "eos_id=%d", sep, sp->repeat_window, sep,
+	    (unsigned long long)g->seed, sep, g->max_new_tokens, sep,
+	    g->eos_id);
+	if (g->n_stop > 0) {
+		buf_printf(b, "%sstop=", sep);
+		history_json_stops(b, g);
+	}
+}
+
+static void
+history_text_changes(struct buf *b, const struct history_turn *t)
+{
+	for (size_t i = 0; i < t->n_changes; i++) {
+		buf_printf(b, "%sstep %d: %s=", i ? ", " : "",
+		    t->changes[i].step, t->changes[i].name);
+		history_fmt_float(b, t->changes[i].value);
+	}
+}
+
+static void
+history_text_stats(struct buf *b, const struct history_turn *t)
+{
+	buf_printf(b, "%s; %zu prompt + %zu output tokens; prefill %.3f s, "
+	    "decode %.3f s", history_stop_name(t->stop), t->n_prompt,
+	    t->n_output, t->prefill_s, t->decode_s);
+	if (t->decode_s > 0)
+		buf_printf(b, ", %.1f tokens/s",
+		    (double)t->n_output / t->decode_s);
+}
+
+/* A fence longer than any run of backticks in s. */
+static void
+history_md_block(struct buf *b, const char *title, const char *s)
+{
+	size_t run = 0, longest = 2;
+
+	for (const char *p = s; *p != '\0'; p++) {
+		run = *p == '`' ? run + 1 : 0;
+		if (run > longest)
+			longest = run;
+	}
+	buf_printf(b, "\n### %s\n\n", title);
+	for (size_t i = 0; i <= longest; i++)
+		buf_puts(b, "`");
+	buf_printf(b, "\n%s%s", s, *s && s[strlen(s) - 1] != '\n' ? "\n" : "");
+	for (size_t i = 0; i <= longest; i++)
+		buf_puts(b, "`");
+	buf_puts(b, "\n");
+}
+
+static void
+history_md_turn(struct buf *b, const struct history_turn *t)
+{
+	buf_printf(b, "## Turn %lld\n\n- time: ", (long long)t->id);
+	history_fmt_time(b, t->time, 1);
+	buf_printf(b, "\n- session: %lld, turn %d\n- model: `%s`",
+	    (long long)t->session_id, t->seq_no,
+	    t->model_path ? t->model_path : "-");
+	if (t->fingerprint != NULL)
+		buf_printf(b, " (sha256 `%.16s`)", t->fingerprint);
+	buf_puts(b, "\n- settings: ");
+	history_text_settings(b, &t->settings, ", ");
+	if (t->n_changes > 0) {
+		buf_puts(b, "\n- changes: ");
+		history_text_changes(b, t);
+	}
+	buf_puts(b, "\n- stop: ");
+	history_text_stats(b, t);
+	if (t->replay_of > 0)
+		buf_printf(b, "\n- replay of turn %lld",
+		    (long long)t->replay_of);
+	buf_puts(b, "\n");
+	history_md_block(b, "Prompt", t->prompt);
+	history_md_block(b, "Output", t->output);
+}
+
+/* ---- listing and searching ---------------------------------------------- */
+
+/* Columns every summary query selects first, in this order. */
+#define HISTORY_SUMMARY_COLS \
+	"t.id, t.session_id, t.time, s.model_path, t.temperature, t.top_p, " \
+	"t.top_k, t.seed, t.stop_reason, t.n_output, t.prompt, t.replay_of"
+
+/* One summary row as text or as a JSON object; snippet may be NULL. */
+static void
+history_fmt_summary(struct buf *b, sqlite3_stmt *st, int json,
+    const char *snippet)
+{
+	const char	*model = (const char *)sqlite3_column_text(st, 3);
+	const char	*prompt = (const char *)sqlite3_column_text(st, 10);
+	double		 time = sqlite3_column_double(st, 2);
+
+	prompt = prompt != NULL ? prompt : "";
+	if (json) {
+		buf_printf(b, "{\"id\": %lld, \"session\": %lld, \"time\": %.3f, "
+		    "\"date\": \"", sqlite3_column_int64(st, 0),
+		    sqlite3_column_int64(st, 1), time);
+		history_fmt_time(b, time, 1);
+		buf_puts(b, "\", ");
+		history_json_str(b, "model", model);
+		buf_puts(b, ", \"temperature\": ");
+		history_fmt_float(b, sqlite3_column_double(st, 4));
+		buf_puts(b, ", \"top_p\": ");
+		history_fmt_float(b, sqlite3_column_double(st, 5));
+		buf_printf(b, ", \"top_k\": %d, \"seed\": %llu, ",
+		    sqlite3_column_int(st, 6),
+		    (unsigned long long)sqlite3_column_int64(st, 7));
+		history_json_str(b, "stop_reason",
+		    (const char *)sqlite3_column_text(st, 8));
+		buf_printf(b, ", \"n_output\": %d, ", sqlite3_column_int(st, 9));
+		history_json_str(b, "prompt", prompt);
+		if (sqlite3_column_int64(st, 11) > 0)
+			buf_printf(b, ", \"replay_of\": %lld",
+			    sqlite3_column_int64(st, 11));
+		if (snippet != NULL) {
+			buf_puts(b, ", ");
+			history_json_str(b, "match", snippet);
+		}
+		buf_puts(b, "}");
+		return;
+	}
+	buf_printf(b, "%6lld  ", sqlite3_column_int64(st, 0));
+	history_fmt_time(b, time, 0);
+	buf_puts(b, "  ");
+	history_fmt_model(b, model);
+	buf_puts(b, "  t=");
+	history_fmt_float(b, sqlite3_column_double(st, 4));
+	buf_puts(b, " p=");
+	history_fmt_float(b, sqlite3_column_double(st, 5));
+	buf_printf(b, " k=%d seed=%llu  ", sqlite3_column_int(st, 6),
+	    (unsigned long long)sqlite3_column_int64(st, 7));
+	history_fmt_line(b, snippet != NULL ? snippet : prompt, 60);
+	buf_puts(b, "\n");
+}
+
+/* Step through a summary query, appending each row; "[...]" when json. */
+static int
+history_run_summary(struct history *h, sqlite3_stmt *st, int json,
+    int has_snippet, struct buf *out, struct err *err)
+{
+	int rc, n = 0;
+
+	if (json)
+		buf_puts(out, "[");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json)
+			buf_puts(out, n ? ",\n " : "");
+		history_fmt_summary(out, st, json, has_snippet ?
+		    (const char *)sqlite3_column_text(st, 12) : NULL);
+		n++;
+	}
+	if (json)
+		buf_puts(out, "]\n");
+	if (rc != SQLITE_DONE) {
+		history_db_err(h, err, "read turns");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Append the n most recent turns (all if n <= 0), oldest first, one line
+ * each (id, local time, model, key settings, first line of the prompt) or
+ * as one JSON array.  session_id > 0 limits them to that session.
+ */
+int
+history_list(struct history *h, int n, int64_t session_id, int json,
+    struct buf *out, struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	st = history_prepare(h, "SELECT * FROM (SELECT " HISTORY_SUMMARY_COLS
+	    " FROM turns t JOIN sessions s ON s.id = t.session_id"
+	    " WHERE ?1 <= 0 OR t.session_id = ?1"
+	    " ORDER BY t.id DESC LIMIT ?2) ORDER BY 1", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	sqlite3_bind_int(st, 2, n > 0 ? n : -1);
+	rc = history_run_summary(h, st, json, 0, out, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Turn free text into an FTS5 query: every word a quoted phrase (so that
+ * punctuation and FTS5 operators are plain text), all of them required. */
+static char *
+history_fts_query(const char *text)
+{
+	struct buf	 q;
+	const char	*p = text;
+
+	buf_init(&q);
+	while (*p != '\0') {
+		size_t len;
+
+		p += strspn(p, " \t\n\r");
+		if ((len = strcspn(p, " \t\n\r")) == 0)
+			break;
+		buf_puts(&q, q.len ? " \"" : "\"");
+		for (size_t i = 0; i < len; i++)
+			buf_append(&q, p[i] == '"' ? "\"\"" : &p[i],
+			    p[i] == '"' ? 2 : 1);
+		buf_puts(&q, "\"");
+		p += len;
+	}
+	return q.data;
+}
+
+/*
+ * Full-text search over prompts and outputs (FTS5, best match first, at
+ * most n results, all if n <= 0).  Every word of query must occur.  Each
+ * hit is listed as in history_list(), with the matching words [marked].
+ */
+int
+history_search(struct history *h, const char *query, int n, int json,
+    struct buf *out, struct err *err)
+{
+	sqlite3_stmt	*st = NULL;
+	char		*q = history_fts_query(query);
+	int		 rc = -1;
+
+	if (q == NULL) {
+		err_set(err, "search: nothing to search for");
+		goto out;
+	}
+	st = history_prepare(h, "SELECT " HISTORY_SUMMARY_COLS ", "
+	    "snippet(turns_fts, -1, '[', ']', '...', 12) "
+	    "FROM turns_fts JOIN turns t ON t.id = turns_fts.rowid "
+	    "JOIN sessions s ON s.id = t.session_id "
+	    "WHERE turns_fts MATCH ?1 ORDER BY rank LIMIT ?2", err);
+	if (st == NULL)
+		goto out;
+	sqlite3_bind_text(st, 1, q, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, n > 0 ? n : -1);
+	rc = history_run_summary(h, st, json, 1, out, err);
+out:
+	sqlite3_finalize(st);
+	free(q);
+	return rc;
+}
+
+/* Append turn id in full: header, model, settings, live changes, stop
+ * reason and counts, then the prompt and the output. */
+int
+history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
+{
+	struct history_turn t;
+
+	if (history_get_turn(h, id, &t, err) != 0) {
+		history_turn_fini(&t);
+		return -1;
+	}
+	buf_printf(out, "turn %lld (session %lld, turn %d)  ", (long long)t.id,
+	    (long long)t.session_id, t.seq_no);
+	history_fmt_time(out, t.time, 0);
+	buf_printf(out, "\nmodel     %s\n", t.model_path ? t.model_path : "-");
+	if (t.fingerprint != NULL)
+		buf_printf(out, "sha256    %s\n", t.fingerprint);
+	buf_puts(out, "settings  ");
+	history_text_settings(out, &t.settings, " ");
+	if (t.n_changes > 0) {
+		buf_puts(out, "\nchanges   ");
+		history_text_changes(out, &t);
+	}
+	buf_puts(out, "\nstop      ");
+	history_text_stats(out, &t);
+	if (t.replay_of > 0)
+		buf_printf(out, "\nreplay of %lld", (long long)t.replay_of);
+	buf_printf(out, "\n--- prompt\n%s\n--- output\n%s\n", t.prompt,
+	    t.output);
+	history_turn_fini(&t);
+	return 0;
+}
+
+/*
+ * Export turns as one JSON array of full turn objects, or as Markdown.
+ * ids NULL (or n 0) means every turn, oldest first.  A missing id is an
+ * error and nothing is appended.
+ */
+int
+history_export(struct history *h, const int64_t *ids, size_t n, int markdown,
+    struct buf *out, struct err *err)
+{
+	int64_t		*all = NULL;
+	size_t		 n_all = 0, cap = 0;
+	struct buf	 b;
+	int		 rc = -1;
+
+	buf_init(&b);
+	if (ids == NULL || n == 0) {
+		sqlite3_stmt *st = history_prepare(h, "SELECT id FROM turns "
+		    "ORDER BY id", err);
+		int src;
+		if (st == NULL)
+			goto out;
+		while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n_all == cap) {
+				cap = cap ? 2 * cap : 64;
+				all = xreallocarray(all, cap, sizeof *all);
+			}
+			all[n_all++] = sqlite3_column_int64(st, 0);
+		}
+		if (src != SQLITE_DONE)
+			history_db_err(h, err, "read turns");
+		sqlite3_finalize(st);
+		if (src != SQLITE_DONE)
+			goto out;
+		ids = all;
+		n = n_all;
+	}
+	if (!markdown)
+		buf_puts(&b, "[");
+	for (size_t i = 0; i < n; i++) {
+		struct history_turn t;
+		if (history_get_turn(h, ids[i], &t, err) != 0) {
+			history_turn_fini(&t);
+			goto out;
+		}
+		if (markdown)
+			history_md_turn(&b, &t);
+		else {
+			buf_puts(&b, i ? ",\n " : "");
+			history_json_turn(&b, &t);
+		}
+		if (markdown && i + 1 < n)
+			buf_puts(&b, "\n");
+		history_turn_fini(&t);
+	}
+	if (!markdown)
+		buf_puts(&b, "]\n");
+	if (b.len > 0)
+		buf_append(out, b.data, b.len);
+	rc = 0;
+out:
+	buf_fini(&b);
+	free(all);
+	return rc;
+}
+
+/*
+ * Delete turn id with its setting changes and search entry; turns that
+ * replayed it keep their data but lose the link.  "no turn N" if absent.
+ */
+int
+history_delete(struct history *h, int64_t id, struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 rc = -1;
+
+	if ((st = history_prepare(h, "DELETE FROM turns WHERE id = ?", err))
+	    == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		history_db_err(h, err, "delete turn");
+	else if (sqlite3_changes(h->db) == 0)
+		err_set(err, "%s: no turn %lld", h->path, (long long)id);
+	else
+		rc = 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Call fn with the n most recent distinct prompts, oldest first (for the
+ * REPL's up-arrow).  The string passed to fn is valid only during the call.
+ */
+int
+history_prompts(struct history *h, int n, void (*fn)(void *, const char *),
+    void *arg, struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	st = history_prepare(h, "SELECT prompt FROM (SELECT prompt, max(id) "
+	    "AS last FROM turns WHERE prompt != '' GROUP BY prompt "
+	    "ORDER BY last DESC LIMIT ?) ORDER BY last", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, n > 0 ? n : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(st, 0));
+	if (rc != SQLITE_DONE)
+		history_db_err(h, err, "read prompts");
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }

@@ -9,6 +9,10 @@
 struct err;
 struct history;
 struct buf;
+struct lm_config;
+
+#define HISTORY_SCHEMA_VERSION	2	/* PRAGMA user_version this lmsh writes */
+#define HISTORY_BUSY_MS		5000	/* how long a write waits for a lock */
 
 /* A recorded session (one run of lmsh). */
 struct history_session_info {
@@ -16,6 +20,9 @@ struct history_session_info {
 	const char	*model_path;	/* directory or checkpoint as given */
 	const char	*fingerprint;	/* SHA-256 of weights + tokenizer files */
 	const char	*config_json;	/* the model config as JSON */
+	const char	*files;		/* per-file digests, sha256sum format;
+					   with fingerprint NULL both are
+					   computed from model_path */
 };
 
 /* A turn as stored and as read back.  When read back (history_get_turn) the
@@ -41,6 +48,8 @@ struct history_turn {
 	double			 prefill_s;	/* prefill seconds */
 	double			 decode_s;	/* decode seconds */
 	int64_t			 replay_of;	/* turn it replays, or 0 */
+	char			*config_json;	/* from the session (read back) */
+	char			*files;		/* from the session (read back) */
 };
 
 /* Opening.  path NULL means the default ($LMSH_HISTORY, else
@@ -48,8 +57,24 @@ struct history_turn {
  * or from a newer lmsh fails with one clear message; nothing is changed. */
 char		*history_default_path(void);	/* caller frees */
 struct history	*history_open(const char *path, int read_only, struct err *);
+/* The same with a lock wait other than HISTORY_BUSY_MS (tests). */
+struct history	*history_open_timeout(const char *path, int read_only,
+		    int busy_ms, struct err *);
 void		 history_close(struct history *);
 const char	*history_path(const struct history *);
+
+/* Model identity.  history_fingerprint() hashes the weights, config and
+ * tokenizer files of a model directory (or the one checkpoint file): *files
+ * gets one "HEX  NAME" line per file, *fingerprint the SHA-256 of those
+ * lines; the caller frees both.  history_files_diff() names the files that
+ * differ between two such lists ("model.safetensors, vocab.json"), or
+ * returns NULL when they agree; the caller frees it. */
+int		 history_fingerprint(const char *model_path, char **fingerprint,
+		    char **files, struct err *);
+char		*history_files_diff(const char *old_files,
+		    const char *new_files);
+/* The config as one JSON object with config.json's keys; caller frees. */
+char		*history_config_json(const struct lm_config *);
 
 /* Recording. */
 int64_t		 history_begin_session(struct history *,
@@ -58,7 +83,9 @@ int		 history_end_session(struct history *, int64_t, struct err *);
 /* Record a finished (or interrupted) turn in one transaction; sets t->id. */
 int		 history_record_turn(struct history *, struct history_turn *,
 		    struct err *);
-/* Fill a turn from a finished generation session's sequence seq. */
+/* Fill a turn from a finished generation session's sequence seq, with
+ * owned copies of everything (free with history_turn_fini()); session_id,
+ * seq_no and replay_of are left 0 for the caller. */
 void		 history_turn_from_gen(struct history_turn *,
 		    const struct gen_session *, int seq, const char *prompt);
 

@@ -1,6 +1,767 @@
-/* Placeholder: skipped until its module lands. */
+/*
+ * test-history.c: the SQLite history store.
+ *  - a new file: directory 0700, file 0600, WAL journal, schema version
+ *  - fingerprints of the tiny model match sha256sum(1); files_diff names
+ *    what changed
+ *  - a turn round-trips: texts (quotes, newlines, UTF-8), token ids, every
+ *    setting, stop strings, live changes, stop reason, timings, replay_of
+ *  - list / show / search (FTS5 ranking, punctuation) / export (JSON parsed
+ *    with jansson, Markdown) / delete (changes and FTS entry go too)
+ *  - migration of a hand-built version-1 file, keeping its rows
+ *  - refused without a byte changed: a newer version, garbage, another
+ *    program's SQLite file, a read-only file (as an unprivileged user),
+ *    a file locked by another process
+ *  - two processes writing at once both succeed
+ *  - a writer killed with SIGKILL leaves a file that opens cleanly with
+ *    every finished turn
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "history.h"
+#include "model.h"
+#include "sha256.h"
+#include "util.h"
+
+static char test_dir[] = "/tmp/lmsh-test-history-XXXXXX";
+
+static char *
+test_path(const char *name)
+{
+	return xasprintf("%s/%s", test_dir, name);
+}
+
+/* Run one SQL statement on a file directly; returns the first column of
+ * the first row as an int (or -1). */
+static long long
+test_sql_int(const char *path, const char *sql)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+	long long	 v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+static int
+test_sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	int rc;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* A turn with everything set, owned by static storage. */
+static void
+test_fill_turn(struct history_turn *t, int64_t session, const char *prompt,
+    const char *output, int k)
+{
+	static int32_t	pids[] = { 72, 105, 0, 256, -1, 2147483647 };
+	static int32_t	oids[] = { 33, 10, 66000, 7 };
+	static struct gen_change ch[2];
+
+	memset(t, 0, sizeof *t);
+	t->session_id = session;
+	t->prompt = (char *)prompt;
+	t->prompt_ids = pids;
+	t->n_prompt = sizeof pids / sizeof pids[0];
+	t->output = (char *)output;
+	t->output_ids = oids;
+	t->n_output = sizeof oids / sizeof oids[0];
+	t->settings.sp.temperature = 0.7f;
+	t->settings.sp.top_p = 0.95f;
+	t->settings.sp.top_k = k;
+	t->settings.sp.min_p = 0.05f;
+	t->settings.sp.repeat_penalty = 1.1f;
+	t->settings.sp.repeat_window = 32;
+	t->settings.seed = 18446744073709551615ULL;	/* needs all 64 bits */
+	t->settings.max_new_tokens = 4;
+	t->settings.eos_id = 256;
+	t->settings.stop[0] = "\n\n";
+	t->settings.stop[1] = "say \"end\"";
+	t->settings.n_stop = 2;
+	ch[0] = (struct gen_change){ .step = 1, .name = "temperature",
+	    .value = 0.25 };
+	ch[1] = (struct gen_change){ .step = 3, .name = "top_k", .value = 5 };
+	t->changes = ch;
+	t->n_changes = 2;
+	t->stop = GEN_STOP_MAX;
+	t->prefill_s = 0.125;
+	t->decode_s = 0.5;
+}
+
+static void
+test_new_file(void)
+{
+	char		*dir = test_path("xdg/lmsh"), *path = test_path("xdg/lmsh/h.db");
+	struct err	 err;
+	struct history	*h = history_open(path, 0, &err);
+	struct stat	 st;
+
+	CHECK_MSG(h != NULL, "%s", err.msg);
+	history_close(h);
+	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(test_sql_int(path, "PRAGMA user_version") == HISTORY_SCHEMA_VERSION);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM pragma_journal_mode "
+	    "WHERE journal_mode = 'wal'") == 1);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name IN ('sessions', 'turns', 'setting_changes', 'turns_fts')") == 4);
+
+	/* the default path follows XDG_DATA_HOME, and LMSH_HISTORY wins */
+	char *xdg = test_path("x");
+	setenv("XDG_DATA_HOME", xdg, 1);
+	unsetenv("LMSH_HISTORY");
+	char *p = history_default_path(), *want = test_path("x/lmsh/history.db");
+	CHECK(p != NULL && strcmp(p, want) == 0);
+	free(p);
+	setenv("LMSH_HISTORY", "/elsewhere/h.db", 1);
+	p = history_default_path();
+	CHECK(p != NULL && strcmp(p, "/elsewhere/h.db") == 0);
+	unsetenv("LMSH_HISTORY");
+	free(p);
+	free(want);
+	free(xdg);
+	free(dir);
+	free(path);
+}
+
+/* sha256sum(1) of one file, as an independent reference. */
+static int
+test_sha256sum(const char *path, char hex[65])
+{
+	char	*cmd = xasprintf("sha256sum '%s'", path);
+	FILE	*f = popen(cmd, "r");
+	int	 ok = f != NULL && fscanf(f, "%64s", hex) == 1;
+
+	if (f != NULL)
+		pclose(f);
+	free(cmd);
+	return ok ? 0 : -1;
+}
+
+static void
+test_fingerprint(void)
+{
+	char		*model = xasprintf("%s/models/tiny", check_data_dir());
+	char		*weights = xasprintf("%s/model.safetensors", model);
+	char		*fp = NULL, *files = NULL, ref[65], line[200];
+	struct err	 err;
+
+	CHECK_MSG(history_fingerprint(model, &fp, &files, &err) == 0, "%s",
+	    err.msg);
+	if (fp == NULL)
+		goto out;
+	CHECK(strlen(fp) == 64);
+	if (test_sha256sum(weights, ref) == 0) {
+		snprintf(line, sizeof line, "%s  model.safetensors\n", ref);
+		CHECK_MSG(strstr(files, line) != NULL, "%s", files);
+	}
+	CHECK(strstr(files, "  vocab.json\n") != NULL);
+	CHECK(strstr(files, "  merges.txt\n") != NULL);
+	CHECK(strstr(files, "  config.json\n") != NULL);
+	CHECK(history_files_diff(files, files) == NULL);
+
+	/* change one digest, drop one file, add one */
+	char *other = xstrdup(files), *p = strstr(other, "  vocab.json");
+	p[-1] = p[-1] == '0' ? '1' : '0';
+	char *d = history_files_diff(files, other);
+	CHECK(d != NULL && strcmp(d, "vocab.json") == 0);
+	free(d);
+	d = history_files_diff(files, "0000000000000000000000000000000000000000"
+	    "000000000000000000000000  model.safetensors\n"
+	    "1111111111111111111111111111111111111111111111111111111111111111"
+	    "  tokenizer.json\n");
+	CHECK_MSG(d != NULL && strstr(d, "model.safetensors") == d &&
+	    strstr(d, "vocab.json (gone)") && strstr(d, "tokenizer.json (new)"),
+	    "%s", d ? d : "(null)");
+	free(d);
+	free(other);
+	CHECK(history_fingerprint("/nonexistent/model", &fp, &files, &err) == -1
+	    && strstr(err.msg, "/nonexistent/model") != NULL);
+out:
+	free(fp);
+	free(files);
+	free(weights);
+	free(model);
+}
+
+static int
+test_same_turn(const struct history_turn *a, const struct history_turn *b)
+{
+	int same = strcmp(a->prompt, b->prompt) == 0 &&
+	    strcmp(a->output, b->output) == 0 &&
+	    a->n_prompt == b->n_prompt && a->n_output == b->n_output &&
+	    memcmp(a->prompt_ids, b->prompt_ids, a->n_prompt * 4) == 0 &&
+	    memcmp(a->output_ids, b->output_ids, a->n_output * 4) == 0 &&
+	    a->settings.sp.temperature == b->settings.sp.temperature &&
+	    a->settings.sp.top_p == b->settings.sp.top_p &&
+	    a->settings.sp.top_k == b->settings.sp.top_k &&
+	    a->settings.sp.min_p == b->settings.sp.min_p &&
+	    a->settings.sp.repeat_penalty == b->settings.sp.repeat_penalty &&
+	    a->settings.sp.repeat_window == b->settings.sp.repeat_window &&
+	    a->settings.seed == b->settings.seed &&
+	    a->settings.max_new_tokens == b->settings.max_new_tokens &&
+	    a->settings.eos_id == b->settings.eos_id &&
+	    a->settings.n_stop == b->settings.n_stop &&
+	    a->n_changes == b->n_changes && a->stop == b->stop &&
+	    a->prefill_s == b->prefill_s && a->decode_s == b->decode_s &&
+	    a->replay_of == b->replay_of;
+
+	for (int i = 0; same && i < a->settings.n_stop; i++)
+		same = strcmp(a->settings.stop[i], b->settings.stop[i]) == 0;
+	for (size_t i = 0; same && i < a->n_changes; i++)
+		same = a->changes[i].step == b->changes[i].step &&
+		    strcmp(a->changes[i].name, b->changes[i].name) == 0 &&
+		    a->changes[i].value == b->changes[i].value;
+	return same;
+}
+
+/* Parse an export with jansson and compare it with what was recorded. */
+static void
+test_export_json(const char *text, const struct history_turn *t)
+{
+	json_error_t	 je;
+	json_t		*root = json_loads(text, JSON_DECODE_INT_AS_REAL, &je),
+			*o, *ids;
+
+	CHECK_MSG(root != NULL, "export is not JSON: %s", je.text);
+	if (root == NULL)
+		return;
+	CHECK(json_is_array(root) && json_array_size(root) == 1);
+	o = json_array_get(root, 0);
+	CHECK(json_number_value(json_object_get(o, "id")) == t->id);
+	CHECK(strcmp(json_string_value(json_object_get(o, "prompt")),
+	    t->prompt) == 0);
+	CHECK(strcmp(json_string_value(json_object_get(o, "output")),
+	    t->output) == 0);
+	ids = json_object_get(o, "prompt_ids");
+	CHECK(json_array_size(ids) == t->n_prompt);
+	for (size_t i = 0; i < t->n_prompt && i < json_array_size(ids); i++)
+		CHECK(json_number_value(json_array_get(ids, i)) ==
+		    t->prompt_ids[i]);
+	json_t *s = json_object_get(o, "settings");
+	CHECK(json_real_value(json_object_get(s, "temperature")) == 0.7);
+	CHECK(json_number_value(json_object_get(s, "top_k")) == 3);
+	CHECK(strcmp(json_string_value(json_array_get(json_object_get(s,
+	    "stop"), 1)), "say \"end\"") == 0);
+	json_t *c = json_array_get(json_object_get(o, "changes"), 0);
+	CHECK(json_number_value(json_object_get(c, "step")) == 1);
+	CHECK(json_real_value(json_object_get(c, "value")) == 0.25);
+	CHECK(strcmp(json_string_value(json_object_get(o, "stop_reason")),
+	    "max_tokens") == 0);
+	CHECK(json_real_value(json_object_get(o, "tokens_per_s")) == 8.0);
+	json_decref(root);
+}
+
+static void
+test_turns(void)
+{
+	char			*path = test_path("turns.db");
+	struct err		 err;
+	struct history		*h = history_open(path, 0, &err);
+	struct history_session_info info = { .model_path = "/m/tiny",
+	    .fingerprint = "ab12", .config_json = "{\"d_model\": 8}" };
+	struct history_turn	 t1, t2, t3, r;
+	struct buf		 b;
+	int64_t			 sid;
+
+	CHECK_MSG(h != NULL, "%s", err.msg);
+	if (h == NULL)
+		return;
+	sid = history_begin_session(h, &info, &err);
+	CHECK_MSG(sid > 0, "%s", err.msg);
+	test_fill_turn(&t1, sid, "Once upon a \"time\"\nthere was a fox",
+	    "fox fox fox ran é 日本", 3);
+	CHECK_MSG(history_record_turn(h, &t1, &err) == 0, "%s", err.msg);
+	CHECK(t1.id > 0 && t1.seq_no == 1);
+	test_fill_turn(&t2, sid, "The dog slept", "and then a fox came by", 4);
+	t2.stop = GEN_STOP_INTERRUPTED;
+	t2.replay_of = t1.id;
+	t2.n_changes = 0;
+	CHECK_MSG(history_record_turn(h, &t2, &err) == 0, "%s", err.msg);
+	CHECK(t2.seq_no == 2);
+	test_fill_turn(&t3, sid, "unrelated", "nothing here", 5);
+	t3.settings.n_stop = 0;
+	CHECK(history_record_turn(h, &t3, &err) == 0);
+	CHECK(history_end_session(h, sid, &err) == 0);
+
+	/* round trip */
+	CHECK_MSG(history_get_turn(h, t1.id, &r, &err) == 0, "%s", err.msg);
+	CHECK(test_same_turn(&t1, &r));
+	CHECK(r.model_path && strcmp(r.model_path, "/m/tiny") == 0);
+	CHECK(r.fingerprint && strcmp(r.fingerprint, "ab12") == 0);
+	CHECK(r.config_json && strcmp(r.config_json, "{\"d_model\": 8}") == 0);
+	history_turn_fini(&r);
+	CHECK(history_get_turn(h, t2.id, &r, &err) == 0);
+	CHECK(test_same_turn(&t2, &r));
+	history_turn_fini(&r);
+	CHECK(history_get_turn(h, 999, &r, &err) == -1);
+	CHECK(strstr(err.msg, "no turn 999") != NULL);
+	history_turn_fini(&r);
+
+	/* list: oldest first, first line of the prompt, key settings */
+	buf_init(&b);
+	CHECK(history_list(h, 2, 0, 0, &b, &err) == 0);
+	CHECK(b.data && strstr(b.data, "The dog slept") != NULL);
+	CHECK(b.data && strstr(b.data, "Once upon") == NULL);
+	CHECK(b.data && strstr(b.data, "tiny") && strstr(b.data, "k=4"));
+	CHECK(b.data && strstr(b.data, "The dog") < strstr(b.data, "unrelated"));
+	buf_fini(&b);
+	buf_init(&b);
+	CHECK(history_list(h, 0, sid, 1, &b, &err) == 0);
+	/* the seed needs all 64 bits: read numbers as doubles */
+	json_t *arr = json_loads(b.data, JSON_DECODE_INT_AS_REAL, NULL);
+	CHECK(json_array_size(arr) == 3);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(arr, 0),
+	    "prompt")), t1.prompt) == 0);
+	CHECK(json_number_value(json_object_get(json_array_get(arr, 0),
+	    "seed")) > 1.8e19);
+	json_decref(arr);
+	buf_fini(&b);
+
+	/* search: ranked, both columns, punctuation is text */
+	buf_init(&b);
+	CHECK_MSG(history_search(h, "fox", 10, 1, &b, &err) == 0, "%s", err.msg);
+	arr = json_loads(b.data, JSON_DECODE_INT_AS_REAL, NULL);
+	CHECK(json_array_size(arr) == 2);
+	CHECK(json_number_value(json_object_get(json_array_get(arr, 0),
+	    "id")) == t1.id);	/* four foxes beat one */
+	json_decref(arr);
+	buf_fini(&b);
+	buf_init(&b);
+	CHECK(history_search(h, "DOG \"came", 10, 0, &b, &err) == 0);
+	CHECK(b.data && strstr(b.data, "[dog]") && !strstr(b.data, "Once"));
+	buf_fini(&b);
+	buf_init(&b);
+	CHECK(history_search(h, "AND OR NOT ( * :", 10, 0, &b, &err) == 0);
+	CHECK(b.len == 0);
+	buf_fini(&b);
+
+	/* show */
+	buf_init(&b);
+	CHECK(history_show(h, t1.id, &b, &err) == 0);
+	CHECK(b.data && strstr(b.data, "temperature=0.7 top_p=0.95 top_k=3"));
+	CHECK(b.data && strstr(b.data, "seed=18446744073709551615"));
+	CHECK(b.data && strstr(b.data, "step 1: temperature=0.25"));
+	CHECK(b.data && strstr(b.data, "max_tokens"));
+	buf_fini(&b);
+
+	/* export */
+	buf_init(&b);
+	CHECK(history_export(h, &t1.id, 1, 0, &b, &err) == 0);
+	test_export_json(b.data, &t1);
+	buf_fini(&b);
+	buf_init(&b);
+	CHECK(history_export(h, NULL, 0, 1, &b, &err) == 0);
+	CHECK(b.data && strstr(b.data, "## Turn 3") && strstr(b.data,
+	    "### Output\n\n```\nfox fox fox"));
+	buf_fini(&b);
+	buf_init(&b);
+	int64_t bad[] = { t1.id, 77 };
+	CHECK(history_export(h, bad, 2, 0, &b, &err) == -1 && b.len == 0);
+	buf_fini(&b);
+
+	/* delete: the row, its changes and its search entry go */
+	CHECK(history_delete(h, t1.id, &err) == 0);
+	CHECK(history_delete(h, t1.id, &err) == -1);
+	history_close(h);
+	char *sql = xasprintf("SELECT count(*) FROM setting_changes WHERE "
+	    "turn_id = %lld", (long long)t1.id);
+	CHECK(test_sql_int(path, sql) == 0);
+	free(sql);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM setting_changes") == 2);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM turns_fts WHERE "
+	    "turns_fts MATCH 'fox'") == 1);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM turns WHERE "
+	    "replay_of IS NOT NULL") == 0);
+	free(path);
+}
+
+/* Version 1 as the first release wrote it, built by hand. */
+static void
+test_migration(void)
+{
+	char		*path = test_path("v1.db");
+	struct err	 err;
+	struct history	*h;
+	struct history_turn t;
+
+	CHECK(test_sql_exec(path,
+	    "PRAGMA application_id = 1819112296;"
+	    "CREATE TABLE sessions (id INTEGER PRIMARY KEY, start_time REAL "
+	    "NOT NULL, end_time REAL, lmsh_version TEXT NOT NULL, model_path "
+	    "TEXT, fingerprint TEXT, config_json TEXT);"
+	    "CREATE TABLE turns (id INTEGER PRIMARY KEY, session_id INTEGER NOT "
+	    "NULL REFERENCES sessions(id) ON DELETE CASCADE, seq_no INTEGER "
+	    "NOT NULL, time REAL NOT NULL, prompt TEXT NOT NULL, prompt_ids "
+	    "BLOB NOT NULL, output TEXT NOT NULL, output_ids BLOB NOT NULL, "
+	    "temperature REAL NOT NULL, top_p REAL NOT NULL, top_k INTEGER NOT "
+	    "NULL, repeat_penalty REAL NOT NULL, repeat_window INTEGER NOT "
+	    "NULL, seed INTEGER NOT NULL, max_new_tokens INTEGER NOT NULL, "
+	    "eos_id INTEGER NOT NULL, stop_strings TEXT NOT NULL DEFAULT '[]', "
+	    "stop_reason TEXT NOT NULL, n_prompt INTEGER NOT NULL, n_output "
+	    "INTEGER NOT NULL, prefill_s REAL NOT NULL, decode_s REAL NOT "
+	    "NULL);"
+	    "CREATE INDEX turns_session ON turns(session_id, seq_no);"
+	    "INSERT INTO sessions VALUES (1, 1700000000, NULL, '0.1', "
+	    "'/old/model', 'ff', NULL);"
+	    "INSERT INTO turns VALUES (1, 1, 1, 1700000001, 'an old prompt', "
+	    "x'0100000002000000', 'an old answer', x'03000000', 0.5, 1.0, 0, "
+	    "1.0, 64, 42, 16, -1, '[\"x\"]', 'eos', 2, 1, 0.01, 0.25);"
+	    "PRAGMA user_version = 1;") == 0);
+	h = history_open(path, 0, &err);
+	CHECK_MSG(h != NULL, "%s", err.msg);
+	if (h == NULL)
+		goto out;
+	CHECK(history_get_turn(h, 1, &t, &err) == 0);
+	CHECK(t.n_prompt == 2 && t.prompt_ids[1] == 2 && t.output_ids[0] == 3);
+	CHECK(t.settings.sp.min_p == 0 && t.settings.seed == 42);
+	CHECK(t.settings.n_stop == 1 && strcmp(t.settings.stop[0], "x") == 0);
+	CHECK(t.stop == GEN_STOP_EOS && t.replay_of == 0);
+	history_turn_fini(&t);
+	history_close(h);
+	CHECK(test_sql_int(path, "PRAGMA user_version") == HISTORY_SCHEMA_VERSION);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM turns_fts WHERE "
+	    "turns_fts MATCH 'answer'") == 1);
+	CHECK(test_sql_int(path, "SELECT tokens_per_s FROM turns") == 4);
+	/* opening again is a no-op */
+	h = history_open(path, 0, &err);
+	CHECK(h != NULL);
+	history_close(h);
+out:
+	free(path);
+}
+
+static char *
+test_slurp(const char *path, size_t *len)
+{
+	char		*d = NULL;
+	struct err	 err;
+
+	if (util_read_file(path, &d, len, &err) != 0)
+		return NULL;
+	return d;
+}
+
+/* history_open must fail with a message naming the file and leave every
+ * byte as it was. */
+static void
+test_refused(const char *path, int read_only, const char *why)
+{
+	size_t		 len0 = 0, len1 = 0;
+	char		*before = test_slurp(path, &len0), *after;
+	struct err	 err;
+	struct history	*h = history_open_timeout(path, read_only, 200, &err);
+
+	CHECK_MSG(h == NULL, "%s: opened", why);
+	history_close(h);
+	CHECK_MSG(h != NULL || (strstr(err.msg, path) == err.msg),
+	    "%s: %s", why, err.msg);
+	after = test_slurp(path, &len1);
+	CHECK_MSG(before && after && len0 == len1 &&
+	    memcmp(before, after, len0) == 0, "%s: file changed", why);
+	free(before);
+	free(after);
+}
+
+static void
+test_bad_files(void)
+{
+	char		*newer = test_path("newer.db"), *junk = test_path("junk.db");
+	char		*other = test_path("other.db");
+	struct err	 err;
+
+	CHECK(test_sql_exec(newer, "PRAGMA application_id = 1819112296;"
+	    "CREATE TABLE future (x); PRAGMA user_version = 99") == 0);
+	test_refused(newer, 0, "newer");
+	struct history *h = history_open_timeout(newer, 0, 200, &err);
+	CHECK(h == NULL && strstr(err.msg, "newer lmsh") != NULL);
+	history_close(h);
+
+	CHECK(util_write_file_atomic(junk, "this is not a database, just text "
+	    "that is long enough to look like a header............................"
+	    "................................................................", 160,
+	    &err) == 0);
+	test_refused(junk, 0, "garbage");
+	test_refused(junk, 1, "garbage read-only");
+
+	CHECK(test_sql_exec(other, "CREATE TABLE contacts (name);"
+	    "INSERT INTO contacts VALUES ('x')") == 0);
+	test_refused(other, 0, "another program's file");
+	h = history_open_timeout(other, 0, 200, &err);
+	CHECK(h == NULL && strstr(err.msg, "not an lmsh history") != NULL);
+	history_close(h);
+	free(newer);
+	free(junk);
+	free(other);
+}
+
+/* A read-only file, checked as an unprivileged user (root may write
+ * anything): the writer is refused, a reader still lists it. */
+static void
+test_read_only(void)
+{
+	char		*path = test_path("ro/h.db"), *dir = test_path("ro");
+	struct err	 err;
+	struct history	*h = history_open(path, 0, &err);
+	struct history_turn t;
+	int64_t		 sid;
+	pid_t		 pid;
+	int		 status;
+
+	if (h == NULL)
+		goto out;
+	struct history_session_info info = { .model_path = "m" };
+	sid = history_begin_session(h, &info, &err);
+	test_fill_turn(&t, sid, "read me", "ok", 1);
+	CHECK(history_record_turn(h, &t, &err) == 0);
+	history_close(h);
+	chmod(test_dir, 0755);
+	chmod(dir, 0755);
+	chmod(path, 0444);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+			_exit(77);
+		test_refused(path, 0, "read-only file");
+		h = history_open_timeout(path, 0, 200, &err);
+		if (h != NULL || strstr(err.msg, "read-only") == NULL)
+			check_failures++;
+		history_close(h);
+		struct buf b;
+		buf_init(&b);
+		h = history_open(path, 1, &err);
+		if (h == NULL || history_list(h, 10, 0, 0, &b, &err) != 0 ||
+		    b.data == NULL || strstr(b.data, "read me") == NULL) {
+			fprintf(stderr, "read-only list: %s\n", err.msg);
+			check_failures++;
+		}
+		history_close(h);
+		buf_fini(&b);
+		_exit(check_failures ? 1 : 0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK_MSG(WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
+	    WEXITSTATUS(status) == 77), "read-only child failed");
+	chmod(path, 0600);
+	chmod(test_dir, 0700);
+out:
+	free(dir);
+	free(path);
+}
+
+/* Another process holds the lock: opening (exclusive lock) or recording
+ * (write lock) gives up after the busy timeout with a clear message. */
+static void
+test_locked(void)
+{
+	char		*path = test_path("locked.db");
+	struct err	 err;
+	struct history	*h = history_open(path, 0, &err);
+	int		 up[2], down[2], status;
+	char		 c;
+	pid_t		 pid;
+
+	history_close(h);
+	for (int mode = 0; mode < 2; mode++) {
+		CHECK(pipe(up) == 0 && pipe(down) == 0);
+		fflush(NULL);
+		if ((pid = fork()) == 0) {
+			sqlite3 *db;
+			close(up[0]);
+			close(down[1]);
+			sqlite3_open(path, &db);
+			sqlite3_exec(db, mode == 0 ?
+			    "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;"
+			    "INSERT INTO sessions (start_time, lmsh_version) "
+			    "VALUES (1, 'x')" : "BEGIN IMMEDIATE;"
+			    "INSERT INTO sessions (start_time, lmsh_version) "
+			    "VALUES (1, 'x')", NULL, NULL, NULL);
+			if (write(up[1], "1", 1) != 1 ||
+			    read(down[0], &c, 1) != 1)
+				_exit(1);
+			sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+			sqlite3_close(db);
+			_exit(0);
+		}
+		close(up[1]);
+		close(down[0]);
+		CHECK(read(up[0], &c, 1) == 1);
+		h = history_open_timeout(path, 0, 300, &err);
+		if (mode == 0) {
+			CHECK_MSG(h == NULL && strstr(err.msg, path) == err.msg &&
+			    strstr(err.msg, "locked") != NULL, "%s", err.msg);
+		} else {
+			struct history_session_info info = { .model_path = "m" };
+			CHECK_MSG(h != NULL, "%s", err.msg);
+			if (h != NULL) {
+				double t0 = util_now();
+				CHECK(history_begin_session(h, &info, &err) == -1);
+				CHECK_MSG(strstr(err.msg, "locked") != NULL, "%s",
+				    err.msg);
+				CHECK(util_now() - t0 >= 0.25);
+			}
+		}
+		CHECK(write(down[1], "1", 1) == 1);
+		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0);
+		if (mode == 1 && h != NULL) {
+			struct history_session_info info = { .model_path = "m" };
+			CHECK(history_begin_session(h, &info, &err) > 0);
+		}
+		history_close(h);
+		close(up[0]);
+		close(down[1]);
+	}
+	free(path);
+}
+
+/* Record n turns in a new session of path; the child's exit status. */
+static int
+test_writer(const char *path, int n, int notify_fd)
+{
+	struct err		err;
+	struct history		*h = history_open(path, 0, &err);
+	struct history_turn	t;
+	struct history_session_info info = { .model_path = "w" };
+	int64_t			sid;
+	char			prompt[64];
+
+	if (h == NULL) {
+		fprintf(stderr, "writer %d: %s\n", (int)getpid(), err.msg);
+		return 1;
+	}
+	if ((sid = history_begin_session(h, &info, &err)) < 0)
+		return 1;
+	for (int i = 0; n < 0 || i < n; i++) {
+		snprintf(prompt, sizeof prompt, "writer %d turn %d",
+		    (int)getpid(), i);
+		test_fill_turn(&t, sid, prompt, "some output text", i);
+		if (history_record_turn(h, &t, &err) != 0) {
+			fprintf(stderr, "writer %d: %s\n", (int)getpid(),
+			    err.msg);
+			return 1;
+		}
+		if (notify_fd >= 0 && write(notify_fd, "t", 1) != 1)
+			return 1;
+	}
+	history_close(h);
+	return 0;
+}
+
+static void
+test_concurrent(void)
+{
+	char	*path = test_path("concurrent.db");
+	pid_t	 pid[2];
+	int	 status;
+
+	fflush(NULL);
+	for (int i = 0; i < 2; i++)
+		if ((pid[i] = fork()) == 0)
+			_exit(test_writer(path, 40, -1));
+	for (int i = 0; i < 2; i++) {
+		CHECK(waitpid(pid[i], &status, 0) == pid[i]);
+		CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "writer %d failed", i);
+	}
+	CHECK(test_sql_int(path, "SELECT count(*) FROM turns") == 80);
+	CHECK(test_sql_int(path, "SELECT count(DISTINCT session_id) FROM "
+	    "turns") == 2);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM setting_changes") == 160);
+	free(path);
+}
+
+static void
+test_sigkill(void)
+{
+	char		*path = test_path("killed.db");
+	int		 fd[2], status;
+	long		 acked = 0;
+	char		 c;
+	pid_t		 pid;
+	struct err	 err;
+
+	CHECK(pipe(fd) == 0);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		close(fd[0]);
+		_exit(test_writer(path, -1, fd[1]));
+	}
+	close(fd[1]);
+	/* let it finish some turns, then kill it in the middle of others */
+	while (acked < 25 && read(fd[0], &c, 1) == 1)
+		acked++;
+	kill(pid, SIGKILL);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+	while (read(fd[0], &c, 1) == 1)
+		acked++;
+	close(fd[0]);
+	CHECK(acked >= 25);
+
+	struct history *h = history_open(path, 0, &err);
+	CHECK_MSG(h != NULL, "%s", err.msg);
+	history_close(h);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM pragma_integrity_check "
+	    "WHERE integrity_check = 'ok'") == 1);
+	long long n = test_sql_int(path, "SELECT count(*) FROM turns");
+	CHECK_MSG(n >= acked && n <= acked + 1, "%lld turns, %ld acked", n, acked);
+	/* every turn is whole: its ids, its changes, its search entry */
+	CHECK(test_sql_int(path, "SELECT count(*) FROM turns WHERE "
+	    "length(prompt_ids) != 24 OR length(output_ids) != 16 OR "
+	    "(SELECT count(*) FROM setting_changes WHERE turn_id = turns.id) "
+	    "!= 2") == 0);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM turns_fts WHERE "
+	    "turns_fts MATCH 'writer'") == n);
+	free(path);
+}
+
 int
 main(void)
 {
-	return 77;
+	if (mkdtemp(test_dir) == NULL) {
+		perror("mkdtemp");
+		return 99;
+	}
+	test_new_file();
+	test_fingerprint();
+	test_turns();
+	test_migration();
+	test_bad_files();
+	test_read_only();
+	test_locked();
+	test_concurrent();
+	test_sigkill();
+	if (check_failures == 0) {
+		char *cmd = xasprintf("rm -rf '%s'", test_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", test_dir);
+		free(cmd);
+	}
+	CHECK_RESULT();
 }
