@@ -426,6 +426,135 @@ test_safetensors_errors(void)
 	free(empty);
 }
 
+static void
+test_pt_forms(void)
+{
+	struct err err;
+	struct weights *w = open_fixture("train.pt", &err);
+
+	/* a training checkpoint: the model only, prefixes gone */
+	CHECK_MSG(w != NULL, "%s", err.msg);
+	if (w != NULL) {
+		CHECK(weights_count(w) == 2);
+		CHECK(weights_iteration(w) == 1234);
+		CHECK(weights_find(w, "weight") != NULL);
+		CHECK(weights_find(w, "_orig_mod.weight") == NULL);
+	}
+	weights_close(w);
+
+	/* views share one storage: "view" is big[3:6] */
+	w = open_fixture("raw.pt", &err);
+	CHECK_MSG(w != NULL, "%s", err.msg);
+	if (w != NULL) {
+		const struct weights_tensor *big = weights_find(w, "big");
+		const struct weights_tensor *view = weights_find(w, "view");
+		CHECK(big != NULL && view != NULL && view->n_elems == 12 &&
+		    (const float *)view->data == (const float *)big->data + 12);
+		CHECK(weights_iteration(w) == -1);
+	}
+	weights_close(w);
+
+	/* the real file's data.pkl (another PyTorch), zeroed and deflated */
+	w = open_fixture("cs336-2024-zeros.pt", &err);
+	CHECK_MSG(w != NULL, "%s", err.msg);
+	if (w != NULL) {
+		const struct weights_tensor *t = weights_find(w,
+		    "position_embeddings.weight");
+		CHECK(weights_count(w) == 20);
+		CHECK(t != NULL && t->n_dims == 2 && t->shape[0] == 64 &&
+		    t->shape[1] == 128 && ((const float *)t->data)[100] == 0);
+	}
+	weights_close(w);
+}
+
+/* The real 2024 CS336 checkpoint, when shared/ sits beside the tree. */
+static void
+test_pt_real(void)
+{
+	const char *src = getenv("LMSH_SRCDIR");
+	char *path = xasprintf("%s/../shared/data/cs336-2024-checkpoint/"
+	    "transformer_lm_weights.pt", src ? src : ".");
+	char *ref = data_path("cs336-2024.txt");
+	FILE *f = fopen(ref, "r");
+	struct err err;
+	struct weights *w = NULL;
+	char line[512];
+	int n = 0;
+
+	if (access(path, R_OK) != 0 || f == NULL) {
+		fprintf(stderr, "note: %s absent, real-file check skipped\n",
+		    path);
+		goto out;
+	}
+	w = weights_open(path, &err);
+	CHECK_MSG(w != NULL, "%s", err.msg);
+	while (w != NULL && fgets(line, sizeof line, f) != NULL) {
+		char name[256], shape[64];
+		double sum, v[3];
+		if (line[0] == '#' || sscanf(line, "%255s %63s %lf %lf %lf %lf",
+		    name, shape, &sum, &v[0], &v[1], &v[2]) != 6)
+			continue;
+		const struct weights_tensor *t = weights_find(w, name);
+		CHECK_MSG(t != NULL, "no %s", name);
+		if (t == NULL)
+			continue;
+		const float *d = t->data;
+		double s = 0;
+		for (size_t i = 0; i < t->n_elems; i++)
+			s += d[i];
+		CHECK_NEAR(s, sum, 1e-6 * (1 + fabs(sum)));
+		for (int i = 0; i < 3; i++)
+			CHECK(d[i] == (float)v[i]);
+		n++;
+	}
+	CHECK(w == NULL || (n == 20 && weights_count(w) == 20));
+out:
+	weights_close(w);
+	if (f != NULL)
+		fclose(f);
+	free(ref);
+	free(path);
+}
+
+/* Hostile and broken checkpoints: one clear line each. */
+static void
+test_pt_refusals(void)
+{
+	static const struct {
+		const char *file, *phrase;
+	} cases[] = {
+		{ "evil-global.pt", "data.pkl: global 'os.system' is not "
+		    "allowed" },
+		{ "evil-stack-global.pt", "global 'builtins.eval' is not "
+		    "allowed" },
+		{ "evil-opcode.pt", "data.pkl: INST at offset 9: opcode 0x69 "
+		    "is not allowed" },
+		{ "no-pkl.pt", "no data.pkl" },
+		{ "missing-storage.pt", "storage data/0 is missing" },
+		{ "short-storage.pt", "has 76 bytes, the tensor needs 80" },
+		{ "big-endian.pt", "only little-endian" },
+		{ "absurd-shape.pt", "tensor 'w': absurd shape" },
+		{ "bad-offset.pt", "needs 16 at offset 18" },
+		{ "neg-offset.pt", "at offset -1" },
+		{ "bad-crc.pt", "CRC mismatch" },
+		{ "noncontig.pt", "tensor 'w' is not contiguous" },
+		{ "long.pt", "tensor 'ids': torch.LongStorage is not "
+		    "supported" },
+		{ "list.pt", "holds a list, not a state dict" },
+	};
+	struct err err;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct weights *w = open_fixture(cases[i].file, &err);
+		CHECK_MSG(w == NULL, "%s accepted", cases[i].file);
+		CHECK_MSG(w != NULL || (err_says(&err, cases[i].file,
+		    cases[i].phrase) && strchr(err.msg, '\n') == NULL),
+		    "%s: '%s'", cases[i].file, err.msg);
+		weights_close(w);
+	}
+	CHECK(access("/tmp/lmsh-pwned", F_OK) != 0);
+}
+
 int
 main(void)
 {
@@ -441,6 +570,11 @@ main(void)
 	test_safetensors_errors();
 	test_truncated("f32.safetensors");
 	test_truncated("bf16.safetensors");
+	test_pt_forms();
+	test_pt_real();
+	test_pt_refusals();
+	test_truncated("raw.pt");
+	test_truncated("train.pt");
 	for (int i = 0; i < 3; i++) {
 		char *p = xasprintf("%s/r%d.safetensors", tmpdir, i);
 		unlink(p);
