@@ -1,111 +1,1766 @@
-/* Placeholder generated so that everything links; the owner replaces it. */
+/*
+ * bpe.c: byte-level BPE as GPT-2 defines it.
+ *
+ * A token is a byte string.  tok[id] holds its raw bytes; the files write
+ * them through the GPT-2 byte-to-unicode mapping (each byte one printable
+ * code point).  Two open-addressing tables make encoding fast: vocab_map
+ * finds an id by bytes (it stores ids, the keys live in tok[]), and
+ * merge_map maps a pair of ids to (rank, merged id).  merges[] keeps the
+ * pairs in rank order so that bpe_save writes them back unchanged.
+ *
+ * Encoding runs the splitter (special tokens, then the GPT-2 pattern through
+ * PCRE2 between them), merges each pre-token by lowest rank first (leftmost
+ * on ties) and remembers the ids of each distinct pre-token for the rest of
+ * the call.  Everything here is read-only after loading, so one struct bpe
+ * may encode in several threads at once.
+ */
 #include "config.h"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "util.h"
+#include <string.h>
+
 #include "bpe.h"
+#include "util.h"
 
-struct bpe *
-bpe_load(const char *vocab_path, const char *merges_path, struct err *a2)
+#define BPE_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+" \
+	"| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+#define BPE_NO_RANK	INT32_MAX
+#define BPE_SMALL_PIECE	48	/* longer pieces merge through a heap */
+#define BPE_CACHE_MAX	(1u << 20) /* distinct pre-tokens cached per call */
+
+struct bpe_special {
+	char		*bytes;		/* owned */
+	size_t		 len;
+	int32_t		 id;		/* token id (or caller's index) */
+};
+
+struct bpe_splitter {
+	pcre2_code		*re;		/* the GPT-2 pattern, UTF + UCP */
+	int			 jit;		/* re was JIT-compiled */
+	struct bpe_special	*sp;		/* longest first */
+	size_t			 n_sp;
+	unsigned char		 first[256];	/* 1 if a special starts so */
+};
+
+struct bpe_merge_slot {
+	uint64_t	 key;		/* left << 32 | right; UINT64_MAX empty */
+	int32_t		 rank;		/* position in merges.txt */
+	int32_t		 id;		/* the merged token */
+};
+
+struct bpe {
+	size_t			 n_vocab;
+	size_t			 vocab_cap;	/* allocated entries of tok */
+	char			**tok;		/* [n_vocab] raw bytes, owned */
+	size_t			*tok_len;	/* [n_vocab] */
+	unsigned char		*special;	/* [n_vocab] 1 for special tokens */
+	int32_t			*vocab_map;	/* [map_cap] ids, -1 empty */
+	size_t			 map_cap;	/* power of two */
+	int32_t			 byte_id[256];	/* single-byte tokens */
+	int32_t			*merges;	/* [2 * n_merges] in rank order */
+	size_t			 n_merges;
+	struct bpe_merge_slot	*merge_map;	/* [merge_cap] */
+	size_t			 merge_cap;	/* power of two */
+	struct bpe_splitter	*split;		/* owns the special list */
+};
+
+/* GPT-2 byte-to-unicode: printable Latin-1 stands for itself, the other 68
+ * bytes take U+0100 onwards in byte order. */
+static int
+bpe_byte_printable(unsigned b)
 {
-	err_set(a2, "bpe_load: not implemented yet");
-	return NULL;
+	return (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) ||
+	    (b >= 0xae && b <= 0xff);
 }
 
-struct bpe *
-bpe_load_hf(const char *tokenizer_json_path, struct err *a1)
+/*
+ * The code point that stands for byte b in vocab.json and merges.txt.
+ */
+unsigned
+bpe_byte_to_cp(unsigned char b)
 {
-	err_set(a1, "bpe_load_hf: not implemented yet");
-	return NULL;
+	unsigned n = 0;
+
+	if (bpe_byte_printable(b))
+		return b;
+	for (unsigned i = 0; i < b; i++)
+		if (!bpe_byte_printable(i))
+			n++;
+	return 256 + n;
 }
 
+/* The byte a code point stands for, or -1. */
+static int
+bpe_cp_to_byte(unsigned cp)
+{
+	static int	table[324];
+	static int	ready;
+
+	/* benign if two threads fill it at once: both write the same values */
+	if (!ready) {
+		for (unsigned i = 0; i < 324; i++)
+			table[i] = -1;
+		for (unsigned b = 0; b < 256; b++)
+			table[bpe_byte_to_cp((unsigned char)b)] = (int)b;
+		ready = 1;
+	}
+	return cp < 324 ? table[cp] : -1;
+}
+
+static uint64_t
+bpe_hash_bytes(const void *p, size_t len)
+{
+	const unsigned char	*s = p;
+	uint64_t		 h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= s[i];
+		h *= 1099511628211ull;
+	}
+	return h ^ (h >> 29);
+}
+
+static uint64_t
+bpe_hash_pair(uint64_t key)
+{
+	key *= 0x9e3779b97f4a7c15ull;
+	return key ^ (key >> 31);
+}
+
+/* ---- UTF-8 ---------------------------------------------------------- */
+
+/*
+ * Length of the ill-formed sequence at p (1 to 3: the maximal subpart of a
+ * valid sequence, as Unicode recommends for U+FFFD); *need gets the length
+ * the lead byte announces (1 if it is no lead byte).
+ */
+static size_t
+bpe_utf8_bad_len(const unsigned char *p, size_t n, size_t *need)
+{
+	unsigned	c = p[0], lo = 0x80, hi = 0xbf;
+	size_t		k;
+
+	*need = 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		*need = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		*need = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		*need = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else
+		return 1;
+	for (k = 1; k < *need && k < n; k++) {
+		if (p[k] < lo || p[k] > hi)
+			break;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return k;
+}
+
+/*
+ * Copy s, replacing each ill-formed sequence with U+FFFD.  Caller frees.
+ */
+char *
+bpe_utf8_repair(const char *s, size_t len, size_t *out_len)
+{
+	struct buf	b;
+	size_t		i = 0;
+
+	buf_init(&b);
+	buf_append(&b, "", 0);
+	while (i < len) {
+		size_t ok = utf8_valid_prefix(s + i, len - i), need;
+
+		buf_append(&b, s + i, ok);
+		i += ok;
+		if (i < len) {
+			buf_append(&b, "\xef\xbf\xbd", 3);
+			i += bpe_utf8_bad_len((const unsigned char *)s + i,
+			    len - i, &need);
+		}
+	}
+	*out_len = b.len;
+	return b.data;
+}
+
+/* ---- splitter --------------------------------------------------------- */
+
+/*
+ * A splitter with the GPT-2 pattern and no special tokens.  NULL with err
+ * set if PCRE2 rejects the pattern (a PCRE2 built without Unicode).
+ */
+struct bpe_splitter *
+bpe_splitter_new(struct err *err)
+{
+	struct bpe_splitter	*s;
+	int			 ec;
+	PCRE2_SIZE		 off;
+
+	s = xcalloc(1, sizeof *s);
+	s->re = pcre2_compile((PCRE2_SPTR)BPE_PATTERN, PCRE2_ZERO_TERMINATED,
+	    PCRE2_UTF | PCRE2_UCP, &ec, &off, NULL);
+	if (s->re == NULL) {
+		PCRE2_UCHAR msg[128];
+
+		pcre2_get_error_message(ec, msg, sizeof msg);
+		err_set(err, "pre-tokenizer pattern: %s", (char *)msg);
+		free(s);
+		return NULL;
+	}
+	s->jit = pcre2_jit_compile(s->re, PCRE2_JIT_COMPLETE) == 0;
+	return s;
+}
+
+/*
+ * Add a special token: text equal to it becomes one piece with this id and
+ * is never pre-tokenized.  Longer tokens are tried first, so overlapping
+ * specials match the longest.  Re-adding a token updates its id.
+ */
 int
-bpe_add_special(struct bpe *a0, const char *tok, struct err *a2)
+bpe_splitter_add_special(struct bpe_splitter *s, const char *tok, size_t len,
+    int32_t id)
 {
-	err_set(a2, "bpe_add_special: not implemented yet");
-	return -1;
+	size_t at;
+
+	if (len == 0)
+		return -1;
+	for (size_t i = 0; i < s->n_sp; i++) {
+		if (s->sp[i].len == len && memcmp(s->sp[i].bytes, tok, len) == 0) {
+			s->sp[i].id = id;
+			return 0;
+		}
+	}
+	s->sp = xreallocarray(s->sp, s->n_sp + 1, sizeof *s->sp);
+	for (at = 0; at < s->n_sp && s->sp[at].len >= len; at++)
+		;
+	memmove(&s->sp[at + 1], &s->sp[at], (s->n_sp - at) * sizeof *s->sp);
+	s->sp[at].bytes = xstrndup(tok, len);
+	s->sp[at].len = len;
+	s->sp[at].id = id;
+	s->n_sp++;
+	s->first[(unsigned char)tok[0]] = 1;
+	return 0;
 }
 
 void
-bpe_free(struct bpe *a0)
+bpe_splitter_free(struct bpe_splitter *s)
 {
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n_sp; i++)
+		free(s->sp[i].bytes);
+	free(s->sp);
+	pcre2_code_free(s->re);
+	free(s);
+}
 
+/* The special token that starts at p, or NULL. */
+static const struct bpe_special *
+bpe_splitter_special_at(const struct bpe_splitter *s, const char *p,
+    size_t n)
+{
+	if (!s->first[(unsigned char)*p])
+		return NULL;
+	for (size_t i = 0; i < s->n_sp; i++)
+		if (s->sp[i].len <= n && memcmp(s->sp[i].bytes, p, s->sp[i].len)
+		    == 0)
+			return &s->sp[i];
+	return NULL;
+}
+
+struct bpe_walk {
+	const struct bpe_splitter	*s;
+	pcre2_match_data		*md;
+	int				 fast;	/* use the ASCII fast path */
+	struct err			*err;
+};
+
+/* End of the pattern's match at i, through PCRE2; 0 on error. */
+static size_t
+bpe_walk_pcre(struct bpe_walk *w, const char *t, size_t len, size_t i)
+{
+	int rc;
+
+	if (w->s->jit)
+		rc = pcre2_jit_match(w->s->re, (PCRE2_SPTR)t, len, i,
+		    PCRE2_NO_UTF_CHECK | PCRE2_ANCHORED, w->md, NULL);
+	else
+		rc = pcre2_match(w->s->re, (PCRE2_SPTR)t, len, i,
+		    PCRE2_NO_UTF_CHECK | PCRE2_ANCHORED, w->md, NULL);
+	if (rc == PCRE2_ERROR_NOMATCH) {
+		/* the pattern covers every character; keep going regardless */
+		size_t need;
+		bpe_utf8_bad_len((const unsigned char *)t + i, len - i, &need);
+		return i + (need <= len - i ? need : len - i);
+	}
+	if (rc < 0) {
+		PCRE2_UCHAR msg[128];
+
+		pcre2_get_error_message(rc, msg, sizeof msg);
+		err_set(w->err, "pre-tokenizer at byte %zu: %s", i, (char *)msg);
+		return 0;
+	}
+	return pcre2_get_ovector_pointer(w->md)[1];
+}
+
+#define BPE_A_SPACE	1
+#define BPE_A_LETTER	2
+#define BPE_A_DIGIT	4
+#define BPE_A_OTHER	8	/* not space, letter or digit */
+
+static unsigned char
+bpe_ascii_class(unsigned char c)
+{
+	if (c >= 0x80)
+		return 0;
+	if (c == ' ' || (c >= '\t' && c <= '\r'))
+		return BPE_A_SPACE;
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+		return BPE_A_LETTER;
+	if (c >= '0' && c <= '9')
+		return BPE_A_DIGIT;
+	return BPE_A_OTHER;
+}
+
+/*
+ * The GPT-2 pattern for ASCII text: end of the match at i, or 0 when the
+ * answer depends on a non-ASCII character (PCRE2 decides those).  Each
+ * branch mirrors one alternative of BPE_PATTERN, in its order.
+ */
+static size_t
+bpe_walk_ascii(const unsigned char *t, size_t len, size_t i)
+{
+	unsigned char	c = bpe_ascii_class(t[i]), nc;
+	size_t		j = i + 1;
+
+	if (c == 0)
+		return 0;
+	if (t[i] == '\'' && j < len) {
+		unsigned char a = t[j], b = j + 1 < len ? t[j + 1] : 0;
+
+		if (a == 's' || a == 't' || a == 'm' || a == 'd')
+			return j + 1;
+		if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') ||
+		    (a == 'l' && b == 'l'))
+			return j + 2;
+	}
+	nc = j < len ? bpe_ascii_class(t[j]) : BPE_A_SPACE;
+	if (j < len && nc == 0)
+		return 0;
+	if (t[i] == ' ' && j < len && nc != BPE_A_SPACE) {
+		c = nc;		/* " ?X+": the space leads the run */
+		j++;
+	}
+	if (c != BPE_A_SPACE) {
+		while (j < len && bpe_ascii_class(t[j]) == c)
+			j++;
+		return j < len && t[j] >= 0x80 ? 0 : j;
+	}
+	/* whitespace: all of a run that ends the text or is followed by
+	 * more space; else all but its last character, or one character */
+	j = i;
+	while (j < len && bpe_ascii_class(t[j]) == BPE_A_SPACE)
+		j++;
+	if (j == len)
+		return j;
+	if (t[j] >= 0x80)
+		return 0;
+	return j - i > 1 ? j - 1 : j;
+}
+
+/* Pre-tokenize t[0..len) (no special tokens in it). */
+static int
+bpe_walk_text(struct bpe_walk *w, const char *t, size_t len, bpe_piece_fn fn,
+    void *arg)
+{
+	size_t	i = 0, j;
+	int	rc;
+
+	while (i < len) {
+		j = w->fast ? bpe_walk_ascii((const unsigned char *)t, len, i) : 0;
+		if (j == 0 && (j = bpe_walk_pcre(w, t, len, i)) == 0)
+			return -1;
+		if ((rc = fn(arg, t + i, j - i, -1)) != 0)
+			return rc;
+		i = j;
+	}
+	return 0;
+}
+
+static int
+bpe_splitter_walk(const struct bpe_splitter *s, int fast, const char *text,
+    size_t len, bpe_piece_fn fn, void *arg, struct err *err)
+{
+	struct bpe_walk	 w = { s, NULL, fast, err };
+	size_t		 start = 0, i = 0;
+	int		 rc = 0;
+
+	if ((w.md = pcre2_match_data_create(1, NULL)) == NULL)
+		util_fatal("pcre2_match_data_create: out of memory");
+	while (i < len) {
+		const struct bpe_special *sp = NULL;
+
+		if (s->n_sp > 0)
+			sp = bpe_splitter_special_at(s, text + i, len - i);
+		if (sp == NULL) {
+			i++;
+			continue;
+		}
+		if ((rc = bpe_walk_text(&w, text + start, i - start, fn,
+		    arg)) != 0)
+			goto out;
+		if ((rc = fn(arg, text + i, sp->len, sp->id)) != 0)
+			goto out;
+		i += sp->len;
+		start = i;
+	}
+	rc = bpe_walk_text(&w, text + start, len - start, fn, arg);
+out:
+	pcre2_match_data_free(w.md);
+	return rc;
+}
+
+/*
+ * Split valid UTF-8 text into special tokens and pre-tokens, calling fn for
+ * each in order.  ASCII runs take a hand-written path that mirrors the
+ * pattern; the tests hold it to bpe_splitter_run_pcre.
+ */
+int
+bpe_splitter_run(const struct bpe_splitter *s, const char *text, size_t len,
+    bpe_piece_fn fn, void *arg, struct err *err)
+{
+	return bpe_splitter_walk(s, 1, text, len, fn, arg, err);
+}
+
+/*
+ * Like bpe_splitter_run, with every pre-token found by PCRE2.
+ */
+int
+bpe_splitter_run_pcre(const struct bpe_splitter *s, const char *text,
+    size_t len, bpe_piece_fn fn, void *arg, struct err *err)
+{
+	return bpe_splitter_walk(s, 0, text, len, fn, arg, err);
+}
+
+/* ---- tables ----------------------------------------------------------- */
+
+static struct bpe *
+bpe_new(void)
+{
+	struct bpe	*b = xcalloc(1, sizeof *b);
+	struct err	 err;
+
+	if ((b->split = bpe_splitter_new(&err)) == NULL)
+		util_fatal("%s", err.msg);
+	for (int i = 0; i < 256; i++)
+		b->byte_id[i] = -1;
+	return b;
+}
+
+void
+bpe_free(struct bpe *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->n_vocab; i++)
+		free(b->tok[i]);
+	free(b->tok);
+	free(b->tok_len);
+	free(b->special);
+	free(b->vocab_map);
+	free(b->merges);
+	free(b->merge_map);
+	bpe_splitter_free(b->split);
+	free(b);
+}
+
+static void
+bpe_map_put(struct bpe *b, int32_t id)
+{
+	size_t mask = b->map_cap - 1;
+	size_t h = bpe_hash_bytes(b->tok[id], b->tok_len[id]) & mask;
+
+	while (b->vocab_map[h] >= 0)
+		h = (h + 1) & mask;
+	b->vocab_map[h] = id;
+}
+
+static void
+bpe_map_grow(struct bpe *b, size_t want)
+{
+	size_t cap = 64;
+
+	if (b->map_cap >= 2 * want)
+		return;
+	while (cap < 2 * want)
+		cap *= 2;
+	free(b->vocab_map);
+	b->vocab_map = xreallocarray(NULL, cap, sizeof *b->vocab_map);
+	b->map_cap = cap;
+	for (size_t i = 0; i < cap; i++)
+		b->vocab_map[i] = -1;
+	for (size_t i = 0; i < b->n_vocab; i++)
+		bpe_map_put(b, (int32_t)i);
+}
+
+/*
+ * Id of the token with exactly these bytes, or -1.
+ */
+int32_t
+bpe_token_id(const struct bpe *b, const char *s, size_t len)
+{
+	size_t mask, h;
+
+	if (b->map_cap == 0)
+		return -1;
+	mask = b->map_cap - 1;
+	h = bpe_hash_bytes(s, len) & mask;
+	for (int32_t id; (id = b->vocab_map[h]) >= 0; h = (h + 1) & mask)
+		if (b->tok_len[id] == len && memcmp(b->tok[id], s, len) == 0)
+			return id;
+	return -1;
+}
+
+/* Append a token (bytes copied); its id is the old n_vocab. */
+static int32_t
+bpe_push_token(struct bpe *b, const char *s, size_t len, int special)
+{
+	int32_t id = (int32_t)b->n_vocab;
+
+	if (b->n_vocab == b->vocab_cap) {
+		b->vocab_cap = b->vocab_cap ? 2 * b->vocab_cap : 512;
+		b->tok = xreallocarray(b->tok, b->vocab_cap, sizeof *b->tok);
+		b->tok_len = xreallocarray(b->tok_len, b->vocab_cap,
+		    sizeof *b->tok_len);
+		b->special = xreallocarray(b->special, b->vocab_cap, 1);
+	}
+	b->tok[id] = xmalloc(len + 1);
+	memcpy(b->tok[id], s, len);
+	b->tok[id][len] = '\0';
+	b->tok_len[id] = len;
+	b->special[id] = (unsigned char)special;
+	b->n_vocab++;
+	if (len == 1 && !special && b->byte_id[(unsigned char)*s] < 0)
+		b->byte_id[(unsigned char)*s] = id;
+	if (b->map_cap < 2 * b->n_vocab)
+		bpe_map_grow(b, b->n_vocab);
+	else
+		bpe_map_put(b, id);
+	return id;
+}
+
+static const struct bpe_merge_slot *
+bpe_merge_find(const struct bpe *b, int32_t l, int32_t r)
+{
+	uint64_t	key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
+	size_t		mask = b->merge_cap - 1, h;
+
+	if (b->merge_cap == 0)
+		return NULL;
+	for (h = bpe_hash_pair(key) & mask; b->merge_map[h].key != UINT64_MAX;
+	    h = (h + 1) & mask)
+		if (b->merge_map[h].key == key)
+			return &b->merge_map[h];
+	return NULL;
+}
+
+/* Build merge_map from merges[]; a repeated pair keeps its first rank. */
+static void
+bpe_merge_index(struct bpe *b)
+{
+	size_t cap = 64;
+
+	while (cap < 2 * b->n_merges)
+		cap *= 2;
+	free(b->merge_map);
+	b->merge_map = xreallocarray(NULL, cap, sizeof *b->merge_map);
+	b->merge_cap = cap;
+	for (size_t i = 0; i < cap; i++)
+		b->merge_map[i].key = UINT64_MAX;
+	for (size_t r = 0; r < b->n_merges; r++) {
+		int32_t		 l = b->merges[2 * r], rt = b->merges[2 * r + 1];
+		uint64_t	 key = (uint64_t)(uint32_t)l << 32 | (uint32_t)rt;
+		size_t		 h = bpe_hash_pair(key) & (cap - 1);
+		char		*cat;
+		size_t		 n = b->tok_len[l] + b->tok_len[rt];
+
+		while (b->merge_map[h].key != UINT64_MAX &&
+		    b->merge_map[h].key != key)
+			h = (h + 1) & (cap - 1);
+		if (b->merge_map[h].key == key)
+			continue;
+		cat = xmalloc(n);
+		memcpy(cat, b->tok[l], b->tok_len[l]);
+		memcpy(cat + b->tok_len[l], b->tok[rt], b->tok_len[rt]);
+		b->merge_map[h].key = key;
+		b->merge_map[h].rank = (int32_t)r;
+		b->merge_map[h].id = bpe_token_id(b, cat, n);
+		free(cat);
+	}
+}
+
+/* Every byte needs a token, or some text could not be encoded. */
+static int
+bpe_check_bytes(const struct bpe *b, const char *path, struct err *err)
+{
+	for (int i = 0; i < 256; i++) {
+		if (b->byte_id[i] < 0) {
+			err_set(err, "%s: no token for byte 0x%02x", path, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Build a tokenizer from raw token bytes (ids 0..n_vocab-1) and merges
+ * given as id pairs in rank order; each merge's concatenation must be a
+ * token.  Copies its arguments.  NULL with err set on bad input.
+ */
+struct bpe *
+bpe_build(size_t n_vocab, const char *const *tok, const size_t *tok_len,
+    const int32_t *merges, size_t n_merges, const int32_t *specials,
+    size_t n_specials, struct err *err)
+{
+	struct bpe *b = bpe_new();
+
+	for (size_t i = 0; i < n_vocab; i++) {
+		int sp = 0;
+
+		for (size_t k = 0; k < n_specials; k++)
+			sp |= specials[k] == (int32_t)i;
+		if (bpe_token_id(b, tok[i], tok_len[i]) >= 0) {
+			err_set(err, "token %zu repeats an earlier token", i);
+			goto fail;
+		}
+		bpe_push_token(b, tok[i], tok_len[i], sp);
+		if (sp)
+			bpe_splitter_add_special(b->split, tok[i], tok_len[i],
+			    (int32_t)i);
+	}
+	if (bpe_check_bytes(b, "vocabulary", err) != 0)
+		goto fail;
+	b->merges = xreallocarray(NULL, n_merges + 1, 2 * sizeof *b->merges);
+	for (size_t r = 0; r < n_merges; r++) {
+		int32_t l = merges[2 * r], rt = merges[2 * r + 1];
+
+		if (l < 0 || rt < 0 || (size_t)l >= n_vocab ||
+		    (size_t)rt >= n_vocab) {
+			err_set(err, "merge %zu: id outside the vocabulary", r);
+			goto fail;
+		}
+		b->merges[2 * r] = l;
+		b->merges[2 * r + 1] = rt;
+	}
+	b->n_merges = n_merges;
+	bpe_merge_index(b);
+	for (size_t h = 0; h < b->merge_cap; h++) {
+		if (b->merge_map[h].key != UINT64_MAX && b->merge_map[h].id < 0) {
+			err_set(err, "merge %d: result is not in the vocabulary",
+			    (int)b->merge_map[h].rank);
+			goto fail;
+		}
+	}
+	return b;
+fail:
+	bpe_free(b);
+	return NULL;
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+/* Is this vocab.json key a special token by its look (<|...|>)? */
+static int
+bpe_looks_special(const char *s, size_t len)
+{
+	return len >= 4 && memcmp(s, "<|", 2) == 0 &&
+	    memcmp(s + len - 2, "|>", 2) == 0;
+}
+
+/* Decode one UTF-8 code point; 0 bytes on malformed input. */
+static size_t
+bpe_utf8_get(const char *s, size_t n, unsigned *cp)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t k;
+
+	if (utf8_valid_prefix(s, n < 4 ? n : 4) == 0)
+		return 0;
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	k = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+	*cp = p[0] & (0x7f >> k);
+	for (size_t i = 1; i < k; i++)
+		*cp = (*cp << 6) | (p[i] & 0x3f);
+	return k;
+}
+
+/* Map a byte-to-unicode string back to bytes; -1 on a foreign character.
+ * out needs len bytes. */
+static int
+bpe_unmap(const char *s, size_t len, char *out, size_t *out_len)
+{
+	size_t i = 0, n = 0;
+
+	while (i < len) {
+		unsigned	cp;
+		size_t		k = bpe_utf8_get(s + i, len - i, &cp);
+		int		byte;
+
+		if (k == 0 || (byte = bpe_cp_to_byte(cp)) < 0)
+			return -1;
+		out[n++] = (char)byte;
+		i += k;
+	}
+	*out_len = n;
+	return 0;
+}
+
+/* Line (1-based) of each top-level member of a JSON object, in file order.
+ * The text already parsed, so this scanner only counts. */
+static size_t *
+bpe_json_member_lines(const char *t, size_t len, size_t *n_out)
+{
+	size_t	*lines = NULL, n = 0, cap = 0, line = 1;
+	int	 depth = 0, in_str = 0, want_key = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = t[i];
+
+		if (c == '\n')
+			line++;
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+			continue;
+		}
+		if (c == '"') {
+			if (depth == 1 && want_key) {
+				if (n == cap) {
+					cap = cap ? 2 * cap : 1024;
+					lines = xreallocarray(lines, cap,
+					    sizeof *lines);
+				}
+				lines[n++] = line;
+				want_key = 0;
+			}
+			in_str = 1;
+		} else if (c == '{' || c == '[') {
+			if (++depth == 1)
+				want_key = 1;
+		} else if (c == '}' || c == ']')
+			depth--;
+		else if (c == ',' && depth == 1)
+			want_key = 1;
+	}
+	*n_out = n;
+	return lines;
+}
+
+/* "path:line", or "path" when the line is unknown (0). */
+static const char *
+bpe_where(char *buf, size_t cap, const char *path, size_t line)
+{
+	if (line > 0)
+		snprintf(buf, cap, "%s:%zu", path, line);
+	else
+		snprintf(buf, cap, "%s", path);
+	return buf;
+}
+
+/* Parse a JSON file; errors name file:line. */
+static json_t *
+bpe_json_load(const char *path, const char *text, size_t len, struct err *err)
+{
+	json_error_t	 je;
+	json_t		*j;
+
+	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL)
+		err_set(err, "%s:%d: %s", path, je.line, je.text);
+	return j;
+}
+
+/*
+ * Fill b's tokens from a vocab object {"token": id, ...}.  lines[] (may be
+ * NULL) gives each member's line for messages.
+ */
+static int
+bpe_load_vocab_obj(struct bpe *b, const char *path, json_t *obj,
+    const size_t *lines, size_t n_lines, struct err *err)
+{
+	const char	*key;
+	json_t		*val;
+	size_t		 n = json_object_size(obj), k = 0, line = 0;
+	size_t		*at = xcalloc(n + 1, sizeof *at); /* id -> line + 1 */
+	char		**raw = xcalloc(n + 1, sizeof *raw);
+	size_t		*raw_len = xcalloc(n + 1, sizeof *raw_len);
+	unsigned char	*sp = xcalloc(n + 1, 1);
+	int		 rc = -1;
+
+	json_object_foreach(obj, key, val) {
+		size_t		klen = strlen(key);
+		json_int_t	id;
+		char		w[ERR_MSG_CAP / 2];
+
+		line = k < n_lines && lines != NULL ? lines[k] : 0;
+		k++;
+		bpe_where(w, sizeof w, path, line);
+		if (!json_is_integer(val)) {
+			err_set(err, "%s: the id of \"%s\" is not an integer",
+			    w, key);
+			goto out;
+		}
+		id = json_integer_value(val);
+		if (id < 0 || (size_t)id >= n) {
+			err_set(err, "%s: id %lld of \"%s\" leaves a hole: "
+			    "ids must be 0..%zu", w, (long long)id, key, n - 1);
+			goto out;
+		}
+		if (at[id] != 0) {
+			err_set(err, "%s: duplicate id %lld (first on line "
+			    "%zu)", w, (long long)id, at[id] - 1);
+			goto out;
+		}
+		at[id] = line + 1;
+		raw[id] = xmalloc(klen + 1);
+		if (bpe_looks_special(key, klen)) {
+			memcpy(raw[id], key, klen);
+			raw_len[id] = klen;
+			sp[id] = 1;
+		} else if (bpe_unmap(key, klen, raw[id], &raw_len[id]) != 0) {
+			err_set(err, "%s: token \"%s\" has a character "
+			    "outside the byte-level alphabet", w, key);
+			goto out;
+		}
+	}
+	bpe_map_grow(b, n);
+	for (size_t id = 0; id < n; id++) {
+		if (bpe_token_id(b, raw[id], raw_len[id]) >= 0) {
+			char w[ERR_MSG_CAP / 2];
+
+			err_set(err, "%s: token %zu repeats the bytes of "
+			    "token %d", bpe_where(w, sizeof w, path, at[id] - 1),
+			    id, (int)bpe_token_id(b, raw[id], raw_len[id]));
+			goto out;
+		}
+		bpe_push_token(b, raw[id], raw_len[id], sp[id]);
+		if (sp[id])
+			bpe_splitter_add_special(b->split, raw[id], raw_len[id],
+			    (int32_t)id);
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(raw[i]);
+	free(raw);
+	free(raw_len);
+	free(sp);
+	free(at);
+	return rc;
+}
+
+/* One merge "a b": look both symbols up and append the pair. */
+static int
+bpe_add_merge(struct bpe *b, const char *where, const char *a, size_t alen,
+    const char *c, size_t clen, struct err *err)
+{
+	char		*ra = xmalloc(alen + 1), *rc = xmalloc(clen + 1);
+	size_t		 na, nc;
+	int32_t		 ia = -1, ic = -1;
+	int		 ret = -1;
+
+	if (bpe_unmap(a, alen, ra, &na) == 0)
+		ia = bpe_token_id(b, ra, na);
+	if (bpe_unmap(c, clen, rc, &nc) == 0)
+		ic = bpe_token_id(b, rc, nc);
+	if (ia < 0 || ic < 0) {
+		err_set(err, "%s: unknown merge symbol \"%.*s\"", where,
+		    ia < 0 ? (int)alen : (int)clen, ia < 0 ? a : c);
+		goto out;
+	}
+	{
+		char	*cat = xmalloc(na + nc + 1);
+		int32_t	 id;
+
+		memcpy(cat, ra, na);
+		memcpy(cat + na, rc, nc);
+		id = bpe_token_id(b, cat, na + nc);
+		free(cat);
+		if (id < 0) {
+			err_set(err, "%s: merge \"%.*s %.*s\" makes a token "
+			    "that is not in the vocabulary", where,
+			    (int)alen, a, (int)clen, c);
+			goto out;
+		}
+	}
+	b->merges[2 * b->n_merges] = ia;
+	b->merges[2 * b->n_merges + 1] = ic;
+	b->n_merges++;
+	ret = 0;
+out:
+	free(ra);
+	free(rc);
+	return ret;
+}
+
+/* Read merges.txt: an optional "#version" line, then "a b" per line. */
+static int
+bpe_load_merges(struct bpe *b, const char *path, struct err *err)
+{
+	char	*text = NULL;
+	size_t	 len, line = 0, i = 0;
+	int	 rc = -1;
+
+	if (util_read_file(path, &text, &len, err) != 0)
+		return -1;
+	b->merges = xreallocarray(NULL, len / 2 + 1, 2 * sizeof *b->merges);
+	while (i < len) {
+		const char	*s = text + i, *nl = memchr(s, '\n', len - i);
+		size_t		 n = nl ? (size_t)(nl - s) : len - i, sp;
+		char		 w[ERR_MSG_CAP / 2];
+
+		i += n + 1;
+		line++;
+		if (n > 0 && s[n - 1] == '\r')
+			n--;
+		if (n == 0 || (line == 1 && n >= 8 &&
+		    memcmp(s, "#version", 8) == 0))
+			continue;
+		for (sp = 0; sp < n && s[sp] != ' '; sp++)
+			;
+		if (sp == 0 || sp + 1 >= n || memchr(s + sp + 1, ' ',
+		    n - sp - 1) != NULL) {
+			err_set(err, "%s:%zu: expected two symbols separated by "
+			    "one space", path, line);
+			goto out;
+		}
+		if (bpe_add_merge(b, bpe_where(w, sizeof w, path, line), s, sp,
+		    s + sp + 1, n - sp - 1, err) != 0)
+			goto out;
+	}
+	bpe_merge_index(b);
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+/*
+ * Load a GPT-2 style tokenizer: vocab.json ({"token": id} with ids 0..n-1,
+ * tokens in byte-to-unicode form) and merges.txt.  Vocabulary entries that
+ * look like <|...|> become special tokens.  Caller frees with bpe_free();
+ * NULL with err set ("file:line: problem") on bad files.
+ */
+struct bpe *
+bpe_load(const char *vocab_path, const char *merges_path, struct err *err)
+{
+	struct bpe	*b = bpe_new();
+	char		*text = NULL;
+	size_t		 len, n_lines = 0, *lines = NULL;
+	json_t		*j = NULL;
+
+	if (util_read_file(vocab_path, &text, &len, err) != 0)
+		goto fail;
+	if ((j = bpe_json_load(vocab_path, text, len, err)) == NULL)
+		goto fail;
+	if (!json_is_object(j)) {
+		err_set(err, "%s:1: expected a JSON object of token: id", vocab_path);
+		goto fail;
+	}
+	lines = bpe_json_member_lines(text, len, &n_lines);
+	if (bpe_load_vocab_obj(b, vocab_path, j, lines, n_lines, err) != 0 ||
+	    bpe_check_bytes(b, vocab_path, err) != 0 ||
+	    bpe_load_merges(b, merges_path, err) != 0)
+		goto fail;
+	json_decref(j);
+	free(lines);
+	free(text);
+	return b;
+fail:
+	json_decref(j);
+	free(lines);
+	free(text);
+	bpe_free(b);
+	return NULL;
+}
+
+/* HF merges: strings "a b" or (newer files) pairs ["a", "b"]. */
+static int
+bpe_load_hf_merges(struct bpe *b, const char *path, json_t *arr,
+    struct err *err)
+{
+	size_t	 i;
+	json_t	*m;
+
+	b->merges = xreallocarray(NULL, json_array_size(arr) + 1,
+	    2 * sizeof *b->merges);
+	json_array_foreach(arr, i, m) {
+		const char	*a, *c, *s, *spc;
+		char		 w[ERR_MSG_CAP / 2];
+
+		snprintf(w, sizeof w, "%s: model.merges[%zu]", path, i);
+		if (json_is_string(m) && (spc = strchr(s = json_string_value(m),
+		    ' ')) != NULL && strchr(spc + 1, ' ') == NULL) {
+			a = s;
+			c = spc + 1;
+			if (bpe_add_merge(b, w, a, (size_t)(spc - s), c,
+			    strlen(c), err) != 0)
+				return -1;
+		} else if (json_is_array(m) && json_array_size(m) == 2 &&
+		    json_is_string(json_array_get(m, 0)) &&
+		    json_is_string(json_array_get(m, 1))) {
+			a = json_string_value(json_array_get(m, 0));
+			c = json_string_value(json_array_get(m, 1));
+			if (bpe_add_merge(b, w, a, strlen(a), c, strlen(c),
+			    err) != 0)
+				return -1;
+		} else {
+			err_set(err, "%s: expected \"a b\" or [\"a\", \"b\"]",
+			    w);
+			return -1;
+		}
+	}
+	bpe_merge_index(b);
+	return 0;
+}
+
+/* HF added_tokens: [{"id": N, "content": "...", "special": bool}]. */
+static int
+bpe_load_hf_added(struct bpe *b, const char *path, json_t *arr,
+    struct err *err)
+{
+	size_t	 i;
+	json_t	*t;
+
+	json_array_foreach(arr, i, t) {
+		json_t		*id = json_object_get(t, "id");
+		json_t		*ct = json_object_get(t, "content");
+		const char	*s;
+		size_t		 len;
+		int32_t		 have;
+
+		if (!json_is_integer(id) || !json_is_string(ct)) {
+			err_set(err, "%s: added_tokens[%zu]: needs id and "
+			    "content", path, i);
+			return -1;
+		}
+		s = json_string_value(ct);
+		len = json_string_length(ct);
+		have = bpe_token_id(b, s, len);
+		if (have < 0 && json_integer_value(id) == (json_int_t)b->n_vocab)
+			have = bpe_push_token(b, s, len, 1);
+		if (have < 0 || (json_int_t)have != json_integer_value(id)) {
+			err_set(err, "%s: added_tokens[%zu]: \"%s\" with id %lld "
+			    "does not fit the vocabulary", path, i, s,
+			    (long long)json_integer_value(id));
+			return -1;
+		}
+		b->special[have] = 1;
+		bpe_splitter_add_special(b->split, s, len, have);
+	}
+	return 0;
+}
+
+/*
+ * Load a Hugging Face tokenizer.json whose model is byte-level BPE (vocab,
+ * merges and added_tokens).  Caller frees with bpe_free(); NULL with err
+ * set on a bad or unsupported file.
+ */
+struct bpe *
+bpe_load_hf(const char *path, struct err *err)
+{
+	struct bpe	*b = bpe_new();
+	char		*text = NULL;
+	size_t		 len;
+	json_t		*j = NULL, *model, *vocab, *merges, *added, *type;
+
+	if (util_read_file(path, &text, &len, err) != 0)
+		goto fail;
+	if ((j = bpe_json_load(path, text, len, err)) == NULL)
+		goto fail;
+	model = json_object_get(j, "model");
+	type = json_object_get(model, "type");
+	vocab = json_object_get(model, "vocab");
+	merges = json_object_get(model, "merges");
+	if (!json_is_object(model) || (type != NULL && (!json_is_string(type) ||
+	    strcmp(json_string_value(type), "BPE") != 0))) {
+		err_set(err, "%s: model is not BPE", path);
+		goto fail;
+	}
+	if (!json_is_object(vocab) || !json_is_array(merges)) {
+		err_set(err, "%s: model needs a vocab object and a merges array",
+		    path);
+		goto fail;
+	}
+	if (bpe_load_vocab_obj(b, path, vocab, NULL, 0, err) != 0)
+		goto fail;
+	if (bpe_check_bytes(b, path, err) != 0 ||
+	    bpe_load_hf_merges(b, path, merges, err) != 0)
+		goto fail;
+	added = json_object_get(j, "added_tokens");
+	if (json_is_array(added) && bpe_load_hf_added(b, path, added, err) != 0)
+		goto fail;
+	json_decref(j);
+	free(text);
+	return b;
+fail:
+	json_decref(j);
+	free(text);
+	bpe_free(b);
+	return NULL;
+}
+
+/*
+ * Make tok a special token: an existing token with these bytes is marked,
+ * otherwise it is appended with the next id.  0, or -1 with err set.
+ */
+int
+bpe_add_special(struct bpe *b, const char *tok, struct err *err)
+{
+	size_t	len = strlen(tok);
+	int32_t	id;
+
+	if (len == 0) {
+		err_set(err, "empty special token");
+		return -1;
+	}
+	if (!utf8_is_valid(tok, len, NULL)) {
+		err_set(err, "special token is not valid UTF-8");
+		return -1;
+	}
+	if ((id = bpe_token_id(b, tok, len)) < 0)
+		id = bpe_push_token(b, tok, len, 1);
+	b->special[id] = 1;
+	return bpe_splitter_add_special(b->split, tok, len, id);
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+size_t
+bpe_n_vocab(const struct bpe *b)
+{
+	return b->n_vocab;
 }
 
 size_t
-bpe_n_vocab(const struct bpe *a0)
+bpe_n_merges(const struct bpe *b)
 {
-	return -1;
+	return b->n_merges;
 }
 
-int32_t
-bpe_token_id(const struct bpe *a0, const char *a1, size_t a2)
-{
-	return -1;
-}
-
+/*
+ * Raw bytes of token id; NULL (and *len 0) for an id outside the
+ * vocabulary.
+ */
 const char *
-bpe_token_bytes(const struct bpe *a0, int32_t a1, size_t *len)
+bpe_token_bytes(const struct bpe *b, int32_t id, size_t *len)
 {
+	if (id < 0 || (size_t)id >= b->n_vocab) {
+		if (len != NULL)
+			*len = 0;
+		return NULL;
+	}
+	if (len != NULL)
+		*len = b->tok_len[id];
+	return b->tok[id];
+}
+
+int
+bpe_is_special(const struct bpe *b, int32_t id)
+{
+	return id >= 0 && (size_t)id < b->n_vocab && b->special[id];
+}
+
+/* ---- encoding --------------------------------------------------------- */
+
+static int32_t
+bpe_rank(const struct bpe *b, int32_t l, int32_t r, int32_t *id)
+{
+	const struct bpe_merge_slot *m = bpe_merge_find(b, l, r);
+
+	if (m == NULL)
+		return BPE_NO_RANK;
+	*id = m->id;
+	return m->rank;
+}
+
+/* Merge n symbols in place by scanning for the lowest rank each round;
+ * quadratic, and the fastest for short pieces. */
+static size_t
+bpe_merge_small(const struct bpe *b, int32_t *sym, size_t n)
+{
+	int32_t rank[BPE_SMALL_PIECE], mid[BPE_SMALL_PIECE];
+
+	for (size_t i = 0; i + 1 < n; i++)
+		rank[i] = bpe_rank(b, sym[i], sym[i + 1], &mid[i]);
+	while (n > 1) {
+		size_t m = 0;
+
+		for (size_t i = 1; i + 1 < n; i++)
+			if (rank[i] < rank[m])
+				m = i;
+		if (rank[m] == BPE_NO_RANK)
+			break;
+		sym[m] = mid[m];
+		memmove(&sym[m + 1], &sym[m + 2], (n - m - 2) * sizeof *sym);
+		if (m + 2 < n) {
+			memmove(&rank[m + 1], &rank[m + 2],
+			    (n - m - 3) * sizeof *rank);
+			memmove(&mid[m + 1], &mid[m + 2],
+			    (n - m - 3) * sizeof *mid);
+		}
+		n--;
+		if (m > 0)
+			rank[m - 1] = bpe_rank(b, sym[m - 1], sym[m], &mid[m - 1]);
+		if (m + 1 < n)
+			rank[m] = bpe_rank(b, sym[m], sym[m + 1], &mid[m]);
+	}
+	return n;
+}
+
+struct bpe_heap_ent {
+	int32_t		rank;
+	uint32_t	pos;	/* left symbol of the pair */
+};
+
+static int
+bpe_heap_less(struct bpe_heap_ent a, struct bpe_heap_ent b)
+{
+	return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos);
+}
+
+static void
+bpe_heap_push(struct bpe_heap_ent *h, size_t *n, struct bpe_heap_ent e)
+{
+	size_t i = (*n)++;
+
+	while (i > 0 && bpe_heap_less(e, h[(i - 1) / 2])) {
+		h[i] = h[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h[i] = e;
+}
+
+static struct bpe_heap_ent
+bpe_heap_pop(struct bpe_heap_ent *h, size_t *n)
+{
+	struct bpe_heap_ent	top = h[0], e = h[--*n];
+	size_t			i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && bpe_heap_less(h[c + 1], h[c]))
+			c++;
+		if (!bpe_heap_less(h[c], e))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	if (*n > 0)
+		h[i] = e;
+	return top;
+}
+
+/* The same merges for long pieces in O(n log n): a linked list of symbols
+ * and a heap of candidate pairs, stale entries skipped when popped. */
+static size_t
+bpe_merge_heap(const struct bpe *b, int32_t *sym, size_t n)
+{
+	uint32_t		*next = xreallocarray(NULL, n, sizeof *next);
+	uint32_t		*prev = xreallocarray(NULL, n, sizeof *prev);
+	struct bpe_heap_ent	*h = xreallocarray(NULL, 3 * n, sizeof *h);
+	size_t			 nh = 0, out = 0;
+	int32_t			 id;
+	const uint32_t		 end = UINT32_MAX;
+
+	for (size_t i = 0; i < n; i++) {
+		next[i] = i + 1 < n ? (uint32_t)(i + 1) : end;
+		prev[i] = i > 0 ? (uint32_t)(i - 1) : end;
+		if (i + 1 < n) {
+			int32_t r = bpe_rank(b, sym[i], sym[i + 1], &id);
+			if (r != BPE_NO_RANK)
+				bpe_heap_push(h, &nh, (struct bpe_heap_ent){ r,
+				    (uint32_t)i });
+		}
+	}
+	while (nh > 0) {
+		struct bpe_heap_ent	e = bpe_heap_pop(h, &nh);
+		uint32_t		p = e.pos, r = next[p];
+
+		if (sym[p] < 0 || r == end ||
+		    bpe_rank(b, sym[p], sym[r], &id) != e.rank)
+			continue;
+		sym[p] = id;
+		sym[r] = -1;
+		next[p] = next[r];
+		if (next[r] != end)
+			prev[next[r]] = p;
+		if (prev[p] != end) {
+			int32_t rk = bpe_rank(b, sym[prev[p]], sym[p], &id);
+			if (rk != BPE_NO_RANK)
+				bpe_heap_push(h, &nh, (struct bpe_heap_ent){ rk,
+				    prev[p] });
+		}
+		if (next[p] != end) {
+			int32_t rk = bpe_rank(b, sym[p], sym[next[p]], &id);
+			if (rk != BPE_NO_RANK)
+				bpe_heap_push(h, &nh, (struct bpe_heap_ent){ rk,
+				    p });
+		}
+	}
+	for (uint32_t i = 0; i != end; i = next[i])
+		sym[out++] = sym[i];
+	free(h);
+	free(prev);
+	free(next);
+	return out;
+}
+
+/* BPE one pre-token into sym (room for len ids); returns the count. */
+static size_t
+bpe_merge_piece(const struct bpe *b, const char *p, size_t len, int32_t *sym)
+{
+	for (size_t i = 0; i < len; i++)
+		sym[i] = b->byte_id[(unsigned char)p[i]];
+	if (len < BPE_SMALL_PIECE)
+		return bpe_merge_small(b, sym, len);
+	return bpe_merge_heap(b, sym, len);
+}
+
+struct bpe_cache_ent {
+	uint64_t	hash;
+	uint32_t	key_off;	/* into keys */
+	uint32_t	key_len;
+	uint32_t	ids_off;	/* into ids */
+	uint32_t	n_ids;		/* UINT32_MAX: empty slot */
+};
+
+struct bpe_enc {
+	const struct bpe	*b;
+	int32_t			*ids;		/* output */
+	size_t			 n_ids, cap;
+	int32_t			*sym;		/* scratch */
+	size_t			 sym_cap;
+	struct bpe_cache_ent	*cache;		/* pre-token -> ids */
+	size_t			 cache_cap, n_cache;
+	struct buf		 keys;		/* cached pre-token bytes */
+	int32_t			*cids;		/* cached ids */
+	size_t			 n_cids, cids_cap;
+};
+
+static void
+bpe_enc_out(struct bpe_enc *e, const int32_t *ids, size_t n)
+{
+	if (e->cap - e->n_ids < n) {
+		while (e->cap - e->n_ids < n)
+			e->cap = e->cap ? 2 * e->cap : 256;
+		e->ids = xreallocarray(e->ids, e->cap, sizeof *e->ids);
+	}
+	memcpy(e->ids + e->n_ids, ids, n * sizeof *ids);
+	e->n_ids += n;
+}
+
+static void
+bpe_enc_cache_grow(struct bpe_enc *e)
+{
+	size_t			 cap = e->cache_cap ? 2 * e->cache_cap : 4096;
+	struct bpe_cache_ent	*c = xreallocarray(NULL, cap, sizeof *c);
+
+	for (size_t i = 0; i < cap; i++)
+		c[i].n_ids = UINT32_MAX;
+	for (size_t i = 0; i < e->cache_cap; i++) {
+		size_t h;
+
+		if (e->cache[i].n_ids == UINT32_MAX)
+			continue;
+		for (h = e->cache[i].hash & (cap - 1); c[h].n_ids != UINT32_MAX;
+		    h = (h + 1) & (cap - 1))
+			;
+		c[h] = e->cache[i];
+	}
+	free(e->cache);
+	e->cache = c;
+	e->cache_cap = cap;
+}
+
+/* Remember ids for the pre-token p (bounded: past the cap, stop adding). */
+static void
+bpe_enc_cache_put(struct bpe_enc *e, uint64_t hash, const char *p,
+    size_t len, const int32_t *ids, size_t n)
+{
+	size_t h;
+
+	if (e->n_cache >= BPE_CACHE_MAX || len > 256 ||
+	    e->keys.len > UINT32_MAX / 2 || e->n_cids > UINT32_MAX / 2)
+		return;
+	if (2 * (e->n_cache + 1) > e->cache_cap)
+		bpe_enc_cache_grow(e);
+	for (h = hash & (e->cache_cap - 1); e->cache[h].n_ids != UINT32_MAX;
+	    h = (h + 1) & (e->cache_cap - 1))
+		;
+	if (e->cids_cap - e->n_cids < n) {
+		while (e->cids_cap - e->n_cids < n)
+			e->cids_cap = e->cids_cap ? 2 * e->cids_cap : 4096;
+		e->cids = xreallocarray(e->cids, e->cids_cap, sizeof *e->cids);
+	}
+	e->cache[h] = (struct bpe_cache_ent){ hash, (uint32_t)e->keys.len,
+	    (uint32_t)len, (uint32_t)e->n_cids, (uint32_t)n };
+	buf_append(&e->keys, p, len);
+	memcpy(e->cids + e->n_cids, ids, n * sizeof *ids);
+	e->n_cids += n;
+	e->n_cache++;
+}
+
+static const struct bpe_cache_ent *
+bpe_enc_cache_get(const struct bpe_enc *e, uint64_t hash, const char *p,
+    size_t len)
+{
+	size_t mask = e->cache_cap - 1;
+
+	if (e->cache_cap == 0)
+		return NULL;
+	for (size_t h = hash & mask; e->cache[h].n_ids != UINT32_MAX;
+	    h = (h + 1) & mask) {
+		const struct bpe_cache_ent *c = &e->cache[h];
+
+		if (c->hash == hash && c->key_len == len &&
+		    memcmp(e->keys.data + c->key_off, p, len) == 0)
+			return c;
+	}
 	return NULL;
 }
 
-int
-bpe_is_special(const struct bpe *a0, int32_t a1)
+static int
+bpe_enc_piece(void *arg, const char *p, size_t len, int32_t special)
 {
-	return -1;
+	struct bpe_enc			*e = arg;
+	const struct bpe_cache_ent	*c;
+	uint64_t			 hash;
+	size_t				 n;
+
+	if (special >= 0) {
+		bpe_enc_out(e, &special, 1);
+		return 0;
+	}
+	if (len == 1) {
+		bpe_enc_out(e, &e->b->byte_id[(unsigned char)*p], 1);
+		return 0;
+	}
+	hash = bpe_hash_bytes(p, len);
+	if ((c = bpe_enc_cache_get(e, hash, p, len)) != NULL) {
+		bpe_enc_out(e, e->cids + c->ids_off, c->n_ids);
+		return 0;
+	}
+	if (e->sym_cap < len) {
+		e->sym_cap = len;
+		e->sym = xreallocarray(e->sym, len, sizeof *e->sym);
+	}
+	n = bpe_merge_piece(e->b, p, len, e->sym);
+	bpe_enc_out(e, e->sym, n);
+	bpe_enc_cache_put(e, hash, p, len, e->sym, n);
+	return 0;
 }
 
+/*
+ * Encode text into token ids: special tokens are matched first (longest
+ * wins), the text between them is pre-tokenized and merged.  Text that is
+ * not valid UTF-8 is an error naming the byte offset (BPE_UTF8_STRICT), or
+ * has each bad sequence replaced by U+FFFD first (BPE_UTF8_REPLACE).
+ * Caller frees *ids.  0, or -1 with err set.
+ */
 int
-bpe_encode(const struct bpe *a0, const char *text, size_t len, enum bpe_utf8_policy a3, int32_t **ids, size_t *n_ids, struct err *a6)
+bpe_encode(const struct bpe *b, const char *text, size_t len,
+    enum bpe_utf8_policy pol, int32_t **ids, size_t *n_ids, struct err *err)
 {
-	err_set(a6, "bpe_encode: not implemented yet");
-	return -1;
+	struct bpe_enc	 e;
+	char		*fixed = NULL;
+	size_t		 bad;
+	int		 rc;
+
+	*ids = NULL;
+	*n_ids = 0;
+	if (!utf8_is_valid(text, len, &bad)) {
+		if (pol == BPE_UTF8_STRICT) {
+			err_set(err, "invalid UTF-8 at byte offset %zu", bad);
+			return -1;
+		}
+		fixed = bpe_utf8_repair(text, len, &len);
+		text = fixed;
+	}
+	memset(&e, 0, sizeof e);
+	e.b = b;
+	buf_init(&e.keys);
+	rc = bpe_splitter_run(b->split, text, len, bpe_enc_piece, &e, err);
+	free(fixed);
+	free(e.sym);
+	free(e.cache);
+	free(e.cids);
+	buf_fini(&e.keys);
+	if (rc != 0) {
+		free(e.ids);
+		return -1;
+	}
+	*ids = e.ids != NULL ? e.ids : xmalloc(sizeof **ids);
+	*n_ids = e.n_ids;
+	return 0;
 }
 
-int
-bpe_decode(const struct bpe *a0, const int32_t *ids, size_t n, enum bpe_utf8_policy a3, char **out, size_t *out_len, struct err *a6)
+/* ---- decoding --------------------------------------------------------- */
+
+static int
+bpe_check_id(const struct bpe *b, int32_t id, struct err *err)
 {
-	err_set(a6, "bpe_decode: not implemented yet");
-	return -1;
+	if (id < 0 || (size_t)id >= b->n_vocab) {
+		err_set(err, "token id %lld is outside the vocabulary (0..%zu)",
+		    (long long)id, b->n_vocab - 1);
+		return -1;
+	}
+	return 0;
 }
 
+/*
+ * Decode ids into text (NUL-terminated; caller frees *out).  Bytes that do
+ * not form valid UTF-8 are an error naming the byte offset
+ * (BPE_UTF8_STRICT) or become U+FFFD (BPE_UTF8_REPLACE).  An id outside
+ * the vocabulary is an error.
+ */
+int
+bpe_decode(const struct bpe *b, const int32_t *ids, size_t n,
+    enum bpe_utf8_policy pol, char **out, size_t *out_len, struct err *err)
+{
+	struct buf	bu;
+	size_t		bad;
+
+	*out = NULL;
+	*out_len = 0;
+	buf_init(&bu);
+	buf_append(&bu, "", 0);
+	for (size_t i = 0; i < n; i++) {
+		if (bpe_check_id(b, ids[i], err) != 0) {
+			buf_fini(&bu);
+			return -1;
+		}
+		buf_append(&bu, b->tok[ids[i]], b->tok_len[ids[i]]);
+	}
+	if (!utf8_is_valid(bu.data, bu.len, &bad)) {
+		if (pol == BPE_UTF8_STRICT) {
+			err_set(err, "decoded text: invalid UTF-8 at byte "
+			    "offset %zu", bad);
+			buf_fini(&bu);
+			return -1;
+		}
+		*out = bpe_utf8_repair(bu.data, bu.len, out_len);
+		buf_fini(&bu);
+		return 0;
+	}
+	*out = bu.data;
+	*out_len = bu.len;
+	return 0;
+}
+
+struct bpe_stream {
+	const struct bpe	*b;
+	enum bpe_utf8_policy	 pol;
+	struct buf		 held;	/* bytes of an unfinished character */
+	struct buf		 out;	/* the piece handed out last */
+	size_t			 done;	/* bytes of the stream released */
+};
+
+/*
+ * A streaming decoder for b (borrowed; must outlive the stream).  Caller
+ * frees with bpe_stream_free().
+ */
 struct bpe_stream *
-bpe_stream_new(const struct bpe *a0, enum bpe_utf8_policy a1)
+bpe_stream_new(const struct bpe *b, enum bpe_utf8_policy pol)
 {
-	return NULL;
+	struct bpe_stream *s = xcalloc(1, sizeof *s);
+
+	s->b = b;
+	s->pol = pol;
+	buf_init(&s->held);
+	buf_init(&s->out);
+	return s;
 }
 
-int
-bpe_stream_push(struct bpe_stream *a0, int32_t id, const char **piece, size_t *len, struct err *a4)
+/* Move held bytes to out up to the last whole character; at_end also
+ * settles an unfinished one. */
+static int
+bpe_stream_drain(struct bpe_stream *s, int at_end, struct err *err)
 {
-	err_set(a4, "bpe_stream_push: not implemented yet");
-	return -1;
+	const char	*h = s->held.data;
+	size_t		 n = s->held.len, i = 0;
+	int		 rc = 0;
+
+	s->out.len = 0;
+	buf_append(&s->out, "", 0);
+	while (i < n) {
+		size_t ok = utf8_valid_prefix(h + i, n - i), k, need;
+
+		buf_append(&s->out, h + i, ok);
+		i += ok;
+		if (i == n)
+			break;
+		k = bpe_utf8_bad_len((const unsigned char *)h + i, n - i, &need);
+		if (!at_end && k == n - i && k < need)
+			break;	/* maybe the next token finishes it */
+		if (s->pol == BPE_UTF8_STRICT) {
+			err_set(err, "decoded text: invalid UTF-8 at byte "
+			    "offset %zu", s->done + i);
+			rc = -1;
+		} else
+			buf_append(&s->out, "\xef\xbf\xbd", 3);
+		i += k;
+		if (rc != 0)
+			break;
+	}
+	s->done += i;
+	memmove(s->held.data, h + i, n - i);
+	s->held.len = n - i;
+	return rc;
 }
 
+/*
+ * Feed one token; *piece gets the text completed by it (possibly empty),
+ * borrowed until the next call.  A character split over tokens comes out
+ * once, whole.  -1 with err set for an id outside the vocabulary, or for
+ * bytes that can never be valid UTF-8 under BPE_UTF8_STRICT (those bytes
+ * are dropped, so the stream can go on).
+ */
 int
-bpe_stream_flush(struct bpe_stream *a0, const char **piece, size_t *len, struct err *a3)
+bpe_stream_push(struct bpe_stream *s, int32_t id, const char **piece,
+    size_t *len, struct err *err)
 {
-	err_set(a3, "bpe_stream_flush: not implemented yet");
-	return -1;
+	int rc;
+
+	*piece = "";
+	*len = 0;
+	if (bpe_check_id(s->b, id, err) != 0)
+		return -1;
+	buf_append(&s->held, s->b->tok[id], s->b->tok_len[id]);
+	rc = bpe_stream_drain(s, 0, err);
+	*piece = s->out.data;
+	*len = s->out.len;
+	return rc;
+}
+
+/*
+ * Release what is held back: an unfinished character is an error naming
+ * its offset (BPE_UTF8_STRICT) or one U+FFFD (BPE_UTF8_REPLACE).
+ */
+int
+bpe_stream_flush(struct bpe_stream *s, const char **piece, size_t *len,
+    struct err *err)
+{
+	int rc = bpe_stream_drain(s, 1, err);
+
+	*piece = s->out.data;
+	*len = s->out.len;
+	return rc;
 }
 
 void
-bpe_stream_reset(struct bpe_stream *a0)
+bpe_stream_reset(struct bpe_stream *s)
 {
-
+	s->held.len = 0;
+	s->out.len = 0;
+	s->done = 0;
 }
 
 void
-bpe_stream_free(struct bpe_stream *a0)
+bpe_stream_free(struct bpe_stream *s)
 {
-
+	if (s == NULL)
+		return;
+	buf_fini(&s->held);
+	buf_fini(&s->out);
+	free(s);
 }
 
-int
-bpe_save(const struct bpe *a0, const char *vocab_path, const char *merges_path, struct err *a3)
+/* ---- saving ----------------------------------------------------------- */
+
+/* Append token id in the files' form: byte-to-unicode, specials as is. */
+static void
+bpe_put_mapped(const struct bpe *b, struct buf *o, int32_t id)
 {
-	err_set(a3, "bpe_save: not implemented yet");
-	return -1;
+	for (size_t i = 0; i < b->tok_len[id]; i++) {
+		unsigned	cp = bpe_byte_to_cp((unsigned char)b->tok[id][i]);
+		char		u[2];
+
+		if (cp < 0x80) {
+			u[0] = (char)cp;
+			buf_append(o, u, 1);
+		} else {
+			u[0] = (char)(0xc0 | (cp >> 6));
+			u[1] = (char)(0x80 | (cp & 0x3f));
+			buf_append(o, u, 2);
+		}
+	}
+}
+
+/*
+ * Write vocab.json (one "token": id per line, by id) and merges.txt (a
+ * "#version: 0.2" line, then one merge per line in rank order), both
+ * atomically.  0, or -1 with err set.
+ */
+int
+bpe_save(const struct bpe *b, const char *vocab_path, const char *merges_path,
+    struct err *err)
+{
+	struct buf	v, m, t;
+	int		rc = -1;
+
+	buf_init(&v);
+	buf_init(&m);
+	buf_init(&t);
+	buf_puts(&v, "{\n");
+	for (size_t id = 0; id < b->n_vocab; id++) {
+		t.len = 0;
+		if (b->special[id] && utf8_is_valid(b->tok[id], b->tok_len[id],
+		    NULL) && bpe_looks_special(b->tok[id], b->tok_len[id]))
+			buf_append(&t, b->tok[id], b->tok_len[id]);
+		else
+			bpe_put_mapped(b, &t, (int32_t)id);
+		buf_puts(&v, "  ");
+		buf_json_string(&v, t.data, t.len);
+		buf_printf(&v, ": %zu%s\n", id, id + 1 < b->n_vocab ? "," : "");
+	}
+	buf_puts(&v, "}\n");
+	buf_puts(&m, "#version: 0.2\n");
+	for (size_t r = 0; r < b->n_merges; r++) {
+		bpe_put_mapped(b, &m, b->merges[2 * r]);
+		buf_puts(&m, " ");
+		bpe_put_mapped(b, &m, b->merges[2 * r + 1]);
+		buf_puts(&m, "\n");
+	}
+	if (util_write_file_atomic(vocab_path, v.data, v.len, err) == 0 &&
+	    util_write_file_atomic(merges_path, m.data, m.len, err) == 0)
+		rc = 0;
+	buf_fini(&v);
+	buf_fini(&m);
+	buf_fini(&t);
+	return rc;
 }

@@ -7,6 +7,7 @@
 struct err;
 struct bpe;
 struct bpe_stream;
+struct bpe_splitter;
 
 /* What to do with bytes that are not valid UTF-8 (input text or decoded). */
 enum bpe_utf8_policy {
@@ -18,12 +19,19 @@ enum bpe_utf8_policy {
 struct bpe	*bpe_load(const char *vocab_path, const char *merges_path,
 		    struct err *);
 struct bpe	*bpe_load_hf(const char *tokenizer_json_path, struct err *);
+/* Build from raw token bytes and merges (pairs of ids, in rank order);
+ * the ids in specials are marked special.  Copies everything. */
+struct bpe	*bpe_build(size_t n_vocab, const char *const *tok,
+		    const size_t *tok_len, const int32_t *merges,
+		    size_t n_merges, const int32_t *specials, size_t n_specials,
+		    struct err *);
 /* Register a special token (may already be in the vocabulary). */
 int		 bpe_add_special(struct bpe *, const char *tok, struct err *);
 void		 bpe_free(struct bpe *);
 
 /* Queries. */
 size_t		 bpe_n_vocab(const struct bpe *);
+size_t		 bpe_n_merges(const struct bpe *);
 /* Id of an exact token (regular or special) given as raw bytes, or -1. */
 int32_t		 bpe_token_id(const struct bpe *, const char *, size_t);
 /* Raw bytes of a token; NULL for an id outside the vocabulary.  Borrowed,
@@ -56,5 +64,30 @@ void		 bpe_stream_free(struct bpe_stream *);
 /* Write vocab.json + merges.txt in GPT-2 byte-to-unicode form. */
 int		 bpe_save(const struct bpe *, const char *vocab_path,
 		    const char *merges_path, struct err *);
+
+/* UTF-8 repair: a copy of s with each bad sequence replaced by U+FFFD
+ * (maximal subparts, as Python's errors="replace"); caller frees. */
+char		*bpe_utf8_repair(const char *s, size_t len, size_t *out_len);
+
+/* The pre-tokenizer, shared with bpe_train: special tokens (longest match
+ * wins) and the GPT-2 pattern between them. */
+typedef int	(*bpe_piece_fn)(void *arg, const char *piece, size_t len,
+		    int32_t special_id);
+struct bpe_splitter *bpe_splitter_new(struct err *);
+int		 bpe_splitter_add_special(struct bpe_splitter *, const char *,
+		    size_t, int32_t id);
+void		 bpe_splitter_free(struct bpe_splitter *);
+/* Call fn for each piece of valid UTF-8 text, in order: special_id is the
+ * special token's id, or -1 for a pre-token.  fn returning non-zero stops
+ * the walk and is returned; -1 with err set on a regex failure. */
+int		 bpe_splitter_run(const struct bpe_splitter *, const char *text,
+		    size_t len, bpe_piece_fn, void *arg, struct err *);
+/* The same walk using PCRE2 only (no ASCII fast path), for tests. */
+int		 bpe_splitter_run_pcre(const struct bpe_splitter *,
+		    const char *text, size_t len, bpe_piece_fn, void *arg,
+		    struct err *);
+
+/* GPT-2 byte-to-unicode mapping: the code point that stands for byte b. */
+unsigned	 bpe_byte_to_cp(unsigned char b);
 
 #endif

@@ -1,34 +1,441 @@
-/* Placeholder; the owner replaces it. */
+/*
+ * cli_tokenize.c: the tokenizer subcommands.  `lmsh tokenize` turns text
+ * (arguments, --prompt-file FILE or -, or standard input) into ids,
+ * `lmsh detokenize` turns ids back into text, and `lmsh bpe-train` trains
+ * a byte-level BPE and writes vocab.json + merges.txt.
+ */
 #include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpe.h"
+#include "bpe_train.h"
 #include "cli.h"
+#include "options.h"
+#include "util.h"
+
+/*
+ * Parse options wherever they stand: getopt stops at the first operand, so
+ * each operand is taken out and the rest parsed again ("CORPUS... -o DIR").
+ * *ops gets the operands (caller frees the array, not the strings).
+ */
+static int
+tok_parse(const struct cli_command *cmd, struct lm_options *o, int argc,
+    char **argv, char ***ops, int *n_ops)
+{
+	char	**v = xcalloc((size_t)argc + 1, sizeof *v);
+	int	  n = argc, oi, rc;
+
+	memcpy(v, argv, (size_t)argc * sizeof *v);
+	*ops = xcalloc((size_t)argc + 1, sizeof **ops);
+	*n_ops = 0;
+	for (;;) {
+		if ((rc = cli_parse(cmd, o, n, v, &oi)) >= 0)
+			break;
+		if (oi >= n)
+			break;
+		if (oi > 1 && strcmp(v[oi - 1], "--") == 0) {
+			while (oi < n)
+				(*ops)[(*n_ops)++] = v[oi++];
+			break;
+		}
+		(*ops)[(*n_ops)++] = v[oi];
+		memmove(&v[oi], &v[oi + 1], (size_t)(n - oi) * sizeof *v);
+		n--;
+	}
+	free(v);
+	return rc;
+}
+
+/* Read all of stdin or a file ("-" is stdin). */
+static int
+tok_read(const char *path, char **text, size_t *len)
+{
+	struct err err;
+
+	if (strcmp(path, "-") == 0)
+		path = "/dev/stdin";
+	if (util_read_file(path, text, len, &err) != 0) {
+		cli_error("%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The text to tokenize: operands joined by spaces, else --prompt-file,
+ * else --prompt, else standard input. */
+static int
+tok_text(const struct lm_options *o, char **ops, int n_ops, char **text,
+    size_t *len)
+{
+	struct buf b;
+
+	if (n_ops == 1 && strcmp(ops[0], "-") == 0)
+		return tok_read("-", text, len);
+	if (n_ops > 0) {
+		buf_init(&b);
+		buf_append(&b, "", 0);
+		for (int i = 0; i < n_ops; i++) {
+			if (i > 0)
+				buf_append(&b, " ", 1);
+			buf_puts(&b, ops[i]);
+		}
+		*text = b.data;
+		*len = b.len;
+		return 0;
+	}
+	if (o->prompt_file != NULL)
+		return tok_read(o->prompt_file, text, len);
+	if (o->prompt != NULL) {
+		*text = xstrdup(o->prompt);
+		*len = strlen(o->prompt);
+		return 0;
+	}
+	return tok_read("-", text, len);
+}
+
+/* A token's bytes for --format pieces: printable text as is, the rest as
+ * escapes (\n, \t, \xNN for bytes that are no whole character). */
+static void
+tok_put_piece(struct buf *out, const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char	c = (unsigned char)s[i];
+		size_t		ok;
+
+		if (c == '\\')
+			buf_puts(out, "\\\\");
+		else if (c == '\n')
+			buf_puts(out, "\\n");
+		else if (c == '\t')
+			buf_puts(out, "\\t");
+		else if (c == '\r')
+			buf_puts(out, "\\r");
+		else if (c < 0x20 || c == 0x7f)
+			buf_printf(out, "\\x%02x", c);
+		else if (c < 0x80)
+			buf_append(out, &s[i], 1);
+		else if ((ok = utf8_valid_prefix(s + i, len - i)) > 0) {
+			size_t k = 1;
+
+			while (k < ok && ((unsigned char)s[i + k] & 0xc0) == 0x80)
+				k++;
+			buf_append(out, s + i, k);
+			i += k;
+			continue;
+		} else
+			buf_printf(out, "\\x%02x", c);
+		i++;
+	}
+}
+
+static int
+tok_print(const struct bpe *b, const char *fmt, const int32_t *ids, size_t n)
+{
+	struct buf out;
+
+	buf_init(&out);
+	buf_append(&out, "", 0);
+	if (strcmp(fmt, "count") == 0)
+		buf_printf(&out, "%zu\n", n);
+	else if (strcmp(fmt, "json") == 0) {
+		buf_puts(&out, "[");
+		for (size_t i = 0; i < n; i++)
+			buf_printf(&out, "%s%d", i ? ", " : "", (int)ids[i]);
+		buf_puts(&out, "]\n");
+	} else if (strcmp(fmt, "pieces") == 0) {
+		for (size_t i = 0; i < n; i++) {
+			size_t		 len;
+			const char	*s = bpe_token_bytes(b, ids[i], &len);
+
+			buf_printf(&out, "%d\t", (int)ids[i]);
+			tok_put_piece(&out, s, len);
+			buf_puts(&out, "\n");
+		}
+	} else {
+		for (size_t i = 0; i < n; i++)
+			buf_printf(&out, "%s%d", i ? " " : "", (int)ids[i]);
+		buf_puts(&out, "\n");
+	}
+	fwrite(out.data, 1, out.len, stdout);
+	buf_fini(&out);
+	if (fflush(stdout) != 0) {
+		cli_error("stdout: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 static int
 tokenize_run(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	cli_error("tokenize: not implemented yet");
-	return CLI_EXIT_ERROR;
+	struct lm_options	 o;
+	struct err		 err;
+	struct bpe		*b = NULL;
+	char			**ops = NULL, *text = NULL;
+	int			 n_ops, rc;
+	size_t			 len, n_ids = 0;
+	int32_t			*ids = NULL;
+	const char		*fmt;
+
+	if ((rc = tok_parse(&cli_cmd_tokenize, &o, argc, argv, &ops,
+	    &n_ops)) >= 0)
+		goto out;
+	rc = CLI_EXIT_USAGE;
+	fmt = o.format != NULL ? o.format : "ids";
+	if (strcmp(fmt, "ids") != 0 && strcmp(fmt, "json") != 0 &&
+	    strcmp(fmt, "pieces") != 0 && strcmp(fmt, "count") != 0) {
+		cli_error("--format %s: expected ids, json, pieces or count", fmt);
+		goto out;
+	}
+	rc = CLI_EXIT_ERROR;
+	if ((b = cli_load_bpe(&o, 1)) == NULL)
+		goto out;
+	if (tok_text(&o, ops, n_ops, &text, &len) != 0)
+		goto out;
+	if (bpe_encode(b, text, len, o.replace_invalid ? BPE_UTF8_REPLACE :
+	    BPE_UTF8_STRICT, &ids, &n_ids, &err) != 0) {
+		cli_error("tokenize: %s%s", err.msg, o.replace_invalid ? "" :
+		    " (--replace-invalid turns bad bytes into U+FFFD)");
+		goto out;
+	}
+	if (tok_print(b, fmt, ids, n_ids) == 0)
+		rc = CLI_EXIT_OK;
+out:
+	free(ids);
+	free(text);
+	free(ops);
+	bpe_free(b);
+	return rc;
 }
-const struct cli_command cli_cmd_tokenize = { "tokenize", tokenize_run, "text to token ids",
-    "usage: lmsh tokenize [options]\n" };
+
+const struct cli_command cli_cmd_tokenize = { "tokenize", tokenize_run,
+    "text to token ids",
+    "usage: lmsh tokenize [options] [TEXT...]\n"
+    "Print the token ids of TEXT (the operands joined by spaces), of\n"
+    "--prompt-file FILE (- for standard input), or of standard input.\n"
+    "The text is taken byte for byte: a trailing newline is a token too.\n"
+    "\n"
+    "  -m, --model DIR         tokenizer of this model directory\n"
+    "      --vocab FILE        GPT-2 vocab.json (with --merges)\n"
+    "      --merges FILE       GPT-2 merges.txt (with --vocab)\n"
+    "      --tokenizer FILE    Hugging Face tokenizer.json\n"
+    "      --special-token TOK also treat TOK as a special token (repeatable)\n"
+    "      --prompt-file FILE  read the text from FILE (- = stdin)\n"
+    "      --format FMT        ids (default), json, pieces (id and text per\n"
+    "                          line) or count\n"
+    "      --replace-invalid   turn bytes that are not UTF-8 into U+FFFD\n"
+    "                          instead of failing\n"
+    "  -h, --help              show this help\n"
+    "Options with dashes are also accepted with underscores (--prompt_file).\n" };
+
+/* Parse ids separated by spaces, commas or brackets (JSON arrays work). */
+static int
+detok_parse_ids(const char *s, int32_t **ids, size_t *n, size_t *cap)
+{
+	while (*s != '\0') {
+		char	*end;
+		long	 v;
+
+		if (isspace((unsigned char)*s) || *s == ',' || *s == '[' ||
+		    *s == ']') {
+			s++;
+			continue;
+		}
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (end == s || errno != 0 || v < INT32_MIN || v > INT32_MAX ||
+		    (*end != '\0' && !isspace((unsigned char)*end) &&
+		    *end != ',' && *end != ']')) {
+			size_t k = strcspn(s, " \t\n,]");
+
+			cli_error("detokenize: '%.*s' is not a token id", (int)k, s);
+			return -1;
+		}
+		if (*n == *cap) {
+			*cap = *cap ? 2 * *cap : 256;
+			*ids = xreallocarray(*ids, *cap, sizeof **ids);
+		}
+		(*ids)[(*n)++] = (int32_t)v;
+		s = end;
+	}
+	return 0;
+}
 
 static int
 detokenize_run(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	cli_error("detokenize: not implemented yet");
-	return CLI_EXIT_ERROR;
+	struct lm_options	 o;
+	struct err		 err;
+	struct bpe		*b = NULL;
+	char			**ops = NULL, *text = NULL, *out = NULL;
+	int			 n_ops, rc;
+	size_t			 len, n_ids = 0, cap = 0, out_len;
+	int32_t			*ids = NULL;
+
+	if ((rc = tok_parse(&cli_cmd_detokenize, &o, argc, argv, &ops,
+	    &n_ops)) >= 0)
+		goto out;
+	rc = CLI_EXIT_ERROR;
+	if ((b = cli_load_bpe(&o, 1)) == NULL)
+		goto out;
+	if (n_ops == 0 || (n_ops == 1 && strcmp(ops[0], "-") == 0)) {
+		if (tok_read(o.prompt_file ? o.prompt_file : "-", &text,
+		    &len) != 0)
+			goto out;
+		if (detok_parse_ids(text, &ids, &n_ids, &cap) != 0)
+			goto out;
+	}
+	for (int i = 0; i < n_ops; i++)
+		if (strcmp(ops[i], "-") != 0 &&
+		    detok_parse_ids(ops[i], &ids, &n_ids, &cap) != 0)
+			goto out;
+	if (bpe_decode(b, ids, n_ids, o.replace_invalid ? BPE_UTF8_REPLACE :
+	    BPE_UTF8_STRICT, &out, &out_len, &err) != 0) {
+		cli_error("detokenize: %s", err.msg);
+		goto out;
+	}
+	fwrite(out, 1, out_len, stdout);
+	if (fflush(stdout) != 0) {
+		cli_error("stdout: %s", strerror(errno));
+		goto out;
+	}
+	rc = CLI_EXIT_OK;
+out:
+	free(out);
+	free(ids);
+	free(text);
+	free(ops);
+	bpe_free(b);
+	return rc;
 }
-const struct cli_command cli_cmd_detokenize = { "detokenize", detokenize_run, "token ids to text",
-    "usage: lmsh detokenize [options]\n" };
+
+const struct cli_command cli_cmd_detokenize = { "detokenize", detokenize_run,
+    "token ids to text",
+    "usage: lmsh detokenize [options] [ID...]\n"
+    "Print the text of the token ids given as operands or on standard input\n"
+    "(separated by spaces or commas; a JSON array works).  Nothing is added:\n"
+    "no newline at the end.\n"
+    "\n"
+    "  -m, --model DIR         tokenizer of this model directory\n"
+    "      --vocab FILE        GPT-2 vocab.json (with --merges)\n"
+    "      --merges FILE       GPT-2 merges.txt (with --vocab)\n"
+    "      --tokenizer FILE    Hugging Face tokenizer.json\n"
+    "      --special-token TOK also treat TOK as a special token (repeatable)\n"
+    "      --prompt-file FILE  read the ids from FILE (- = stdin)\n"
+    "      --replace-invalid   write U+FFFD for bytes that are not UTF-8\n"
+    "                          instead of failing\n"
+    "  -h, --help              show this help\n"
+    "Options with dashes are also accepted with underscores.\n" };
+
+struct train_progress {
+	int	on;		/* stderr is a terminal and not --no-progress */
+	double	last;		/* util_now() of the last line */
+	int	shown;		/* a line is on screen */
+};
+
+static void
+train_progress(void *arg, const char *stage, double done, double total)
+{
+	struct train_progress	*p = arg;
+	double			 now = util_now();
+
+	if (!p->on || (now - p->last < 0.2 && done < total))
+		return;
+	p->last = now;
+	p->shown = 1;
+	if (strcmp(stage, "reading") == 0)
+		fprintf(stderr, "\rbpe-train: reading %.1f of %.1f MB   ",
+		    done / 1e6, total / 1e6);
+	else
+		fprintf(stderr, "\rbpe-train: merging %.0f of %.0f        ",
+		    done, total);
+	fflush(stderr);
+}
 
 static int
 bpe_train_run(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	cli_error("bpe-train: not implemented yet");
-	return CLI_EXIT_ERROR;
-}
-const struct cli_command cli_cmd_bpe_train = { "bpe-train", bpe_train_run, "train a byte-level BPE tokenizer",
-    "usage: lmsh bpe-train [options]\n" };
+	struct lm_options	 o;
+	struct bpe_train_opts	 to;
+	struct train_progress	 pr = { 0, 0, 0 };
+	struct err		 err;
+	struct bpe		*b = NULL;
+	char			**ops = NULL, *vp = NULL, *mp = NULL;
+	int			 n_ops, rc;
+	double			 t0 = util_now();
 
+	if ((rc = tok_parse(&cli_cmd_bpe_train, &o, argc, argv, &ops,
+	    &n_ops)) >= 0)
+		goto out;
+	rc = CLI_EXIT_USAGE;
+	if (o.vocab_size <= 0 || o.out == NULL || n_ops == 0) {
+		cli_error("bpe-train: needs --vocab-size N, -o DIR and at least "
+		    "one CORPUS file");
+		fputs("Try 'lmsh bpe-train --help'.\n", stderr);
+		goto out;
+	}
+	rc = CLI_EXIT_ERROR;
+	memset(&to, 0, sizeof to);
+	to.vocab_size = (size_t)o.vocab_size;
+	to.special = o.special;
+	to.n_special = (size_t)o.n_special;
+	to.threads = o.threads;
+	to.utf8 = o.replace_invalid ? BPE_UTF8_REPLACE : BPE_UTF8_STRICT;
+	pr.on = !o.no_progress && isatty(STDERR_FILENO);
+	to.progress = train_progress;
+	to.progress_arg = &pr;
+	b = bpe_train_files((const char *const *)ops, (size_t)n_ops, &to, &err);
+	if (pr.shown)
+		fputc('\n', stderr);
+	if (b == NULL) {
+		cli_error("bpe-train: %s", err.msg);
+		goto out;
+	}
+	if (util_mkdir_p(o.out, 0755, &err) != 0) {
+		cli_error("bpe-train: %s", err.msg);
+		goto out;
+	}
+	vp = xasprintf("%s/vocab.json", o.out);
+	mp = xasprintf("%s/merges.txt", o.out);
+	if (bpe_save(b, vp, mp, &err) != 0) {
+		cli_error("bpe-train: %s", err.msg);
+		goto out;
+	}
+	if (pr.on)
+		fprintf(stderr, "bpe-train: %zu tokens (%zu merges) in %.2f s "
+		    "-> %s\n", bpe_n_vocab(b), bpe_n_merges(b), util_now() - t0,
+		    o.out);
+	rc = CLI_EXIT_OK;
+out:
+	free(vp);
+	free(mp);
+	free(ops);
+	bpe_free(b);
+	return rc;
+}
+
+const struct cli_command cli_cmd_bpe_train = { "bpe-train", bpe_train_run,
+    "train a byte-level BPE tokenizer",
+    "usage: lmsh bpe-train --vocab-size N [--special-token TOK]... CORPUS... "
+    "-o DIR\n"
+    "Train a byte-level BPE on the CORPUS files and write DIR/vocab.json and\n"
+    "DIR/merges.txt (GPT-2 format).  Ids: the special tokens first, then the\n"
+    "256 bytes, then one token per merge.  Special tokens are never merged\n"
+    "across; ties go to the lexicographically greater pair.\n"
+    "\n"
+    "      --vocab-size N      final vocabulary size (specials + 256 + merges)\n"
+    "      --special-token TOK a special token (repeatable; in order)\n"
+    "  -o, --output-dir DIR    where to write (created if missing)\n"
+    "      --threads N         pre-tokenizing threads (default: all cores)\n"
+    "      --replace-invalid   turn bytes that are not UTF-8 into U+FFFD\n"
+    "                          instead of failing\n"
+    "      --no-progress       no progress line on a terminal\n"
+    "  -h, --help              show this help\n"
+    "Options with dashes are also accepted with underscores (--vocab_size).\n" };
