@@ -1,76 +1,919 @@
-/* Placeholder generated so that everything links; the owner replaces it. */
+/*
+ * sampler.c: logits -> one token id, and the seeded RNG that makes a choice
+ * reproducible.
+ *
+ * The filters apply in one fixed order everywhere (CLI, REPL, replay):
+ *
+ *	1. repetition penalty (CTRL): each distinct token among the last
+ *	   repeat_window tokens has its logit divided by the penalty if it is
+ *	   positive, multiplied by it otherwise;
+ *	2. temperature: q = softmax(l / t); t = 0 is greedy (argmax, ties to
+ *	   the lowest id);
+ *	3. top-k: keep the k most probable tokens, renormalise;
+ *	4. top-p: in order of decreasing probability keep token j iff the sum
+ *	   of the probabilities before it is < p (so the token that reaches p
+ *	   is kept), renormalise;
+ *	5. min-p: keep tokens whose probability is >= min_p times the largest.
+ *
+ * Every filter keeps a prefix of the tokens sorted by probability
+ * descending, ties by id ascending (which is the order of the penalised
+ * logits, so ties in rounded probabilities cannot reorder anything).  The
+ * choice is by inverse CDF over that prefix: with u = rng_uniform(), the
+ * first token whose cumulative weight exceeds u times the kept total.
+ *
+ * Speed: a step never sorts the vocabulary.  One pass computes the weights
+ * e_i = exp((l_i - max) / t) and a histogram of d_i = (max - l_i) / t in
+ * bins of 1/16 nat (count and mass per bin).  The histogram says how many
+ * of the best bins can hold the kept set; only those tokens are collected
+ * and sorted.  If the filters have not provably ended inside the collected
+ * set (float rounding, a flat distribution), the next bin is added and the
+ * decision is taken again, so the result is exactly that of a full sort.
+ * With no filter at all the draw walks the bins and sorts only the bin it
+ * lands in.
+ */
 #include "config.h"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include <stdio.h>
+
+#include <math.h>
 #include <stdlib.h>
-#include "util.h"
+#include <string.h>
+
 #include "sampler.h"
+#include "util.h"
 
-void
-rng_seed(struct lm_rng *a0, uint64_t seed, uint64_t stream)
+#define SAMPLER_BINS		512	/* histogram bins ... */
+#define SAMPLER_BIN_SCALE	16.0f	/* ... per nat of d */
+#define SAMPLER_TOP_BINS	128	/* bins listed in top: d < 8 nats */
+
+/* Hot loops over the vocabulary vectorise under OpenMP's simd pragma. */
+#ifdef _OPENMP
+#define SAMPLER_SIMD		_Pragma("omp simd")
+#else
+#define SAMPLER_SIMD
+#endif
+/* GCC will not if-convert float compares while they might trap; they
+ * cannot here (no NaN reaches them) and the results are the same bits. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SAMPLER_NO_TRAP		__attribute__((optimize("no-trapping-math")))
+#else
+#define SAMPLER_NO_TRAP
+#endif
+
+struct sampler {
+	int		 n_vocab;	/* logits per call */
+	float		*w;		/* [n_vocab] penalised logits */
+	float		*e;		/* [n_vocab] exp((w - max) / t) */
+	uint16_t	*bin;		/* [n_vocab] histogram bin of each token */
+	uint32_t	*stamp;		/* [n_vocab] penalty applied this call */
+	uint32_t	 cur;		/* stamp of the current call */
+	int32_t		*cand;		/* [n_vocab] panel candidates, sorted */
+	int32_t		*part;		/* [n_vocab] ids of one bin, sorted */
+	int32_t		*top;		/* [n_vocab] ids in the top bins */
+	size_t		 n_top;		/* ids in top */
+	int		 part_bin;	/* bin held in part, or -1 */
+	size_t		 n_part;	/* ids in part */
+	int		 kb;		/* kept: all bins below kb ... */
+	size_t		 kr;		/* ... and the first kr of bin kb */
+	double		 z;		/* sum of e over the vocabulary */
+	double		 z_keep;	/* sum of e over the kept prefix */
+	float		 max;		/* largest penalised logit */
+	double		 mass[SAMPLER_BINS];	/* sum of e per bin */
+	size_t		 count[SAMPLER_BINS];	/* tokens per bin */
+	double		 hmass[4][SAMPLER_BINS];	/* partial sums of mass */
+	uint32_t	 hcount[4][SAMPLER_BINS];	/* partial counts */
+};
+
+/* ---- RNG ---------------------------------------------------------------- */
+
+static uint64_t
+rng_mix64(uint64_t z)
 {
-
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
 }
 
+/*
+ * Seed xoshiro256** for stream `stream` of `seed`: a splitmix64 generator
+ * starts at x = seed XOR mix64(stream) (mix64 is splitmix64's output
+ * function, so stream 0 is the usual seeding from seed alone) and its next
+ * four outputs, x += 0x9E3779B97F4A7C15, s[i] = mix64(x), become the state.
+ */
+void
+rng_seed(struct lm_rng *r, uint64_t seed, uint64_t stream)
+{
+	uint64_t x = seed ^ rng_mix64(stream);
+
+	for (int i = 0; i < 4; i++) {
+		x += UINT64_C(0x9E3779B97F4A7C15);
+		r->s[i] = rng_mix64(x);
+	}
+}
+
+static uint64_t
+rng_rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+/* The next 64 bits of xoshiro256** (Blackman and Vigna, 2018). */
 uint64_t
-rng_next(struct lm_rng *a0)
+rng_next(struct lm_rng *r)
 {
-	return -1;
+	uint64_t *s = r->s;
+	uint64_t result = rng_rotl(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rng_rotl(s[3], 45);
+	return result;
 }
 
+/* A uniform double in [0, 1): the top 53 bits of rng_next() times 2^-53. */
 double
-rng_uniform(struct lm_rng *a0)
+rng_uniform(struct lm_rng *r)
 {
-	return -1;
+	return (double)(rng_next(r) >> 11) * 0x1.0p-53;
 }
 
+/* ---- parameters ----------------------------------------------------------- */
+
+/* Fill p with the defaults (SAMPLER_*_DEFAULT, no top-k, min-p or penalty). */
 void
-sampler_params_default(struct sampler_params *a0)
+sampler_params_default(struct sampler_params *p)
 {
-
+	p->temperature = SAMPLER_TEMPERATURE_DEFAULT;
+	p->top_p = SAMPLER_TOP_P_DEFAULT;
+	p->top_k = 0;
+	p->min_p = 0;
+	p->repeat_penalty = 1;
+	p->repeat_window = SAMPLER_REPEAT_WINDOW_DEFAULT;
 }
 
+/*
+ * Check every knob; 0 if all are usable, else -1 with err naming the first
+ * bad one.
+ */
 int
-sampler_params_check(const struct sampler_params *a0, struct err *a1)
+sampler_params_check(const struct sampler_params *p, struct err *err)
 {
-	err_set(a1, "sampler_params_check: not implemented yet");
-	return -1;
+	if (!isfinite(p->temperature) || p->temperature < 0) {
+		err_set(err, "temperature %g: must be a finite number >= 0",
+		    (double)p->temperature);
+		return -1;
+	}
+	if (!(p->top_p > 0 && p->top_p <= 1)) {
+		err_set(err, "top_p %g: must be in (0, 1]", (double)p->top_p);
+		return -1;
+	}
+	if (p->top_k < 0) {
+		err_set(err, "top_k %d: must be >= 0 (0 = off)", p->top_k);
+		return -1;
+	}
+	if (!(p->min_p >= 0 && p->min_p < 1)) {
+		err_set(err, "min_p %g: must be in [0, 1)", (double)p->min_p);
+		return -1;
+	}
+	if (!isfinite(p->repeat_penalty) || p->repeat_penalty < 1) {
+		err_set(err, "repeat_penalty %g: must be a finite number >= 1",
+		    (double)p->repeat_penalty);
+		return -1;
+	}
+	if (p->repeat_window < 0) {
+		err_set(err, "repeat_window %d: must be >= 0",
+		    p->repeat_window);
+		return -1;
+	}
+	return 0;
 }
 
+/*
+ * Set the knob called name ("temperature", "top_p", "top_k", "min_p",
+ * "repeat_penalty", "repeat_window"; dashes work as underscores) to value.
+ * p is unchanged and -1 returned for an unknown name or a bad value.
+ */
+int
+sampler_params_set(struct sampler_params *p, const char *name, double value,
+    struct err *err)
+{
+	struct sampler_params	 q = *p;
+	char			 nm[32];
+	size_t			 i;
+
+	for (i = 0; name[i] != '\0' && i < sizeof nm - 1; i++)
+		nm[i] = name[i] == '-' ? '_' : name[i];
+	nm[i] = '\0';
+	if (strcmp(nm, "temperature") == 0)
+		q.temperature = (float)value;
+	else if (strcmp(nm, "top_p") == 0)
+		q.top_p = (float)value;
+	else if (strcmp(nm, "min_p") == 0)
+		q.min_p = (float)value;
+	else if (strcmp(nm, "repeat_penalty") == 0)
+		q.repeat_penalty = (float)value;
+	else if (strcmp(nm, "top_k") == 0 || strcmp(nm, "repeat_window") == 0) {
+		if (!(value >= 0 && value <= 1 << 30) || value != floor(value)) {
+			err_set(err, "%s %g: must be a whole number >= 0",
+			    name, value);
+			return -1;
+		}
+		if (nm[0] == 't')
+			q.top_k = (int)value;
+		else
+			q.repeat_window = (int)value;
+	} else {
+		err_set(err, "%s: not a sampling setting", name);
+		return -1;
+	}
+	if (sampler_params_check(&q, err) != 0)
+		return -1;
+	*p = q;
+	return 0;
+}
+
+/* ---- the sampler object ----------------------------------------------------- */
+
+/*
+ * A sampler for logits of n_vocab entries (buffers sized once).  Returns
+ * NULL if n_vocab < 1 or memory is short; free with sampler_free().
+ */
 struct sampler *
 sampler_new(int n_vocab)
 {
-	return NULL;
+	struct sampler	*s;
+	size_t		 n = (size_t)n_vocab;
+
+	if (n_vocab < 1 || n_vocab > 1 << 28)
+		return NULL;
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return NULL;
+	s->n_vocab = n_vocab;
+	s->w = malloc(n * sizeof *s->w);
+	s->e = malloc(n * sizeof *s->e);
+	s->bin = malloc(n * sizeof *s->bin);
+	s->stamp = calloc(n, sizeof *s->stamp);
+	s->cand = malloc(n * sizeof *s->cand);
+	s->part = malloc(n * sizeof *s->part);
+	s->top = malloc(n * sizeof *s->top);
+	if (s->w == NULL || s->e == NULL || s->bin == NULL ||
+	    s->stamp == NULL || s->cand == NULL || s->part == NULL ||
+	    s->top == NULL) {
+		sampler_free(s);
+		return NULL;
+	}
+	return s;
 }
 
+/* Release s; NULL is fine. */
 void
-sampler_free(struct sampler *a0)
+sampler_free(struct sampler *s)
 {
-
+	if (s == NULL)
+		return;
+	free(s->w);
+	free(s->e);
+	free(s->bin);
+	free(s->stamp);
+	free(s->cand);
+	free(s->part);
+	free(s->top);
+	free(s);
 }
 
+/* ---- preparing the weights ------------------------------------------------ */
+
+/* Copy logits into w (NaN counts as -inf) and apply the penalty. */
+static void
+sampler_penalise(struct sampler *s, const struct sampler_params *sp,
+    const float *logits, const int32_t *recent, size_t n_recent)
+{
+	size_t	 n = (size_t)s->n_vocab, win;
+	float	*w = s->w;
+
+	SAMPLER_SIMD
+	for (size_t i = 0; i < n; i++)
+		w[i] = logits[i] != logits[i] ? -INFINITY : logits[i];
+	if (sp->repeat_penalty == 1 || recent == NULL || sp->repeat_window <= 0)
+		return;
+	if (++s->cur == 0) {
+		memset(s->stamp, 0, n * sizeof *s->stamp);
+		s->cur = 1;
+	}
+	win = (size_t)sp->repeat_window < n_recent ?
+	    (size_t)sp->repeat_window : n_recent;
+	for (size_t j = n_recent - win; j < n_recent; j++) {
+		int32_t id = recent[j];
+
+		/* once per distinct token, however often it repeats */
+		if (id < 0 || id >= s->n_vocab || s->stamp[id] == s->cur)
+			continue;
+		s->stamp[id] = s->cur;
+		if (w[id] > 0)
+			w[id] /= sp->repeat_penalty;
+		else
+			w[id] *= sp->repeat_penalty;
+	}
+}
+
+/*
+ * Largest penalised logit; the lowest id holding it goes to *arg.  Eight
+ * running maxima let the compiler use vector max instructions (the order
+ * does not matter for a maximum).
+ */
+static SAMPLER_NO_TRAP float
+sampler_max(const struct sampler *s, int32_t *arg)
+{
+	const float	*w = s->w;
+	int32_t		 n = s->n_vocab, i, a = 0;
+	float		 mm[8], m;
+
+	for (int k = 0; k < 8; k++)
+		mm[k] = -INFINITY;
+	for (i = 0; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			mm[k] = w[i + k] > mm[k] ? w[i + k] : mm[k];
+	m = mm[0];
+	for (int k = 1; k < 8; k++)
+		m = mm[k] > m ? mm[k] : m;
+	for (; i < n; i++)
+		m = w[i] > m ? w[i] : m;
+	while (a < n - 1 && w[a] != m)
+		a++;
+	if (arg != NULL)
+		*arg = a;
+	return m;
+}
+
+/*
+ * exp(-d) for d >= 0 (inf included), 0 below about e^-87: Cephes' expf
+ * (Cody-Waite reduction by ln 2, a degree-6 polynomial, error about one
+ * ulp) in plain float operations that vectorise and give the same bits on
+ * every IEEE machine.
+ */
+static inline SAMPLER_NO_TRAP float
+sampler_exp_neg(float d)
+{
+	union { int32_t i; float f; } scale;
+	float	dc = d < 87.0f ? d : 87.0f;
+	float	x = -dc;
+	float	n = (float)(int)(x * 1.44269504088896341f - 0.5f);
+	float	r = x - n * 0.693359375f - n * -2.12194440e-4f;
+	float	p = 1.9875691500e-4f;
+
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1.0f;
+	scale.i = ((int32_t)n + 127) << 23;
+	p = p * scale.f;
+	return d < 87.0f ? p : 0.0f;
+}
+
+/* d = (max - logit) / t as the sampler computes it (0 for the max itself). */
+static inline SAMPLER_NO_TRAP float
+sampler_dist(float w, float m, float inv_t)
+{
+	float d = (m - w) * inv_t;	/* NaN for inf - inf: replaced */
+
+	return w == m ? 0.0f : d;
+}
+
+/*
+ * The unnormalised weight exp((logit - max) / temperature) exactly as
+ * sampler_pick() computes it, for tests that re-derive its choices.
+ */
+float
+sampler_weight(float logit, float max, float temperature)
+{
+	return sampler_exp_neg(sampler_dist(logit, max, 1.0f / temperature));
+}
+
+/*
+ * Weights e_i = exp((w_i - max) / t), their sum and the histogram.  A
+ * token equal to the max has d = 0 even when both are infinite, so +inf
+ * logits share the mass and an all -inf vector is uniform.  Tokens of the
+ * first SAMPLER_TOP_BINS bins are also listed in top, so that sorting one
+ * of those bins does not scan the vocabulary.
+ */
+static SAMPLER_NO_TRAP void
+sampler_weigh(struct sampler *s, float t)
+{
+	float		 m = s->max = sampler_max(s, NULL);
+	float		 inv_t = 1.0f / t;
+	const float	*w = s->w;
+	float		*e = s->e;
+	uint16_t	*bin = s->bin;
+	size_t		 nt = 0;
+	int32_t		 n = s->n_vocab;
+	double		 z = 0;
+
+	SAMPLER_SIMD
+	for (int32_t i = 0; i < n; i++) {
+		float d = sampler_dist(w[i], m, inv_t);
+		float bf = d * SAMPLER_BIN_SCALE;
+
+		bf = bf < SAMPLER_BINS - 1 ? bf : SAMPLER_BINS - 1;
+		e[i] = sampler_exp_neg(d);
+		bin[i] = (uint16_t)(int)bf;
+	}
+	/* four interleaved histograms: neighbours often share a bin, and
+	 * one histogram would make every add wait for the previous one */
+	memset(s->hmass, 0, sizeof s->hmass);
+	memset(s->hcount, 0, sizeof s->hcount);
+	for (int32_t i = 0; i < n; i++) {
+		s->hmass[i & 3][bin[i]] += e[i];
+		s->hcount[i & 3][bin[i]]++;
+		s->top[nt] = i;
+		nt += bin[i] < SAMPLER_TOP_BINS;
+	}
+	s->n_top = nt;
+	for (int b = 0; b < SAMPLER_BINS; b++) {
+		s->mass[b] = (s->hmass[0][b] + s->hmass[1][b]) +
+		    (s->hmass[2][b] + s->hmass[3][b]);
+		s->count[b] = (size_t)s->hcount[0][b] + s->hcount[1][b] +
+		    s->hcount[2][b] + s->hcount[3][b];
+		/* z sums the bins so that it agrees with the walks over them */
+		z += s->mass[b];
+	}
+	s->z = z;
+}
+
+/* Candidate order: larger logit first, then lower id. */
+static int
+sampler_cmp(const void *a, const void *b, void *arg)
+{
+	const float	*w = arg;
+	int32_t		 x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	if (w[x] != w[y])
+		return w[x] > w[y] ? -1 : 1;
+	return (x > y) - (x < y);
+}
+
+/* qsort with a context argument, by hand: glibc's qsort_r is not C11. */
+static void
+sampler_sort(int32_t *ids, size_t n, const float *w)
+{
+	/* insertion sort for short runs, else a heap sort (no recursion) */
+	if (n < 24) {
+		for (size_t i = 1; i < n; i++) {
+			int32_t v = ids[i];
+			size_t j = i;
+
+			while (j > 0 && sampler_cmp(&ids[j - 1], &v,
+			    (void *)w) > 0) {
+				ids[j] = ids[j - 1];
+				j--;
+			}
+			ids[j] = v;
+		}
+		return;
+	}
+	for (size_t k = n / 2; k-- > 0;) {
+		/* sift down k in ids[0..n) with the "largest" at the root */
+		size_t r = k;
+		for (;;) {
+			size_t c = 2 * r + 1;
+			if (c >= n)
+				break;
+			if (c + 1 < n && sampler_cmp(&ids[c], &ids[c + 1],
+			    (void *)w) < 0)
+				c++;
+			if (sampler_cmp(&ids[r], &ids[c], (void *)w) >= 0)
+				break;
+			int32_t t = ids[r]; ids[r] = ids[c]; ids[c] = t;
+			r = c;
+		}
+	}
+	for (size_t end = n; end-- > 1;) {
+		int32_t t = ids[0]; ids[0] = ids[end]; ids[end] = t;
+		size_t r = 0;
+		for (;;) {
+			size_t c = 2 * r + 1;
+			if (c >= end)
+				break;
+			if (c + 1 < end && sampler_cmp(&ids[c], &ids[c + 1],
+			    (void *)w) < 0)
+				c++;
+			if (sampler_cmp(&ids[r], &ids[c], (void *)w) >= 0)
+				break;
+			int32_t u = ids[r]; ids[r] = ids[c]; ids[c] = u;
+			r = c;
+		}
+	}
+}
+
+/* Sort the tokens of bin b into part (kept until another bin is sorted). */
+static size_t
+sampler_sort_bin(struct sampler *s, int b)
+{
+	size_t n = 0;
+
+	if (s->part_bin == b)
+		return s->n_part;
+	if (b < SAMPLER_TOP_BINS) {
+		for (size_t j = 0; j < s->n_top; j++)
+			if (s->bin[s->top[j]] == b)
+				s->part[n++] = s->top[j];
+	} else {
+		for (int32_t i = 0; i < s->n_vocab; i++)
+			if (s->bin[i] == b)
+				s->part[n++] = i;
+	}
+	sampler_sort(s->part, n, s->w);
+	s->part_bin = b;
+	s->n_part = n;
+	return n;
+}
+
+/* Sum of e over the first r tokens of the sorted bin in part. */
+static double
+sampler_part_mass(const struct sampler *s, size_t r)
+{
+	double m = 0;
+
+	for (size_t j = 0; j < r; j++)
+		m += s->e[s->part[j]];
+	return m;
+}
+
+/*
+ * The kept set is always a prefix of the sorted vocabulary, written as
+ * (kb, kr): every token of the bins below kb plus the first kr tokens of
+ * bin kb in sorted order.  These narrow it with one filter each; bins are
+ * taken whole while the filter provably keeps all of them, and only the
+ * bin where it stops is sorted.
+ */
+static void
+sampler_top_k(struct sampler *s, size_t k)
+{
+	size_t c = 0;
+
+	for (int b = 0; b < s->kb; b++) {
+		if (c + s->count[b] >= k) {
+			sampler_sort_bin(s, b);
+			s->kb = b;
+			s->kr = k - c;
+			return;
+		}
+		c += s->count[b];
+	}
+}
+
+/* Sum of e over the current kept prefix. */
+static double
+sampler_keep_mass(struct sampler *s)
+{
+	double m = 0;
+
+	for (int b = 0; b < s->kb; b++)
+		m += s->mass[b];
+	if (s->kb < SAMPLER_BINS && s->kr > 0) {
+		sampler_sort_bin(s, s->kb);
+		m += sampler_part_mass(s, s->kr);
+	}
+	return m;
+}
+
+/*
+ * Top-p over the current prefix renormalised to z: token j stays iff the
+ * sum of the probabilities before it is < p.  Sums run over whole bins
+ * (each bin's mass) and then token by token inside the bin where p is
+ * reached.
+ */
+static void
+sampler_top_p(struct sampler *s, double p, double z)
+{
+	double cum = 0;
+
+	for (int b = 0; b <= s->kb && b < SAMPLER_BINS; b++) {
+		int	whole = b < s->kb;
+		size_t	lim;
+		double	m;
+
+		if (!whole && s->kr == 0)
+			return;
+		m = whole ? s->mass[b] :
+		    (sampler_sort_bin(s, b), sampler_part_mass(s, s->kr));
+		if ((cum + m) / z < p) {
+			cum += m;
+			continue;
+		}
+		lim = whole ? sampler_sort_bin(s, b) : s->kr;
+		size_t j;
+		for (j = 0; j < lim && cum / z < p; j++)
+			cum += s->e[s->part[j]];
+		s->kb = b;
+		s->kr = j;
+		return;
+	}
+}
+
+/*
+ * Min-p: keep tokens with e >= min_p (the best token has e = 1).  A bin
+ * whose far edge is clearly above the limit is kept whole.
+ */
+static void
+sampler_min_p(struct sampler *s, float min_p)
+{
+	for (int b = 0; b <= s->kb && b < SAMPLER_BINS; b++) {
+		int	whole = b < s->kb;
+		size_t	lim, j;
+
+		if (whole && b < SAMPLER_BINS - 1 &&
+		    expf(-(b + 1) / SAMPLER_BIN_SCALE) > min_p * 1.001f)
+			continue;
+		if (!whole && s->kr == 0)
+			return;
+		lim = whole ? sampler_sort_bin(s, b) : s->kr;
+		if (!whole)
+			sampler_sort_bin(s, b);
+		for (j = 0; j < lim && s->e[s->part[j]] >= min_p; j++)
+			;
+		if (j < lim || !whole) {
+			s->kb = b;
+			s->kr = j;
+			return;
+		}
+	}
+}
+
+/* Apply top-k, top-p and min-p; sets kb, kr and z_keep. */
+static void
+sampler_keep(struct sampler *s, const struct sampler_params *sp)
+{
+	double z;
+
+	s->part_bin = -1;
+	s->kb = SAMPLER_BINS;
+	s->kr = 0;
+	if (sp->top_k > 0 && sp->top_k < s->n_vocab)
+		sampler_top_k(s, (size_t)sp->top_k);
+	z = s->kb < SAMPLER_BINS ? sampler_keep_mass(s) : s->z;
+	if (sp->top_p < 1)
+		sampler_top_p(s, sp->top_p, z);
+	if (sp->min_p > 0)
+		sampler_min_p(s, sp->min_p);
+	s->z_keep = s->kb < SAMPLER_BINS ? sampler_keep_mass(s) : s->z;
+}
+
+/* Inverse CDF over the first n of part from weight base on; -1 if short. */
+static int32_t
+sampler_walk(const struct sampler *s, size_t n, double base, double target)
+{
+	double cum = base;
+
+	for (size_t j = 0; j < n; j++) {
+		cum += s->e[s->part[j]];
+		if (cum > target)
+			return s->part[j];
+	}
+	return -1;
+}
+
+/* The last kept token with a positive weight (rounding fallback). */
+static int32_t
+sampler_last_positive(struct sampler *s)
+{
+	if (s->kb < SAMPLER_BINS && s->kr > 0) {
+		sampler_sort_bin(s, s->kb);
+		for (size_t j = s->kr; j-- > 0;)
+			if (s->e[s->part[j]] > 0)
+				return s->part[j];
+	}
+	for (int b = s->kb; b-- > 0;) {
+		if (s->mass[b] <= 0)
+			continue;
+		size_t n = sampler_sort_bin(s, b);
+		for (size_t j = n; j-- > 0;)
+			if (s->e[s->part[j]] > 0)
+				return s->part[j];
+	}
+	/* nothing positive at all cannot happen: the best token has e = 1 */
+	sampler_sort_bin(s, 0);
+	return s->part[0];
+}
+
+/*
+ * Inverse CDF over the kept prefix: walk whole bins by their mass, then
+ * sort only the bin where u * z_keep falls.
+ */
+static int32_t
+sampler_draw(struct sampler *s, double u)
+{
+	double	target = u * s->z_keep, base = 0;
+	int32_t	id = -1;
+
+	for (int b = 0; b < s->kb; b++) {
+		if (base + s->mass[b] > target) {
+			id = sampler_walk(s, sampler_sort_bin(s, b), base,
+			    target);
+			break;
+		}
+		base += s->mass[b];
+	}
+	if (id < 0 && base <= target && s->kb < SAMPLER_BINS && s->kr > 0) {
+		sampler_sort_bin(s, s->kb);
+		id = sampler_walk(s, s->kr, base, target);
+	}
+	return id >= 0 ? id : sampler_last_positive(s);
+}
+
+/*
+ * Pick a token from logits (not modified) with the knobs in sp (assumed
+ * valid; see sampler_params_check).  recent holds the sequence's last
+ * n_recent tokens (may be NULL) for the penalty.  *prob (may be NULL) gets
+ * the chosen token's final probability; for greedy picks that is its
+ * probability under softmax of the penalised logits.  Exactly one
+ * rng_uniform() is drawn unless t = 0, when r is not touched.
+ */
 int32_t
-sampler_pick(struct sampler *a0, const struct sampler_params *a1, const float *logits, const int32_t *recent, size_t n_recent, struct lm_rng *a5, float *prob)
+sampler_pick(struct sampler *s, const struct sampler_params *sp,
+    const float *logits, const int32_t *recent, size_t n_recent,
+    struct lm_rng *r, float *prob)
 {
-	return -1;
+	int32_t id;
+
+	sampler_penalise(s, sp, logits, recent, n_recent);
+	if (sp->temperature == 0) {
+		s->max = sampler_max(s, &id);
+		if (prob != NULL) {
+			sampler_weigh(s, 1);
+			*prob = (float)(s->e[id] / s->z);
+		}
+		return id;
+	}
+	sampler_weigh(s, sp->temperature);
+	double u = rng_uniform(r);
+	sampler_keep(s, sp);
+	id = sampler_draw(s, u);
+	if (prob != NULL)
+		*prob = s->z_keep > 0 ? (float)(s->e[id] / s->z_keep) : 0;
+	return id;
 }
 
+/*
+ * The n best candidates by p_temp (probability after penalty and
+ * temperature; at t = 0 the softmax of the penalised logits) with what the
+ * filters make of them, for the candidate panel.  Returns how many entries
+ * of out were filled (n or fewer for a small vocabulary).
+ */
 size_t
-sampler_candidates(struct sampler *a0, const struct sampler_params *a1, const float *logits, const int32_t *recent, size_t n_recent, struct sampler_cand *out, size_t n)
+sampler_candidates(struct sampler *s, const struct sampler_params *sp,
+    const float *logits, const int32_t *recent, size_t n_recent,
+    struct sampler_cand *out, size_t n)
 {
-	return -1;
+	struct sampler_params	 q = *sp;
+	float			 raw_max = -INFINITY;
+	double			 raw_z = 0, cum = 0;
+	size_t			 n_keep = 0, n_cand = 0;
+	int			 nb;
+
+	if (n == 0)
+		return 0;
+	for (int32_t i = 0; i < s->n_vocab; i++)
+		if (logits[i] > raw_max)
+			raw_max = logits[i];
+	for (int32_t i = 0; i < s->n_vocab; i++)
+		raw_z += logits[i] == raw_max ? 1 : expf(logits[i] - raw_max);
+	sampler_penalise(s, sp, logits, recent, n_recent);
+	if (sp->temperature == 0) {
+		/* greedy keeps exactly the first candidate */
+		q.top_k = 1;
+		q.top_p = 1;
+		q.min_p = 0;
+	}
+	sampler_weigh(s, sp->temperature == 0 ? 1 : sp->temperature);
+	sampler_keep(s, &q);
+	for (int b = 0; b < s->kb; b++)
+		n_keep += s->count[b];
+	n_keep += s->kr;
+	/* collect and sort the best bins until they hold n tokens */
+	for (nb = 0; nb < SAMPLER_BINS && n_cand < n; nb++)
+		n_cand += s->count[nb];
+	n_cand = 0;
+	if (nb <= SAMPLER_TOP_BINS) {
+		for (size_t j = 0; j < s->n_top; j++)
+			if (s->bin[s->top[j]] < nb)
+				s->cand[n_cand++] = s->top[j];
+	} else {
+		for (int32_t i = 0; i < s->n_vocab; i++)
+			if (s->bin[i] < nb)
+				s->cand[n_cand++] = i;
+	}
+	sampler_sort(s->cand, n_cand, s->w);
+	if (n > n_cand)
+		n = n_cand;
+	for (size_t j = 0; j < n; j++) {
+		int32_t	id = s->cand[j];
+		double	pt = s->e[id] / s->z;
+		float	l = isnan(logits[id]) ? -INFINITY : logits[id];
+
+		out[j].id = id;
+		out[j].p_raw = (float)((l == raw_max ? 1 : expf(l - raw_max)) /
+		    raw_z);
+		out[j].p_temp = (float)pt;
+		out[j].cum = (float)cum;
+		out[j].kept = j < n_keep;
+		out[j].p_final = out[j].kept && s->z_keep > 0 ?
+		    (float)(s->e[id] / s->z_keep) : 0;
+		cum += pt;
+	}
+	return n;
 }
 
+/* ---- the reference text's building blocks ---------------------------------- */
+
+/*
+ * probs = softmax(logits / temp) over n entries.  temp = 0 gives the greedy
+ * one-hot (argmax, lowest id on ties); a negative, NaN or infinite temp is
+ * an error.
+ */
 int
-sampler_softmax_temp(const float *logits, size_t n, float temp, float *probs, struct err *a4)
+sampler_softmax_temp(const float *logits, size_t n, float temp, float *probs,
+    struct err *err)
 {
-	err_set(a4, "sampler_softmax_temp: not implemented yet");
-	return -1;
+	float	m;
+	size_t	arg = 0;
+	double	z = 0;
+
+	if (!isfinite(temp) || temp < 0) {
+		err_set(err, "temperature %g: must be a finite number >= 0",
+		    (double)temp);
+		return -1;
+	}
+	if (n == 0) {
+		err_set(err, "softmax of an empty vector");
+		return -1;
+	}
+	m = logits[0];
+	for (size_t i = 1; i < n; i++)
+		if (logits[i] > m) {
+			m = logits[i];
+			arg = i;
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (temp == 0)
+			probs[i] = i == arg;
+		else
+			probs[i] = logits[i] == m ? 1 :
+			    expf((logits[i] - m) / temp);
+		z += probs[i];
+	}
+	for (size_t i = 0; i < n; i++)
+		probs[i] = (float)(probs[i] / z);
+	return 0;
 }
 
-int
-sampler_nucleus(const float *probs, size_t n, float p, float *out, struct err *a4)
+struct sampler_pcmp {
+	const float	*p;
+	size_t		 i;
+};
+
+static int
+sampler_pcmp(const void *a, const void *b)
 {
-	err_set(a4, "sampler_nucleus: not implemented yet");
-	return -1;
+	const struct sampler_pcmp *x = a, *y = b;
+
+	if (x->p[x->i] != x->p[y->i])
+		return x->p[x->i] > x->p[y->i] ? -1 : 1;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/*
+ * The reference nucleus filter over a whole distribution: sort by
+ * probability (ties by index), keep entry j iff the sum of the entries
+ * before it is < p, renormalise, scatter back.  p must be in (0, 1].
+ */
+int
+sampler_nucleus(const float *probs, size_t n, float p, float *out,
+    struct err *err)
+{
+	struct sampler_pcmp	*ix;
+	double			 cum = 0, z = 0;
+	size_t			 keep;
+
+	if (!(p > 0 && p <= 1)) {
+		err_set(err, "top_p %g: must be in (0, 1]", (double)p);
+		return -1;
+	}
+	ix = xcalloc(n, sizeof *ix);
+	for (size_t i = 0; i < n; i++)
+		ix[i] = (struct sampler_pcmp){ probs, i };
+	qsort(ix, n, sizeof *ix, sampler_pcmp);
+	for (keep = 0; keep < n && (p >= 1 || cum < p); keep++)
+		cum += probs[ix[keep].i];
+	for (size_t j = 0; j < keep; j++)
+		z += probs[ix[j].i];
+	for (size_t i = 0; i < n; i++)
+		out[i] = 0;
+	for (size_t j = 0; j < keep; j++)
+		out[ix[j].i] = z > 0 ? (float)(probs[ix[j].i] / z) : 0;
+	free(ix);
+	return 0;
 }

@@ -44,6 +44,10 @@ struct sampler_cand {
 void		 sampler_params_default(struct sampler_params *);
 int		 sampler_params_check(const struct sampler_params *,
 		    struct err *);
+/* Set one knob by name ("temperature", "top_p", "top_k", "min_p",
+ * "repeat_penalty", "repeat_window"); refuses bad names and values. */
+int		 sampler_params_set(struct sampler_params *, const char *name,
+		    double value, struct err *);
 
 struct sampler	*sampler_new(int n_vocab);
 void		 sampler_free(struct sampler *);
@@ -62,6 +66,8 @@ size_t		 sampler_candidates(struct sampler *,
 /* Reference-text building blocks (full-vocabulary, for tests). */
 int		 sampler_softmax_temp(const float *logits, size_t n, float temp,
 		    float *probs, struct err *);
+/* exp((logit - max) / temperature) exactly as sampler_pick computes it. */
+float		 sampler_weight(float logit, float max, float temperature);
 int		 sampler_nucleus(const float *probs, size_t n, float p,
 		    float *out, struct err *);
 
