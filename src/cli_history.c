@@ -1,24 +1,539 @@
-/* Placeholder; the owner replaces it. */
+/*
+ * cli_history.c: `lmsh history` (list, show, search, export and delete
+ * recorded turns) and `lmsh replay` (regenerate a turn and compare it token
+ * by token, or record a variation of it).  The store is history.c; the
+ * regeneration is replay.c; this file turns options into calls and prints.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpe.h"
 #include "cli.h"
+#include "generate.h"
+#include "history.h"
+#include "model.h"
+#include "options.h"
+#include "replay.h"
+#include "util.h"
+
+/*
+ * Parse options wherever they stand ("show 12 --json"): getopt stops at the
+ * first operand, so each operand is taken out and everything parsed again.
+ * With sentinel set, o starts from impossible values instead of the
+ * defaults, so that the caller can tell which settings were given.
+ * *ops gets the operands (caller frees the array, not the strings).
+ */
+static int
+cli_history_parse(const struct cli_command *cmd, struct lm_options *o,
+    int sentinel, int argc, char **argv, char ***ops, int *n_ops)
+{
+	char	**v = xcalloc((size_t)argc + 1, sizeof *v);
+	int	  n = argc, oi, rc = -1;
+
+	memcpy(v, argv, (size_t)argc * sizeof *v);
+	*ops = xcalloc((size_t)argc + 1, sizeof **ops);
+	*n_ops = 0;
+	for (;;) {
+		if (!sentinel)
+			rc = cli_parse(cmd, o, n, v, &oi);
+		else {
+			memset(o, 0, sizeof *o);
+			o->gen.sp = (struct sampler_params){
+			    .temperature = -1, .top_p = -1, .top_k = -1,
+			    .min_p = -1, .repeat_penalty = -1,
+			    .repeat_window = -1 };
+			o->gen.max_new_tokens = -1;
+			if (options_parse(o, cmd->name, n, v, &oi) != OPTIONS_OK)
+				rc = CLI_EXIT_USAGE;
+		}
+		if (rc >= 0 || oi >= n)
+			break;
+		if (oi > 1 && strcmp(v[oi - 1], "--") == 0) {
+			while (oi < n)
+				(*ops)[(*n_ops)++] = v[oi++];
+			break;
+		}
+		(*ops)[(*n_ops)++] = v[oi];
+		memmove(&v[oi], &v[oi + 1], (size_t)(n - oi) * sizeof *v);
+		n--;
+	}
+	free(v);
+	return rc;
+}
+
+static int
+cli_history_id(const char *s, int64_t *id)
+{
+	char		*end;
+	long long	 v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v <= 0) {
+		cli_error("'%s' is not a turn id", s);
+		return -1;
+	}
+	*id = v;
+	return 0;
+}
+
+/*
+ * Open the history the options name.  Readers open read-only unless they
+ * may write (so an older file is upgraded); *missing is set, and NULL
+ * returned quietly, when a reader finds no file.
+ */
+static struct history *
+cli_history_open(const struct lm_options *o, int write, int *missing)
+{
+	struct err	 err;
+	struct history	*h;
+	char		*path;
+
+	*missing = 0;
+	if (o->no_history) {
+		cli_error("history is off (--no-history)");
+		return NULL;
+	}
+	path = o->history ? xstrdup(o->history) : history_default_path();
+	if (path != NULL && !write && access(path, F_OK) != 0 &&
+	    errno == ENOENT) {
+		*missing = 1;
+		free(path);
+		return NULL;
+	}
+	if (path != NULL && !write && access(path, W_OK) == 0)
+		write = 1;
+	if ((h = history_open(path, !write, &err)) == NULL)
+		cli_error("%s", err.msg);
+	free(path);
+	return h;
+}
+
+static int
+cli_history_flush(struct buf *b)
+{
+	int rc = 0;
+
+	if (b->len > 0 && fwrite(b->data, 1, b->len, stdout) != b->len)
+		rc = -1;
+	if (fflush(stdout) != 0)
+		rc = -1;
+	if (rc != 0)
+		cli_error("standard output: %s", strerror(errno));
+	buf_fini(b);
+	return rc;
+}
+
+/* show ID, delete ID...: every operand a turn id. */
+static int
+cli_history_ids(char **ops, int n, int64_t **ids)
+{
+	*ids = xcalloc((size_t)n + 1, sizeof **ids);
+	for (int i = 0; i < n; i++)
+		if (cli_history_id(ops[i], &(*ids)[i]) != 0)
+			return -1;
+	return 0;
+}
+
+/* Run one history action on an open file. */
+static int
+cli_history_do(struct history *h, const struct lm_options *o,
+    const char *verb, char **ops, int n_ops, struct buf *out)
+{
+	struct err	 err;
+	int64_t		*ids = NULL;
+	int		 rc = -1;
+
+	if (strcmp(verb, "list") == 0)
+		rc = history_list(h, o->count, o->session, o->json, out, &err);
+	else if (strcmp(verb, "search") == 0) {
+		struct buf q;
+		buf_init(&q);
+		for (int i = 0; i < n_ops; i++)
+			buf_printf(&q, "%s%s", i ? " " : "", ops[i]);
+		rc = history_search(h, q.data, o->count, o->json, out, &err);
+		buf_fini(&q);
+	} else if (cli_history_ids(ops, n_ops, &ids) != 0) {
+		free(ids);
+		return CLI_EXIT_USAGE;
+	} else if (strcmp(verb, "show") == 0)
+		rc = history_show(h, ids[0], out, &err);
+	else if (strcmp(verb, "export") == 0)
+		rc = history_export(h, ids, (size_t)n_ops, o->format != NULL &&
+		    strcmp(o->format, "markdown") == 0, out, &err);
+	else {
+		for (int i = 0; i < n_ops; i++) {
+			if ((rc = history_delete(h, ids[i], &err)) != 0)
+				break;
+			buf_printf(out, "deleted turn %lld\n",
+			    (long long)ids[i]);
+		}
+	}
+	free(ids);
+	if (rc != 0)
+		cli_error("%s", err.msg);
+	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+}
+
+/* Check the operands of each verb; an exit status, or -1 when fine. */
+static int
+cli_history_check(const struct lm_options *o, const char *verb, int n_ops)
+{
+	if (strcmp(verb, "list") == 0 && n_ops == 0)
+		return -1;
+	if (strcmp(verb, "show") == 0 && n_ops == 1)
+		return -1;
+	if (strcmp(verb, "search") == 0 && n_ops > 0)
+		return -1;
+	if (strcmp(verb, "delete") == 0 && n_ops > 0)
+		return -1;
+	if (strcmp(verb, "export") == 0) {
+		if (o->format != NULL && strcmp(o->format, "json") != 0 &&
+		    strcmp(o->format, "markdown") != 0) {
+			cli_error("--format %s: expected json or markdown",
+			    o->format);
+			return CLI_EXIT_USAGE;
+		}
+		if ((n_ops > 0) != !o->all)
+			cli_error("export: give turn ids or --all, not both "
+			    "or neither");
+		else
+			return -1;
+		return CLI_EXIT_USAGE;
+	}
+	cli_error("history %s: wrong number of operands, or unknown action "
+	    "(list, show, search, export, delete)", verb);
+	return CLI_EXIT_USAGE;
+}
 
 static int
 history_run(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	cli_error("history: not implemented yet");
-	return CLI_EXIT_ERROR;
+	struct lm_options	 o;
+	struct history		*h = NULL;
+	struct buf		 out;
+	char			**ops = NULL, *verb = "list";
+	int			 n_ops, rc, missing;
+
+	buf_init(&out);
+	rc = cli_history_parse(&cli_cmd_history, &o, 0, argc, argv, &ops,
+	    &n_ops);
+	if (rc >= 0)
+		goto out;
+	if (n_ops > 0) {
+		verb = ops[0];
+		n_ops--;
+	}
+	if ((rc = cli_history_check(&o, verb, n_ops)) >= 0)
+		goto out;
+	h = cli_history_open(&o, strcmp(verb, "delete") == 0, &missing);
+	if (h == NULL && missing) {
+		/* nothing recorded yet: empty lists, but no turn to show */
+		if (strcmp(verb, "list") == 0 || strcmp(verb, "search") == 0 ||
+		    (strcmp(verb, "export") == 0 && o.all)) {
+			if (o.json || (strcmp(verb, "export") == 0 &&
+			    (o.format == NULL || strcmp(o.format, "json") == 0)))
+				buf_puts(&out, "[]\n");
+			rc = cli_history_flush(&out) ? CLI_EXIT_ERROR : 0;
+			goto out;
+		}
+		cli_error("no history recorded yet");
+	}
+	rc = CLI_EXIT_ERROR;
+	if (h == NULL)
+		goto out;
+	rc = cli_history_do(h, &o, verb, ops + 1, n_ops, &out);
+	if (cli_history_flush(&out) != 0)
+		rc = CLI_EXIT_ERROR;
+out:
+	history_close(h);
+	buf_fini(&out);
+	free(ops);
+	return rc;
 }
-const struct cli_command cli_cmd_history = { "history", history_run, "list, show, search, export and delete recorded turns",
-    "usage: lmsh history [options]\n" };
+
+const struct cli_command cli_cmd_history = {
+	"history", history_run,
+	"list, show, search, export and delete recorded turns",
+	"usage: lmsh history [list] [-n N] [--session ID] [--json]\n"
+	"       lmsh history show ID\n"
+	"       lmsh history search [-n N] [--json] WORD...\n"
+	"       lmsh history export ID... | --all [--format json|markdown]\n"
+	"       lmsh history delete ID...\n"
+	"\n"
+	"List recent turns (id, time, model, key settings, first line of the\n"
+	"prompt), show one in full, search prompts and outputs (every word\n"
+	"must occur; best match first), export turns, or delete them.\n"
+	"\n"
+	"  -n N               at most N turns (default 20; 0 = all)\n"
+	"      --session ID   only turns of session ID\n"
+	"      --json         one JSON array instead of text\n"
+	"      --all          export every turn\n"
+	"      --format FMT   export as json (default) or markdown\n"
+	"      --history PATH the history file (default $LMSH_HISTORY, else\n"
+	"                     $XDG_DATA_HOME/lmsh/history.db)\n"
+	"\n"
+	"Long options are also accepted with underscores (--no_history).\n"
+};
+
+/* ---- replay ------------------------------------------------------------- */
+
+/* Which settings the command line gave (a parse from sentinel values). */
+static unsigned
+cli_replay_mask(const struct lm_options *g)
+{
+	const struct sampler_params	*sp = &g->gen.sp;
+	unsigned			 m = 0;
+
+	m |= sp->temperature >= 0 ? REPLAY_TEMPERATURE : 0;
+	m |= sp->top_p >= 0 ? REPLAY_TOP_P : 0;
+	m |= sp->top_k >= 0 ? REPLAY_TOP_K : 0;
+	m |= sp->min_p >= 0 ? REPLAY_MIN_P : 0;
+	m |= sp->repeat_penalty >= 0 ? REPLAY_REPEAT_PENALTY : 0;
+	m |= sp->repeat_window >= 0 ? REPLAY_REPEAT_WINDOW : 0;
+	m |= g->seed_set ? REPLAY_SEED : 0;
+	m |= g->gen.max_new_tokens >= 0 ? REPLAY_MAX_NEW : 0;
+	m |= g->eos_set ? REPLAY_EOS : 0;
+	m |= g->gen.n_stop > 0 ? REPLAY_STOP : 0;
+	return m;
+}
+
+static void
+cli_replay_piece(void *arg, const struct gen_token *tok)
+{
+	(void)arg;
+	if (tok->piece_len > 0)
+		fwrite(tok->piece, 1, tok->piece_len, stdout);
+	fflush(stdout);
+}
+
+/* A token for the verdict: its id and text, quoted, or "the end". */
+static void
+cli_replay_token(struct buf *b, const struct bpe *bpe, int32_t id)
+{
+	const char	*s;
+	size_t		 len;
+
+	if (id < 0) {
+		buf_puts(b, "the end");
+		return;
+	}
+	buf_printf(b, "%d ", (int)id);
+	if ((s = bpe_token_bytes(bpe, id, &len)) != NULL)
+		buf_json_string(b, s, len);
+}
+
+/* Warn about every way the model differs from the recorded one. */
+static void
+cli_replay_check_model(const struct history_turn *t, const char *path,
+    const struct lm_model *m)
+{
+	char		*fp = NULL, *files = NULL, *diff = NULL;
+	char		*cfg = history_config_json(model_config(m));
+	struct err	 err;
+
+	if (t->model_path != NULL && strcmp(t->model_path, path) != 0)
+		cli_warn("turn %lld was recorded with %s, replaying with %s",
+		    (long long)t->id, t->model_path, path);
+	if (t->fingerprint == NULL)
+		cli_warn("turn %lld has no model fingerprint; the model cannot "
+		    "be checked", (long long)t->id);
+	else if (history_fingerprint(path, &fp, &files, &err) != 0)
+		cli_warn("%s", err.msg);
+	else if (strcmp(fp, t->fingerprint) != 0) {
+		diff = t->files ? history_files_diff(t->files, files) : NULL;
+		cli_warn("the model differs from the one turn %lld was recorded "
+		    "with: %s", (long long)t->id, diff ? diff :
+		    "its fingerprint changed");
+	}
+	if (t->config_json != NULL && strcmp(t->config_json, cfg) != 0)
+		cli_warn("the model config differs: recorded %s, now %s",
+		    t->config_json, cfg);
+	free(diff);
+	free(fp);
+	free(files);
+	free(cfg);
+}
+
+/* Record a replay with changed settings as a new turn linked to t. */
+static int
+cli_replay_record(struct history *h, const struct history_turn *t,
+    const struct gen_session *g, const char *model_path,
+    const struct lm_model *m, int64_t *id)
+{
+	char			*cfg = history_config_json(model_config(m));
+	struct history_session_info info = { .model_path = model_path,
+	    .config_json = cfg };
+	struct history_turn	 nt;
+	struct err		 err;
+	int64_t			 sid;
+	int			 rc = -1;
+
+	history_turn_from_gen(&nt, g, 0, t->prompt);
+	if ((sid = history_begin_session(h, &info, &err)) < 0)
+		goto out;
+	nt.session_id = sid;
+	nt.replay_of = t->id;
+	if (history_record_turn(h, &nt, &err) != 0 ||
+	    history_end_session(h, sid, &err) != 0)
+		goto out;
+	*id = nt.id;
+	rc = 0;
+out:
+	if (rc != 0)
+		cli_error("%s", err.msg);
+	history_turn_fini(&nt);
+	free(cfg);
+	return rc;
+}
+
+/* Print the verdict; the exit status. */
+static int
+cli_replay_verdict(const struct replay_result *r, const struct bpe *bpe,
+    unsigned mask)
+{
+	struct buf b;
+
+	buf_init(&b);
+	if (r->diverged < 0)
+		buf_printf(&b, "identical (%zu tokens)\n", r->n_tokens);
+	else {
+		buf_printf(&b, "diverged at step %ld: recorded ", r->diverged);
+		cli_replay_token(&b, bpe, r->recorded);
+		buf_puts(&b, ", replayed ");
+		cli_replay_token(&b, bpe, r->replayed);
+		buf_puts(&b, "\n");
+	}
+	fputs(b.data, stdout);
+	buf_fini(&b);
+	return r->diverged < 0 || mask != 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+}
+
+/* Load what the replay needs and run it. */
+static int
+cli_replay_turn(struct lm_options *o, struct history *h,
+    const struct history_turn *t, unsigned mask)
+{
+	struct lm_model		*m = NULL;
+	struct bpe		*bpe = NULL;
+	struct gen_engine	*e = NULL;
+	struct gen_session	*g = NULL;
+	struct gen_settings	 s;
+	struct replay_result	 res;
+	struct err		 err;
+	int64_t			 new_id;
+	int			 rc = CLI_EXIT_ERROR;
+
+	if ((m = cli_load_model(o)) == NULL ||
+	    (bpe = cli_load_bpe(o, 1)) == NULL)
+		goto out;
+	cli_replay_check_model(t, cli_model_path(o), m);
+	replay_settings(t, &o->gen, mask, &s);
+	if ((e = gen_engine_new(m, bpe, 1, &err)) == NULL ||
+	    (g = replay_run(e, t, &s, mask, cli_replay_piece, NULL, &res,
+	    &err)) == NULL) {
+		cli_error("replay of turn %lld: %s", (long long)t->id, err.msg);
+		goto out;
+	}
+	fputs("\n", stdout);
+	rc = cli_replay_verdict(&res, bpe, mask);
+	if (mask != 0) {
+		if (cli_replay_record(h, t, g, cli_model_path(o), m,
+		    &new_id) != 0)
+			rc = CLI_EXIT_ERROR;
+		else
+			printf("recorded as turn %lld (replay of %lld)\n",
+			    (long long)new_id, (long long)t->id);
+	}
+out:
+	gen_free(g);
+	gen_engine_free(e);
+	bpe_free(bpe);
+	model_close(m);
+	return rc;
+}
 
 static int
-replay_run(int argc, char **argv)
+replay_run_cmd(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	cli_error("replay: not implemented yet");
-	return CLI_EXIT_ERROR;
-}
-const struct cli_command cli_cmd_replay = { "replay", replay_run, "regenerate a recorded turn and compare",
-    "usage: lmsh replay [options]\n" };
+	struct lm_options	 o, given;
+	struct history		*h = NULL;
+	struct history_turn	 t;
+	char			**ops = NULL;
+	int			 n_ops, rc, missing;
+	int64_t			 id;
+	unsigned		 mask;
 
+	memset(&t, 0, sizeof t);
+	rc = cli_history_parse(&cli_cmd_replay, &o, 0, argc, argv, &ops,
+	    &n_ops);
+	if (rc >= 0)
+		goto out;
+	free(ops);
+	cli_history_parse(&cli_cmd_replay, &given, 1, argc, argv, &ops,
+	    &n_ops);
+	mask = cli_replay_mask(&given);
+	rc = CLI_EXIT_USAGE;
+	if (n_ops != 1) {
+		cli_error("replay: give one turn id");
+		goto out;
+	}
+	if (cli_history_id(ops[0], &id) != 0)
+		goto out;
+	rc = CLI_EXIT_ERROR;
+	o.no_history = 0;
+	if ((h = cli_history_open(&o, mask != 0, &missing)) == NULL) {
+		if (missing)
+			cli_error("no history recorded yet");
+		goto out;
+	}
+	struct err err;
+	if (history_get_turn(h, id, &t, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	/* the recorded model unless the command line names one */
+	if (given.model == NULL && given.src.checkpoint == NULL) {
+		if (t.model_path == NULL) {
+			cli_error("turn %lld has no model path; give --model",
+			    (long long)id);
+			goto out;
+		}
+		o.model = t.model_path;
+		o.src.checkpoint = NULL;
+	}
+	rc = cli_replay_turn(&o, h, &t, mask);
+out:
+	history_turn_fini(&t);
+	history_close(h);
+	free(ops);
+	return rc;
+}
+
+const struct cli_command cli_cmd_replay = {
+	"replay", replay_run_cmd,
+	"regenerate a recorded turn and compare",
+	"usage: lmsh replay ID [--model DIR] [setting options]\n"
+	"\n"
+	"Regenerate turn ID with its recorded model, prompt tokens, seed and\n"
+	"settings, applying the settings changed while it ran at the steps\n"
+	"they took effect, and print the text, then 'identical (N tokens)' or\n"
+	"the first step where the tokens differ, with both tokens.  A model\n"
+	"whose files differ from the recorded fingerprint is a warning naming\n"
+	"them.  Any setting option records the replay as a new turn linked to\n"
+	"ID (its recorded changes of that setting are then not applied).\n"
+	"\n"
+	"  -m, --model DIR          another model directory\n"
+	"  -t, --temperature T      -p, --top-p P    --top-k K    --min-p P\n"
+	"      --repeat-penalty R   --repeat-window N    -s, --seed S\n"
+	"      --max-new-tokens N   --eos-token-id ID    --stop TEXT\n"
+	"      --history PATH       the history file\n"
+	"\n"
+	"Exit status: 0 identical (or a variation recorded), 1 diverged or\n"
+	"failed, 2 bad usage.  Long options are also accepted with\n"
+	"underscores (--top_p).\n"
+};
