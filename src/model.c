@@ -1195,3 +1195,55 @@ model_decode(struct lm_model *m, struct lm_cache *kc, const int *seqs,
 		    logits);
 	return 0;
 }
+
+/* --- saving ---------------------------------------------------------------- */
+
+/*
+ * Write the model's tensors under their CS336 names as a .safetensors file
+ * (atomically), converted to dtype.  Returns 0 or -1 with err.
+ */
+int
+model_save(struct lm_model *m, const char *path, int dtype,
+    struct err *err)
+{
+	struct model_slot *slots;
+	struct weights_out *o;
+	size_t n = model_slots(m, &slots);
+	int rc;
+
+	o = xcalloc(n, sizeof *o);
+	for (size_t i = 0; i < n; i++) {
+		o[i].name = slots[i].name;
+		o[i].n_dims = slots[i].n_dims;
+		o[i].shape[0] = slots[i].shape[0];
+		o[i].shape[1] = slots[i].shape[1];
+		o[i].data = *slots[i].dst;
+	}
+	rc = weights_write_safetensors(path, o, n, (enum weights_dtype)dtype,
+	    err);
+	free(o);
+	free(slots);
+	return rc;
+}
+
+/*
+ * Write a config as config.json (the CS336 keys), atomically.  Returns 0 or
+ * -1 with err.
+ */
+int
+model_config_save(const struct lm_config *c, const char *path,
+    struct err *err)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b);
+	buf_printf(&b, "{\n  \"vocab_size\": %d,\n  \"context_length\": %d,\n"
+	    "  \"d_model\": %d,\n  \"num_layers\": %d,\n  \"num_heads\": %d,\n"
+	    "  \"d_ff\": %d,\n  \"rope_theta\": %.9g\n}\n", c->vocab_size,
+	    c->context_length, c->d_model, c->num_layers, c->num_heads, c->d_ff,
+	    (double)(c->rope_theta != 0 ? c->rope_theta : 10000));
+	rc = util_write_file_atomic(path, b.data, b.len, err);
+	buf_fini(&b);
+	return rc;
+}

@@ -38,6 +38,12 @@ struct lm_model	*model_open(const struct lm_model_source *, struct err *);
 struct lm_model	*model_new_random(const struct lm_config *, uint64_t seed,
 		    struct err *);
 void		 model_close(struct lm_model *);
+/* Saving (lmsh convert): tensors as safetensors (enum weights_dtype), and
+ * config.json. */
+int		 model_save(struct lm_model *, const char *path, int dtype,
+		    struct err *);
+int		 model_config_save(const struct lm_config *, const char *path,
+		    struct err *);
 const struct lm_config *model_config(const struct lm_model *);
 /* Number of threads for everything the model runs (BLIS and our own). */
 void		 model_set_threads(struct lm_model *, int);

@@ -11,6 +11,8 @@ implementation of the CS336 model (in float64, from the stored weights):
                           tokens, "prompt": [...], "greedy": [...] (argmax
                           continuation of prompt, full forward each step)}
   NAME/ref-logits.bin     float32 little-endian logits [len(tokens)][vocab]
+                          (pt/ also has ref-logits-bf16.bin and nll_bf16:
+                          the same for the weights rounded to bfloat16)
 
 tiny/ is also a complete model directory (byte-level vocab.json and
 merges.txt without merges) that the end-to-end tests use, and
@@ -282,6 +284,10 @@ def write_pt_forms(cfg, w):
     lg = forward(w64, cfg, ref["tokens"])
     lg.float().numpy().astype("<f4").tofile(
         os.path.join(d, "ref-logits-bf16.bin"))
+    ref["nll_bf16"] = mean_nll(lg, ref["tokens"])
+    with open(os.path.join(d, "ref.json"), "w") as f:
+        json.dump(ref, f)
+        f.write("\n")
 
 
 def main():
