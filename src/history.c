@@ -170,8 +170,8 @@ history_db_err(struct history *h, struct err *err, const char *what)
 	else if (code == SQLITE_READONLY)
 		err_set(err, "%s: %s: the file is read-only", h->path, what);
 	else if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
-		err_set(err, "%s: %s: the database is corrupt (%s)", h->path,
-		    what, sqlite3_errmsg(h->db));
+		err_set(err, "%s: %s: corrupt, or not a database (%s); left "
+		    "untouched", h->path, what, sqlite3_errmsg(h->db));
 	else
 		err_set(err, "%s: %s: %s", h->path, what,
 		    sqlite3_errmsg(h->db));

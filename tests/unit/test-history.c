@@ -14,6 +14,7 @@
  *  - two processes writing at once both succeed
  *  - a writer killed with SIGKILL leaves a file that opens cleanly with
  *    every finished turn
+ * With --fill PATH it only records four known turns (tests/e2e/history.sh).
  */
 #include "config.h"
 
@@ -741,9 +742,49 @@ test_sigkill(void)
 	free(path);
 }
 
-int
-main(void)
+/* --fill PATH: four known turns in two sessions, for tests/e2e/history.sh. */
+static int
+test_fill(const char *path)
 {
+	static const char *const turns[][2] = {
+		{ "The quick brown fox\nsecond line", "jumps over the lazy dog" },
+		{ "Once upon a time", "there was a fox. The fox ran. Fox!" },
+		{ "say \"hi\" & <b>\u00fc</b>\\", "\u65e5\u672c\u8a9e text\ttab" },
+		{ "unrelated", "nothing" },
+	};
+	struct err		 err;
+	struct history		*h = history_open(path, 0, &err);
+	struct history_session_info info = { .model_path = "/models/tiny",
+	    .fingerprint = "00ff" };
+	struct history_turn	 t;
+	int64_t			 sid = 0;
+
+	if (h == NULL) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	for (int i = 0; i < 4; i++) {
+		if ((i == 0 || i == 3) &&
+		    (sid = history_begin_session(h, &info, &err)) < 0)
+			break;
+		test_fill_turn(&t, sid, turns[i][0], turns[i][1], 40 + i);
+		t.n_changes = (size_t)(i == 1 ? 2 : 0);
+		if (history_record_turn(h, &t, &err) != 0) {
+			sid = -1;
+			break;
+		}
+	}
+	history_close(h);
+	if (sid < 0)
+		fprintf(stderr, "%s\n", err.msg);
+	return sid < 0 ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--fill") == 0)
+		return test_fill(argv[2]);
 	if (mkdtemp(test_dir) == NULL) {
 		perror("mkdtemp");
 		return 99;

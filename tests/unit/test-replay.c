@@ -8,8 +8,8 @@
  *  - an overridden setting (another seed) diverges; replay_compare names
  *    the first differing step and both tokens, and length differences
  *  - an interrupted turn replays to the length it was cut at
- * With --record PATH it only records the live-change turn into PATH and
- * prints its id (for tests/e2e/replay-live.sh).  Skips (77) while the
+ * With --record PATH [PROMPT] it only records the live-change turn (of
+ * PROMPT) into PATH and prints its id (for tests/e2e/replay-live.sh).  Skips (77) while the
  * generation engine is not built.
  */
 #include "config.h"
@@ -32,18 +32,20 @@ struct fixture {
 	struct lm_model		*model;
 	struct bpe		*bpe;
 	struct gen_engine	*engine;
-	int32_t			*prompt;	/* "Once upon a time" */
+	const char		*text;		/* the prompt */
+	int32_t			*prompt;	/* its ids */
 	size_t			 n_prompt;
 };
 
 static int
-fixture_open(struct fixture *f, struct err *err)
+fixture_open(struct fixture *f, const char *prompt, struct err *err)
 {
 	struct lm_model_source	 src = { 0 };
 	char			*v, *m;
 	int			 rc = -1;
 
 	memset(f, 0, sizeof *f);
+	f->text = prompt;
 	f->dir = xasprintf("%s/models/tiny", check_data_dir());
 	src.dir = f->dir;
 	v = xasprintf("%s/vocab.json", f->dir);
@@ -51,7 +53,7 @@ fixture_open(struct fixture *f, struct err *err)
 	if ((f->model = model_open(&src, err)) != NULL &&
 	    (f->bpe = bpe_load(v, m, err)) != NULL &&
 	    (f->engine = gen_engine_new(f->model, f->bpe, 1, err)) != NULL &&
-	    bpe_encode(f->bpe, "Once upon a time", 16, BPE_UTF8_STRICT,
+	    bpe_encode(f->bpe, prompt, strlen(prompt), BPE_UTF8_STRICT,
 	    &f->prompt, &f->n_prompt, err) == 0)
 		rc = 0;
 	free(v);
@@ -147,7 +149,7 @@ record_live(struct fixture *f, struct history *h, struct err *err)
 		return -1;
 	cfg = history_config_json(model_config(f->model));
 	info.config_json = cfg;
-	history_turn_from_gen(&t, g, 0, "Once upon a time");
+	history_turn_from_gen(&t, g, 0, f->text);
 	if ((t.session_id = history_begin_session(h, &info, err)) > 0 &&
 	    history_record_turn(h, &t, err) == 0)
 		id = t.id;
@@ -244,7 +246,7 @@ test_interrupted(struct fixture *f, struct history *h)
 		CHECK_MSG(0, "%s", err.msg);
 		return;
 	}
-	history_turn_from_gen(&t, g, 0, "Once upon a time");
+	history_turn_from_gen(&t, g, 0, f->text);
 	gen_free(g);
 	CHECK(t.stop == GEN_STOP_INTERRUPTED && t.n_output == 7);
 	t.session_id = history_begin_session(h, &info, &err);
@@ -269,12 +271,13 @@ main(int argc, char **argv)
 	char		 dir[] = "/tmp/lmsh-test-replay-XXXXXX", *path;
 
 	test_compare();
-	if (fixture_open(&f, &err) != 0) {
+	if (fixture_open(&f, argc == 4 ? argv[3] : "Once upon a time",
+	    &err) != 0) {
 		fprintf(stderr, "skip: %s\n", err.msg);
 		fixture_close(&f);
 		return strstr(err.msg, "not implemented") ? 77 : 99;
 	}
-	if (argc == 3 && strcmp(argv[1], "--record") == 0) {
+	if (argc >= 3 && strcmp(argv[1], "--record") == 0) {
 		int64_t id = -1;
 		if ((h = history_open(argv[2], 0, &err)) != NULL)
 			id = record_live(&f, h, &err);
