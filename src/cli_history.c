@@ -149,13 +149,13 @@ cli_history_do(struct history *h, const struct lm_options *o,
 	int		 rc = -1;
 
 	if (strcmp(verb, "list") == 0)
-		rc = history_list(h, o->count, o->session, o->json, out, &err);
+		rc = history_list_turns(h, o->count, o->session, o->json, out, &err);
 	else if (strcmp(verb, "search") == 0) {
 		struct buf q;
 		buf_init(&q);
 		for (int i = 0; i < n_ops; i++)
 			buf_printf(&q, "%s%s", i ? " " : "", ops[i]);
-		rc = history_search(h, q.data, o->count, o->json, out, &err);
+		rc = history_search_turns(h, q.data, o->count, o->json, out, &err);
 		buf_fini(&q);
 	} else if (cli_history_ids(ops, n_ops, &ids) != 0) {
 		free(ids);

@@ -1418,7 +1418,7 @@ history_run_summary(struct history *h, sqlite3_stmt *st, int json,
  * as one JSON array.  session_id > 0 limits them to that session.
  */
 int
-history_list(struct history *h, int n, int64_t session_id, int json,
+history_list_turns(struct history *h, int n, int64_t session_id, int json,
     struct buf *out, struct err *err)
 {
 	sqlite3_stmt	*st;
@@ -1465,10 +1465,10 @@ history_fts_query(const char *text)
 /*
  * Full-text search over prompts and outputs (FTS5, best match first, at
  * most n results, all if n <= 0).  Every word of query must occur.  Each
- * hit is listed as in history_list(), with the matching words [marked].
+ * hit is listed as in history_list_turns(), with the matching words [marked].
  */
 int
-history_search(struct history *h, const char *query, int n, int json,
+history_search_turns(struct history *h, const char *query, int n, int json,
     struct buf *out, struct err *err)
 {
 	sqlite3_stmt	*st = NULL;

@@ -93,9 +93,9 @@ void		 history_turn_from_gen(struct history_turn *,
 int		 history_get_turn(struct history *, int64_t id,
 		    struct history_turn *, struct err *);
 void		 history_turn_fini(struct history_turn *);
-int		 history_list(struct history *, int n, int64_t session_id,
+int		 history_list_turns(struct history *, int n, int64_t session_id,
 		    int json, struct buf *out, struct err *);
-int		 history_search(struct history *, const char *query, int n,
+int		 history_search_turns(struct history *, const char *query, int n,
 		    int json, struct buf *out, struct err *);
 int		 history_show(struct history *, int64_t id, struct buf *out,
 		    struct err *);
