@@ -584,13 +584,13 @@ cmd_do_history(struct repl *st, const struct cmd_entry *e, const char *args,
 			err_set(err, "history: usage: /history search TEXT");
 			return CMD_ERROR;
 		}
-		rc = history_search(st->hist, q, CMD_HISTORY_DEFAULT, 0, out,
+		rc = history_search_turns(st->hist, q, CMD_HISTORY_DEFAULT, 0, out,
 		    err);
 	} else {
 		if (*args != '\0' &&
 		    cmd_parse_long("history", args, 1, 100000, &n, err) != 0)
 			return CMD_ERROR;
-		rc = history_list(st->hist, (int)n, 0, 0, out, err);
+		rc = history_list_turns(st->hist, (int)n, 0, 0, out, err);
 	}
 	if (rc != 0)
 		return CMD_ERROR;
@@ -804,6 +804,31 @@ const char *
 cmd_name(size_t i)
 {
 	return i < CMD_N_TABLE ? cmd_table[i].name : NULL;
+}
+
+/*
+ * Completion of slash commands, in the shape readline's
+ * rl_completion_matches() wants: state 0 restarts; each call returns the
+ * next "/name" that starts with text (malloc'd, caller frees), then NULL.
+ */
+char *
+cmd_complete(const char *text, int state)
+{
+	static size_t	i;
+	size_t		n;
+
+	if (state == 0)
+		i = 0;
+	if (text[0] != '/')
+		return NULL;
+	n = strlen(text + 1);
+	while (i < CMD_N_TABLE) {
+		const char *name = cmd_table[i++].name;
+
+		if (strncmp(name, text + 1, n) == 0)
+			return xasprintf("/%s", name);
+	}
+	return NULL;
 }
 
 /* Find a command by exact name, else by unique prefix. */
@@ -1267,6 +1292,19 @@ cmd_candidates(struct repl *st, struct sampler_cand *out, size_t n)
 		return 0;
 	return sampler_candidates(st->sampler, &st->gen.sp, st->logits,
 	    st->recent, st->n_recent, out, n);
+}
+
+/*
+ * Hand the last n prompts of the history, oldest first, to fn.  Returns 0
+ * (also when history is off), or -1 with err set.
+ */
+int
+cmd_history_prompts(struct repl *st, int n, void (*fn)(void *, const char *),
+    void *arg, struct err *err)
+{
+	if (st->hist == NULL)
+		return 0;
+	return history_prompts(st->hist, n, fn, arg, err);
 }
 
 /*

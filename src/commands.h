@@ -119,8 +119,11 @@ void		 cmd_show(const struct repl *, struct buf *out);
 void		 cmd_clear(struct repl *);
 /* Append the /help text to out. */
 void		 cmd_help(struct buf *out);
-/* Prompt text of a command-line-completion table; NULL after the last. */
+/* Name of command i without the slash, NULL after the last. */
 const char	*cmd_name(size_t i);
+/* Readline-style completion generator for "/name": state 0 starts over;
+ * returns a string the caller frees, NULL when done. */
+char		*cmd_complete(const char *text, int state);
 
 /* A turn: begin (encode, trim the context, prefill), step, end (record).
  * prompt NULL runs the turn loaded by /replay.  Notices (context dropped,
@@ -139,6 +142,12 @@ size_t		 cmd_candidates(struct repl *, struct sampler_cand *, size_t n);
  * characters and invalid UTF-8 escaped.  Returns out. */
 char		*cmd_token_text(const struct repl *, int32_t id, char *out,
 		    size_t out_cap);
+
+/* Earlier prompts from the history database, oldest first, for readline's
+ * up-arrow (the front ends include readline, which clashes with history.h).
+ * 0 when history is off. */
+int		 cmd_history_prompts(struct repl *, int n,
+		    void (*fn)(void *, const char *), void *, struct err *);
 
 /* The line-mode front end (repl_line.c); returns an exit status. */
 int		 repl_line_run(struct repl *);
