@@ -681,10 +681,13 @@ bt_merge_all(struct bt_ctx *c, struct err *err)
 			bt_merge_word(&m, w, a, bb, id);
 		}
 		bt_flush_dirty(&m);
-		if (c->o->progress != NULL && (step % 64 == 0 || m.n_tok == want))
+		if (c->o->progress != NULL && step % 64 == 0)
 			c->o->progress(c->o->progress_arg, "merging",
 			    (double)(m.n_tok - S - 256), (double)(want - S - 256));
 	}
+	if (c->o->progress != NULL)
+		c->o->progress(c->o->progress_arg, "merging",
+		    (double)(m.n_tok - S - 256), (double)(m.n_tok - S - 256));
 	specials = xcalloc(S + 1, sizeof *specials);
 	for (size_t k = 0; k < S; k++)
 		specials[k] = (int32_t)k;
