@@ -1,0 +1,44 @@
+#!/bin/sh
+# replay.sh: a turn recorded by `lmsh generate --history` on the tiny model
+# replays token for token.
+# Covers: generate records one turn per sample with its prompt, seed and
+# settings (checked with jq); `lmsh replay ID` prints the same text and
+# `identical (N tokens)` with N the recorded output length; --history PATH;
+# --no-history records nothing.
+set -u
+: "${LMSH:?}" "${LMSH_TEST_DATA:?}"
+command -v jq >/dev/null 2>&1 || { echo "jq not installed"; exit 77; }
+T=$(mktemp -d) || exit 99
+trap 'rm -rf "$T"' EXIT
+fail=0
+no() { echo "FAIL: $*" >&2; fail=1; }
+DB="$T/h.db"
+M="$LMSH_TEST_DATA/models/tiny"
+
+"$LMSH" generate --model "$M" --prompt "Once upon a time" --seed 7 \
+    --temperature 0.9 --top-k 50 --max-new-tokens 16 --history "$DB" \
+    >"$T/gen" 2>"$T/err"; rc=$?
+if [ $rc -ne 0 ] && grep -q "not implemented" "$T/err"; then
+	cat "$T/err"; exit 77
+fi
+[ $rc -eq 0 ] || no "generate exit $rc: $(cat "$T/err")"
+"$LMSH" history --history "$DB" --json >"$T/list.json" 2>"$T/err" \
+    || no "history: $(cat "$T/err")"
+[ "$(jq length "$T/list.json")" = 1 ] || no "generate recorded: $(cat "$T/list.json")"
+id=$(jq '.[0].id' "$T/list.json")
+"$LMSH" history --history "$DB" export "$id" >"$T/turn.json" || no "export"
+[ "$(jq -c '.[0] | [.prompt, .settings.seed, .settings.temperature, .settings.top_k, .settings.max_new_tokens]' "$T/turn.json")" = \
+    '["Once upon a time",7,0.9,50,16]' ] || no "recorded: $(jq -c '.[0].settings' "$T/turn.json")"
+n=$(jq '.[0].n_output' "$T/turn.json")
+
+"$LMSH" replay "$id" --history "$DB" >"$T/out" 2>"$T/err"; rc=$?
+[ $rc -eq 0 ] || no "replay exit $rc: $(cat "$T/err")"
+[ "$(tail -1 "$T/out")" = "identical ($n tokens)" ] || no "verdict: $(tail -1 "$T/out")"
+printf '%s\n' "$(jq -r '.[0].output' "$T/turn.json")" >"$T/want"
+sed '$d' "$T/out" >"$T/got"
+cmp -s "$T/want" "$T/got" || no "replayed text differs"
+
+"$LMSH" generate --model "$M" --prompt "x" --max-new-tokens 2 \
+    --history "$T/off.db" --no-history >/dev/null 2>&1 || no "generate --no-history"
+[ ! -e "$T/off.db" ] || no "--no-history recorded"
+exit $fail
