@@ -98,6 +98,8 @@ const char	*gen_stop_name(enum gen_stop);
 const struct gen_change *gen_changes(const struct gen_session *, size_t *);
 double		 gen_prefill_seconds(const struct gen_session *);
 double		 gen_decode_seconds(const struct gen_session *);
+/* Prompt tokens actually prefilled (a cached prefix is not run again). */
+size_t		 gen_prefilled_tokens(const struct gen_session *);
 /* Logits the next token of seq will be sampled from ([vocab]); borrowed,
  * valid until the next gen_step(). */
 const float	*gen_next_logits(const struct gen_session *, int seq);
