@@ -262,6 +262,9 @@ blas_mv_c(const float *w, size_t n_in, const float *x, size_t nb, float *y,
 		}
 }
 
+/* Tiles keep their accumulators in registers only if fully unrolled. */
+#define BLAS_UNROLL _Pragma("GCC unroll 16")
+
 /* AVX2: 8 lanes, tiles of 4 rows x 2 vectors (8 accumulators). */
 #define BLAS_AVX2 __attribute__((target("avx2,fma")))
 
@@ -292,30 +295,40 @@ blas_mv_avx2_##R##x##B(const float *w, size_t n_in, const float *x,	\
 	__m256 acc[R][B];						\
 	size_t i = 0, r = n_in % 8;					\
 									\
+	BLAS_UNROLL							\
 	for (int p = 0; p < R; p++)					\
+		BLAS_UNROLL						\
 		for (int q = 0; q < B; q++)				\
 			acc[p][q] = _mm256_setzero_ps();		\
 	for (; i + 8 <= n_in; i += 8) {					\
 		__m256 wv[R], xv[B];					\
+		BLAS_UNROLL						\
 		for (int p = 0; p < R; p++)				\
 			wv[p] = _mm256_loadu_ps(w + p * n_in + i);	\
+		BLAS_UNROLL						\
 		for (int q = 0; q < B; q++)				\
 			xv[q] = _mm256_loadu_ps(x + q * n_in + i);	\
+		BLAS_UNROLL						\
 		for (int p = 0; p < R; p++)				\
+			BLAS_UNROLL					\
 			for (int q = 0; q < B; q++)			\
 				acc[p][q] = _mm256_fmadd_ps(wv[p], xv[q], \
 				    acc[p][q]);				\
 	}								\
 	if (r != 0) {							\
 		__m256i m = blas_mask8(r);				\
+		BLAS_UNROLL						\
 		for (int p = 0; p < R; p++)				\
+			BLAS_UNROLL					\
 			for (int q = 0; q < B; q++)			\
 				acc[p][q] = _mm256_fmadd_ps(		\
 				    _mm256_maskload_ps(w + p * n_in + i, m), \
 				    _mm256_maskload_ps(x + q * n_in + i, m), \
 				    acc[p][q]);				\
 	}								\
+	BLAS_UNROLL							\
 	for (int p = 0; p < R; p++)					\
+		BLAS_UNROLL						\
 		for (int q = 0; q < B; q++)				\
 			y[q * n_out + p] = blas_hsum8(acc[p][q]);	\
 }
@@ -357,35 +370,46 @@ blas_mv_avx512_##R##x##B(const float *w, size_t n_in, const float *x,	\
 	__m512 acc[R][B];						\
 	size_t i = 0, r = n_in % 16;					\
 									\
+	BLAS_UNROLL							\
 	for (int p = 0; p < R; p++)					\
+		BLAS_UNROLL						\
 		for (int q = 0; q < B; q++)				\
 			acc[p][q] = _mm512_setzero_ps();		\
 	for (; i + 16 <= n_in; i += 16) {				\
 		__m512 wv[R], xv[B];					\
+		BLAS_UNROLL						\
 		for (int p = 0; p < R; p++)				\
 			wv[p] = _mm512_loadu_ps(w + p * n_in + i);	\
+		BLAS_UNROLL						\
 		for (int q = 0; q < B; q++)				\
 			xv[q] = _mm512_loadu_ps(x + q * n_in + i);	\
+		BLAS_UNROLL						\
 		for (int p = 0; p < R; p++)				\
+			BLAS_UNROLL					\
 			for (int q = 0; q < B; q++)			\
 				acc[p][q] = _mm512_fmadd_ps(wv[p], xv[q], \
 				    acc[p][q]);				\
 	}								\
 	if (r != 0) {							\
 		__mmask16 m = (__mmask16)((1u << r) - 1);		\
+		BLAS_UNROLL						\
 		for (int p = 0; p < R; p++)				\
+			BLAS_UNROLL					\
 			for (int q = 0; q < B; q++)			\
 				acc[p][q] = _mm512_fmadd_ps(		\
 				    _mm512_maskz_loadu_ps(m, w + p * n_in + i), \
 				    _mm512_maskz_loadu_ps(m, x + q * n_in + i), \
 				    acc[p][q]);				\
 	}								\
+	BLAS_UNROLL							\
 	for (int p = 0; p < R; p++)					\
+		BLAS_UNROLL						\
 		for (int q = 0; q < B; q++)				\
 			y[q * n_out + p] = _mm512_reduce_add_ps(acc[p][q]); \
 }
 
 BLAS_TILE_AVX512(4, 4)
+BLAS_TILE_AVX512(8, 1)
 BLAS_TILE_AVX512(4, 1)
 BLAS_TILE_AVX512(1, 1)
 
@@ -395,6 +419,10 @@ blas_mv_avx512(const float *w, size_t n_in, const float *x, size_t nb,
 {
 	size_t j = j0;
 
+	/* One vector: 8 rows at a time keep more loads in flight. */
+	if (nb == 1)
+		for (; j + 8 <= j1; j += 8)
+			blas_mv_avx512_8x1(w + j * n_in, n_in, x, y + j, n_out);
 	for (; j + 4 <= j1; j += 4) {
 		size_t b = 0;
 

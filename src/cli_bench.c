@@ -1,14 +1,429 @@
-/* Placeholder; the owner replaces it. */
+/*
+ * cli_bench.c: `lmsh bench`, the speed of the model engine on this machine.
+ *
+ * For each shape it builds a random-weight model and times prefill of a
+ * full context and decode steps at batch 1, 8 and 32 (median of several
+ * runs), next to the machine's own limits measured in the same run: memory
+ * read bandwidth (a threaded streaming sum over a buffer far larger than the
+ * caches) and the BLIS sgemm rate (a square GEMM on the same threads).  The
+ * ratios say how close the engine gets: decode at batch 1 reads every weight
+ * once per token, so its limit is bandwidth; prefill and batched decode are
+ * GEMM-shaped, so theirs is the sgemm rate.
+ */
 #include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "blas.h"
 #include "cli.h"
+#include "model.h"
+#include "options.h"
+#include "util.h"
+
+#define BENCH_BW_BYTES	(512u << 20)	/* far beyond any L3 */
+#define BENCH_PROMPT	16		/* tokens before decoding */
+
+struct bench_plan {
+	int	runs;		/* repetitions; the median is reported */
+	int	steps;		/* decode steps per run */
+	size_t	gemm_n;		/* size of the square sgemm */
+};
 
 static int
-bench_run(int argc, char **argv)
+bench_cmp_double(const void *a, const void *b)
 {
-	(void)argc; (void)argv;
-	cli_error("bench: not implemented yet");
-	return CLI_EXIT_ERROR;
-}
-const struct cli_command cli_cmd_bench = { "bench", bench_run, "speed of the model on this machine",
-    "usage: lmsh bench [options]\n" };
+	double x = *(const double *)a, y = *(const double *)b;
 
+	return x < y ? -1 : x > y;
+}
+
+static double
+bench_median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* --- the machine's limits --------------------------------------------------- */
+
+/* GB/s of a threaded streaming read; median of runs. */
+static double
+bench_bandwidth(int nt, int runs)
+{
+	size_t n = BENCH_BW_BYTES / sizeof(float);
+	float *p = malloc(n * sizeof *p);
+	double t[16], sink = 0;
+
+	if (p == NULL)
+		return 0;
+	#pragma omp parallel for num_threads(nt)
+	for (size_t i = 0; i < n; i++)
+		p[i] = (float)(i & 7);
+	for (int r = 0; r < runs; r++) {
+		double t0 = util_now(), s = 0;
+
+		#pragma omp parallel for num_threads(nt) reduction(+:s)
+		for (int th = 0; th < nt; th++) {
+			size_t a = n / (size_t)nt * (size_t)th;
+			size_t b = th == nt - 1 ? n : a + n / (size_t)nt;
+			float acc = 0;
+
+			#pragma omp simd reduction(+:acc)
+			for (size_t i = a; i < b; i++)
+				acc += p[i];
+			s += acc;
+		}
+		t[r] = (double)BENCH_BW_BYTES / (util_now() - t0) / 1e9;
+		sink += s;
+	}
+	free(p);
+	/* Keep the sums alive without printing them. */
+	return bench_median(t, runs) + (sink < 0 ? 1e-30 : 0);
+}
+
+/* GFLOPS of a square BLIS sgemm (C = A B^T, the layout the model uses). */
+static double
+bench_sgemm(int nt, size_t n, int runs)
+{
+	float *a = malloc(n * n * sizeof *a), *b = malloc(n * n * sizeof *b);
+	float *c = malloc(n * n * sizeof *c);
+	double t[16], rate = 0;
+
+	if (a != NULL && b != NULL && c != NULL) {
+		for (size_t i = 0; i < n * n; i++) {
+			a[i] = (float)(i % 13) * 0.01f;
+			b[i] = (float)(i % 7) * 0.01f;
+		}
+		blas_gemm(nt, 1, n, n, n, 1, a, n, b, n, 0, c, n);
+		for (int r = 0; r < runs; r++) {
+			double t0 = util_now();
+
+			blas_gemm(nt, 1, n, n, n, 1, a, n, b, n, 0, c, n);
+			t[r] = 2.0 * (double)n * (double)n * (double)n /
+			    (util_now() - t0) / 1e9;
+		}
+		rate = bench_median(t, runs);
+	}
+	free(a);
+	free(b);
+	free(c);
+	return rate;
+}
+
+/* --- memory ---------------------------------------------------------------- */
+
+/* Reset the peak-RSS mark (Linux); 0 if it worked. */
+static int
+bench_reset_peak(void)
+{
+	FILE *f = fopen("/proc/self/clear_refs", "w");
+	int rc;
+
+	if (f == NULL)
+		return -1;
+	rc = fputs("5", f) == EOF ? -1 : 0;
+	return fclose(f) == EOF ? -1 : rc;
+}
+
+/* Peak RSS in bytes since the last reset (VmHWM), else ru_maxrss. */
+static size_t
+bench_peak_rss(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long kb = 0;
+	struct rusage ru;
+
+	if (f != NULL) {
+		while (fgets(line, sizeof line, f) != NULL)
+			if (sscanf(line, "VmHWM: %lu kB", &kb) == 1)
+				break;
+		fclose(f);
+		if (kb > 0)
+			return (size_t)kb << 10;
+	}
+	getrusage(RUSAGE_SELF, &ru);
+	return (size_t)ru.ru_maxrss << 10;
+}
+
+/* --- the model ------------------------------------------------------------- */
+
+/* FLOPs of the linear layers for one token, lm_head excluded. */
+static double
+bench_layer_flops(const struct lm_config *c)
+{
+	double d = c->d_model, f = c->d_ff;
+
+	return 2.0 * c->num_layers * (4 * d * d + 3 * d * f);
+}
+
+/* Attention FLOPs of a token at position p (QK and PV). */
+static double
+bench_att_flops(const struct lm_config *c, double p)
+{
+	return 4.0 * c->num_layers * c->d_model * (p + 1);
+}
+
+static int32_t
+bench_token(const struct lm_config *c, size_t i)
+{
+	return (int32_t)((i * 7919 + 13) % (size_t)c->vocab_size);
+}
+
+/* Seconds for a prefill of the whole context; median of runs. */
+static int
+bench_prefill(struct lm_model *m, const struct bench_plan *pl, double *sec,
+    struct err *err)
+{
+	const struct lm_config *c = model_config(m);
+	size_t n = (size_t)c->context_length;
+	int32_t *t = xcalloc(n, sizeof *t);
+	float *lg = xcalloc((size_t)c->vocab_size, sizeof *lg);
+	struct lm_cache *kc = model_cache_new(m, 1, 0, err);
+	double v[16];
+	int rc = -1;
+
+	if (kc == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		t[i] = bench_token(c, i);
+	for (int r = 0; r < pl->runs; r++) {
+		double t0;
+
+		model_cache_reset(kc, 0);
+		t0 = util_now();
+		if (model_prefill(m, kc, 0, t, n, lg, 0, err) == -1)
+			goto out;
+		v[r] = util_now() - t0;
+	}
+	*sec = bench_median(v, pl->runs);
+	rc = 0;
+out:
+	model_cache_free(kc);
+	free(lg);
+	free(t);
+	return rc;
+}
+
+/* Seconds per decode step of nb sequences after a short prompt. */
+static int
+bench_decode(struct lm_model *m, const struct bench_plan *pl, int nb,
+    double *sec, size_t *kv_bytes, struct err *err)
+{
+	const struct lm_config *c = model_config(m);
+	int n_ctx = BENCH_PROMPT + pl->steps + 1;
+	int32_t pr[BENCH_PROMPT], *tok = xcalloc((size_t)nb, sizeof *tok);
+	int *seqs = xcalloc((size_t)nb, sizeof *seqs);
+	float *lg = calloc((size_t)nb * (size_t)c->vocab_size, sizeof *lg);
+	struct lm_cache *kc;
+	double v[16];
+	int rc = -1;
+
+	if (n_ctx > c->context_length)
+		n_ctx = c->context_length;
+	if ((kc = model_cache_new(m, nb, n_ctx, err)) == NULL || lg == NULL)
+		goto out;
+	*kv_bytes = model_cache_bytes(kc);
+	for (int r = 0; r < pl->runs; r++) {
+		double t0;
+		int steps = n_ctx - BENCH_PROMPT;
+
+		for (int b = 0; b < nb; b++) {
+			for (int i = 0; i < BENCH_PROMPT; i++)
+				pr[i] = bench_token(c, (size_t)(b * 31 + i));
+			seqs[b] = b;
+			model_cache_reset(kc, b);
+			if (model_prefill(m, kc, b, pr, BENCH_PROMPT, NULL, 0,
+			    err) == -1)
+				goto out;
+		}
+		t0 = util_now();
+		for (int s = 0; s < steps; s++) {
+			for (int b = 0; b < nb; b++)
+				tok[b] = bench_token(c, (size_t)(s * 17 + b));
+			if (model_decode(m, kc, seqs, tok, nb, lg, err) == -1)
+				goto out;
+		}
+		v[r] = (util_now() - t0) / steps;
+	}
+	*sec = bench_median(v, pl->runs);
+	rc = 0;
+out:
+	model_cache_free(kc);
+	free(lg);
+	free(seqs);
+	free(tok);
+	return rc;
+}
+
+static void
+bench_print_config(const struct lm_config *c)
+{
+	printf("shape: d_model %d, d_ff %d, %d layers, %d heads, vocab %d, "
+	    "context %d\n", c->d_model, c->d_ff, c->num_layers, c->num_heads,
+	    c->vocab_size, c->context_length);
+}
+
+/* Time one shape and print its figures; -1 after printing an error. */
+static int
+bench_shape(const struct lm_config *cfg, int nt, const struct bench_plan *pl,
+    double bw, double gf)
+{
+	static const int batches[] = { 1, 8, 32 };
+	struct lm_model *m;
+	struct err err;
+	double sec, pf_flops, wbytes, rate, tok_s;
+	size_t kv = 0, kv_max, rss;
+	const struct lm_config *c;
+
+	bench_reset_peak();
+	if ((m = model_new_random(cfg, 1, &err)) == NULL) {
+		cli_error("bench: %s", err.msg);
+		return -1;
+	}
+	model_set_threads(m, nt);
+	c = model_config(m);
+	bench_print_config(c);
+	wbytes = (double)model_weight_bytes(m);
+	printf("  weights: %.1f MiB read per decode step (embeddings "
+	    "excluded)\n", wbytes / 1048576);
+
+	/* prefill */
+	if (bench_prefill(m, pl, &sec, &err) == -1)
+		goto fail;
+	kv_max = (size_t)c->num_layers * (size_t)c->context_length *
+	    (size_t)c->d_model * 2 * sizeof(float);
+	pf_flops = bench_layer_flops(c) * c->context_length +
+	    2.0 * c->vocab_size * c->d_model;
+	for (int i = 0; i < c->context_length; i++)
+		pf_flops += bench_att_flops(c, i);
+	rate = pf_flops / sec / 1e9;
+	printf("  prefill %d tokens: %.0f tok/s, %.1f GFLOPS = %.0f%% of "
+	    "sgemm\n", c->context_length, c->context_length / sec, rate,
+	    100 * rate / gf);
+
+	/* decode */
+	for (size_t i = 0; i < sizeof batches / sizeof batches[0]; i++) {
+		int nb = batches[i];
+		double flops, pos = BENCH_PROMPT + pl->steps / 2.0;
+
+		if (bench_decode(m, pl, nb, &sec, &kv, &err) == -1)
+			goto fail;
+		if (kv > kv_max)
+			kv_max = kv;
+		tok_s = nb / sec;
+		flops = bench_layer_flops(c) + 2.0 * c->vocab_size *
+		    c->d_model + bench_att_flops(c, pos);
+		printf("  decode batch %2d: %7.0f tok/s, %6.1f GB/s of weights "
+		    "= %3.0f%% of bandwidth, %6.1f GFLOPS = %3.0f%% of sgemm\n",
+		    nb, tok_s, wbytes / sec / 1e9, 100 * wbytes / sec / 1e9 /
+		    bw, flops * tok_s / 1e9, 100 * flops * tok_s / 1e9 / gf);
+	}
+	rss = bench_peak_rss();
+	printf("  peak RSS: %.1f MiB; weights + largest KV cache: %.1f MiB "
+	    "(%+.0f%%)\n", rss / 1048576.0, (wbytes + (double)kv_max) /
+	    1048576, 100 * ((double)rss / (wbytes + (double)kv_max) - 1));
+	model_close(m);
+	return 0;
+fail:
+	cli_error("bench: %s", err.msg);
+	model_close(m);
+	return -1;
+}
+
+static int
+bench_main(int argc, char **argv)
+{
+	struct lm_options o;
+	struct lm_config shapes[2] = {
+		{ 32000, 256, 288, 6, 6, 768, 10000 },
+		{ 32000, 1024, 768, 12, 12, 2048, 10000 },
+	};
+	struct lm_config quick = { 4096, 128, 128, 4, 4, 384, 10000 };
+	struct bench_plan pl = { 5, 48, 1024 };
+	const struct lm_config *ov;
+	int ind, rc, nt, n_shapes = 2;
+	double bw, gf;
+
+	if ((rc = cli_parse(&cli_cmd_bench, &o, argc, argv, &ind)) != -1)
+		return rc;
+	if (ind != argc) {
+		cli_error("bench: no operands (see lmsh bench --help)");
+		return CLI_EXIT_USAGE;
+	}
+#ifdef _OPENMP
+	nt = o.threads > 0 ? o.threads : omp_get_max_threads();
+#else
+	nt = 1;
+#endif
+	if (o.quick) {
+		shapes[0] = quick;
+		n_shapes = 1;
+		pl.runs = 3;
+		pl.steps = 16;
+		pl.gemm_n = 512;
+	}
+	/* Shape flags change the first shape and run only it. */
+	ov = &o.src.cfg;
+	if (ov->vocab_size || ov->context_length || ov->d_model ||
+	    ov->num_layers || ov->num_heads || ov->d_ff) {
+		n_shapes = 1;
+		if (ov->vocab_size)
+			shapes[0].vocab_size = ov->vocab_size;
+		if (ov->context_length)
+			shapes[0].context_length = ov->context_length;
+		if (ov->d_model)
+			shapes[0].d_model = ov->d_model;
+		if (ov->num_layers)
+			shapes[0].num_layers = ov->num_layers;
+		if (ov->num_heads)
+			shapes[0].num_heads = ov->num_heads;
+		if (ov->d_ff)
+			shapes[0].d_ff = ov->d_ff;
+	}
+	printf("threads: %d; BLIS kernels: native %s, chosen %s; "
+	    "matrix-vector kernel: %s\n", nt, blas_arch_native(),
+	    blas_arch_chosen(), blas_mv_name());
+	bw = bench_bandwidth(nt, pl.runs);
+	gf = bench_sgemm(nt, pl.gemm_n, pl.runs);
+	printf("machine: memory read %.1f GB/s; BLIS sgemm %zu^3 %.1f GFLOPS "
+	    "(medians of %d runs)\n", bw, pl.gemm_n, gf, pl.runs);
+	fflush(stdout);
+	for (int i = 0; i < n_shapes; i++) {
+		if (bench_shape(&shapes[i], nt, &pl, bw, gf) == -1)
+			return CLI_EXIT_ERROR;
+		fflush(stdout);
+	}
+	return CLI_EXIT_OK;
+}
+
+const struct cli_command cli_cmd_bench = {
+	"bench", bench_main,
+	"speed of the model on this machine",
+	"usage: lmsh bench [options]\n"
+	"\n"
+	"Time a random-weight model: prefill of a full context and decode at\n"
+	"batch 1, 8 and 32, next to this machine's memory read bandwidth and\n"
+	"BLIS sgemm rate measured in the same run, with the fraction of each\n"
+	"achieved, the peak RSS, and the BLIS kernels in use.  Figures are\n"
+	"medians of several runs.  Default shapes: d_model 288, d_ff 768,\n"
+	"6 layers, 6 heads, vocab 32000, context 256; and d_model 768,\n"
+	"d_ff 2048, 12 layers, 12 heads, vocab 32000, context 1024.\n"
+	"\n"
+	"  --quick                 one small shape, fewer runs\n"
+	"  --threads N             threads (default: all cores)\n"
+	"  --d-model N, --d-ff N, --num-layers N, --num-heads N,\n"
+	"  --vocab-size N, --context-length N\n"
+	"                          change the first shape and time only it\n"
+	"\n"
+	"LMSH_BLIS_ARCH=skx|haswell|zen|zen3|generic|native overrides the BLIS\n"
+	"kernel set.  Long options also accept underscores (--d_model).\n"
+};
