@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,6 +529,28 @@ weights_zip_open_mem(const void *p, size_t len, struct err *err)
 	return za;
 }
 
+/* Read a .pt from an open file; the descriptor is always consumed. */
+static int
+weights_pt_open_fd(struct weights *w, int fd, struct err *err)
+{
+	zip_t	*za;
+	int	 zerr = 0;
+
+	/* only reads and zip_discard() follow: the file is never written */
+	if ((za = zip_fdopen(fd, 0, &zerr)) == NULL) {
+		zip_error_t ze;
+		zip_error_init_with_code(&ze, zerr);
+		err_set(err, "not a readable zip archive: %s",
+		    zip_error_strerror(&ze));
+		zip_error_fini(&ze);
+		close(fd);
+		return -1;
+	}
+	int rc = weights_pt_parse(w, za, err);
+	zip_discard(za);
+	return rc;
+}
+
 static int
 weights_is_zip(const unsigned char *p, size_t len)
 {
@@ -578,7 +601,8 @@ weights_open_mem(const char *name, const void *data, size_t len,
  * checkpoint {"model": ..., "optimizer": ..., "iteration": N}; the optimizer
  * state is parsed but its tensors are never read) or a model directory (its
  * model.safetensors).  The format is told by the file's first bytes, not its
- * name.  Returns NULL with one line in err naming the file and the problem.
+ * name.  A .pt is read through libzip and its model's storages copied out
+ * (CRC-checked); the optimizer's are never read.  Returns NULL with one line in err naming the file and the problem.
  * Caller closes with weights_close().
  */
 struct weights *
@@ -604,6 +628,16 @@ weights_open(const char *path, struct err *err)
 		goto out;
 	}
 	w = weights_new();
+	unsigned char magic[4];
+	if (pread(fd, magic, 4, 0) == 4 && weights_is_zip(magic, 4)) {
+		/* storages are copied out of a .pt: reading it through libzip
+		 * rather than a mapping keeps the peak at one copy */
+		int rc = weights_pt_open_fd(w, fd, err);
+		fd = -1;	/* consumed either way */
+		if (rc != 0)
+			goto fail;
+		goto out;
+	}
 	w->map_len = (size_t)st.st_size;
 	w->map = mmap(NULL, w->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (w->map == MAP_FAILED) {
@@ -611,13 +645,8 @@ weights_open(const char *path, struct err *err)
 		err_set(err, "%s: mmap: %s", path, strerror(errno));
 		goto fail;
 	}
-	if (weights_parse_mem(w, w->map, w->map_len, err) != 0)
+	if (weights_st_parse(w, w->map, w->map_len, err) != 0)
 		goto fail;
-	if (weights_is_zip(w->map, w->map_len)) {
-		/* storages were copied out: the mapping is no longer needed */
-		munmap(w->map, w->map_len);
-		w->map = NULL;
-	}
 	goto out;
 fail:
 	err_prefix(err, "%s", path);
@@ -647,22 +676,28 @@ struct weights_pt {
 };
 
 /* CRC-32 as zip uses it: libzip's reader does not verify it for us. */
+static uint32_t weights_crc_table[256];
+
+static void
+weights_crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t r = i;
+		for (int k = 0; k < 8; k++)
+			r = r & 1 ? 0xedb88320u ^ (r >> 1) : r >> 1;
+		weights_crc_table[i] = r;
+	}
+}
+
 static uint32_t
 weights_crc32(const unsigned char *p, size_t n)
 {
-	static uint32_t table[256];
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	uint32_t c = 0xffffffffu;
 
-	if (table[1] == 0) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t r = i;
-			for (int k = 0; k < 8; k++)
-				r = r & 1 ? 0xedb88320u ^ (r >> 1) : r >> 1;
-			table[i] = r;
-		}
-	}
+	pthread_once(&once, weights_crc_init);
 	for (size_t i = 0; i < n; i++)
-		c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+		c = weights_crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
 	return c ^ 0xffffffffu;
 }
 

@@ -555,6 +555,49 @@ test_pt_refusals(void)
 	CHECK(access("/tmp/lmsh-pwned", F_OK) != 0);
 }
 
+/* A zip whose central directory lies about an entry's size. */
+static void
+test_pt_zip_lies(void)
+{
+	size_t len;
+	char *d = read_all("raw.pt", &len);
+	static const char entry[] = "archive/data/0";
+	struct err err;
+	int found = 0;
+
+	/* central directory headers: "PK\1\2", name at 46, sizes at 20/24 */
+	for (size_t i = 0; i + 46 + sizeof entry - 1 <= len; i++) {
+		if (memcmp(d + i, "PK\001\002", 4) != 0 ||
+		    memcmp(d + i + 46, entry, sizeof entry - 1) != 0)
+			continue;
+		memcpy(d + i + 24, "\xff\xff\xff\x7f", 4);
+		found = 1;
+	}
+	CHECK(found);
+	struct weights *w = weights_open_mem("lie.pt", d, len, &err);
+	CHECK_MSG(w == NULL && err_says(&err, "lie.pt", "bad zip entry"),
+	    "%s", w ? "accepted" : err.msg);
+	weights_close(w);
+
+	/* a truncated .pt on disk goes through libzip's file reader */
+	char *cut = xasprintf("%s/cut.pt", tmpdir);
+	CHECK(util_write_file_atomic(cut, d, len / 2, &err) == 0);
+	w = weights_open(cut, &err);
+	CHECK_MSG(w == NULL && err_says(&err, cut, "not a readable zip"),
+	    "%s", w ? "accepted" : err.msg);
+	weights_close(w);
+	unlink(cut);
+	free(cut);
+
+	/* not a zip at all past the magic */
+	memcpy(d + 4, "garbage!", 8);
+	w = weights_open_mem("junk.pt", d, 40, &err);
+	CHECK_MSG(w == NULL && err_says(&err, "junk.pt", "not a readable zip"),
+	    "%s", w ? "accepted" : err.msg);
+	weights_close(w);
+	free(d);
+}
+
 int
 main(void)
 {
@@ -573,6 +616,7 @@ main(void)
 	test_pt_forms();
 	test_pt_real();
 	test_pt_refusals();
+	test_pt_zip_lies();
 	test_truncated("raw.pt");
 	test_truncated("train.pt");
 	for (int i = 0; i < 3; i++) {
