@@ -126,6 +126,7 @@ def save(name, obj, **kw):
 
 
 def gen_pt():
+    torch.manual_seed(336)      # nn.Linear's initialisation
     # a raw state dict; "view" shares "big"'s storage at offset 12
     sd = small_sd()
     big = torch.randn(10, 4, generator=torch.Generator().manual_seed(1))
@@ -148,7 +149,8 @@ def gen_pt():
                                    for k, v in msd.items()))
     for dt, nm in ((torch.bfloat16, "bf16"), (torch.float16, "f16")):
         s = small_sd(dt)
-        s["view"] = torch.randn(6, 2).to(dt)[2:5]
+        s["view"] = torch.randn(
+            6, 2, generator=torch.Generator().manual_seed(2)).to(dt)[2:5]
         save(nm + ".pt", s)
         record(nm + ".pt", s)
     # nn.Parameter values pickle through _rebuild_parameter
