@@ -573,6 +573,18 @@ weights_parse_mem(struct weights *w, const unsigned char *p, size_t len,
 	return weights_st_parse(w, p, len, err);
 }
 
+/* Names and strings from a hostile file end up in messages: keep the
+ * message one printable line. */
+static void
+weights_err_clean(struct err *err)
+{
+	if (err == NULL)
+		return;
+	for (char *c = err->msg; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+}
+
 /*
  * Open a checkpoint held in memory (len bytes at data, copied): a
  * safetensors image or a .pt zip.  name is used only in error messages.
@@ -589,6 +601,7 @@ weights_open_mem(const char *name, const void *data, size_t len,
 		memcpy(copy, data, len);
 	if (weights_parse_mem(w, copy, len, err) != 0) {
 		err_prefix(err, "%s", name);
+		weights_err_clean(err);
 		weights_close(w);
 		return NULL;
 	}
@@ -653,6 +666,8 @@ fail:
 	weights_close(w);
 	w = NULL;
 out:
+	if (w == NULL)
+		weights_err_clean(err);
 	if (fd != -1)
 		close(fd);
 	free(file);

@@ -18,7 +18,7 @@
 #include "fuzz.h"
 #include "util.h"
 
-#define REPLAY_ITERS	5000
+#define REPLAY_ITERS	3000
 #define REPLAY_MAX	(1 << 16)	/* bytes in a mutated input */
 
 struct replay_seed {

@@ -400,6 +400,12 @@ test_safetensors_errors(void)
 	    "\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
 	    "\"data_offsets\":[4,8]}}", 8, "'a' appears twice");
 
+	/* control characters from the file never reach the message */
+	w = open_st("{\"a\\nb\":{\"dtype\":\"I8\\u0007\",\"shape\":[1],"
+	    "\"data_offsets\":[0,1]}}", 8, &err);
+	CHECK_MSG(w == NULL && strstr(err.msg, "'a?b': dtype I8? is") != NULL,
+	    "%s", err.msg);
+
 	/* a header length past the end of the file */
 	unsigned char big[16] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	    0xff, '{', '}' };
