@@ -1,14 +1,610 @@
-/* Placeholder; the owner replaces it. */
+/*
+ * cli_generate.c: `lmsh generate`, one-shot generation for scripts.
+ *
+ * Prompts come from --prompt-tokens (ids), --prompt or the operands (text),
+ * or --prompt-file / standard input (one prompt per line).  Every prompt is
+ * sampled --num-samples times in one batched session; sequence k uses RNG
+ * stream k of the seed.  Output goes to stdout in sequence order: the
+ * lowest sequence not yet printed streams as it is produced, the others are
+ * held until their turn.  Each sequence is recorded as a history turn
+ * unless --no-history; a history that cannot be opened costs one warning.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpe.h"
 #include "cli.h"
+#include "generate.h"
+#include "history.h"
+#include "model.h"
+#include "options.h"
+#include "sampler.h"
+#include "util.h"
+
+enum gen_out { GEN_OUT_TEXT, GEN_OUT_IDS, GEN_OUT_JSONL };
+
+/* One prompt as given: its text (NULL for ids) and ids. */
+struct cg_prompt {
+	char		*text;		/* owned, or NULL */
+	int32_t		*ids;		/* owned */
+	size_t		 n;		/* ids */
+};
+
+/* The run: what is printed so far, for the ordered output. */
+struct cg_run {
+	struct gen_session	*g;
+	const struct bpe	*bpe;
+	enum gen_out		 out;
+	int			 n_seqs;
+	int			 n_samples;	/* per prompt */
+	uint64_t		 seed;
+	char			*done;		/* [n_seqs] finished */
+	int			 cur;		/* sequence streaming now */
+	int			 io_error;	/* stdout failed */
+};
+
+/* The session SIGINT stops; set while generating. */
+static struct gen_session *volatile cg_active;
+
+static void
+cg_sigint(int sig)
+{
+	(void)sig;
+	if (cg_active != NULL)
+		gen_interrupt(cg_active);
+	/* a second Ctrl-C ends the program at once */
+	signal(SIGINT, SIG_DFL);
+}
+
+/* ---- prompts -------------------------------------------------------------- */
+
+/* "1,2,3" (spaces allowed) into ids; -1 with a message. */
+static int
+cg_parse_ids(const char *s, struct cg_prompt *p)
+{
+	size_t cap = 16;
+
+	p->ids = xcalloc(cap, sizeof *p->ids);
+	p->n = 0;
+	for (;;) {
+		char	*end;
+		long	 v;
+
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0' && p->n > 0)
+			return 0;
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (end == s || errno != 0 || v < 0 || v > INT32_MAX) {
+			cli_error("--prompt-tokens: '%s' is not a comma-"
+			    "separated list of token ids", s);
+			return -1;
+		}
+		if (p->n == cap)
+			p->ids = xreallocarray(p->ids, cap *= 2,
+			    sizeof *p->ids);
+		p->ids[p->n++] = (int32_t)v;
+		s = end;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == ',')
+			s++;
+		else if (*s != '\0') {
+			cli_error("--prompt-tokens: unexpected '%c'", *s);
+			return -1;
+		}
+	}
+}
+
+/* Encode text; an empty prompt starts from the end-of-text token. */
+static int
+cg_encode(const struct bpe *bpe, const char *text, int eos,
+    enum bpe_utf8_policy pol, struct cg_prompt *p)
+{
+	struct err err;
+
+	p->text = xstrdup(text);
+	if (bpe_encode(bpe, text, strlen(text), pol, &p->ids, &p->n,
+	    &err) != 0) {
+		cli_error("prompt: %s", err.msg);
+		return -1;
+	}
+	if (p->n == 0 && eos >= 0) {
+		free(p->ids);
+		p->ids = xcalloc(1, sizeof *p->ids);
+		p->ids[0] = eos;
+		p->n = 1;
+	}
+	return 0;
+}
+
+/* Prompts from a file or stdin ("-"), one per non-empty line. */
+static int
+cg_read_lines(const char *path, const struct bpe *bpe, int eos,
+    enum bpe_utf8_policy pol, struct cg_prompt **ps, int *n)
+{
+	struct err	 err;
+	char		*data, *line, *next;
+	size_t		 len;
+	const char	*name = strcmp(path, "-") == 0 ? "/dev/stdin" : path;
+
+	if (util_read_file(name, &data, &len, &err) != 0) {
+		cli_error("%s", err.msg);
+		return -1;
+	}
+	if (memchr(data, '\0', len) != NULL) {
+		cli_error("%s: contains a NUL byte; prompts are text lines",
+		    path);
+		free(data);
+		return -1;
+	}
+	for (line = data; line < data + len; line = next) {
+		char *nl = memchr(line, '\n', (size_t)(data + len - line));
+
+		next = nl != NULL ? nl + 1 : data + len;
+		if (nl != NULL)
+			*nl = '\0';
+		if (nl != NULL && nl > line && nl[-1] == '\r')
+			nl[-1] = '\0';
+		if (*line == '\0')
+			continue;
+		*ps = xreallocarray(*ps, (size_t)*n + 1, sizeof **ps);
+		memset(&(*ps)[*n], 0, sizeof **ps);
+		if (cg_encode(bpe, line, eos, pol, &(*ps)[(*n)++]) != 0) {
+			free(data);
+			return -1;
+		}
+	}
+	free(data);
+	if (*n == 0) {
+		cli_error("%s: no prompt in it (one prompt per line)",
+		    strcmp(path, "-") == 0 ? "standard input" : path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Gather the prompts from the options and operands; returns 0, or an exit
+ * status.
+ */
+static int
+cg_prompts(const struct lm_options *o, char **ops, int n_ops,
+    const struct bpe *bpe, int eos, struct cg_prompt **ps, int *n)
+{
+	int			 sources = (o->prompt_tokens != NULL) +
+				    (o->prompt != NULL) + (n_ops > 0) +
+				    (o->prompt_file != NULL);
+	enum bpe_utf8_policy	 pol = o->replace_invalid ? BPE_UTF8_REPLACE :
+				    BPE_UTF8_STRICT;
+
+	*ps = NULL;
+	*n = 0;
+	if (sources > 1) {
+		cli_error("give one of --prompt-tokens, --prompt, --prompt-file "
+		    "or prompt text arguments");
+		return CLI_EXIT_USAGE;
+	}
+	if (o->prompt_tokens != NULL) {
+		*ps = xcalloc(1, sizeof **ps);
+		*n = 1;
+		return cg_parse_ids(o->prompt_tokens, *ps) == 0 ? 0 :
+		    CLI_EXIT_USAGE;
+	}
+	if (bpe == NULL) {
+		cli_error("text prompts need a tokenizer: give --model DIR, "
+		    "--vocab and --merges, or --tokenizer; or use "
+		    "--prompt-tokens");
+		return CLI_EXIT_USAGE;
+	}
+	if (o->prompt != NULL || n_ops > 0) {
+		struct buf b;
+
+		buf_init(&b);
+		if (o->prompt != NULL)
+			buf_puts(&b, o->prompt);
+		for (int i = 0; i < n_ops; i++) {
+			if (i > 0)
+				buf_puts(&b, " ");
+			buf_puts(&b, ops[i]);
+		}
+		*ps = xcalloc(1, sizeof **ps);
+		*n = 1;
+		int rc = cg_encode(bpe, b.data != NULL ? b.data : "", eos, pol,
+		    *ps);
+		buf_fini(&b);
+		return rc == 0 ? 0 : CLI_EXIT_ERROR;
+	}
+	if (o->prompt_file == NULL && isatty(STDIN_FILENO)) {
+		cli_error("no prompt: give --prompt TEXT, --prompt-tokens IDS, "
+		    "--prompt-file FILE, or pipe prompts in");
+		return CLI_EXIT_USAGE;
+	}
+	return cg_read_lines(o->prompt_file != NULL ? o->prompt_file : "-", bpe,
+	    eos, pol, ps, n) == 0 ? 0 : CLI_EXIT_ERROR;
+}
+
+static void
+cg_prompts_free(struct cg_prompt *ps, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(ps[i].text);
+		free(ps[i].ids);
+	}
+	free(ps);
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static void
+cg_write(struct cg_run *r, const char *s, size_t len)
+{
+	if (len > 0 && fwrite(s, 1, len, stdout) != len)
+		r->io_error = 1;
+}
+
+static void
+cg_ids_line(struct buf *b, const int32_t *ids, size_t n, const char *sep)
+{
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, "%s%d", i ? sep : "", ids[i]);
+}
+
+/* The JSON object of one finished sequence. */
+static void
+cg_json(struct cg_run *r, int k, struct buf *b)
+{
+	const struct sampler_params	*sp = &gen_settings(r->g)->sp;
+	const int32_t			*ids;
+	const char			*text;
+	size_t				 n;
+	double				 pf = gen_prefill_seconds(r->g);
+	double				 dc = gen_decode_seconds(r->g);
+
+	buf_printf(b, "{\"sample\": %d, \"prompt\": %d, \"seed\": %llu, "
+	    "\"sample_seed\": %llu, \"prompt_tokens\": [", k,
+	    k / r->n_samples, (unsigned long long)r->seed,
+	    (unsigned long long)rng_stream_seed(r->seed, (uint64_t)k));
+	ids = gen_prompt_ids(r->g, k, &n);
+	cg_ids_line(b, ids, n, ", ");
+	buf_puts(b, "], \"tokens\": [");
+	ids = gen_output_ids(r->g, k, &n);
+	cg_ids_line(b, ids, n, ", ");
+	buf_puts(b, "], \"text\": ");
+	text = gen_output_text(r->g, k, &n);
+	if (r->bpe != NULL)
+		buf_json_string(b, text, n);
+	else
+		buf_puts(b, "null");
+	buf_printf(b, ", \"stop\": \"%s\", \"n_tokens\": %zu, "
+	    "\"temperature\": %g, \"top_p\": %g, \"top_k\": %d, "
+	    "\"min_p\": %g, \"repeat_penalty\": %g, \"repeat_window\": %d, "
+	    "\"prefill_s\": %.6f, \"decode_s\": %.6f}\n",
+	    gen_stop_name(gen_stop_reason(r->g, k)),
+	    gen_output_ids(r->g, k, &n) ? n : 0, (double)sp->temperature,
+	    (double)sp->top_p, sp->top_k, (double)sp->min_p,
+	    (double)sp->repeat_penalty, sp->repeat_window, pf, dc);
+}
+
+/* Sequence k comes to the front: text mode prints what it has so far. */
+static void
+cg_begin(struct cg_run *r, int k)
+{
+	const char	*t;
+	size_t		 n;
+	char		 head[64];
+
+	if (r->out != GEN_OUT_TEXT)
+		return;
+	if (r->n_seqs > 1) {
+		snprintf(head, sizeof head, "--- sample %d ---\n", k + 1);
+		cg_write(r, head, strlen(head));
+	}
+	t = gen_output_text(r->g, k, &n);
+	cg_write(r, t, n);
+}
+
+/* Sequence k is finished and at the front: print the rest of it. */
+static void
+cg_finish(struct cg_run *r, int k)
+{
+	struct buf	 b;
+	const int32_t	*ids;
+	size_t		 n;
+
+	buf_init(&b);
+	if (r->out == GEN_OUT_TEXT)
+		buf_puts(&b, "\n");
+	else if (r->out == GEN_OUT_IDS) {
+		ids = gen_output_ids(r->g, k, &n);
+		cg_ids_line(&b, ids, n, ",");
+		buf_puts(&b, "\n");
+	} else
+		cg_json(r, k, &b);
+	cg_write(r, b.data, b.len);
+	buf_fini(&b);
+	if (fflush(stdout) != 0)
+		r->io_error = 1;
+}
+
+/* Print every finished sequence at the front, in order. */
+static void
+cg_advance(struct cg_run *r)
+{
+	while (r->cur < r->n_seqs && r->done[r->cur]) {
+		cg_finish(r, r->cur);
+		if (++r->cur < r->n_seqs)
+			cg_begin(r, r->cur);
+	}
+}
+
+static void
+cg_on_token(void *arg, const struct gen_token *t)
+{
+	struct cg_run *r = arg;
+
+	if (t->seq == r->cur && r->out == GEN_OUT_TEXT && t->piece_len > 0) {
+		cg_write(r, t->piece, t->piece_len);
+		if (fflush(stdout) != 0)
+			r->io_error = 1;
+	}
+	if (t->stop != GEN_RUNNING) {
+		r->done[t->seq] = 1;
+		cg_advance(r);
+	}
+}
+
+/* ---- history ---------------------------------------------------------------- */
+
+/* Record every sequence as a turn; problems are one warning. */
+static void
+cg_record(const struct lm_options *o, const struct cg_run *r,
+    const struct cg_prompt *ps, const struct lm_model *m)
+{
+	struct history		*h;
+	struct err		 err;
+	char			*cfg = NULL, *ptext;
+	struct history_session_info info = { 0 };
+	int64_t			 sid;
+
+	if (o->no_history)
+		return;
+	if ((h = history_open(o->history, 0, &err)) == NULL) {
+		cli_warn("history not recorded: %s", err.msg);
+		return;
+	}
+	cfg = history_config_json(model_config(m));
+	info.lmsh_version = PACKAGE_VERSION;
+	info.model_path = cli_model_path(o);
+	info.config_json = cfg;
+	if ((sid = history_begin_session(h, &info, &err)) < 0)
+		goto fail;
+	for (int k = 0; k < r->n_seqs; k++) {
+		const struct cg_prompt	*p = &ps[k / r->n_samples];
+		struct history_turn	 t;
+		struct buf		 b;
+
+		buf_init(&b);
+		if (p->text == NULL)
+			cg_ids_line(&b, p->ids, p->n, ",");
+		ptext = p->text != NULL ? p->text : b.data;
+		history_turn_from_gen(&t, r->g, k, ptext);
+		/* stream k of the seed is stream 0 of this one, so the
+		 * turn replays alone */
+		t.settings.seed = rng_stream_seed(r->seed, (uint64_t)k);
+		t.session_id = sid;
+		t.seq_no = k;
+		int rc = history_record_turn(h, &t, &err);
+		history_turn_fini(&t);
+		buf_fini(&b);
+		if (rc != 0)
+			goto fail;
+	}
+	if (history_end_session(h, sid, &err) != 0)
+		goto fail;
+	history_close(h);
+	free(cfg);
+	return;
+fail:
+	cli_warn("history not recorded: %s", err.msg);
+	history_close(h);
+	free(cfg);
+}
+
+/* ---- the command ------------------------------------------------------------- */
+
+static int
+cg_output_mode(const char *s, enum gen_out *out)
+{
+	if (strcmp(s, "text") == 0)
+		*out = GEN_OUT_TEXT;
+	else if (strcmp(s, "ids") == 0)
+		*out = GEN_OUT_IDS;
+	else if (strcmp(s, "jsonl") == 0 || strcmp(s, "json") == 0)
+		*out = GEN_OUT_JSONL;
+	else {
+		cli_error("--output: '%s': expected text, ids or jsonl", s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Run the session to the end, printing as it goes.  An exit status. */
+static int
+cg_generate(struct cg_run *r)
+{
+	struct err		 err;
+	struct sigaction	 sa, old;
+	const char		*env = getenv("LMSH_TEST_STEP_MS");
+	struct timespec		 delay = { 0, 0 };
+	int			 rc;
+
+	/* tests slow the steps down to see streaming and Ctrl-C at work */
+	if (env != NULL)
+		delay.tv_nsec = (atol(env) % 1000) * 1000000L;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = cg_sigint;
+	sigemptyset(&sa.sa_mask);
+	cg_active = r->g;
+	sigaction(SIGINT, &sa, &old);
+	rc = gen_start(r->g, &err);
+	if (rc == 0) {
+		for (int k = 0; k < r->n_seqs; k++)
+			if (gen_stop_reason(r->g, k) != GEN_RUNNING)
+				r->done[k] = 1;
+		cg_begin(r, 0);
+		cg_advance(r);
+		while ((rc = gen_step(r->g, cg_on_token, r, &err)) == 1)
+			if (delay.tv_nsec > 0)
+				nanosleep(&delay, NULL);
+	}
+	sigaction(SIGINT, &old, NULL);
+	cg_active = NULL;
+	if (rc < 0) {
+		cli_error("%s", err.msg);
+		return CLI_EXIT_ERROR;
+	}
+	if (r->io_error) {
+		cli_error("standard output: %s", strerror(errno));
+		return CLI_EXIT_ERROR;
+	}
+	if (gen_n_seqs(r->g) > 0 && gen_stop_reason(r->g, 0) ==
+	    GEN_STOP_INTERRUPTED) {
+		cli_error("interrupted");
+		return CLI_EXIT_ERROR;
+	}
+	return CLI_EXIT_OK;
+}
 
 static int
 generate_run(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	cli_error("generate: not implemented yet");
-	return CLI_EXIT_ERROR;
-}
-const struct cli_command cli_cmd_generate = { "generate", generate_run, "one-shot generation for scripts",
-    "usage: lmsh generate [options]\n" };
+	static const struct cli_command	*cmd = &cli_cmd_generate;
+	struct lm_options		 o;
+	struct cg_prompt		*ps = NULL;
+	struct cg_run			 r;
+	struct lm_model			*m = NULL;
+	struct bpe			*bpe = NULL;
+	struct gen_engine		*e = NULL;
+	struct err			 err;
+	enum gen_out			 out;
+	int				 oi, rc, n_ps = 0, eos;
 
+	memset(&r, 0, sizeof r);
+	if ((rc = cli_parse(cmd, &o, argc, argv, &oi)) >= 0)
+		return rc;
+	if (cg_output_mode(o.output, &out) != 0)
+		return CLI_EXIT_USAGE;
+	rc = CLI_EXIT_ERROR;
+	/* a tokenizer is optional when the prompt is ids */
+	bpe = cli_load_bpe(&o, o.prompt_tokens == NULL);
+	if (bpe == NULL && o.prompt_tokens == NULL)
+		goto out;
+	if (bpe == NULL && out == GEN_OUT_TEXT)
+		out = GEN_OUT_IDS;
+	if ((m = cli_load_model(&o)) == NULL)
+		goto out;
+	eos = o.gen.eos_id;
+	if (!o.eos_set && bpe != NULL)
+		eos = bpe_token_id(bpe, "<|endoftext|>", 13);
+	o.gen.eos_id = eos;
+	if (!o.seed_set)
+		o.gen.seed = (uint64_t)(util_now() * 1e6) ^
+		    ((uint64_t)getpid() << 32);
+	log_debug("generate: seed %llu, eos %d",
+	    (unsigned long long)o.gen.seed, eos);
+	if ((rc = cg_prompts(&o, argv + oi, argc - oi, bpe, eos, &ps,
+	    &n_ps)) != 0)
+		goto out;
+	rc = CLI_EXIT_ERROR;
+	if (n_ps * o.num_samples > 65536) {
+		cli_error("%d prompts x %d samples: too many sequences", n_ps,
+		    o.num_samples);
+		goto out;
+	}
+	if ((e = gen_engine_new(m, bpe, n_ps * o.num_samples, &err)) == NULL ||
+	    (r.g = gen_new(e, &o.gen, &err)) == NULL) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	for (int i = 0; i < n_ps; i++)
+		if (gen_add_prompt(r.g, ps[i].ids, ps[i].n, o.num_samples,
+		    &err) != 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
+	r.bpe = bpe;
+	r.out = out;
+	r.n_seqs = gen_n_seqs(r.g);
+	r.n_samples = o.num_samples;
+	r.seed = o.gen.seed;
+	r.done = xcalloc((size_t)r.n_seqs, 1);
+	rc = cg_generate(&r);
+	log_debug("generate: prefill %.3f s, decode %.3f s",
+	    gen_prefill_seconds(r.g), gen_decode_seconds(r.g));
+	if (rc == CLI_EXIT_OK || gen_n_seqs(r.g) > 0)
+		cg_record(&o, &r, ps, m);
+out:
+	free(r.done);
+	gen_free(r.g);
+	gen_engine_free(e);
+	cg_prompts_free(ps, n_ps);
+	model_close(m);
+	bpe_free(bpe);
+	log_close();
+	return rc;
+}
+
+const struct cli_command cli_cmd_generate = {
+	"generate", generate_run, "one-shot generation for scripts",
+	"usage: lmsh generate [options] [PROMPT...]\n"
+	"\n"
+	"Continue each prompt and print the result.  Prompts: --prompt TEXT or\n"
+	"the operands, --prompt-tokens IDS, or one per line from --prompt-file\n"
+	"FILE or standard input.  Every option also has a spelling with\n"
+	"underscores (--top_p, --max_new_tokens), as in the CS336 reference.\n"
+	"\n"
+	"Model:\n"
+	"  -m, --model DIR            model directory (config.json, model.safetensors,\n"
+	"                             vocab.json, merges.txt)\n"
+	"  --checkpoint-path FILE     .pt or .safetensors checkpoint, with --config\n"
+	"                             FILE or --vocab-size, --context-length,\n"
+	"                             --d-model, --num-layers, --num-heads, --d-ff,\n"
+	"                             --rope-theta\n"
+	"  --vocab FILE --merges FILE, --tokenizer FILE   tokenizer files\n"
+	"  --special-token TOK        add a special token\n"
+	"  --threads N                threads (default: all cores)\n"
+	"  --device cpu               the only device\n"
+	"Prompts:\n"
+	"  --prompt TEXT              prompt text\n"
+	"  --prompt-tokens IDS        prompt as token ids, \"1,2,3\"\n"
+	"  --prompt-file FILE         one prompt per line (- for standard input)\n"
+	"  --replace-invalid          replace invalid UTF-8 in prompts with U+FFFD\n"
+	"  --num-samples N            samples per prompt (default 1)\n"
+	"Sampling (applied in this order):\n"
+	"  --repeat-penalty X         CTRL penalty on recent tokens (default 1 = off)\n"
+	"  --repeat-window N          recent tokens it looks at (default 64)\n"
+	"  -t, --temperature T        0 = greedy (default 0.8)\n"
+	"  --top-k K                  keep the K most likely (default 0 = off)\n"
+	"  -p, --top-p P              nucleus in (0, 1] (default 0.9; 1 = off)\n"
+	"  --min-p P                  drop tokens below P x the best (default 0)\n"
+	"  -s, --seed N               RNG seed (default: from the clock, shown in\n"
+	"                             jsonl output)\n"
+	"Stopping:\n"
+	"  --max-new-tokens N         most tokens per sample (default 256)\n"
+	"  --eos-token-id ID          end-of-text id (default <|endoftext|>; -1 none)\n"
+	"  --stop STR                 stop before STR (up to 8)\n"
+	"Output:\n"
+	"  --output text|ids|jsonl    generated text (default), ids, or one JSON\n"
+	"                             object per sample\n"
+	"  --history PATH             history database to record in\n"
+	"  --no-history               do not record\n"
+	"  -v, --log FILE             debug log\n"
+};

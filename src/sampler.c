@@ -109,6 +109,17 @@ rng_seed(struct lm_rng *r, uint64_t seed, uint64_t stream)
 	}
 }
 
+/*
+ * The seed whose stream 0 is stream `stream` of seed: the state depends
+ * only on seed XOR mix64(stream), so one sample of a batch can be
+ * reproduced alone (and recorded) with this seed.
+ */
+uint64_t
+rng_stream_seed(uint64_t seed, uint64_t stream)
+{
+	return seed ^ rng_mix64(stream);
+}
+
 static uint64_t
 rng_rotl(uint64_t x, int k)
 {

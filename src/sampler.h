@@ -30,6 +30,8 @@ struct lm_rng {
 void		 rng_seed(struct lm_rng *, uint64_t seed, uint64_t stream);
 uint64_t	 rng_next(struct lm_rng *);
 double		 rng_uniform(struct lm_rng *);	/* [0, 1), 53 bits */
+/* The seed whose stream 0 equals stream `stream` of seed. */
+uint64_t	 rng_stream_seed(uint64_t seed, uint64_t stream);
 
 /* One candidate for the panel and for tests. */
 struct sampler_cand {

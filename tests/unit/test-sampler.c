@@ -53,6 +53,11 @@ test_rng(void)
 	rng_seed(&r, 7, 1);
 	rng_seed(&r2, 7, 2);
 	CHECK(rng_next(&r) != rng_next(&r2));
+	/* a batch's stream k alone: the same state from stream 0 */
+	rng_seed(&r, 42, 3);
+	rng_seed(&r2, rng_stream_seed(42, 3), 0);
+	CHECK(memcmp(&r, &r2, sizeof r) == 0);
+	CHECK(rng_stream_seed(42, 0) == 42);
 	double lo = 1, hi = 0, sum = 0;
 	for (int i = 0; i < 100000; i++) {
 		double u = rng_uniform(&r);
