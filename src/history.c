@@ -253,6 +253,21 @@ history_blob_ids(const void *blob, int len, size_t *n)
 	return ids;
 }
 
+/* A text column that may hold NULs, NUL-terminated; *len its bytes. */
+static char *
+history_col_text(sqlite3_stmt *st, int col, size_t *len)
+{
+	const unsigned char	*s = sqlite3_column_text(st, col);
+	int			 n = sqlite3_column_bytes(st, col);
+	char			*out = xmalloc((size_t)n + 1);
+
+	if (s != NULL && n > 0)
+		memcpy(out, s, (size_t)n);
+	out[n > 0 ? n : 0] = '\0';
+	*len = n > 0 ? (size_t)n : 0;
+	return out;
+}
+
 static char *
 history_col_str(sqlite3_stmt *st, int col)
 {
@@ -721,6 +736,13 @@ history_json_stops(struct buf *b, const struct gen_settings *g)
 	buf_puts(b, "]");
 }
 
+/* Bytes of a turn's text: its length field, else up to the NUL. */
+static size_t
+history_text_len(const char *s, size_t len)
+{
+	return s == NULL ? 0 : len > 0 ? len : strlen(s);
+}
+
 /* Bind a turn's columns to the INSERT in history_record_turn(). */
 static void
 history_bind_turn(sqlite3_stmt *st, const struct history_turn *t,
@@ -732,11 +754,11 @@ history_bind_turn(sqlite3_stmt *st, const struct history_turn *t,
 	sqlite3_bind_int64(st, i++, t->session_id);
 	sqlite3_bind_int(st, i++, t->seq_no);
 	sqlite3_bind_double(st, i++, t->time > 0 ? t->time : history_wall_now());
-	sqlite3_bind_text(st, i++, t->prompt ? t->prompt : "", -1,
-	    SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->prompt ? t->prompt : "",
+	    (int)history_text_len(t->prompt, t->prompt_len), SQLITE_STATIC);
 	sqlite3_bind_blob(st, i++, pblob, (int)(t->n_prompt * 4), SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->output ? t->output : "", -1,
-	    SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->output ? t->output : "",
+	    (int)history_text_len(t->output, t->output_len), SQLITE_STATIC);
 	sqlite3_bind_blob(st, i++, oblob, (int)(t->n_output * 4), SQLITE_STATIC);
 	sqlite3_bind_double(st, i++, sp->temperature);
 	sqlite3_bind_double(st, i++, sp->top_p);
@@ -814,7 +836,9 @@ history_record_turn(struct history *h, struct history_turn *t,
 
 	buf_init(&stops);
 	history_json_stops(&stops, &t->settings);
-	if (t->n_prompt > INT32_MAX / 4 || t->n_output > INT32_MAX / 4) {
+	if (t->n_prompt > INT32_MAX / 4 || t->n_output > INT32_MAX / 4 ||
+	    history_text_len(t->prompt, t->prompt_len) > INT32_MAX ||
+	    history_text_len(t->output, t->output_len) > INT32_MAX) {
 		err_set(err, "%s: turn too long to record", h->path);
 		goto out;
 	}
@@ -886,6 +910,7 @@ history_turn_from_gen(struct history_turn *t, const struct gen_session *g,
 
 	memset(t, 0, sizeof *t);
 	t->prompt = xstrdup(prompt != NULL ? prompt : "");
+	t->prompt_len = strlen(t->prompt);
 	ids = gen_prompt_ids(g, seq, &n);
 	t->prompt_ids = history_memdup(ids, n, sizeof *ids);
 	t->n_prompt = n;
@@ -893,7 +918,9 @@ history_turn_from_gen(struct history_turn *t, const struct gen_session *g,
 	t->output_ids = history_memdup(ids, n, sizeof *ids);
 	t->n_output = n;
 	text = gen_output_text(g, seq, &n);
-	t->output = text != NULL ? xstrndup(text, n) : xstrdup("");
+	/* the output may hold NUL bytes: keep its length */
+	t->output = history_memdup(text != NULL ? text : "", text ? n : 0, 1);
+	t->output_len = text != NULL ? n : 0;
 	t->settings = *gs;
 	for (int i = 0; i < gs->n_stop && i < GEN_MAX_STOP; i++) {
 		t->stop_strings[i] = xstrdup(gs->stop[i]);
@@ -984,11 +1011,11 @@ history_row_turn(sqlite3_stmt *st, struct history_turn *t)
 	t->time = sqlite3_column_double(st, i++);
 	t->model_path = history_col_str(st, i++);
 	t->fingerprint = history_col_str(st, i++);
-	t->prompt = history_col_str(st, i++);
+	t->prompt = history_col_text(st, i++, &t->prompt_len);
 	t->prompt_ids = history_blob_ids(sqlite3_column_blob(st, i),
 	    sqlite3_column_bytes(st, i), &t->n_prompt);
 	i++;
-	t->output = history_col_str(st, i++);
+	t->output = history_col_text(st, i++, &t->output_len);
 	t->output_ids = history_blob_ids(sqlite3_column_blob(st, i),
 	    sqlite3_column_bytes(st, i), &t->n_output);
 	i++;
@@ -1008,10 +1035,6 @@ history_row_turn(sqlite3_stmt *st, struct history_turn *t)
 	t->replay_of = sqlite3_column_int64(st, i++);
 	t->config_json = history_col_str(st, i++);
 	t->files = history_col_str(st, i++);
-	if (t->prompt == NULL)
-		t->prompt = xstrdup("");
-	if (t->output == NULL)
-		t->output = xstrdup("");
 }
 
 /*
@@ -1204,11 +1227,13 @@ history_json_turn(struct buf *b, const struct history_turn *t)
 	buf_puts(b, ", ");
 	history_json_str(b, "fingerprint", t->fingerprint);
 	buf_puts(b, ", ");
-	history_json_str(b, "prompt", t->prompt);
+	buf_puts(b, "\"prompt\": ");
+	buf_json_string(b, t->prompt, history_text_len(t->prompt, t->prompt_len));
 	buf_puts(b, ", \"prompt_ids\": ");
 	history_json_ids(b, t->prompt_ids, t->n_prompt);
 	buf_puts(b, ", ");
-	history_json_str(b, "output", t->output);
+	buf_puts(b, "\"output\": ");
+	buf_json_string(b, t->output, history_text_len(t->output, t->output_len));
 	buf_puts(b, ", \"output_ids\": ");
 	history_json_ids(b, t->output_ids, t->n_output);
 	buf_puts(b, ", \"settings\": ");
@@ -1282,21 +1307,25 @@ history_text_stats(struct buf *b, const struct history_turn *t)
 		    (double)t->n_output / t->decode_s);
 }
 
-/* A fence longer than any run of backticks in s. */
+/* A fence longer than any run of backticks in s (len bytes). */
 static void
-history_md_block(struct buf *b, const char *title, const char *s)
+history_md_block(struct buf *b, const char *title, const char *s,
+    size_t len)
 {
 	size_t run = 0, longest = 2;
 
-	for (const char *p = s; *p != '\0'; p++) {
-		run = *p == '`' ? run + 1 : 0;
+	for (size_t i = 0; i < len; i++) {
+		run = s[i] == '`' ? run + 1 : 0;
 		if (run > longest)
 			longest = run;
 	}
 	buf_printf(b, "\n### %s\n\n", title);
 	for (size_t i = 0; i <= longest; i++)
 		buf_puts(b, "`");
-	buf_printf(b, "\n%s%s", s, *s && s[strlen(s) - 1] != '\n' ? "\n" : "");
+	buf_puts(b, "\n");
+	buf_append(b, s, len);
+	if (len > 0 && s[len - 1] != '\n')
+		buf_puts(b, "\n");
 	for (size_t i = 0; i <= longest; i++)
 		buf_puts(b, "`");
 	buf_puts(b, "\n");
@@ -1324,8 +1353,10 @@ history_md_turn(struct buf *b, const struct history_turn *t)
 		buf_printf(b, "\n- replay of turn %lld",
 		    (long long)t->replay_of);
 	buf_puts(b, "\n");
-	history_md_block(b, "Prompt", t->prompt);
-	history_md_block(b, "Output", t->output);
+	history_md_block(b, "Prompt", t->prompt,
+	    history_text_len(t->prompt, t->prompt_len));
+	history_md_block(b, "Output", t->output,
+	    history_text_len(t->output, t->output_len));
 }
 
 /* ---- listing and searching ---------------------------------------------- */
@@ -1522,8 +1553,11 @@ history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
 	history_text_stats(out, &t);
 	if (t.replay_of > 0)
 		buf_printf(out, "\nreplay of %lld", (long long)t.replay_of);
-	buf_printf(out, "\n--- prompt\n%s\n--- output\n%s\n", t.prompt,
-	    t.output);
+	buf_puts(out, "\n--- prompt\n");
+	buf_append(out, t.prompt, t.prompt_len);
+	buf_puts(out, "\n--- output\n");
+	buf_append(out, t.output, t.output_len);
+	buf_puts(out, "\n");
 	history_turn_fini(&t);
 	return 0;
 }

@@ -35,9 +35,11 @@ struct history_turn {
 	char			*model_path;	/* from the session (read back) */
 	char			*fingerprint;	/* from the session (read back) */
 	char			*prompt;	/* prompt text */
+	size_t			 prompt_len;	/* its bytes; 0: strlen(prompt) */
 	int32_t			*prompt_ids;	/* prompt token ids */
 	size_t			 n_prompt;
-	char			*output;	/* generated text */
+	char			*output;	/* generated text (may hold NULs) */
+	size_t			 output_len;	/* its bytes; 0: strlen(output) */
 	int32_t			*output_ids;	/* generated ids */
 	size_t			 n_output;
 	struct gen_settings	 settings;	/* at the start of the turn */

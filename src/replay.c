@@ -159,7 +159,10 @@ replay_run(struct gen_engine *e, const struct history_turn *t,
 		goto fail;
 	for (int step = 0; rc == 1; step++) {
 		if (cut && (size_t)step >= t->n_output) {
+			/* the step after gen_interrupt() ends the sequences */
 			gen_interrupt(g);
+			if (gen_step(g, fn, arg, err) < 0)
+				goto fail;
 			break;
 		}
 		if (replay_changes_due(g, t, mask, step, &next, err) != 0)

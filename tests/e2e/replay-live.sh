@@ -28,7 +28,7 @@ id=$("$REC" --record "$DB" "Once upon a time" 2>"$T/err"); rc=$?
 [ $rc -eq 0 ] || no "replay exit $rc: $(cat "$T/err")"
 [ "$(tail -1 "$T/out")" = "identical (24 tokens)" ] || no "verdict: $(tail -1 "$T/out")"
 "$LMSH" history export "$id" >"$T/orig.json" || no "export $id"
-printf '%s\n' "$(jq -r '.[0].output' "$T/orig.json")" >"$T/want"
+jq -r '.[0].output' "$T/orig.json" >"$T/want"
 sed '$d' "$T/out" >"$T/got"
 cmp -s "$T/want" "$T/got" || no "replayed text differs from the recorded text"
 [ "$(jq -c '.[0].changes | map([.step, .name])' "$T/orig.json")" = \
@@ -63,7 +63,7 @@ size=$(wc -c <"$T/m/model.safetensors")
 printf '\000\000\000\101' | dd of="$T/m/model.safetensors" bs=1 seek=$((size - 4)) conv=notrunc 2>/dev/null
 "$LMSH" replay "$id" --model "$T/m" >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -le 1 ] || no "changed weights exit $rc"
-grep -q "warning: .*differs.*: model.safetensors, config.json$" "$T/err" || no "weights warning: $(cat "$T/err")"
+grep -q "warning: .*differs.*: config.json, model.safetensors$" "$T/err" || no "weights warning: $(cat "$T/err")"
 tail -1 "$T/out" | grep -Eq '^(identical \(24 tokens\)|diverged at step [0-9]+: recorded [0-9]+ ".*", replayed [0-9]+ ".*")$' \
     || no "verdict: $(tail -1 "$T/out")"
 

@@ -34,7 +34,7 @@ n=$(jq '.[0].n_output' "$T/turn.json")
 "$LMSH" replay "$id" --history "$DB" >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] || no "replay exit $rc: $(cat "$T/err")"
 [ "$(tail -1 "$T/out")" = "identical ($n tokens)" ] || no "verdict: $(tail -1 "$T/out")"
-printf '%s\n' "$(jq -r '.[0].output' "$T/turn.json")" >"$T/want"
+jq -r '.[0].output' "$T/turn.json" >"$T/want"
 sed '$d' "$T/out" >"$T/got"
 cmp -s "$T/want" "$T/got" || no "replayed text differs"
 

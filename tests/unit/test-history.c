@@ -216,6 +216,8 @@ test_same_turn(const struct history_turn *a, const struct history_turn *b)
 {
 	int same = strcmp(a->prompt, b->prompt) == 0 &&
 	    strcmp(a->output, b->output) == 0 &&
+	    b->prompt_len == strlen(a->prompt) &&
+	    b->output_len == strlen(a->output) &&
 	    a->n_prompt == b->n_prompt && a->n_output == b->n_output &&
 	    memcmp(a->prompt_ids, b->prompt_ids, a->n_prompt * 4) == 0 &&
 	    memcmp(a->output_ids, b->output_ids, a->n_output * 4) == 0 &&
@@ -306,7 +308,9 @@ test_turns(void)
 	t2.n_changes = 0;
 	CHECK_MSG(history_record_turn(h, &t2, &err) == 0, "%s", err.msg);
 	CHECK(t2.seq_no == 2);
-	test_fill_turn(&t3, sid, "unrelated", "nothing here", 5);
+	/* an output may hold NUL bytes (a byte-level model can sample 0) */
+	test_fill_turn(&t3, sid, "unrelated", "nothing\0here", 5);
+	t3.output_len = 12;
 	t3.settings.n_stop = 0;
 	CHECK(history_record_turn(h, &t3, &err) == 0);
 	CHECK(history_end_session(h, sid, &err) == 0);
@@ -321,6 +325,13 @@ test_turns(void)
 	CHECK(history_get_turn(h, t2.id, &r, &err) == 0);
 	CHECK(test_same_turn(&t2, &r));
 	history_turn_fini(&r);
+	CHECK(history_get_turn(h, t3.id, &r, &err) == 0);
+	CHECK(r.output_len == 12 && memcmp(r.output, "nothing\0here", 13) == 0);
+	history_turn_fini(&r);
+	buf_init(&b);
+	CHECK(history_export(h, &t3.id, 1, 0, &b, &err) == 0);
+	CHECK(b.data && strstr(b.data, "\"output\": \"nothing\\u0000here\""));
+	buf_fini(&b);
 	CHECK(history_get_turn(h, 999, &r, &err) == -1);
 	CHECK(strstr(err.msg, "no turn 999") != NULL);
 	history_turn_fini(&r);

@@ -90,6 +90,7 @@ generate(struct fixture *f, const struct gen_settings *s,
 	for (int step = 0; rc == 1; step++) {
 		if (stop_at > 0 && step == stop_at) {
 			gen_interrupt(g);
+			rc = gen_step(g, NULL, NULL, err);
 			break;
 		}
 		if (change != NULL)
