@@ -329,8 +329,8 @@ cli_replay_token(struct buf *b, const struct bpe *bpe, int32_t id)
 
 /* Warn about every way the model differs from the recorded one. */
 static void
-cli_replay_check_model(const struct history_turn *t, const char *path,
-    const struct lm_model *m)
+cli_replay_check_model(struct history *h, const struct history_turn *t,
+    const char *path, const struct lm_model *m)
 {
 	char		*fp = NULL, *files = NULL, *diff = NULL;
 	char		*cfg = history_config_json(model_config(m));
@@ -342,7 +342,7 @@ cli_replay_check_model(const struct history_turn *t, const char *path,
 	if (t->fingerprint == NULL)
 		cli_warn("turn %lld has no model fingerprint; the model cannot "
 		    "be checked", (long long)t->id);
-	else if (history_fingerprint(path, &fp, &files, &err) != 0)
+	else if (history_model_fingerprint(h, path, &fp, &files, &err) != 0)
 		cli_warn("%s", err.msg);
 	else if (strcmp(fp, t->fingerprint) != 0) {
 		diff = t->files ? history_files_diff(t->files, files) : NULL;
@@ -431,7 +431,7 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	if ((m = cli_load_model(o)) == NULL ||
 	    (bpe = cli_load_bpe(o, 1)) == NULL)
 		goto out;
-	cli_replay_check_model(t, cli_model_path(o), m);
+	cli_replay_check_model(h, t, cli_model_path(o), m);
 	replay_settings(t, &o->gen, mask, &s);
 	if ((e = gen_engine_new(m, bpe, 1, &err)) == NULL ||
 	    (g = replay_run(e, t, &s, mask, cli_replay_piece, NULL, &res,

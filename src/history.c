@@ -14,6 +14,8 @@
  *			of the first token sampled with the new value)
  *   turns_fts		FTS5 over turns.prompt and turns.output (external
  *			content, kept in step by triggers)
+ *   file_digests	a cache of model file digests, keyed by real path
+ *			and checked against device, inode, size and mtime
  *
  * Token ids are BLOBs of little-endian int32, 4 bytes per token.  The seed
  * is a uint64 stored in SQLite's int64 with the same bits.  Stop strings are
@@ -116,7 +118,11 @@ static const char history_schema_v2[] =
 	" VALUES ('delete', old.id, old.prompt, old.output);"
 	" INSERT INTO turns_fts(rowid, prompt, output)"
 	" VALUES (new.id, new.prompt, new.output); END;"
-	"INSERT INTO turns_fts(turns_fts) VALUES ('rebuild');";
+	"INSERT INTO turns_fts(turns_fts) VALUES ('rebuild');"
+	"CREATE TABLE file_digests ("
+	" path TEXT PRIMARY KEY,"
+	" stat TEXT NOT NULL,"
+	" sha256 TEXT NOT NULL);";
 
 /* migrations[v] takes a file from version v to v + 1. */
 static const char *const history_migrations[HISTORY_SCHEMA_VERSION] = {
@@ -533,13 +539,67 @@ static const char *const history_model_files[] = {
 };
 
 /*
- * Digest the model's files (see history.h).  A directory contributes each of
- * history_model_files[] that exists (it must hold at least one); a file
- * contributes itself under its base name.
+ * The digest of one file, from the cache table when its path, device,
+ * inode, size and modification time (ns) are unchanged, so that a large
+ * checkpoint is hashed once and not on every run.  h may be NULL (no
+ * cache); a cache that cannot be read or written is ignored.
+ */
+static int
+history_file_digest(struct history *h, const char *path,
+    char hex[SHA256_HEX_LEN + 1], struct err *err)
+{
+	sqlite3_stmt	*st = NULL;
+	struct stat	 sb;
+	char		*abs = NULL, key[160];
+	int		 rc = -1;
+
+	if (h == NULL || stat(path, &sb) != 0 ||
+	    (abs = realpath(path, NULL)) == NULL)
+		return sha256_file(path, hex, err);
+	snprintf(key, sizeof key, "%llu:%llu:%lld:%lld.%09ld",
+	    (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino,
+	    (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+	    sb.st_mtim.tv_nsec);
+	if (sqlite3_prepare_v2(h->db, "SELECT sha256 FROM file_digests "
+	    "WHERE path = ? AND stat = ?", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, abs, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_bytes(st, 0) == SHA256_HEX_LEN) {
+			memcpy(hex, sqlite3_column_text(st, 0), SHA256_HEX_LEN);
+			hex[SHA256_HEX_LEN] = '\0';
+			rc = 0;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == 0)
+		goto out;
+	if ((rc = sha256_file(path, hex, err)) != 0 || h->read_only)
+		goto out;
+	if (sqlite3_prepare_v2(h->db, "INSERT OR REPLACE INTO file_digests "
+	    "(path, stat, sha256) VALUES (?, ?, ?)", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_bind_text(st, 1, abs, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, hex, -1, SQLITE_STATIC);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+out:
+	free(abs);
+	return rc;
+}
+
+/*
+ * Digest a model's files (see history.h), through h's cache when h is not
+ * NULL.  A directory contributes each of history_model_files[] that exists
+ * (it must hold at least one); a file contributes itself under its base
+ * name.
  */
 int
-history_fingerprint(const char *model_path, char **fingerprint, char **files,
-    struct err *err)
+history_model_fingerprint(struct history *h, const char *model_path,
+    char **fingerprint, char **files, struct err *err)
 {
 	struct buf	 b;
 	struct stat	 st;
@@ -556,7 +616,7 @@ history_fingerprint(const char *model_path, char **fingerprint, char **files,
 			char *p = xasprintf("%s/%s", model_path,
 			    history_model_files[i]);
 			int rc = access(p, F_OK) != 0 ? 1 :
-			    sha256_file(p, hex, err);
+			    history_file_digest(h, p, hex, err);
 			free(p);
 			if (rc < 0) {
 				buf_fini(&b);
@@ -573,7 +633,7 @@ history_fingerprint(const char *model_path, char **fingerprint, char **files,
 		}
 	} else {
 		const char *base = strrchr(model_path, '/');
-		if (sha256_file(model_path, hex, err) != 0)
+		if (history_file_digest(h, model_path, hex, err) != 0)
 			return -1;
 		buf_printf(&b, "%s  %s\n", hex, base ? base + 1 : model_path);
 	}
@@ -581,6 +641,15 @@ history_fingerprint(const char *model_path, char **fingerprint, char **files,
 	*fingerprint = xstrdup(hex);
 	*files = b.data;
 	return 0;
+}
+
+/* history_model_fingerprint() without a cache. */
+int
+history_fingerprint(const char *model_path, char **fingerprint, char **files,
+    struct err *err)
+{
+	return history_model_fingerprint(NULL, model_path, fingerprint, files,
+	    err);
 }
 
 /* The digest recorded for name in a files list, or NULL. */
@@ -676,7 +745,8 @@ history_begin_session(struct history *h,
 	struct err	 ignored;
 
 	if (fpv == NULL && info->model_path != NULL &&
-	    history_fingerprint(info->model_path, &fp, &files, &ignored) == 0) {
+	    history_model_fingerprint(h, info->model_path, &fp, &files,
+	    &ignored) == 0) {
 		fpv = fp;
 		filesv = files;
 	}

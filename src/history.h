@@ -73,6 +73,11 @@ const char	*history_path(const struct history *);
  * returns NULL when they agree; the caller frees it. */
 int		 history_fingerprint(const char *model_path, char **fingerprint,
 		    char **files, struct err *);
+/* The same through the file's digest cache (a checkpoint is hashed once
+ * until it changes); h may be NULL. */
+int		 history_model_fingerprint(struct history *,
+		    const char *model_path, char **fingerprint, char **files,
+		    struct err *);
 char		*history_files_diff(const char *old_files,
 		    const char *new_files);
 /* The config as one JSON object with config.json's keys; caller frees. */

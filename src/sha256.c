@@ -51,18 +51,25 @@ sha256_block(struct sha256 *s, const uint8_t *p)
 		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
 	}
 	memcpy(v, s->h, sizeof v);
+	uint32_t a = v[0], b = v[1], c = v[2], d = v[3];
+	uint32_t e = v[4], f = v[5], g = v[6], h = v[7];
 	for (int i = 0; i < 64; i++) {
-		uint32_t e = v[4], a = v[0];
-		uint32_t t1 = v[7] + (sha256_rotr(e, 6) ^ sha256_rotr(e, 11) ^
-		    sha256_rotr(e, 25)) + ((e & v[5]) ^ (~e & v[6])) +
-		    sha256_k[i] + w[i];
+		uint32_t t1 = h + (sha256_rotr(e, 6) ^ sha256_rotr(e, 11) ^
+		    sha256_rotr(e, 25)) + ((e & f) ^ (~e & g)) + sha256_k[i] +
+		    w[i];
 		uint32_t t2 = (sha256_rotr(a, 2) ^ sha256_rotr(a, 13) ^
-		    sha256_rotr(a, 22)) + ((a & v[1]) ^ (a & v[2]) ^
-		    (v[1] & v[2]));
-		memmove(v + 1, v, 7 * sizeof v[0]);
-		v[4] += t1;
-		v[0] = t1 + t2;
+		    sha256_rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+		h = g;
+		g = f;
+		f = e;
+		e = d + t1;
+		d = c;
+		c = b;
+		b = a;
+		a = t1 + t2;
 	}
+	v[0] = a; v[1] = b; v[2] = c; v[3] = d;
+	v[4] = e; v[5] = f; v[6] = g; v[7] = h;
 	for (int i = 0; i < 8; i++)
 		s->h[i] += v[i];
 }

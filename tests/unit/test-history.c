@@ -2,7 +2,7 @@
  * test-history.c: the SQLite history store.
  *  - a new file: directory 0700, file 0600, WAL journal, schema version
  *  - fingerprints of the tiny model match sha256sum(1); files_diff names
- *    what changed
+ *    what changed; the digest cache is used until the file changes
  *  - a turn round-trips: texts (quotes, newlines, UTF-8), token ids, every
  *    setting, stop strings, live changes, stop reason, timings, replay_of
  *  - list / show / search (FTS5 ranking, punctuation) / export (JSON parsed
@@ -209,6 +209,45 @@ out:
 	free(files);
 	free(weights);
 	free(model);
+}
+
+/* The digest cache: a hit is used as is, a changed file is hashed again. */
+static void
+test_digest_cache(void)
+{
+	char		*path = test_path("cache.db"), *ckpt = test_path("m.pt");
+	char		*fp = NULL, *files = NULL, ref[65], line[200];
+	struct err	 err;
+	struct history	*h = history_open(path, 0, &err);
+	const char	*ff = "ffffffffffffffffffffffffffffffff"
+			    "ffffffffffffffffffffffffffffffff";
+
+	CHECK(util_write_file_atomic(ckpt, "weights v1", 10, &err) == 0);
+	CHECK(h != NULL && history_model_fingerprint(h, ckpt, &fp, &files,
+	    &err) == 0);
+	if (h == NULL || files == NULL)
+		goto out;
+	CHECK(test_sha256sum(ckpt, ref) == 0);
+	snprintf(line, sizeof line, "%s  m.pt\n", ref);
+	CHECK_MSG(strcmp(files, line) == 0, "%s", files);
+	free(fp);
+	free(files);
+	char *sql = xasprintf("UPDATE file_digests SET sha256 = '%s'", ff);
+	CHECK(test_sql_exec(path, sql) == 0);
+	free(sql);
+	CHECK(history_model_fingerprint(h, ckpt, &fp, &files, &err) == 0);
+	CHECK_MSG(strncmp(files, ff, 64) == 0, "cache not used: %s", files);
+	free(fp);
+	free(files);
+	CHECK(util_write_file_atomic(ckpt, "weights v2!", 11, &err) == 0);
+	CHECK(history_model_fingerprint(h, ckpt, &fp, &files, &err) == 0);
+	CHECK(test_sha256sum(ckpt, ref) == 0 && strncmp(files, ref, 64) == 0);
+out:
+	free(fp);
+	free(files);
+	history_close(h);
+	free(ckpt);
+	free(path);
 }
 
 static int
@@ -802,6 +841,7 @@ main(int argc, char **argv)
 	}
 	test_new_file();
 	test_fingerprint();
+	test_digest_cache();
 	test_turns();
 	test_migration();
 	test_bad_files();
