@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "history.h"
+#include "history_int.h"
 #include "model.h"
 #include "sha256.h"
 #include "util.h"
@@ -47,12 +48,6 @@
 /* "lmsh" in PRAGMA application_id marks the file as ours. */
 #define HISTORY_APP_ID		0x6c6d7368
 
-struct history {
-	sqlite3		*db;		/* the connection */
-	char		*path;		/* file name as opened */
-	int		 read_only;	/* opened without write access */
-	int		 busy_ms;	/* lock wait, for messages */
-};
 
 /* Schema version 1: the first layout (sessions and turns only). */
 static const char history_schema_v1[] =
@@ -146,7 +141,7 @@ history_wall_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static const char *
+const char *
 history_stop_name(enum gen_stop s)
 {
 	if ((size_t)s < sizeof history_stop_names / sizeof history_stop_names[0])
@@ -165,7 +160,7 @@ history_stop_parse(const char *s)
 }
 
 /* Report an SQLite failure: the file, what we were doing, SQLite's words. */
-static void
+void
 history_db_err(struct history *h, struct err *err, const char *what)
 {
 	int code = sqlite3_errcode(h->db);
@@ -183,7 +178,7 @@ history_db_err(struct history *h, struct err *err, const char *what)
 		    sqlite3_errmsg(h->db));
 }
 
-static sqlite3_stmt *
+sqlite3_stmt *
 history_prepare(struct history *h, const char *sql, struct err *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -794,7 +789,7 @@ history_end_session(struct history *h, int64_t id, struct err *err)
 	return rc;
 }
 
-static void
+void
 history_json_stops(struct buf *b, const struct gen_settings *g)
 {
 	buf_puts(b, "[");
@@ -807,7 +802,7 @@ history_json_stops(struct buf *b, const struct gen_settings *g)
 }
 
 /* Bytes of a turn's text: its length field, else up to the NUL. */
-static size_t
+size_t
 history_text_len(const char *s, size_t len)
 {
 	return s == NULL ? 0 : len > 0 ? len : strlen(s);
@@ -1167,534 +1162,6 @@ history_turn_fini(struct history_turn *t)
 	free(t->config_json);
 	free(t->files);
 	memset(t, 0, sizeof *t);
-}
-
-/* ---- formatting --------------------------------------------------------- */
-
-/* The shortest decimal that reads back as the same float. */
-static void
-history_fmt_float(struct buf *b, double v)
-{
-	char	s[32];
-	float	f = (float)v;
-
-	for (int prec = 6; prec <= 9; prec++) {
-		snprintf(s, sizeof s, "%.*g", prec, (double)f);
-		if (strtof(s, NULL) == f)
-			break;
-	}
-	buf_puts(b, s);
-}
-
-static void
-history_fmt_time(struct buf *b, double t, int iso)
-{
-	time_t		tt = (time_t)t;
-	struct tm	tm;
-	char		s[40];
-
-	if (iso) {
-		gmtime_r(&tt, &tm);
-		strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	} else {
-		localtime_r(&tt, &tm);
-		strftime(s, sizeof s, "%Y-%m-%d %H:%M", &tm);
-	}
-	buf_puts(b, s);
-}
-
-/* The last component of a model path ("tiny" for ".../models/tiny/"). */
-static void
-history_fmt_model(struct buf *b, const char *path)
-{
-	size_t len, start;
-
-	if (path == NULL) {
-		buf_puts(b, "-");
-		return;
-	}
-	len = strlen(path);
-	while (len > 1 && path[len - 1] == '/')
-		len--;
-	start = len;
-	while (start > 0 && path[start - 1] != '/')
-		start--;
-	buf_append(b, path + start, len - start);
-}
-
-/* The first line of s, at most max bytes (whole UTF-8 characters), with
- * control characters as spaces and "..." when cut. */
-static void
-history_fmt_line(struct buf *b, const char *s, size_t max)
-{
-	size_t len = strcspn(s, "\n"), cut = len;
-
-	if (cut > max) {
-		cut = max;
-		while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
-			cut--;
-	}
-	for (size_t i = 0; i < cut; i++) {
-		char c = s[i];
-		if ((unsigned char)c < 0x20 || c == 0x7f)
-			c = ' ';
-		buf_append(b, &c, 1);
-	}
-	if (cut < strlen(s))
-		buf_puts(b, "...");
-}
-
-static void
-history_json_ids(struct buf *b, const int32_t *ids, size_t n)
-{
-	buf_puts(b, "[");
-	for (size_t i = 0; i < n; i++)
-		buf_printf(b, i ? ", %d" : "%d", (int)ids[i]);
-	buf_puts(b, "]");
-}
-
-static void
-history_json_str(struct buf *b, const char *key, const char *s)
-{
-	buf_printf(b, "\"%s\": ", key);
-	if (s == NULL)
-		buf_puts(b, "null");
-	else
-		buf_json_string(b, s, strlen(s));
-}
-
-static void
-history_json_settings(struct buf *b, const struct gen_settings *g)
-{
-	const struct sampler_params *sp = &g->sp;
-
-	buf_puts(b, "{\"temperature\": ");
-	history_fmt_float(b, sp->temperature);
-	buf_puts(b, ", \"top_p\": ");
-	history_fmt_float(b, sp->top_p);
-	buf_printf(b, ", \"top_k\": %d, \"min_p\": ", sp->top_k);
-	history_fmt_float(b, sp->min_p);
-	buf_puts(b, ", \"repeat_penalty\": ");
-	history_fmt_float(b, sp->repeat_penalty);
-	buf_printf(b, ", \"repeat_window\": %d, \"seed\": %llu, "
-	    "\"max_new_tokens\": %d, \"eos_id\": %d, \"stop\": ",
-	    sp->repeat_window, (unsigned long long)g->seed, g->max_new_tokens,
-	    g->eos_id);
-	history_json_stops(b, g);
-	buf_puts(b, "}");
-}
-
-/* One turn as a JSON object (export). */
-static void
-history_json_turn(struct buf *b, const struct history_turn *t)
-{
-	buf_printf(b, "{\"id\": %lld, \"session\": %lld, \"seq\": %d, "
-	    "\"time\": %.3f, \"date\": \"", (long long)t->id,
-	    (long long)t->session_id, t->seq_no, t->time);
-	history_fmt_time(b, t->time, 1);
-	buf_puts(b, "\", ");
-	history_json_str(b, "model", t->model_path);
-	buf_puts(b, ", ");
-	history_json_str(b, "fingerprint", t->fingerprint);
-	buf_puts(b, ", ");
-	buf_puts(b, "\"prompt\": ");
-	buf_json_string(b, t->prompt, history_text_len(t->prompt, t->prompt_len));
-	buf_puts(b, ", \"prompt_ids\": ");
-	history_json_ids(b, t->prompt_ids, t->n_prompt);
-	buf_puts(b, ", ");
-	buf_puts(b, "\"output\": ");
-	buf_json_string(b, t->output, history_text_len(t->output, t->output_len));
-	buf_puts(b, ", \"output_ids\": ");
-	history_json_ids(b, t->output_ids, t->n_output);
-	buf_puts(b, ", \"settings\": ");
-	history_json_settings(b, &t->settings);
-	buf_puts(b, ", \"changes\": [");
-	for (size_t i = 0; i < t->n_changes; i++) {
-		buf_printf(b, "%s{\"step\": %d, ", i ? ", " : "",
-		    t->changes[i].step);
-		history_json_str(b, "name", t->changes[i].name);
-		buf_puts(b, ", \"value\": ");
-		history_fmt_float(b, t->changes[i].value);
-		buf_puts(b, "}");
-	}
-	buf_printf(b, "], \"stop_reason\": \"%s\", \"n_prompt\": %zu, "
-	    "\"n_output\": %zu, \"prefill_s\": %.6f, \"decode_s\": %.6f, "
-	    "\"tokens_per_s\": ", history_stop_name(t->stop), t->n_prompt,
-	    t->n_output, t->prefill_s, t->decode_s);
-	if (t->decode_s > 0)
-		buf_printf(b, "%.3f", (double)t->n_output / t->decode_s);
-	else
-		buf_puts(b, "null");
-	if (t->replay_of > 0)
-		buf_printf(b, ", \"replay_of\": %lld}", (long long)t->replay_of);
-	else
-		buf_puts(b, ", \"replay_of\": null}");
-}
-
-/* "temperature=0.8 top_p=0.9 ..." for show and markdown. */
-static void
-history_text_settings(struct buf *b, const struct gen_settings *g,
-    const char *sep)
-{
-	const struct sampler_params *sp = &g->sp;
-
-	buf_printf(b, "temperature=");
-	history_fmt_float(b, sp->temperature);
-	buf_printf(b, "%stop_p=", sep);
-	history_fmt_float(b, sp->top_p);
-	buf_printf(b, "%stop_k=%d%smin_p=", sep, sp->top_k, sep);
-	history_fmt_float(b, sp->min_p);
-	buf_printf(b, "%srepeat_penalty=", sep);
-	history_fmt_float(b, sp->repeat_penalty);
-	buf_printf(b, "%srepeat_window=%d%sseed=%llu%smax_new_tokens=%d%s"
-	    "eos_id=%d", sep, sp->repeat_window, sep,
-	    (unsigned long long)g->seed, sep, g->max_new_tokens, sep,
-	    g->eos_id);
-	if (g->n_stop > 0) {
-		buf_printf(b, "%sstop=", sep);
-		history_json_stops(b, g);
-	}
-}
-
-static void
-history_text_changes(struct buf *b, const struct history_turn *t)
-{
-	for (size_t i = 0; i < t->n_changes; i++) {
-		buf_printf(b, "%sstep %d: %s=", i ? ", " : "",
-		    t->changes[i].step, t->changes[i].name);
-		history_fmt_float(b, t->changes[i].value);
-	}
-}
-
-static void
-history_text_stats(struct buf *b, const struct history_turn *t)
-{
-	buf_printf(b, "%s; %zu prompt + %zu output tokens; prefill %.3f s, "
-	    "decode %.3f s", history_stop_name(t->stop), t->n_prompt,
-	    t->n_output, t->prefill_s, t->decode_s);
-	if (t->decode_s > 0)
-		buf_printf(b, ", %.1f tokens/s",
-		    (double)t->n_output / t->decode_s);
-}
-
-/* A fence longer than any run of backticks in s (len bytes). */
-static void
-history_md_block(struct buf *b, const char *title, const char *s,
-    size_t len)
-{
-	size_t run = 0, longest = 2;
-
-	for (size_t i = 0; i < len; i++) {
-		run = s[i] == '`' ? run + 1 : 0;
-		if (run > longest)
-			longest = run;
-	}
-	buf_printf(b, "\n### %s\n\n", title);
-	for (size_t i = 0; i <= longest; i++)
-		buf_puts(b, "`");
-	buf_puts(b, "\n");
-	buf_append(b, s, len);
-	if (len > 0 && s[len - 1] != '\n')
-		buf_puts(b, "\n");
-	for (size_t i = 0; i <= longest; i++)
-		buf_puts(b, "`");
-	buf_puts(b, "\n");
-}
-
-static void
-history_md_turn(struct buf *b, const struct history_turn *t)
-{
-	buf_printf(b, "## Turn %lld\n\n- time: ", (long long)t->id);
-	history_fmt_time(b, t->time, 1);
-	buf_printf(b, "\n- session: %lld, turn %d\n- model: `%s`",
-	    (long long)t->session_id, t->seq_no,
-	    t->model_path ? t->model_path : "-");
-	if (t->fingerprint != NULL)
-		buf_printf(b, " (sha256 `%.16s`)", t->fingerprint);
-	buf_puts(b, "\n- settings: ");
-	history_text_settings(b, &t->settings, ", ");
-	if (t->n_changes > 0) {
-		buf_puts(b, "\n- changes: ");
-		history_text_changes(b, t);
-	}
-	buf_puts(b, "\n- stop: ");
-	history_text_stats(b, t);
-	if (t->replay_of > 0)
-		buf_printf(b, "\n- replay of turn %lld",
-		    (long long)t->replay_of);
-	buf_puts(b, "\n");
-	history_md_block(b, "Prompt", t->prompt,
-	    history_text_len(t->prompt, t->prompt_len));
-	history_md_block(b, "Output", t->output,
-	    history_text_len(t->output, t->output_len));
-}
-
-/* ---- listing and searching ---------------------------------------------- */
-
-/* Columns every summary query selects first, in this order. */
-#define HISTORY_SUMMARY_COLS \
-	"t.id, t.session_id, t.time, s.model_path, t.temperature, t.top_p, " \
-	"t.top_k, t.seed, t.stop_reason, t.n_output, t.prompt, t.replay_of"
-
-/* One summary row as text or as a JSON object; snippet may be NULL. */
-static void
-history_fmt_summary(struct buf *b, sqlite3_stmt *st, int json,
-    const char *snippet)
-{
-	const char	*model = (const char *)sqlite3_column_text(st, 3);
-	const char	*prompt = (const char *)sqlite3_column_text(st, 10);
-	double		 time = sqlite3_column_double(st, 2);
-
-	prompt = prompt != NULL ? prompt : "";
-	if (json) {
-		buf_printf(b, "{\"id\": %lld, \"session\": %lld, \"time\": %.3f, "
-		    "\"date\": \"", sqlite3_column_int64(st, 0),
-		    sqlite3_column_int64(st, 1), time);
-		history_fmt_time(b, time, 1);
-		buf_puts(b, "\", ");
-		history_json_str(b, "model", model);
-		buf_puts(b, ", \"temperature\": ");
-		history_fmt_float(b, sqlite3_column_double(st, 4));
-		buf_puts(b, ", \"top_p\": ");
-		history_fmt_float(b, sqlite3_column_double(st, 5));
-		buf_printf(b, ", \"top_k\": %d, \"seed\": %llu, ",
-		    sqlite3_column_int(st, 6),
-		    (unsigned long long)sqlite3_column_int64(st, 7));
-		history_json_str(b, "stop_reason",
-		    (const char *)sqlite3_column_text(st, 8));
-		buf_printf(b, ", \"n_output\": %d, ", sqlite3_column_int(st, 9));
-		history_json_str(b, "prompt", prompt);
-		if (sqlite3_column_int64(st, 11) > 0)
-			buf_printf(b, ", \"replay_of\": %lld",
-			    sqlite3_column_int64(st, 11));
-		if (snippet != NULL) {
-			buf_puts(b, ", ");
-			history_json_str(b, "match", snippet);
-		}
-		buf_puts(b, "}");
-		return;
-	}
-	buf_printf(b, "%6lld  ", sqlite3_column_int64(st, 0));
-	history_fmt_time(b, time, 0);
-	buf_puts(b, "  ");
-	history_fmt_model(b, model);
-	buf_puts(b, "  t=");
-	history_fmt_float(b, sqlite3_column_double(st, 4));
-	buf_puts(b, " p=");
-	history_fmt_float(b, sqlite3_column_double(st, 5));
-	buf_printf(b, " k=%d seed=%llu  ", sqlite3_column_int(st, 6),
-	    (unsigned long long)sqlite3_column_int64(st, 7));
-	history_fmt_line(b, snippet != NULL ? snippet : prompt, 60);
-	buf_puts(b, "\n");
-}
-
-/* Step through a summary query, appending each row; "[...]" when json. */
-static int
-history_run_summary(struct history *h, sqlite3_stmt *st, int json,
-    int has_snippet, struct buf *out, struct err *err)
-{
-	int rc, n = 0;
-
-	if (json)
-		buf_puts(out, "[");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (json)
-			buf_puts(out, n ? ",\n " : "");
-		history_fmt_summary(out, st, json, has_snippet ?
-		    (const char *)sqlite3_column_text(st, 12) : NULL);
-		n++;
-	}
-	if (json)
-		buf_puts(out, "]\n");
-	if (rc != SQLITE_DONE) {
-		history_db_err(h, err, "read turns");
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Append the n most recent turns (all if n <= 0), oldest first, one line
- * each (id, local time, model, key settings, first line of the prompt) or
- * as one JSON array.  session_id > 0 limits them to that session.
- */
-int
-history_list_turns(struct history *h, int n, int64_t session_id, int json,
-    struct buf *out, struct err *err)
-{
-	sqlite3_stmt	*st;
-	int		 rc;
-
-	st = history_prepare(h, "SELECT * FROM (SELECT " HISTORY_SUMMARY_COLS
-	    " FROM turns t JOIN sessions s ON s.id = t.session_id"
-	    " WHERE ?1 <= 0 OR t.session_id = ?1"
-	    " ORDER BY t.id DESC LIMIT ?2) ORDER BY 1", err);
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, session_id);
-	sqlite3_bind_int(st, 2, n > 0 ? n : -1);
-	rc = history_run_summary(h, st, json, 0, out, err);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Turn free text into an FTS5 query: every word a quoted phrase (so that
- * punctuation and FTS5 operators are plain text), all of them required. */
-static char *
-history_fts_query(const char *text)
-{
-	struct buf	 q;
-	const char	*p = text;
-
-	buf_init(&q);
-	while (*p != '\0') {
-		size_t len;
-
-		p += strspn(p, " \t\n\r");
-		if ((len = strcspn(p, " \t\n\r")) == 0)
-			break;
-		buf_puts(&q, q.len ? " \"" : "\"");
-		for (size_t i = 0; i < len; i++)
-			buf_append(&q, p[i] == '"' ? "\"\"" : &p[i],
-			    p[i] == '"' ? 2 : 1);
-		buf_puts(&q, "\"");
-		p += len;
-	}
-	return q.data;
-}
-
-/*
- * Full-text search over prompts and outputs (FTS5, best match first, at
- * most n results, all if n <= 0).  Every word of query must occur.  Each
- * hit is listed as in history_list_turns(), with the matching words [marked].
- */
-int
-history_search_turns(struct history *h, const char *query, int n, int json,
-    struct buf *out, struct err *err)
-{
-	sqlite3_stmt	*st = NULL;
-	char		*q = history_fts_query(query);
-	int		 rc = -1;
-
-	if (q == NULL) {
-		err_set(err, "search: nothing to search for");
-		goto out;
-	}
-	st = history_prepare(h, "SELECT " HISTORY_SUMMARY_COLS ", "
-	    "snippet(turns_fts, -1, '[', ']', '...', 12) "
-	    "FROM turns_fts JOIN turns t ON t.id = turns_fts.rowid "
-	    "JOIN sessions s ON s.id = t.session_id "
-	    "WHERE turns_fts MATCH ?1 ORDER BY rank LIMIT ?2", err);
-	if (st == NULL)
-		goto out;
-	sqlite3_bind_text(st, 1, q, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, n > 0 ? n : -1);
-	rc = history_run_summary(h, st, json, 1, out, err);
-out:
-	sqlite3_finalize(st);
-	free(q);
-	return rc;
-}
-
-/* Append turn id in full: header, model, settings, live changes, stop
- * reason and counts, then the prompt and the output. */
-int
-history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
-{
-	struct history_turn t;
-
-	if (history_get_turn(h, id, &t, err) != 0) {
-		history_turn_fini(&t);
-		return -1;
-	}
-	buf_printf(out, "turn %lld (session %lld, turn %d)  ", (long long)t.id,
-	    (long long)t.session_id, t.seq_no);
-	history_fmt_time(out, t.time, 0);
-	buf_printf(out, "\nmodel     %s\n", t.model_path ? t.model_path : "-");
-	if (t.fingerprint != NULL)
-		buf_printf(out, "sha256    %s\n", t.fingerprint);
-	buf_puts(out, "settings  ");
-	history_text_settings(out, &t.settings, " ");
-	if (t.n_changes > 0) {
-		buf_puts(out, "\nchanges   ");
-		history_text_changes(out, &t);
-	}
-	buf_puts(out, "\nstop      ");
-	history_text_stats(out, &t);
-	if (t.replay_of > 0)
-		buf_printf(out, "\nreplay of %lld", (long long)t.replay_of);
-	buf_puts(out, "\n--- prompt\n");
-	buf_append(out, t.prompt, t.prompt_len);
-	buf_puts(out, "\n--- output\n");
-	buf_append(out, t.output, t.output_len);
-	buf_puts(out, "\n");
-	history_turn_fini(&t);
-	return 0;
-}
-
-/*
- * Export turns as one JSON array of full turn objects, or as Markdown.
- * ids NULL (or n 0) means every turn, oldest first.  A missing id is an
- * error and nothing is appended.
- */
-int
-history_export(struct history *h, const int64_t *ids, size_t n, int markdown,
-    struct buf *out, struct err *err)
-{
-	int64_t		*all = NULL;
-	size_t		 n_all = 0, cap = 0;
-	struct buf	 b;
-	int		 rc = -1;
-
-	buf_init(&b);
-	if (ids == NULL || n == 0) {
-		sqlite3_stmt *st = history_prepare(h, "SELECT id FROM turns "
-		    "ORDER BY id", err);
-		int src;
-		if (st == NULL)
-			goto out;
-		while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n_all == cap) {
-				cap = cap ? 2 * cap : 64;
-				all = xreallocarray(all, cap, sizeof *all);
-			}
-			all[n_all++] = sqlite3_column_int64(st, 0);
-		}
-		if (src != SQLITE_DONE)
-			history_db_err(h, err, "read turns");
-		sqlite3_finalize(st);
-		if (src != SQLITE_DONE)
-			goto out;
-		ids = all;
-		n = n_all;
-	}
-	if (!markdown)
-		buf_puts(&b, "[");
-	for (size_t i = 0; i < n; i++) {
-		struct history_turn t;
-		if (history_get_turn(h, ids[i], &t, err) != 0) {
-			history_turn_fini(&t);
-			goto out;
-		}
-		if (markdown)
-			history_md_turn(&b, &t);
-		else {
-			buf_puts(&b, i ? ",\n " : "");
-			history_json_turn(&b, &t);
-		}
-		if (markdown && i + 1 < n)
-			buf_puts(&b, "\n");
-		history_turn_fini(&t);
-	}
-	if (!markdown)
-		buf_puts(&b, "]\n");
-	if (b.len > 0)
-		buf_append(out, b.data, b.len);
-	rc = 0;
-out:
-	buf_fini(&b);
-	free(all);
-	return rc;
 }
 
 /*
