@@ -3,7 +3,10 @@
  * 500, <|endoftext|>: the same merges in the same order and the same vocab
  * ids and bytes as train-bpe-reference-*); the same result with one or two
  * threads and with tiny read blocks (many cuts and thread splits); ties
- * broken toward the lexicographically greater pair (worked by hand); no
+ * broken toward the lexicographically greater pair (worked by hand); the
+ * merges of a naive full-recount trainer (tools/bpe-fixtures/train_ref.py)
+ * for corpus.en at vocab size 1500 and for the Unicode, German, address and
+ * long texts together at 700 (many ties, multi-byte characters); no
  * merge across special tokens; train -> save -> bpe_load -> round trip;
  * progress reports; errors (vocab too small, bad UTF-8 with its offset or
  * replaced, a missing file).
@@ -101,6 +104,50 @@ out:
 	free(rm);
 	free(v);
 	free(m);
+}
+
+/* Train on the named fixtures put together; compare with naive merges. */
+static void
+check_naive(const char *const *names, size_t n_names, size_t vocab,
+    const char *want_name)
+{
+	struct buf		 text;
+	struct bpe_train_opts	 o = { 0 };
+	struct err		 err;
+	struct bpe		*b;
+	char			*m = tmp_path("merges.txt"), *v = tmp_path("vocab.json");
+	char			*wp = data_path(want_name), *got, *want;
+	size_t			 gl, wl;
+
+	buf_init(&text);
+	buf_append(&text, "", 0);
+	for (size_t i = 0; i < n_names; i++) {
+		char	*p = data_path(names[i]), *t;
+		size_t	 len;
+
+		t = slurp(p, &len);
+		buf_append(&text, t, len);
+		free(t);
+		free(p);
+	}
+	o.vocab_size = vocab;
+	o.special = eot;
+	o.n_special = 1;
+	b = bpe_train_text(text.data, text.len, &o, &err);
+	CHECK_MSG(b != NULL, "%s", b ? "" : err.msg);
+	if (b != NULL && bpe_save(b, v, m, &err) == 0) {
+		got = slurp(m, &gl);
+		want = slurp(wp, &wl);
+		CHECK_MSG(gl == 14 + wl && memcmp(got + 14, want, wl) == 0,
+		    "merges differ from %s", want_name);
+		free(got);
+		free(want);
+	}
+	bpe_free(b);
+	buf_fini(&text);
+	free(m);
+	free(v);
+	free(wp);
 }
 
 static struct bpe *
@@ -307,6 +354,14 @@ main(void)
 	check_reference(1, 0);
 	check_reference(2, 4096);
 	check_reference(1, 1000);
+	{
+		const char *en[] = { "corpus.en" };
+		const char *mixed[] = { "unicode.txt", "german.txt",
+		    "address.txt", "long.txt" };
+
+		check_naive(en, 1, 1500, "corpus.en.merges-1500.txt");
+		check_naive(mixed, 4, 700, "mixed.merges-700.txt");
+	}
 	test_ties();
 	test_specials();
 	test_round_trip();
