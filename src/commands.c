@@ -951,7 +951,7 @@ cmd_random_seed(void)
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return (z ^ (z >> 31)) % 1000000000ULL;
+	return (z ^ (z >> 31)) % 1000000ULL;
 }
 
 /*
@@ -1169,8 +1169,6 @@ cmd_tramp_fn(void *arg, const struct gen_token *tok)
 {
 	struct cmd_tramp *t = arg;
 
-	if (tok->seq == 0)
-		t->st->n_generated++;
 	t->fn(t->arg, tok);
 }
 
@@ -1184,12 +1182,21 @@ cmd_turn_step(struct repl *st, gen_token_fn *fn, void *arg, struct err *err)
 {
 	struct cmd_tramp	 t = { st, fn, arg };
 	double			 s;
+	size_t			 n = 0;
 	int			 rc;
 
 	if (cmd_replay_changes(st, err) != 0)
 		return -1;
+	if (st->step_delay_ms > 0) {
+		struct timespec ts = { st->step_delay_ms / 1000,
+		    (st->step_delay_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
 	rc = gen_step(st->sess, cmd_tramp_fn, &t, err);
-	st->turn_step++;
+	gen_output_ids(st->sess, 0, &n);
+	st->n_generated = (int)n;
+	st->turn_step = st->n_generated;
 	s = gen_decode_seconds(st->sess);
 	st->decode_tps = s > 0 ? st->n_generated / s : 0;
 	st->ctx_used = gen_context_used(st->sess, 0);

@@ -86,6 +86,8 @@ struct repl {
 	double			 decode_tps;	/* generated tokens per second */
 	int			 ctx_used;	/* context positions in use */
 	double			 turn_t0;	/* util_now() when decoding began */
+	int			 step_delay_ms;	/* $LMSH_TEST_STEP_MS: slow steps
+						   so tests can act mid-reply */
 
 	/* candidate panel */
 	int			 want_logits;	/* copy logits after each step */

@@ -132,6 +132,7 @@ repl_main(int argc, char **argv)
 	struct lm_model			*model = NULL;
 	struct gen_engine		*engine = NULL;
 	struct err			 err;
+	const char			*env;
 	int				 rc, optind_;
 
 	if ((rc = cli_parse(&cmd, &o, argc, argv, &optind_)) >= 0)
@@ -157,6 +158,8 @@ repl_main(int argc, char **argv)
 	st.model_name = repl_model_name(st.model_path);
 	st.n_ctx = model_config(model)->context_length;
 	st.n_vocab = model_config(model)->vocab_size;
+	if ((env = getenv("LMSH_TEST_STEP_MS")) != NULL)
+		st.step_delay_ms = atoi(env);
 	if (!o.eos_set)
 		st.gen.eos_id = bpe_token_id(bpe, "<|endoftext|>", 13);
 	repl_open_history(&st, &o, model_config(model));

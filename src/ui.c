@@ -614,6 +614,20 @@ ui_draw_message(struct ui *u)
 	wnoutrefresh(u->mw);
 }
 
+/* A rate in at most four characters: 950, 1.2k, 70k, 1.1M. */
+static void
+ui_rate(char *out, size_t cap, double v)
+{
+	if (v < 1000)
+		snprintf(out, cap, "%.0f", v);
+	else if (v < 10e3)
+		snprintf(out, cap, "%.1fk", v / 1e3);
+	else if (v < 1e6)
+		snprintf(out, cap, "%.0fk", v / 1e3);
+	else
+		snprintf(out, cap, "%.1fM", v / 1e6);
+}
+
 /* Status fields, dropped from the least important when space is short. */
 struct ui_field {
 	char	text[64];	/* what is shown */
@@ -626,26 +640,28 @@ ui_draw_status(struct ui *u)
 	struct repl	*st = u->st;
 	struct ui_field	 f[12];
 	int		 n = 0, total, keep[12];
+	char		 pre[16], dec[16];
 
 #define UI_FIELD(p, ...) do {						\
 	snprintf(f[n].text, sizeof f[n].text, __VA_ARGS__);		\
 	f[n++].prio = (p);						\
 } while (0)
-	UI_FIELD(6, "%s", st->model_name != NULL ? st->model_name : "model");
-	UI_FIELD(9, "temp %.2f", st->gen.sp.temperature);
-	UI_FIELD(9, "top-p %.2f", st->gen.sp.top_p);
-	UI_FIELD(3, "top-k %d", st->gen.sp.top_k);
-	UI_FIELD(4, "seed %llu", (unsigned long long)(st->seed_fixed ?
+	ui_rate(pre, sizeof pre, st->prefill_tps);
+	ui_rate(dec, sizeof dec, st->decode_tps);
+	UI_FIELD(5, "%s", st->model_name != NULL ? st->model_name : "model");
+	UI_FIELD(10, "temp %.2f", st->gen.sp.temperature);
+	UI_FIELD(10, "top-p %.2f", st->gen.sp.top_p);
+	UI_FIELD(6, "top-k %d", st->gen.sp.top_k);
+	UI_FIELD(6, "seed %llu", (unsigned long long)(st->seed_fixed ?
 	    st->gen.seed : st->turn_seed));
-	UI_FIELD(7, "ctx %d/%d", st->ctx_used, st->n_ctx);
-	UI_FIELD(8, "%d tok", st->n_generated);
-	UI_FIELD(2, "prefill %.0f/s", st->prefill_tps);
-	UI_FIELD(5, "decode %.0f/s", st->decode_tps);
-	UI_FIELD(1, "hist %s", st->hist != NULL ? "on" : "off");
+	UI_FIELD(8, "ctx %d/%d", st->ctx_used, st->n_ctx);
+	UI_FIELD(9, "%d tok", st->n_generated);
+	UI_FIELD(4, "%s/%s tok/s", pre, dec);
+	UI_FIELD(7, "hist %s", st->hist != NULL ? "on" : "off");
 	UI_FIELD(2, "%s", st->mode == CMD_MODE_CONTINUE ? "continue" :
 	    "fresh");
 	if (u->paused)
-		UI_FIELD(10, "PAUSED");
+		UI_FIELD(11, "PAUSED");
 #undef UI_FIELD
 	for (int i = 0; i < n; i++)
 		keep[i] = 1;
@@ -782,6 +798,7 @@ ui_layout(struct ui *u)
 	WINDOW	**ws[] = { &u->tw, &u->pw, &u->mw, &u->sw, &u->iw };
 
 	getmaxyx(stdscr, u->rows, u->cols);
+	log_debug("ui: layout %dx%d panel %d", u->cols, u->rows, u->panel);
 	for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
 		if (*ws[i] != NULL)
 			delwin(*ws[i]);
@@ -965,6 +982,7 @@ ui_rl_init(struct ui *u)
 	if (cmd_history_prompts(u->st, UI_N_HISTORY, ui_prompt_history, NULL,
 	    &err) != 0)
 		ui_message(u, 1, "history: %s", err.msg);
+	using_history();
 	rl_callback_handler_install("> ", ui_rl_line);
 }
 
@@ -1299,8 +1317,10 @@ ui_handle_line(struct ui *u, char *line)
 	size_t		 q = strlen(UI_BLOCK), n = strlen(line);
 	char		*text;
 
-	if (*line != '\0' && !u->in_block)
+	if (*line != '\0' && !u->in_block) {
 		add_history(line);
+		using_history();	/* the up-arrow starts from this one */
+	}
 	if (u->in_block || strncmp(line, UI_BLOCK, q) == 0) {
 		const char *part = u->in_block ? line : line + q;
 		size_t pn = strlen(part);
@@ -1420,6 +1440,9 @@ ui_run(struct repl *st)
 	buf_init(&u.block);
 	ui_newline(&u);
 	st->want_logits = 1;
+	/* before the first rl_set_screen_size(): readline must not export
+	 * LINES and COLUMNS, which would pin curses to the first size */
+	rl_change_environment = 0;
 	ui_install_signals();
 	ui_cur = &u;
 	if (ui_start(&u) != 0) {

@@ -1,0 +1,108 @@
+#!/bin/sh
+# repl-line.sh: the REPL in line mode, through pipes.  A piped prompt
+# prints its reply and exits 0 (echo "..." | lmsh); the reply is what the
+# history recorded and the same again for the same seed; slash commands
+# print to stdout, a bad one prints one line on stderr and makes the exit
+# status 1; a """ block is one multi-line prompt; continue mode carries the
+# transcript into the next prompt and fresh mode does not (token counts in
+# the history); a full context drops the oldest tokens with a notice;
+# /replay reproduces a turn (random seed) token for token; SIGINT mid-reply
+# keeps the reply and records it as interrupted.
+set -u
+[ -n "${LMSH:-}" ] && [ -x "$LMSH" ] || exit 77
+M="$LMSH_TEST_DATA/models/tiny"
+[ -f "$M/config.json" ] || exit 77
+T=$(mktemp -d "${TMPDIR:-/tmp}/lmsh-repl.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+new_db() { XDG_DATA_HOME="$T/xdg$1"; export XDG_DATA_HOME; }
+lm() { "$LMSH" --model "$M" --threads 1 "$@"; }
+
+# the pipeline
+new_db 1
+echo "Once upon a time" | lm --max-new-tokens 40 --eos-token-id -1 \
+    --seed 11 > "$T/out1" 2> "$T/err1" || fail "exit status $?"
+[ -s "$T/err1" ] && fail "stderr: $(cat "$T/err1")"
+"$LMSH" history show 1 > "$T/show" || fail "turn not recorded"
+grep -q "16 prompt + 40 output tokens" "$T/show" || fail "token counts"
+sed -n '/^--- output$/,$p' "$T/show" | tail -n +2 > "$T/hist.out"
+cmp -s "$T/out1" "$T/hist.out" || fail "stdout is not the recorded reply"
+echo "Once upon a time" | lm --max-new-tokens 40 --eos-token-id -1 \
+    --seed 11 --no-history > "$T/out2"
+cmp -s "$T/out1" "$T/out2" || fail "same seed, different reply"
+
+# commands
+printf '/temp 0\n/show\n' | lm --no-history > "$T/o" 2> "$T/e" ||
+    fail "commands: status $?"
+grep -q "^temperature    0.00 (greedy)$" "$T/o" || fail "/show after /temp"
+printf '/temp hot\n/show\n' | lm --no-history > "$T/o" 2> "$T/e"
+[ $? -eq 1 ] || fail "a bad command should give status 1"
+[ "$(cat "$T/e")" = "lmsh: temperature: 'hot' is not a number in [0, 100]" ] ||
+    fail "error line: $(cat "$T/e")"
+grep -q "^temperature    0.80$" "$T/o" || fail "went on after the error"
+
+# a """ block is one prompt
+new_db 2
+printf '"""\nOnce upon\na time\n"""\n' | lm --max-new-tokens 3 > /dev/null ||
+    fail "block"
+"$LMSH" history show 1 | sed -n '/^--- prompt$/,/^--- output$/p' > "$T/p"
+[ "$(sed -n 2,3p "$T/p")" = "Once upon
+a time" ] || fail "block prompt: $(cat "$T/p")"
+
+# continue carries the transcript (16 + 5 + 10 tokens), fresh does not
+new_db 3
+printf 'Once upon a time\n, and then\n' | lm --max-new-tokens 5 \
+    --eos-token-id -1 > /dev/null || fail "continue"
+"$LMSH" history show 2 | grep -q "31 prompt + 5 output tokens" ||
+    fail "continue mode: $("$LMSH" history show 2 | grep prompt)"
+new_db 4
+printf 'Once upon a time\n, and then\n' | lm --max-new-tokens 5 \
+    --eos-token-id -1 --mode fresh > /dev/null || fail "fresh"
+"$LMSH" history show 2 | grep -q "10 prompt + 5 output tokens" ||
+    fail "fresh mode"
+
+# a full context (64) drops the oldest: 40 + 10 kept, then 20 more and
+# room for 10 makes 80, so 16 go
+new_db 5
+a40=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+b20=bbbbbbbbbbbbbbbbbbbb
+printf '%s\n%s\n' "$a40" "$b20" | lm --max-new-tokens 10 --eos-token-id -1 \
+    > /dev/null 2> "$T/e" || fail "context: status $?"
+grep -q "^context full: dropped the oldest 16 tokens$" "$T/e" ||
+    fail "no notice: $(cat "$T/e")"
+"$LMSH" history show 2 | grep -q "54 prompt + 10 output tokens" ||
+    fail "context after the drop"
+
+# /replay with the turn's own (random) seed
+new_db 6
+printf 'Once upon a time\n/replay 1\n' | lm --max-new-tokens 20 \
+    --eos-token-id -1 > /dev/null 2> "$T/e" || fail "replay: status $?"
+grep -q "^replay of turn 1: identical (20 tokens)$" "$T/e" ||
+    fail "replay: $(cat "$T/e")"
+"$LMSH" history show 2 | grep -q "^replay of 1" || fail "replay not linked"
+
+# SIGINT mid-reply: kept, recorded as interrupted, the REPL goes on
+new_db 7
+mkfifo "$T/in"
+LMSH_TEST_STEP_MS=100 "$LMSH" --model "$M" --threads 1 --max-new-tokens 40 \
+    --eos-token-id -1 < "$T/in" > "$T/o" 2> "$T/e" &
+pid=$!
+exec 3> "$T/in"
+echo "Once upon a time" >&3
+i=0
+while [ "$(wc -c < "$T/o")" -lt 3 ]; do
+	i=$((i + 1)); [ $i -lt 300 ] || fail "no output"
+	sleep 0.05	# the polling interval
+done
+kill -INT $pid
+i=0
+while ! grep -q "interrupted after" "$T/e"; do
+	i=$((i + 1)); [ $i -lt 300 ] || fail "no interrupt notice"
+	sleep 0.05
+done
+echo "/quit" >&3
+exec 3>&-
+wait $pid || fail "status after SIGINT: $?"
+"$LMSH" history show 1 | grep -q "^stop      interrupted" ||
+    fail "not recorded as interrupted"
+exit 0

@@ -1,0 +1,23 @@
+#!/bin/sh
+# ui-startup.sh: the curses REPL's first screen (banner, hint row, status
+# line with model, temperature, top-p, top-k, seed, context, tokens,
+# history on/off, input prompt); Ctrl-D on an empty line quits with status
+# 0 and the terminal is restored (the screen is gone); --no-history shows
+# "hist off".
+. "$LMSH_SRCDIR/tests/ui/common.sh"
+
+start -- --seed 42
+screen | grep -q "^lmsh .*: type a prompt and press Enter" || fail "banner"
+message_line | grep -q "Enter send  /help  F2 panel" || fail "hint row"
+st=$(status_line)
+for f in "tiny" "temp 0.80" "top-p 0.90" "seed 42" "ctx 0/64" "0 tok"; do
+	echo "$st" | grep -qF "$f" || fail "status line lacks '$f'"
+done
+screen | sed -n 24p | grep -qx "> *" || fail "input prompt"
+tm send-keys C-d
+wait_for "EXIT=0"
+screen | grep -q "temp 0.80" && fail "the curses screen was not cleared"
+
+restart
+start -- --no-history
+wait_for "hist off"
