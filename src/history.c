@@ -885,8 +885,8 @@ history_insert_changes(struct history *h, const struct history_turn *t,
  * Record a finished or interrupted turn, its setting changes and its
  * full-text entry in one transaction (BEGIN IMMEDIATE, so a second writer
  * waits for the lock instead of failing half-way).  t->session_id must be
- * set; seq_no 0 takes the next number in the session; time 0 means now.
- * Sets t->id.  On failure nothing is written.
+ * set; time 0 means now.  Sets t->id, and t->seq_no to the next number in
+ * the session (the order of recording).  On failure nothing is written.
  */
 int
 history_record_turn(struct history *h, struct history_turn *t,
@@ -896,7 +896,7 @@ history_record_turn(struct history *h, struct history_turn *t,
 	void		*pblob = history_ids_blob(t->prompt_ids, t->n_prompt);
 	void		*oblob = history_ids_blob(t->output_ids, t->n_output);
 	struct buf	 stops;
-	int64_t		 seq = t->seq_no;
+	int64_t		 seq = 0;
 	int		 rc = -1;
 
 	buf_init(&stops);
@@ -909,7 +909,8 @@ history_record_turn(struct history *h, struct history_turn *t,
 	}
 	if (history_exec(h, "BEGIN IMMEDIATE", "record turn", err) != 0)
 		goto out;
-	if (seq <= 0) {
+	{
+		/* the order within the session is the order of recording */
 		char sql[96];
 		snprintf(sql, sizeof sql, "SELECT coalesce(max(seq_no), 0) + 1 "
 		    "FROM turns WHERE session_id = %lld",

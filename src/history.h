@@ -87,7 +87,8 @@ char		*history_config_json(const struct lm_config *);
 int64_t		 history_begin_session(struct history *,
 		    const struct history_session_info *, struct err *);
 int		 history_end_session(struct history *, int64_t, struct err *);
-/* Record a finished (or interrupted) turn in one transaction; sets t->id. */
+/* Record a finished (or interrupted) turn in one transaction; sets t->id
+ * and t->seq_no (the next number in its session). */
 int		 history_record_turn(struct history *, struct history_turn *,
 		    struct err *);
 /* Fill a turn from a finished generation session's sequence seq, with
