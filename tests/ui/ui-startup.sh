@@ -21,3 +21,23 @@ screen | grep -q "temp 0.80" && fail "the curses screen was not cleared"
 restart
 start -- --no-history
 wait_for "hist off"
+
+# PgUp scrolls back (a marker counts the rows below), PgDn returns
+for i in 1 2 3; do
+	tm send-keys -l "/help"
+	tm send-keys Enter
+done
+wait_for "suspend; fg resumes"
+tm send-keys PPage
+wait_re "[0-9]+ more \(PgDn\)"
+tm send-keys NPage
+wait_gone "more (PgDn)"
+
+# a fatal signal restores the terminal too
+pid=$(tm display -p '#{pane_pid}')
+lp=$(pgrep -P "$pid" | head -1)
+[ -n "$lp" ] || fail "no lmsh process"
+kill -TERM "$lp"
+wait_for "EXIT=143"
+screen | grep -q "hist off" && fail "screen not restored after SIGTERM"
+exit 0
