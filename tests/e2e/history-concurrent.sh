@@ -49,6 +49,6 @@ n=$(count)
 [ ! -s "$T/err" ] || no "warning after SIGKILL: $(cat "$T/err")"
 [ "$(count)" = $((n + 1)) ] || no "turns after the next run: $(count)"
 k=$("$LMSH" history export 9 | jq '.[0].n_output')
-"$LMSH" replay 9 >"$T/out" 2>"$T/err" || no "replay 9: $(cat "$T/err")"
+"$LMSH" replay --threads 1 9 >"$T/out" 2>"$T/err" || no "replay 9: $(cat "$T/err")"
 [ "$(tail -1 "$T/out")" = "identical ($k tokens)" ] || no "replay: $(tail -1 "$T/out")"
 exit $fail

@@ -24,7 +24,7 @@ id=$("$REC" --record "$DB" "Once upon a time" 2>"$T/err"); rc=$?
 [ $rc -eq 0 ] || { echo "record: $(cat "$T/err")"; exit 99; }
 
 # --- exact replay -------------------------------------------------------------
-"$LMSH" replay "$id" >"$T/out" 2>"$T/err"; rc=$?
+"$LMSH" replay --threads 1 "$id" >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] || no "replay exit $rc: $(cat "$T/err")"
 [ "$(tail -1 "$T/out")" = "identical (24 tokens)" ] || no "verdict: $(tail -1 "$T/out")"
 "$LMSH" history export "$id" >"$T/orig.json" || no "export $id"
@@ -37,7 +37,7 @@ cmp -s "$T/want" "$T/got" || no "replayed text differs from the recorded text"
 [ ! -s "$T/err" ] || no "warnings on the same model: $(cat "$T/err")"
 
 # --- a variation is a new, linked turn ----------------------------------------
-"$LMSH" replay "$id" --temperature 0.5 >"$T/out" 2>"$T/err"; rc=$?
+"$LMSH" replay --threads 1 "$id" --temperature 0.5 >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] || no "variation exit $rc: $(cat "$T/err")"
 new=$(sed -n 's/^recorded as turn \([0-9]*\) (replay of '"$id"')$/\1/p' "$T/out")
 [ -n "$new" ] || no "variation not recorded: $(cat "$T/out")"
@@ -47,21 +47,21 @@ if [ -n "$new" ]; then
 	    "[$id,0.5,1234,0]" ] || no "variation: $(jq -c '.[0].settings' "$T/new.json")"
 	[ "$(jq -c '.[0].changes | map([.step, .name, .value])' "$T/new.json")" = \
 	    '[[12,"top_k",20]]' ] || no "variation changes: $(jq -c '.[0].changes' "$T/new.json")"
-	"$LMSH" replay "$new" >"$T/out2" || no "replay of the variation"
+	"$LMSH" replay --threads 1 "$new" >"$T/out2" || no "replay of the variation"
 	tail -1 "$T/out2" | grep -q '^identical (24 tokens)$' || no "variation replay: $(tail -1 "$T/out2")"
 fi
 
 # --- another model ------------------------------------------------------------
 cp -r "$LMSH_TEST_DATA/models/tiny" "$T/m"
 sed 's/:/ : /g' "$LMSH_TEST_DATA/models/tiny/config.json" >"$T/m/config.json"
-"$LMSH" replay "$id" --model "$T/m" >"$T/out" 2>"$T/err"; rc=$?
+"$LMSH" replay --threads 1 "$id" --model "$T/m" >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] && tail -1 "$T/out" | grep -q '^identical' || no "same weights, new config.json: $rc"
 grep -q "warning: .*differs.*: config.json$" "$T/err" || no "config warning: $(cat "$T/err")"
 grep -q "recorded with .*tiny, replaying with $T/m" "$T/err" || no "path warning: $(cat "$T/err")"
 # the last float of the last tensor becomes 8.0
 size=$(wc -c <"$T/m/model.safetensors")
 printf '\000\000\000\101' | dd of="$T/m/model.safetensors" bs=1 seek=$((size - 4)) conv=notrunc 2>/dev/null
-"$LMSH" replay "$id" --model "$T/m" >"$T/out" 2>"$T/err"; rc=$?
+"$LMSH" replay --threads 1 "$id" --model "$T/m" >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -le 1 ] || no "changed weights exit $rc"
 grep -q "warning: .*differs.*: config.json, model.safetensors$" "$T/err" || no "weights warning: $(cat "$T/err")"
 tail -1 "$T/out" | grep -Eq '^(identical \(24 tokens\)|diverged at step [0-9]+: recorded [0-9]+ ".*", replayed [0-9]+ ".*")$' \

@@ -15,7 +15,7 @@ no() { echo "FAIL: $*" >&2; fail=1; }
 DB="$T/h.db"
 M="$LMSH_TEST_DATA/models/tiny"
 
-"$LMSH" generate --model "$M" --prompt "Once upon a time" --seed 7 \
+"$LMSH" generate --threads 1 --model "$M" --prompt "Once upon a time" --seed 7 \
     --temperature 0.9 --top-k 50 --max-new-tokens 16 --history "$DB" \
     >"$T/gen" 2>"$T/err"; rc=$?
 if [ $rc -ne 0 ] && grep -q "not implemented" "$T/err"; then
@@ -31,14 +31,14 @@ id=$(jq '.[0].id' "$T/list.json")
     '["Once upon a time",7,0.9,50,16]' ] || no "recorded: $(jq -c '.[0].settings' "$T/turn.json")"
 n=$(jq '.[0].n_output' "$T/turn.json")
 
-"$LMSH" replay "$id" --history "$DB" >"$T/out" 2>"$T/err"; rc=$?
+"$LMSH" replay --threads 1 "$id" --history "$DB" >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] || no "replay exit $rc: $(cat "$T/err")"
 [ "$(tail -1 "$T/out")" = "identical ($n tokens)" ] || no "verdict: $(tail -1 "$T/out")"
 jq -r '.[0].output' "$T/turn.json" >"$T/want"
 sed '$d' "$T/out" >"$T/got"
 cmp -s "$T/want" "$T/got" || no "replayed text differs"
 
-"$LMSH" generate --model "$M" --prompt "x" --max-new-tokens 2 \
+"$LMSH" generate --threads 1 --model "$M" --prompt "x" --max-new-tokens 2 \
     --history "$T/off.db" --no-history >/dev/null 2>&1 || no "generate --no-history"
 [ ! -e "$T/off.db" ] || no "--no-history recorded"
 exit $fail
