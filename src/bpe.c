@@ -86,32 +86,28 @@ bpe_byte_printable(unsigned b)
 unsigned
 bpe_byte_to_cp(unsigned char b)
 {
-	unsigned n = 0;
-
+	/* the unprintable bytes are 0..32, 127..160 and 173, in that order */
 	if (bpe_byte_printable(b))
 		return b;
-	for (unsigned i = 0; i < b; i++)
-		if (!bpe_byte_printable(i))
-			n++;
-	return 256 + n;
+	if (b <= 32)
+		return 256 + b;
+	if (b <= 160)
+		return 256 + 33 + (b - 127);
+	return 256 + 67;
 }
 
 /* The byte a code point stands for, or -1. */
 static int
 bpe_cp_to_byte(unsigned cp)
 {
-	static int	table[324];
-	static int	ready;
-
-	/* benign if two threads fill it at once: both write the same values */
-	if (!ready) {
-		for (unsigned i = 0; i < 324; i++)
-			table[i] = -1;
-		for (unsigned b = 0; b < 256; b++)
-			table[bpe_byte_to_cp((unsigned char)b)] = (int)b;
-		ready = 1;
-	}
-	return cp < 324 ? table[cp] : -1;
+	if (cp < 256)
+		return bpe_byte_printable(cp) ? (int)cp : -1;
+	cp -= 256;
+	if (cp < 33)
+		return (int)cp;
+	if (cp < 67)
+		return (int)(127 + cp - 33);
+	return cp == 67 ? 173 : -1;
 }
 
 static uint64_t
@@ -734,14 +730,33 @@ bpe_unmap(const char *s, size_t len, char *out, size_t *out_len)
 	return 0;
 }
 
-/* Line (1-based) of each top-level member of a JSON object, in file order.
- * The text already parsed, so this scanner only counts. */
-static size_t *
-bpe_json_member_lines(const char *t, size_t len, size_t *n_out)
+/* Does the JSON string literal t[0..len) (quotes included) spell key? */
+static int
+bpe_json_key_is(const char *t, size_t len, const char *key)
 {
-	size_t	*lines = NULL, n = 0, cap = 0, line = 1;
-	int	 depth = 0, in_str = 0, want_key = 0;
+	json_t	*j;
+	int	 same;
 
+	if (memchr(t, '\\', len) == NULL)
+		return len - 2 == strlen(key) && memcmp(t + 1, key, len - 2) == 0;
+	j = json_loadb(t, len, JSON_DECODE_ANY, NULL);
+	same = json_is_string(j) && strcmp(json_string_value(j), key) == 0;
+	json_decref(j);
+	return same;
+}
+
+/*
+ * Line (1-based) of the top-level member named key in a JSON object's
+ * text, or 0.  Only error messages need it, so it scans on demand.
+ */
+static size_t
+bpe_json_key_line(const char *t, size_t len, const char *key)
+{
+	size_t	line = 1, start = 0, kline = 0;
+	int	depth = 0, in_str = 0, want_key = 0, is_key = 0;
+
+	if (t == NULL)
+		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = t[i];
 
@@ -750,21 +765,20 @@ bpe_json_member_lines(const char *t, size_t len, size_t *n_out)
 		if (in_str) {
 			if (c == '\\')
 				i++;
-			else if (c == '"')
+			else if (c == '"') {
 				in_str = 0;
+				if (is_key && bpe_json_key_is(t + start,
+				    i + 1 - start, key))
+					return kline;
+			}
 			continue;
 		}
 		if (c == '"') {
-			if (depth == 1 && want_key) {
-				if (n == cap) {
-					cap = cap ? 2 * cap : 1024;
-					lines = xreallocarray(lines, cap,
-					    sizeof *lines);
-				}
-				lines[n++] = line;
-				want_key = 0;
-			}
 			in_str = 1;
+			is_key = depth == 1 && want_key;
+			want_key = 0;
+			start = i;
+			kline = line;
 		} else if (c == '{' || c == '[') {
 			if (++depth == 1)
 				want_key = 1;
@@ -773,8 +787,7 @@ bpe_json_member_lines(const char *t, size_t len, size_t *n_out)
 		else if (c == ',' && depth == 1)
 			want_key = 1;
 	}
-	*n_out = n;
-	return lines;
+	return 0;
 }
 
 /* "path:line", or "path" when the line is unknown (0). */
@@ -802,17 +815,17 @@ bpe_json_load(const char *path, const char *text, size_t len, struct err *err)
 }
 
 /*
- * Fill b's tokens from a vocab object {"token": id, ...}.  lines[] (may be
- * NULL) gives each member's line for messages.
+ * Fill b's tokens from a vocab object {"token": id, ...}.  text (may be
+ * NULL) is the file, the object at its top, for line numbers in messages.
  */
 static int
 bpe_load_vocab_obj(struct bpe *b, const char *path, json_t *obj,
-    const size_t *lines, size_t n_lines, struct err *err)
+    const char *text, size_t len, struct err *err)
 {
 	const char	*key;
 	json_t		*val;
-	size_t		 n = json_object_size(obj), k = 0, line = 0;
-	size_t		*at = xcalloc(n + 1, sizeof *at); /* id -> line + 1 */
+	size_t		 n = json_object_size(obj);
+	const char	**at = xcalloc(n + 1, sizeof *at); /* id -> its key */
 	char		**raw = xcalloc(n + 1, sizeof *raw);
 	size_t		*raw_len = xcalloc(n + 1, sizeof *raw_len);
 	unsigned char	*sp = xcalloc(n + 1, 1);
@@ -823,32 +836,37 @@ bpe_load_vocab_obj(struct bpe *b, const char *path, json_t *obj,
 		json_int_t	id;
 		char		w[ERR_MSG_CAP / 2];
 
-		line = k < n_lines && lines != NULL ? lines[k] : 0;
-		k++;
-		bpe_where(w, sizeof w, path, line);
+#define BPE_WHERE(k) bpe_where(w, sizeof w, path, \
+	    bpe_json_key_line(text, len, (k)))
 		if (!json_is_integer(val)) {
+			BPE_WHERE(key);
 			err_set(err, "%s: the id of \"%s\" is not an integer",
 			    w, key);
 			goto out;
 		}
 		id = json_integer_value(val);
 		if (id < 0 || (size_t)id >= n) {
+			BPE_WHERE(key);
 			err_set(err, "%s: id %lld of \"%s\" leaves a hole: "
 			    "ids must be 0..%zu", w, (long long)id, key, n - 1);
 			goto out;
 		}
-		if (at[id] != 0) {
+		if (at[id] != NULL) {
+			size_t first = bpe_json_key_line(text, len, at[id]);
+
+			BPE_WHERE(key);
 			err_set(err, "%s: duplicate id %lld (first on line "
-			    "%zu)", w, (long long)id, at[id] - 1);
+			    "%zu)", w, (long long)id, first);
 			goto out;
 		}
-		at[id] = line + 1;
+		at[id] = key;
 		raw[id] = xmalloc(klen + 1);
 		if (bpe_looks_special(key, klen)) {
 			memcpy(raw[id], key, klen);
 			raw_len[id] = klen;
 			sp[id] = 1;
 		} else if (bpe_unmap(key, klen, raw[id], &raw_len[id]) != 0) {
+			BPE_WHERE(key);
 			err_set(err, "%s: token \"%s\" has a character "
 			    "outside the byte-level alphabet", w, key);
 			goto out;
@@ -860,8 +878,8 @@ bpe_load_vocab_obj(struct bpe *b, const char *path, json_t *obj,
 			char w[ERR_MSG_CAP / 2];
 
 			err_set(err, "%s: token %zu repeats the bytes of "
-			    "token %d", bpe_where(w, sizeof w, path, at[id] - 1),
-			    id, (int)bpe_token_id(b, raw[id], raw_len[id]));
+			    "token %d", BPE_WHERE(at[id]), id,
+			    (int)bpe_token_id(b, raw[id], raw_len[id]));
 			goto out;
 		}
 		bpe_push_token(b, raw[id], raw_len[id], sp[id]);
@@ -869,6 +887,7 @@ bpe_load_vocab_obj(struct bpe *b, const char *path, json_t *obj,
 			bpe_splitter_add_special(b->split, raw[id], raw_len[id],
 			    (int32_t)id);
 	}
+#undef BPE_WHERE
 	rc = 0;
 out:
 	for (size_t i = 0; i < n; i++)
@@ -977,7 +996,7 @@ bpe_load(const char *vocab_path, const char *merges_path, struct err *err)
 {
 	struct bpe	*b = bpe_new();
 	char		*text = NULL;
-	size_t		 len, n_lines = 0, *lines = NULL;
+	size_t		 len;
 	json_t		*j = NULL;
 
 	if (util_read_file(vocab_path, &text, &len, err) != 0)
@@ -988,18 +1007,15 @@ bpe_load(const char *vocab_path, const char *merges_path, struct err *err)
 		err_set(err, "%s:1: expected a JSON object of token: id", vocab_path);
 		goto fail;
 	}
-	lines = bpe_json_member_lines(text, len, &n_lines);
-	if (bpe_load_vocab_obj(b, vocab_path, j, lines, n_lines, err) != 0 ||
+	if (bpe_load_vocab_obj(b, vocab_path, j, text, len, err) != 0 ||
 	    bpe_check_bytes(b, vocab_path, err) != 0 ||
 	    bpe_load_merges(b, merges_path, err) != 0)
 		goto fail;
 	json_decref(j);
-	free(lines);
 	free(text);
 	return b;
 fail:
 	json_decref(j);
-	free(lines);
 	free(text);
 	bpe_free(b);
 	return NULL;
@@ -1083,6 +1099,36 @@ bpe_load_hf_added(struct bpe *b, const char *path, json_t *arr,
 }
 
 /*
+ * Encoding here is GPT-2's: the ByteLevel pre-tokenizer with its regex, no
+ * normalizer, no prefix space.  Anything else would tokenize differently,
+ * so it is refused rather than approximated.
+ */
+static int
+bpe_hf_check_pipeline(json_t *j, const char *path, struct err *err)
+{
+	json_t		*pre = json_object_get(j, "pre_tokenizer");
+	json_t		*norm = json_object_get(j, "normalizer");
+	const char	*type = json_string_value(json_object_get(pre, "type"));
+
+	if (norm != NULL && !json_is_null(norm)) {
+		err_set(err, "%s: a normalizer is not supported", path);
+		return -1;
+	}
+	if (type == NULL || strcmp(type, "ByteLevel") != 0) {
+		err_set(err, "%s: pre_tokenizer %s is not supported (only "
+		    "GPT-2's ByteLevel)", path, type ? type : "(none)");
+		return -1;
+	}
+	if (json_is_true(json_object_get(pre, "add_prefix_space")) ||
+	    json_is_false(json_object_get(pre, "use_regex"))) {
+		err_set(err, "%s: ByteLevel with add_prefix_space or without "
+		    "use_regex is not supported", path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Load a Hugging Face tokenizer.json whose model is byte-level BPE (vocab,
  * merges and added_tokens).  Caller frees with bpe_free(); NULL with err
  * set on a bad or unsupported file.
@@ -1113,7 +1159,8 @@ bpe_load_hf(const char *path, struct err *err)
 		    path);
 		goto fail;
 	}
-	if (bpe_load_vocab_obj(b, path, vocab, NULL, 0, err) != 0)
+	if (bpe_hf_check_pipeline(j, path, err) != 0 ||
+	    bpe_load_vocab_obj(b, path, vocab, NULL, 0, err) != 0)
 		goto fail;
 	if (bpe_check_bytes(b, path, err) != 0 ||
 	    bpe_load_hf_merges(b, path, merges, err) != 0)

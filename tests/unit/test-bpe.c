@@ -9,7 +9,7 @@
  * ids; the streaming decoder on characters split over tokens and at flush;
  * malformed vocab.json/merges.txt (file:line: problem); bpe_save round trip
  * against the original files; Hugging Face tokenizer.json (both merge
- * spellings, wrong model type).
+ * spellings; a wrong model type, pre-tokenizer or a normalizer refused).
  */
 #include "config.h"
 
@@ -575,9 +575,11 @@ test_hf(int pairs)
 	}
 	added = json_pack("[{s:i, s:s, s:b}]", "id", 50256, "content",
 	    "<|endoftext|>", "special", 1);
-	root = json_pack("{s:s, s:o, s:{s:s, s:o, s:o}}", "version", "1.0",
-	    "added_tokens", added, "model", "type", "BPE", "vocab", vocab,
-	    "merges", merges);
+	root = json_pack("{s:s, s:o, s:n, s:{s:s, s:b, s:b, s:b}, "
+	    "s:{s:s, s:o, s:o}}", "version", "1.0", "added_tokens", added,
+	    "normalizer", "pre_tokenizer", "type", "ByteLevel",
+	    "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 1,
+	    "model", "type", "BPE", "vocab", vocab, "merges", merges);
 	CHECK(json_dump_file(root, hf, 0) == 0);
 	json_decref(root);
 	b = bpe_load_hf(hf, &err);
@@ -591,6 +593,15 @@ test_hf(int pairs)
 	spit(hf, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}");
 	CHECK(bpe_load_hf(hf, &err) == NULL &&
 	    strstr(err.msg, "not BPE") != NULL);
+	spit(hf, "{\"pre_tokenizer\": {\"type\": \"Metaspace\"}, \"model\": "
+	    "{\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}");
+	CHECK(bpe_load_hf(hf, &err) == NULL &&
+	    strstr(err.msg, "Metaspace is not supported") != NULL);
+	spit(hf, "{\"normalizer\": {\"type\": \"NFC\"}, \"pre_tokenizer\": "
+	    "{\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", "
+	    "\"vocab\": {}, \"merges\": []}}");
+	CHECK(bpe_load_hf(hf, &err) == NULL &&
+	    strstr(err.msg, "normalizer is not supported") != NULL);
 	spit(hf, "{\"model\": {\"type\": \"BPE\",\n \"vocab\": {}, }}");
 	CHECK(bpe_load_hf(hf, &err) == NULL &&
 	    strstr(err.msg, "tokenizer.json:2:") != NULL);
