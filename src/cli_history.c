@@ -332,13 +332,15 @@ static void
 cli_replay_check_model(struct history *h, const struct history_turn *t,
     const char *path, const struct lm_model *m)
 {
-	char		*fp = NULL, *files = NULL, *diff = NULL;
+	char		*fp = NULL, *files = NULL, *diff = NULL, *abs;
 	char		*cfg = history_config_json(model_config(m));
 	struct err	 err;
 
-	if (t->model_path != NULL && strcmp(t->model_path, path) != 0)
+	if ((abs = realpath(path, NULL)) == NULL)
+		abs = xstrdup(path);
+	if (t->model_path != NULL && strcmp(t->model_path, abs) != 0)
 		cli_warn("turn %lld was recorded with %s, replaying with %s",
-		    (long long)t->id, t->model_path, path);
+		    (long long)t->id, t->model_path, abs);
 	if (t->fingerprint == NULL)
 		cli_warn("turn %lld has no model fingerprint; the model cannot "
 		    "be checked", (long long)t->id);
@@ -353,6 +355,7 @@ cli_replay_check_model(struct history *h, const struct history_turn *t,
 	if (t->config_json != NULL && strcmp(t->config_json, cfg) != 0)
 		cli_warn("the model config differs: recorded %s, now %s",
 		    t->config_json, cfg);
+	free(abs);
 	free(diff);
 	free(fp);
 	free(files);

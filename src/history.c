@@ -725,19 +725,24 @@ history_config_json(const struct lm_config *c)
 /* ---- recording ---------------------------------------------------------- */
 
 /*
- * Record the start of a session; returns its id, or -1.  A NULL fingerprint
- * with a model_path is computed here (history_fingerprint()); a model that
- * cannot be read is recorded without one rather than not at all.
+ * Record the start of a session; returns its id, or -1.  A model path that
+ * exists is stored absolute, so that a replay from another directory finds
+ * it.  A NULL fingerprint with a model_path is computed here
+ * (history_model_fingerprint()); a model that cannot be read is recorded
+ * without one rather than not at all.
  */
 int64_t
 history_begin_session(struct history *h,
     const struct history_session_info *info, struct err *err)
 {
 	sqlite3_stmt	*st;
-	char		*fp = NULL, *files = NULL;
+	char		*fp = NULL, *files = NULL, *abs = NULL;
 	const char	*fpv = info->fingerprint, *filesv = info->files;
 	int64_t		 id = -1;
 	struct err	 ignored;
+
+	if (info->model_path != NULL)
+		abs = realpath(info->model_path, NULL);
 
 	if (fpv == NULL && info->model_path != NULL &&
 	    history_model_fingerprint(h, info->model_path, &fp, &files,
@@ -753,7 +758,8 @@ history_begin_session(struct history *h,
 	sqlite3_bind_double(st, 1, history_wall_now());
 	sqlite3_bind_text(st, 2, info->lmsh_version ? info->lmsh_version :
 	    PACKAGE_VERSION, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, info->model_path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, abs ? abs : info->model_path, -1,
+	    SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, fpv, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, info->config_json, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, filesv, -1, SQLITE_STATIC);
@@ -763,6 +769,7 @@ history_begin_session(struct history *h,
 		id = sqlite3_last_insert_rowid(h->db);
 	sqlite3_finalize(st);
 out:
+	free(abs);
 	free(fp);
 	free(files);
 	return id;

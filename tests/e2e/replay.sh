@@ -4,6 +4,7 @@
 # Covers: generate records one turn per sample with its prompt, seed and
 # settings (checked with jq); `lmsh replay ID` prints the same text and
 # `identical (N tokens)` with N the recorded output length; --history PATH;
+# a relative --model path replays from another directory;
 # --no-history records nothing.
 set -u
 : "${LMSH:?}" "${LMSH_TEST_DATA:?}"
@@ -37,6 +38,16 @@ n=$(jq '.[0].n_output' "$T/turn.json")
 jq -r '.[0].output' "$T/turn.json" >"$T/want"
 sed '$d' "$T/out" >"$T/got"
 cmp -s "$T/want" "$T/got" || no "replayed text differs"
+
+# a relative model path is recorded absolute: the replay works elsewhere
+(cd "$LMSH_TEST_DATA/models" && "$LMSH" generate --threads 1 --model tiny \
+    --prompt "rel" --seed 3 --max-new-tokens 5 --history "$DB" >/dev/null) \
+    || no "generate --model tiny"
+id=$("$LMSH" history --history "$DB" --json | jq '.[-1].id')
+(cd "$T" && "$LMSH" replay --threads 1 "$id" --history "$DB") >"$T/out" \
+    2>"$T/err" || no "replay from elsewhere: $(cat "$T/err")"
+tail -1 "$T/out" | grep -q '^identical' || no "relative: $(tail -1 "$T/out")"
+[ ! -s "$T/err" ] || no "relative path warnings: $(cat "$T/err")"
 
 "$LMSH" generate --threads 1 --model "$M" --prompt "x" --max-new-tokens 2 \
     --history "$T/off.db" --no-history >/dev/null 2>&1 || no "generate --no-history"
