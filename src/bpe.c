@@ -593,7 +593,7 @@ bpe_merge_index(struct bpe *b)
 		int32_t		 l = b->merges[2 * r], rt = b->merges[2 * r + 1];
 		uint64_t	 key = (uint64_t)(uint32_t)l << 32 | (uint32_t)rt;
 		size_t		 h = bpe_hash_pair(key) & (cap - 1);
-		char		*cat;
+		char		 small[256], *cat = small;
 		size_t		 n = b->tok_len[l] + b->tok_len[rt];
 
 		while (b->merge_map[h].key != UINT64_MAX &&
@@ -601,13 +601,15 @@ bpe_merge_index(struct bpe *b)
 			h = (h + 1) & (cap - 1);
 		if (b->merge_map[h].key == key)
 			continue;
-		cat = xmalloc(n);
+		if (n > sizeof small)
+			cat = xmalloc(n);
 		memcpy(cat, b->tok[l], b->tok_len[l]);
 		memcpy(cat + b->tok_len[l], b->tok[rt], b->tok_len[rt]);
 		b->merge_map[h].key = key;
 		b->merge_map[h].rank = (int32_t)r;
 		b->merge_map[h].id = bpe_token_id(b, cat, n);
-		free(cat);
+		if (cat != small)
+			free(cat);
 	}
 }
 
@@ -899,12 +901,15 @@ out:
 	return rc;
 }
 
-/* One merge "a b": look both symbols up and append the pair. */
+/* One merge "a b": look both symbols up and append the pair.  The
+ * caller puts the location in front of an error. */
 static int
-bpe_add_merge(struct bpe *b, const char *where, const char *a, size_t alen,
-    const char *c, size_t clen, struct err *err)
+bpe_add_merge(struct bpe *b, const char *a, size_t alen, const char *c,
+    size_t clen, struct err *err)
 {
-	char		*ra = xmalloc(alen + 1), *rc = xmalloc(clen + 1);
+	char		 sa[128], sc[128], cat[256];
+	char		*ra = alen < sizeof sa ? sa : xmalloc(alen + 1);
+	char		*rc = clen < sizeof sc ? sc : xmalloc(clen + 1);
 	size_t		 na, nc;
 	int32_t		 ia = -1, ic = -1;
 	int		 ret = -1;
@@ -914,22 +919,23 @@ bpe_add_merge(struct bpe *b, const char *where, const char *a, size_t alen,
 	if (bpe_unmap(c, clen, rc, &nc) == 0)
 		ic = bpe_token_id(b, rc, nc);
 	if (ia < 0 || ic < 0) {
-		err_set(err, "%s: unknown merge symbol \"%.*s\"", where,
+		err_set(err, "unknown merge symbol \"%.*s\"",
 		    ia < 0 ? (int)alen : (int)clen, ia < 0 ? a : c);
 		goto out;
 	}
 	{
-		char	*cat = xmalloc(na + nc + 1);
+		char	*cp = na + nc <= sizeof cat ? cat : xmalloc(na + nc);
 		int32_t	 id;
 
-		memcpy(cat, ra, na);
-		memcpy(cat + na, rc, nc);
-		id = bpe_token_id(b, cat, na + nc);
-		free(cat);
+		memcpy(cp, ra, na);
+		memcpy(cp + na, rc, nc);
+		id = bpe_token_id(b, cp, na + nc);
+		if (cp != cat)
+			free(cp);
 		if (id < 0) {
-			err_set(err, "%s: merge \"%.*s %.*s\" makes a token "
-			    "that is not in the vocabulary", where,
-			    (int)alen, a, (int)clen, c);
+			err_set(err, "merge \"%.*s %.*s\" makes a token that "
+			    "is not in the vocabulary", (int)alen, a, (int)clen,
+			    c);
 			goto out;
 		}
 	}
@@ -938,8 +944,10 @@ bpe_add_merge(struct bpe *b, const char *where, const char *a, size_t alen,
 	b->n_merges++;
 	ret = 0;
 out:
-	free(ra);
-	free(rc);
+	if (ra != sa)
+		free(ra);
+	if (rc != sc)
+		free(rc);
 	return ret;
 }
 
@@ -957,7 +965,6 @@ bpe_load_merges(struct bpe *b, const char *path, struct err *err)
 	while (i < len) {
 		const char	*s = text + i, *nl = memchr(s, '\n', len - i);
 		size_t		 n = nl ? (size_t)(nl - s) : len - i, sp;
-		char		 w[ERR_MSG_CAP / 2];
 
 		i += n + 1;
 		line++;
@@ -974,9 +981,10 @@ bpe_load_merges(struct bpe *b, const char *path, struct err *err)
 			    "one space", path, line);
 			goto out;
 		}
-		if (bpe_add_merge(b, bpe_where(w, sizeof w, path, line), s, sp,
-		    s + sp + 1, n - sp - 1, err) != 0)
+		if (bpe_add_merge(b, s, sp, s + sp + 1, n - sp - 1, err) != 0) {
+			err_prefix(err, "%s:%zu", path, line);
 			goto out;
+		}
 	}
 	bpe_merge_index(b);
 	rc = 0;
@@ -1033,32 +1041,32 @@ bpe_load_hf_merges(struct bpe *b, const char *path, json_t *arr,
 	    2 * sizeof *b->merges);
 	json_array_foreach(arr, i, m) {
 		const char	*a, *c, *s, *spc;
-		char		 w[ERR_MSG_CAP / 2];
 
-		snprintf(w, sizeof w, "%s: model.merges[%zu]", path, i);
 		if (json_is_string(m) && (spc = strchr(s = json_string_value(m),
 		    ' ')) != NULL && strchr(spc + 1, ' ') == NULL) {
 			a = s;
 			c = spc + 1;
-			if (bpe_add_merge(b, w, a, (size_t)(spc - s), c,
+			if (bpe_add_merge(b, a, (size_t)(spc - s), c,
 			    strlen(c), err) != 0)
-				return -1;
+				goto bad;
 		} else if (json_is_array(m) && json_array_size(m) == 2 &&
 		    json_is_string(json_array_get(m, 0)) &&
 		    json_is_string(json_array_get(m, 1))) {
 			a = json_string_value(json_array_get(m, 0));
 			c = json_string_value(json_array_get(m, 1));
-			if (bpe_add_merge(b, w, a, strlen(a), c, strlen(c),
+			if (bpe_add_merge(b, a, strlen(a), c, strlen(c),
 			    err) != 0)
-				return -1;
+				goto bad;
 		} else {
-			err_set(err, "%s: expected \"a b\" or [\"a\", \"b\"]",
-			    w);
-			return -1;
+			err_set(err, "expected \"a b\" or [\"a\", \"b\"]");
+			goto bad;
 		}
 	}
 	bpe_merge_index(b);
 	return 0;
+bad:
+	err_prefix(err, "%s: model.merges[%zu]", path, i);
+	return -1;
 }
 
 /* HF added_tokens: [{"id": N, "content": "...", "special": bool}]. */
