@@ -311,20 +311,36 @@ cli_replay_piece(void *arg, const struct gen_token *tok)
 	fflush(stdout);
 }
 
-/* A token for the verdict: its id and text, quoted, or "the end". */
+/*
+ * A token for the verdict: its id and its bytes in double quotes, or "the
+ * end".  A token that is not whole UTF-8 (a byte-level piece of a
+ * character) shows its non-ASCII bytes as \xNN; control bytes always are.
+ */
 static void
 cli_replay_token(struct buf *b, const struct bpe *bpe, int32_t id)
 {
 	const char	*s;
-	size_t		 len;
+	size_t		 len, bad;
+	int		 utf8;
 
 	if (id < 0) {
 		buf_puts(b, "the end");
 		return;
 	}
-	buf_printf(b, "%d ", (int)id);
-	if ((s = bpe_token_bytes(bpe, id, &len)) != NULL)
-		buf_json_string(b, s, len);
+	buf_printf(b, "%d \"", (int)id);
+	if ((s = bpe_token_bytes(bpe, id, &len)) == NULL)
+		len = 0;
+	utf8 = utf8_is_valid(s, len, &bad);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			buf_printf(b, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8))
+			buf_printf(b, "\\x%02x", c);
+		else
+			buf_append(b, &s[i], 1);
+	}
+	buf_puts(b, "\"");
 }
 
 /* Warn about every way the model differs from the recorded one. */
@@ -419,7 +435,7 @@ cli_replay_verdict(const struct replay_result *r, const struct bpe *bpe,
 /* Load what the replay needs and run it. */
 static int
 cli_replay_turn(struct lm_options *o, struct history *h,
-    const struct history_turn *t, unsigned mask)
+    const struct history_turn *t, unsigned mask, int record)
 {
 	struct lm_model		*m = NULL;
 	struct bpe		*bpe = NULL;
@@ -444,7 +460,7 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	}
 	fputs("\n", stdout);
 	rc = cli_replay_verdict(&res, bpe, mask);
-	if (mask != 0) {
+	if (record) {
 		if (cli_replay_record(h, t, g, cli_model_path(o), m,
 		    &new_id) != 0)
 			rc = CLI_EXIT_ERROR;
@@ -466,8 +482,9 @@ replay_run_cmd(int argc, char **argv)
 	struct lm_options	 o, given;
 	struct history		*h = NULL;
 	struct history_turn	 t;
+	struct err		 err;
 	char			**ops = NULL;
-	int			 n_ops, rc, missing;
+	int			 n_ops, rc, missing, record;
 	int64_t			 id;
 	unsigned		 mask;
 
@@ -488,13 +505,14 @@ replay_run_cmd(int argc, char **argv)
 	if (cli_history_id(ops[0], &id) != 0)
 		goto out;
 	rc = CLI_EXIT_ERROR;
+	/* a variation is recorded unless --no-history says not to */
+	record = mask != 0 && !o.no_history;
 	o.no_history = 0;
-	if ((h = cli_history_open(&o, mask != 0, &missing)) == NULL) {
+	if ((h = cli_history_open(&o, record, &missing)) == NULL) {
 		if (missing)
 			cli_error("no history recorded yet");
 		goto out;
 	}
-	struct err err;
 	if (history_get_turn(h, id, &t, &err) != 0) {
 		cli_error("%s", err.msg);
 		goto out;
@@ -509,7 +527,7 @@ replay_run_cmd(int argc, char **argv)
 		o.model = t.model_path;
 		o.src.checkpoint = NULL;
 	}
-	rc = cli_replay_turn(&o, h, &t, mask);
+	rc = cli_replay_turn(&o, h, &t, mask, record);
 out:
 	history_turn_fini(&t);
 	history_close(h);
@@ -528,13 +546,15 @@ const struct cli_command cli_cmd_replay = {
 	"the first step where the tokens differ, with both tokens.  A model\n"
 	"whose files differ from the recorded fingerprint is a warning naming\n"
 	"them.  Any setting option records the replay as a new turn linked to\n"
-	"ID (its recorded changes of that setting are then not applied).\n"
+	"ID (its recorded changes of that setting are then not applied),\n"
+	"unless --no-history is given.\n"
 	"\n"
 	"  -m, --model DIR          another model directory\n"
 	"  -t, --temperature T      -p, --top-p P    --top-k K    --min-p P\n"
 	"      --repeat-penalty R   --repeat-window N    -s, --seed S\n"
 	"      --max-new-tokens N   --eos-token-id ID    --stop TEXT\n"
 	"      --history PATH       the history file\n"
+	"      --no-history         do not record a variation\n"
 	"\n"
 	"Exit status: 0 identical (or a variation recorded), 1 diverged or\n"
 	"failed, 2 bad usage.  Long options are also accepted with\n"

@@ -141,6 +141,7 @@ history_wall_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The stored name of a stop reason ("eos", "max_tokens", ...). */
 const char *
 history_stop_name(enum gen_stop s)
 {
@@ -178,6 +179,7 @@ history_db_err(struct history *h, struct err *err, const char *what)
 		    sqlite3_errmsg(h->db));
 }
 
+/* Prepare one statement; NULL with the error in err.  Caller finalizes. */
 sqlite3_stmt *
 history_prepare(struct history *h, const char *sql, struct err *err)
 {
@@ -796,6 +798,7 @@ history_end_session(struct history *h, int64_t id, struct err *err)
 	return rc;
 }
 
+/* Append g's stop strings as a JSON array (the stop_strings column). */
 void
 history_json_stops(struct buf *b, const struct gen_settings *g)
 {
