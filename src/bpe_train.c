@@ -4,7 +4,8 @@
  * The vocabulary starts with the special tokens (ids 0..S-1), then the 256
  * bytes in GPT-2 byte-to-unicode order, then one token per merge.  The
  * corpus is read in blocks cut where pre-tokenization cannot tell the
- * difference (between "x\n" and "y"), each block is split among threads,
+ * difference (between a word and the white space after it), each block is
+ * split among threads,
  * and only the count of each distinct pre-token is kept ("words"), so
  * memory follows the number of distinct pre-tokens, not the corpus size.
  *
@@ -135,10 +136,15 @@ struct bt_ctx {
 	double				 total, done;	/* bytes */
 };
 
+/* Could the pattern's \s match code point cp?  Errs toward yes: a false
+ * yes only costs a cut. */
 static int
-bt_ascii_solid(unsigned char c)
+bt_maybe_space(unsigned cp)
 {
-	return c > ' ' && c < 0x7f;
+	return cp <= 0x20 || (cp >= 0x7f && cp <= 0xa0) || cp == 0x1680 ||
+	    cp == 0x180e || (cp >= 0x2000 && cp <= 0x200b) || cp == 0x2028 ||
+	    cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000 ||
+	    cp == 0xfeff;
 }
 
 /* Does a special token occurrence cover the gap before t[p]? */
@@ -157,29 +163,42 @@ bt_cut_in_special(const struct bt_ctx *c, const char *t, size_t len, size_t p)
 }
 
 /*
- * A cut in t[lo..hi] where splitting changes no pre-token: just after a
- * newline that follows a printable ASCII character and precedes another
- * (so the newline is a whole pre-token either way).  0 if there is none.
+ * Is the gap before t[p] a safe cut: an ASCII white-space character after
+ * a whole character that is not white space?  Every alternative of the
+ * pattern that takes a non-space character stops at white space, and a
+ * match never looks behind, so each side pre-tokenizes as in the whole.
  */
+static int
+bt_cut_at(const struct bt_ctx *c, const char *t, size_t len, size_t p)
+{
+	const unsigned char	*u = (const unsigned char *)t;
+	size_t			 q = p - 1;
+	unsigned		 cp;
+
+	if (p == 0 || p >= len || (u[p] != ' ' && (u[p] < '\t' ||
+	    u[p] > '\r')))
+		return 0;
+	while (q > 0 && p - q < 4 && (u[q] & 0xc0) == 0x80)
+		q--;
+	if (utf8_valid_prefix(t + q, p - q) != p - q)
+		return 0;
+	cp = u[q] < 0x80 ? u[q] : u[q] < 0xe0 ? u[q] & 0x1f :
+	    u[q] < 0xf0 ? u[q] & 0x0f : u[q] & 0x07;
+	for (size_t i = q + 1; i < p; i++)
+		cp = (cp << 6) | (u[i] & 0x3f);
+	return !bt_maybe_space(cp) && !bt_cut_in_special(c, t, len, p);
+}
+
+/* The last safe cut in t[lo..hi], or 0 if there is none. */
 static size_t
 bt_find_cut(const struct bt_ctx *c, const char *t, size_t len, size_t lo,
     size_t hi)
 {
-	if (lo < 2)
-		lo = 2;
-	while (hi > lo) {
-		const char *nl = memrchr(t + lo - 1, '\n', hi - lo);
-		size_t p;
-
-		if (nl == NULL)
-			return 0;
-		p = (size_t)(nl - t) + 1;
-		if (p < len && bt_ascii_solid((unsigned char)t[p - 2]) &&
-		    bt_ascii_solid((unsigned char)t[p]) &&
-		    !bt_cut_in_special(c, t, len, p))
+	if (lo < 1)
+		lo = 1;
+	for (size_t p = hi; p >= lo && p > 0; p--)
+		if (bt_cut_at(c, t, len, p))
 			return p;
-		hi = p - 1;
-	}
 	return 0;
 }
 

@@ -6,7 +6,8 @@
  * broken toward the lexicographically greater pair (worked by hand); the
  * merges of a naive full-recount trainer (tools/bpe-fixtures/train_ref.py)
  * for corpus.en at vocab size 1500 and for the Unicode, German, address and
- * long texts together at 700 (many ties, multi-byte characters); no
+ * long texts together at 700 (many ties, multi-byte characters, CRLF,
+ * CJK), in memory and streamed in small blocks over two threads; no
  * merge across special tokens; train -> save -> bpe_load -> round trip;
  * progress reports; errors (vocab too small, bad UTF-8 with its offset or
  * replaced, a missing file).
@@ -133,17 +134,34 @@ check_naive(const char *const *names, size_t n_names, size_t vocab,
 	o.vocab_size = vocab;
 	o.special = eot;
 	o.n_special = 1;
-	b = bpe_train_text(text.data, text.len, &o, &err);
-	CHECK_MSG(b != NULL, "%s", b ? "" : err.msg);
-	if (b != NULL && bpe_save(b, v, m, &err) == 0) {
-		got = slurp(m, &gl);
-		want = slurp(wp, &wl);
-		CHECK_MSG(gl == 14 + wl && memcmp(got + 14, want, wl) == 0,
-		    "merges differ from %s", want_name);
-		free(got);
-		free(want);
+	/* in memory, then from a file in small blocks over two threads */
+	for (int pass = 0; pass < 2; pass++) {
+		char		*cp = tmp_path("corpus.txt");
+		const char	*paths[] = { cp };
+
+		if (pass == 0)
+			b = bpe_train_text(text.data, text.len, &o, &err);
+		else {
+			o.threads = 2;
+			o.chunk_bytes = text.len / 100 + 64;
+			if (util_write_file_atomic(cp, text.data, text.len,
+			    &err) != 0)
+				exit(99);
+			b = bpe_train_files(paths, 1, &o, &err);
+		}
+		free(cp);
+		CHECK_MSG(b != NULL, "%s", b ? "" : err.msg);
+		if (b != NULL && bpe_save(b, v, m, &err) == 0) {
+			got = slurp(m, &gl);
+			want = slurp(wp, &wl);
+			CHECK_MSG(gl == 14 + wl && memcmp(got + 14, want, wl) ==
+			    0, "merges differ from %s (pass %d)", want_name,
+			    pass);
+			free(got);
+			free(want);
+		}
+		bpe_free(b);
 	}
-	bpe_free(b);
 	buf_fini(&text);
 	free(m);
 	free(v);
@@ -334,7 +352,8 @@ test_errors_and_progress(void)
 static void
 cleanup(void)
 {
-	const char *names[] = { "vocab.json", "merges.txt", "bad.txt" };
+	const char *names[] = { "vocab.json", "merges.txt", "bad.txt",
+	    "corpus.txt" };
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		char *p = tmp_path(names[i]);
