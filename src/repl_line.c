@@ -179,6 +179,9 @@ line_turn(struct line_state *ls, const char *prompt)
 			line_sigint = 0;
 			cmd_turn_interrupt(st);
 		}
+	log_debug("line: %d tokens, %.3f s wall from the first step, "
+	    "%.3f s in decode", st->n_generated, util_now() - st->turn_t0,
+	    gen_decode_seconds(st->sess));
 	if (!ls->at_bol || st->n_generated == 0)
 		fputc('\n', stdout);
 	fflush(stdout);

@@ -45,6 +45,7 @@
 #define UI_PANEL_ROWS	12	/* most rows it takes under the transcript */
 #define UI_N_CANDS	32	/* most candidates shown */
 #define UI_FPS		30	/* redraws per second while streaming */
+#define UI_RENDER_SHARE	50	/* redraws take at most 1/50 of the time */
 #define UI_TEMP_STEP	0.1
 #define UI_TOP_P_STEP	0.05
 #define UI_WHEEL_ROWS	3
@@ -102,6 +103,7 @@ struct ui {
 	char		 msg[512];	/* message row text */
 	int		 msg_err;	/* msg is an error */
 	double		 last_draw;	/* util_now() of the last redraw */
+	double		 render_cost;	/* seconds the last redraw took */
 
 	unsigned char	 keyq[UI_KEYQ_CAP]; /* bytes for readline */
 	size_t		 kq_head, kq_len; /* ring buffer */
@@ -373,51 +375,44 @@ ui_cls_attr(const struct ui *u, enum ui_cls cls, short *pair)
 	}
 }
 
-/* Draw screen row `row` of line l (0 = its first) at window row y. */
+/* Draw rows [row, row + n) of line l from window row y, in one pass over
+ * the line: runs of one class go out with one waddnwstr() each. */
 static void
-ui_draw_line_row(struct ui *u, const struct ui_line *l, int row, int y)
+ui_draw_line_rows(struct ui *u, const struct ui_line *l, int row, int y,
+    int n)
 {
-	size_t	i = 0, start;
+	size_t	i = 0, run = 0;
 	int	col = 0, r = 0;
+	int	cls = -1;
 
-	/* find the first character of the row */
-	while (r < row && i < l->n) {
-		int w = ui_wcw(l->wc[i]);
+	wmove(u->tw, y, 0);
+	for (; i <= l->n && r < row + n; i++) {
+		int	w = i < l->n ? ui_wcw(l->wc[i]) : 0;
+		int	wrap = i < l->n && w > 0 && col + w > u->tw_cols;
 
-		if (w > 0 && col + w > u->tw_cols) {
+		/* flush the pending run at a wrap, a class change or the end */
+		if (r >= row && (i == l->n || wrap || l->cls[i] != cls) &&
+		    i > run) {
+			short	pair;
+			attr_t	a = ui_cls_attr(u, (enum ui_cls)cls, &pair);
+
+			wattr_set(u->tw, a, pair, NULL);
+			waddnwstr(u->tw, l->wc + run, (int)(i - run));
+		}
+		if (i == l->n)
+			break;
+		if (wrap || l->cls[i] != cls)
+			run = i;
+		if (wrap) {
 			r++;
 			col = 0;
-			continue;
+			if (r >= row && r < row + n)
+				wmove(u->tw, y + r - row, 0);
 		}
+		cls = l->cls[i];
 		col += w;
-		i++;
-	}
-	start = i;
-	col = 0;
-	wmove(u->tw, y, 0);
-	while (i < l->n) {
-		size_t	j = i;
-		short	pair;
-		attr_t	a;
-
-		/* a run of one class that fits the row */
-		while (j < l->n && l->cls[j] == l->cls[i]) {
-			int w = ui_wcw(l->wc[j]);
-
-			if (w > 0 && col + w > u->tw_cols)
-				break;
-			col += w;
-			j++;
-		}
-		a = ui_cls_attr(u, (enum ui_cls)l->cls[i], &pair);
-		wattr_set(u->tw, a, pair, NULL);
-		waddnwstr(u->tw, l->wc + i, (int)(j - i));
-		if (j == i || (j < l->n && l->cls[j] == l->cls[i]))
-			break;		/* row full */
-		i = j;
 	}
 	wattr_set(u->tw, A_NORMAL, 0, NULL);
-	(void)start;
 }
 
 static void
@@ -435,18 +430,26 @@ ui_draw_transcript(struct ui *u)
 		i--;
 		row_of_line -= u->lines[i].rows;
 	}
-	for (int y = 0; y < u->tw_rows && i < u->n_lines; y++) {
-		long r = top + y;
+	for (int y = 0; y < u->tw_rows && i < u->n_lines; ) {
+		long	r = top + y;
+		int	first, n;
 
-		if (r < 0)
+		if (r < 0) {
+			y++;
 			continue;
+		}
 		while (i < u->n_lines && r >= row_of_line + u->lines[i].rows) {
 			row_of_line += u->lines[i].rows;
 			i++;
 		}
 		if (i >= u->n_lines)
 			break;
-		ui_draw_line_row(u, &u->lines[i], (int)(r - row_of_line), y);
+		first = (int)(r - row_of_line);
+		n = u->lines[i].rows - first;
+		if (n > u->tw_rows - y)
+			n = u->tw_rows - y;
+		ui_draw_line_rows(u, &u->lines[i], first, y, n);
+		y += n;
 	}
 	if (u->scroll > 0) {
 		char more[64];
@@ -766,6 +769,8 @@ ui_draw_input(struct ui *u)
 static void
 ui_render(struct ui *u, int force)
 {
+	double t0 = util_now();
+
 	if (force)
 		clearok(curscr, TRUE);
 	if (u->too_small) {
@@ -787,7 +792,22 @@ ui_render(struct ui *u, int force)
 	ui_draw_input(u);
 	curs_set(u->generating ? 0 : 1);
 	doupdate();
+	u->render_cost = util_now() - t0;
 	u->last_draw = util_now();
+}
+
+/*
+ * While streaming, redraw at most UI_FPS times a second, and rarely enough
+ * that drawing takes at most 1/UI_RENDER_SHARE of the time, so that a big
+ * terminal never slows decoding by more than that.
+ */
+static int
+ui_render_due(const struct ui *u)
+{
+	double since = util_now() - u->last_draw;
+
+	return since >= 1.0 / UI_FPS && since >= UI_RENDER_SHARE *
+	    u->render_cost;
 }
 
 /* Layout: (re)make the windows for the screen size and panel state. */
@@ -825,6 +845,7 @@ ui_layout(struct ui *u)
 		u->pw = newwin(ph, u->cols, tw_rows, 0);
 	}
 	u->tw = newwin(tw_rows, tw_cols, 0, 0);
+	idlok(u->tw, TRUE);	/* let curses scroll rather than repaint */
 	u->mw = newwin(1, u->cols, u->rows - 3, 0);
 	u->sw = newwin(1, u->cols, u->rows - 2, 0);
 	u->iw = newwin(1, u->cols, u->rows - 1, 0);
@@ -1272,9 +1293,12 @@ ui_turn(struct ui *u, const char *prompt)
 		ui_poll_keys(u);
 		if (u->quit)
 			cmd_turn_interrupt(st);
-		if (u->paused || util_now() - u->last_draw >= 1.0 / UI_FPS)
+		if (u->paused || ui_render_due(u))
 			ui_render(u, 0);
 	}
+	log_debug("ui: %d tokens, %.3f s wall from the first step, "
+	    "%.3f s in decode", st->n_generated, util_now() - st->turn_t0,
+	    gen_decode_seconds(st->sess));
 	extra[0] = '\0';
 	if (gen_stop_reason(st->sess, 0) == GEN_STOP_INTERRUPTED)
 		snprintf(extra, sizeof extra, "interrupted after %d tokens "
