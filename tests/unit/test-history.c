@@ -5,7 +5,8 @@
  *    what changed; the digest cache is used until the file changes
  *  - a turn round-trips: texts (quotes, newlines, UTF-8), token ids, every
  *    setting, stop strings, live changes, stop reason, timings, replay_of
- *  - list / show / search (FTS5 ranking, punctuation) / export (JSON parsed
+ *  - list / show / search (FTS5 ranking, punctuation) / earlier prompts /
+ *    the config as JSON / export (JSON parsed
  *    with jansson, Markdown) / delete (changes and FTS entry go too)
  *  - migration of a hand-built version-1 file, keeping its rows
  *  - refused without a byte changed: a newer version, garbage, another
@@ -321,6 +322,29 @@ test_export_json(const char *text, const struct history_turn *t)
 }
 
 static void
+test_collect(void *arg, const char *prompt)
+{
+	struct buf *b = arg;
+
+	buf_printf(b, "%s|", prompt);
+}
+
+static void
+test_config_json(void)
+{
+	struct lm_config	 c = { 257, 64, 32, 2, 4, 64, 10000.5f };
+	char			*s = history_config_json(&c);
+	json_t			*o = json_loads(s, 0, NULL);
+
+	CHECK_MSG(o != NULL, "%s", s);
+	CHECK(json_integer_value(json_object_get(o, "vocab_size")) == 257);
+	CHECK(json_integer_value(json_object_get(o, "d_ff")) == 64);
+	CHECK(json_number_value(json_object_get(o, "rope_theta")) == 10000.5);
+	json_decref(o);
+	free(s);
+}
+
+static void
 test_turns(void)
 {
 	char			*path = test_path("turns.db");
@@ -435,6 +459,13 @@ test_turns(void)
 	buf_init(&b);
 	int64_t bad[] = { t1.id, 77 };
 	CHECK(history_export(h, bad, 2, 0, &b, &err) == -1 && b.len == 0);
+	buf_fini(&b);
+
+	/* earlier prompts for the up-arrow: distinct, oldest first */
+	buf_init(&b);
+	CHECK(history_prompts(h, 2, test_collect, &b, &err) == 0);
+	CHECK_MSG(b.data && strcmp(b.data, "The dog slept|unrelated|") == 0,
+	    "%s", b.data ? b.data : "");
 	buf_fini(&b);
 
 	/* delete: the row, its changes and its search entry go */
@@ -842,6 +873,7 @@ main(int argc, char **argv)
 	test_new_file();
 	test_fingerprint();
 	test_digest_cache();
+	test_config_json();
 	test_turns();
 	test_migration();
 	test_bad_files();
