@@ -65,5 +65,7 @@ if [ "${BENCH_BPE_BIG:-1}" != 0 ]; then
 	    --special-token '<|endoftext|>' "$T/big.txt" -o "$T/tokbig" || exit 1
 	t1=$(now)
 	echo "lmsh bpe-train 10k merges on $(wc -c <"$T/big.txt") bytes" \
-	    "(the text x$reps): $(sub "$t1" "$t0") s"
+	    "(the text x$reps): $(sub "$t1" "$t0") s" \
+	    "($(($(wc -l <"$T/tokbig/merges.txt") - 1)) merges: the text runs" \
+	    "out of pairs before 10k)"
 fi
