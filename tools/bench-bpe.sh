@@ -66,6 +66,6 @@ if [ "${BENCH_BPE_BIG:-1}" != 0 ]; then
 	t1=$(now)
 	echo "lmsh bpe-train 10k merges on $(wc -c <"$T/big.txt") bytes" \
 	    "(the text x$reps): $(sub "$t1" "$t0") s" \
-	    "($(($(wc -l <"$T/tokbig/merges.txt") - 1)) merges: the text runs" \
-	    "out of pairs before 10k)"
+	    "($(($(wc -l <"$T/tokbig/merges.txt") - 1)) merges; fewer than" \
+	    "10000 means the text ran out of pairs)"
 fi
