@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bpe.h"
@@ -477,6 +478,50 @@ out:
 }
 
 static int
+cli_replay_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* One number from the recorded config JSON ("key": N), or 0. */
+static double
+cli_replay_cfg_num(const char *json, const char *key)
+{
+	char		 pat[40];
+	const char	*p;
+
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	if ((p = strstr(json, pat)) == NULL)
+		return 0;
+	return strtod(p + strlen(pat), NULL);
+}
+
+/*
+ * A checkpoint file does not carry its shape: unless --config or shape
+ * flags are given, take it from the config recorded with the session.
+ */
+static void
+cli_replay_shape(struct lm_options *o, const struct history_turn *t)
+{
+	struct lm_config *c = &o->src.cfg;
+
+	if (t->config_json == NULL || o->src.config_path != NULL ||
+	    c->d_model != 0)
+		return;
+	c->vocab_size = (int)cli_replay_cfg_num(t->config_json, "vocab_size");
+	c->context_length = (int)cli_replay_cfg_num(t->config_json,
+	    "context_length");
+	c->d_model = (int)cli_replay_cfg_num(t->config_json, "d_model");
+	c->num_layers = (int)cli_replay_cfg_num(t->config_json, "num_layers");
+	c->num_heads = (int)cli_replay_cfg_num(t->config_json, "num_heads");
+	c->d_ff = (int)cli_replay_cfg_num(t->config_json, "d_ff");
+	c->rope_theta = (float)cli_replay_cfg_num(t->config_json,
+	    "rope_theta");
+}
+
+static int
 replay_run_cmd(int argc, char **argv)
 {
 	struct lm_options	 o, given;
@@ -526,6 +571,8 @@ replay_run_cmd(int argc, char **argv)
 		}
 		o.model = t.model_path;
 		o.src.checkpoint = NULL;
+		if (!cli_replay_is_dir(t.model_path))
+			cli_replay_shape(&o, &t);
 	}
 	rc = cli_replay_turn(&o, h, &t, mask, record);
 out:

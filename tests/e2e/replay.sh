@@ -4,7 +4,8 @@
 # Covers: generate records one turn per sample with its prompt, seed and
 # settings (checked with jq); `lmsh replay ID` prints the same text and
 # `identical (N tokens)` with N the recorded output length; --history PATH;
-# a relative --model path replays from another directory;
+# a relative --model path replays from another directory; a .pt checkpoint
+# replays with the recorded config;
 # --no-history records nothing.
 set -u
 : "${LMSH:?}" "${LMSH_TEST_DATA:?}"
@@ -48,6 +49,18 @@ id=$("$LMSH" history --history "$DB" --json | jq '.[-1].id')
     2>"$T/err" || no "replay from elsewhere: $(cat "$T/err")"
 tail -1 "$T/out" | grep -q '^identical' || no "relative: $(tail -1 "$T/out")"
 [ ! -s "$T/err" ] || no "relative path warnings: $(cat "$T/err")"
+
+# a .pt checkpoint: its shape comes from the recorded config, the tokenizer
+# from the command line
+P="$LMSH_TEST_DATA/models/pt"
+TOK="--vocab $M/vocab.json --merges $M/merges.txt"
+"$LMSH" generate --threads 1 --checkpoint-path "$P/raw.pt" --config \
+    "$P/model_config.json" $TOK --prompt-tokens 1,2,3 --eos-token-id -1 \
+    --seed 5 --max-new-tokens 8 --history "$T/pt.db" >/dev/null 2>"$T/err" \
+    || no "generate .pt: $(cat "$T/err")"
+"$LMSH" replay --threads 1 1 --history "$T/pt.db" $TOK >"$T/out" 2>"$T/err" \
+    || no "replay .pt: $(cat "$T/err")"
+[ "$(tail -1 "$T/out")" = "identical (8 tokens)" ] || no ".pt: $(tail -1 "$T/out")"
 
 "$LMSH" generate --threads 1 --model "$M" --prompt "x" --max-new-tokens 2 \
     --history "$T/off.db" --no-history >/dev/null 2>&1 || no "generate --no-history"
