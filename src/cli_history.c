@@ -597,6 +597,8 @@ const struct cli_command cli_cmd_replay = {
 	"unless --no-history is given.\n"
 	"\n"
 	"  -m, --model DIR          another model directory\n"
+	"      --vocab FILE --merges FILE, --tokenizer FILE\n"
+	"                           the tokenizer of a checkpoint-file model\n"
 	"  -t, --temperature T      -p, --top-p P    --top-k K    --min-p P\n"
 	"      --repeat-penalty R   --repeat-window N    -s, --seed S\n"
 	"      --max-new-tokens N   --eos-token-id ID    --stop TEXT\n"
