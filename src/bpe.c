@@ -8,46 +8,28 @@
  * merge_map maps a pair of ids to (rank, merged id).  merges[] keeps the
  * pairs in rank order so that bpe_save writes them back unchanged.
  *
- * Encoding runs the splitter (special tokens, then the GPT-2 pattern through
- * PCRE2 between them), merges each pre-token by lowest rank first (leftmost
+ * Encoding runs the splitter of bpe_split.c (special tokens, then the GPT-2
+ * pattern between them), merges each pre-token by lowest rank first (leftmost
  * on ties) and remembers the ids of each distinct pre-token for the rest of
  * the call.  Everything here is read-only after loading, so one struct bpe
  * may encode in several threads at once.
  */
 #include "config.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bpe.h"
+#include "bpe_split.h"
 #include "util.h"
 
-#define BPE_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+" \
-	"| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 #define BPE_NO_RANK	INT32_MAX
 #define BPE_SMALL_PIECE	48	/* longer pieces merge through a heap */
 #define BPE_CACHE_MAX	(1u << 20) /* distinct pre-tokens cached per call */
-
-struct bpe_special {
-	char		*bytes;		/* owned */
-	size_t		 len;
-	int32_t		 id;		/* token id (or caller's index) */
-};
-
-struct bpe_splitter {
-	pcre2_code		*re;		/* the GPT-2 pattern, UTF + UCP */
-	int			 jit;		/* re was JIT-compiled */
-	struct bpe_special	*sp;		/* longest first */
-	size_t			 n_sp;
-	unsigned char		 first[256];	/* 1 if a special starts so */
-};
 
 struct bpe_merge_slot {
 	uint64_t	 key;		/* left << 32 | right; UINT64_MAX empty */
@@ -195,265 +177,6 @@ bpe_utf8_repair(const char *s, size_t len, size_t *out_len)
 	return b.data;
 }
 
-/* ---- splitter --------------------------------------------------------- */
-
-/*
- * A splitter with the GPT-2 pattern and no special tokens.  NULL with err
- * set if PCRE2 rejects the pattern (a PCRE2 built without Unicode).
- */
-struct bpe_splitter *
-bpe_splitter_new(struct err *err)
-{
-	struct bpe_splitter	*s;
-	int			 ec;
-	PCRE2_SIZE		 off;
-
-	s = xcalloc(1, sizeof *s);
-	s->re = pcre2_compile((PCRE2_SPTR)BPE_PATTERN, PCRE2_ZERO_TERMINATED,
-	    PCRE2_UTF | PCRE2_UCP, &ec, &off, NULL);
-	if (s->re == NULL) {
-		PCRE2_UCHAR msg[128];
-
-		pcre2_get_error_message(ec, msg, sizeof msg);
-		err_set(err, "pre-tokenizer pattern: %s", (char *)msg);
-		free(s);
-		return NULL;
-	}
-	s->jit = pcre2_jit_compile(s->re, PCRE2_JIT_COMPLETE) == 0;
-	return s;
-}
-
-/*
- * Add a special token: text equal to it becomes one piece with this id and
- * is never pre-tokenized.  Longer tokens are tried first, so overlapping
- * specials match the longest.  Re-adding a token updates its id.
- */
-int
-bpe_splitter_add_special(struct bpe_splitter *s, const char *tok, size_t len,
-    int32_t id)
-{
-	size_t at;
-
-	if (len == 0)
-		return -1;
-	for (size_t i = 0; i < s->n_sp; i++) {
-		if (s->sp[i].len == len && memcmp(s->sp[i].bytes, tok, len) == 0) {
-			s->sp[i].id = id;
-			return 0;
-		}
-	}
-	s->sp = xreallocarray(s->sp, s->n_sp + 1, sizeof *s->sp);
-	for (at = 0; at < s->n_sp && s->sp[at].len >= len; at++)
-		;
-	memmove(&s->sp[at + 1], &s->sp[at], (s->n_sp - at) * sizeof *s->sp);
-	s->sp[at].bytes = xstrndup(tok, len);
-	s->sp[at].len = len;
-	s->sp[at].id = id;
-	s->n_sp++;
-	s->first[(unsigned char)tok[0]] = 1;
-	return 0;
-}
-
-void
-bpe_splitter_free(struct bpe_splitter *s)
-{
-	if (s == NULL)
-		return;
-	for (size_t i = 0; i < s->n_sp; i++)
-		free(s->sp[i].bytes);
-	free(s->sp);
-	pcre2_code_free(s->re);
-	free(s);
-}
-
-/* The special token that starts at p, or NULL. */
-static const struct bpe_special *
-bpe_splitter_special_at(const struct bpe_splitter *s, const char *p,
-    size_t n)
-{
-	if (!s->first[(unsigned char)*p])
-		return NULL;
-	for (size_t i = 0; i < s->n_sp; i++)
-		if (s->sp[i].len <= n && memcmp(s->sp[i].bytes, p, s->sp[i].len)
-		    == 0)
-			return &s->sp[i];
-	return NULL;
-}
-
-struct bpe_walk {
-	const struct bpe_splitter	*s;
-	pcre2_match_data		*md;
-	int				 fast;	/* use the ASCII fast path */
-	struct err			*err;
-};
-
-/* End of the pattern's match at i, through PCRE2; 0 on error. */
-static size_t
-bpe_walk_pcre(struct bpe_walk *w, const char *t, size_t len, size_t i)
-{
-	int rc;
-
-	if (w->s->jit)
-		rc = pcre2_jit_match(w->s->re, (PCRE2_SPTR)t, len, i,
-		    PCRE2_NO_UTF_CHECK | PCRE2_ANCHORED, w->md, NULL);
-	else
-		rc = pcre2_match(w->s->re, (PCRE2_SPTR)t, len, i,
-		    PCRE2_NO_UTF_CHECK | PCRE2_ANCHORED, w->md, NULL);
-	if (rc == PCRE2_ERROR_NOMATCH) {
-		/* the pattern covers every character; keep going regardless */
-		size_t need;
-		bpe_utf8_bad_len((const unsigned char *)t + i, len - i, &need);
-		return i + (need <= len - i ? need : len - i);
-	}
-	if (rc < 0) {
-		PCRE2_UCHAR msg[128];
-
-		pcre2_get_error_message(rc, msg, sizeof msg);
-		err_set(w->err, "pre-tokenizer at byte %zu: %s", i, (char *)msg);
-		return 0;
-	}
-	return pcre2_get_ovector_pointer(w->md)[1];
-}
-
-#define BPE_A_SPACE	1
-#define BPE_A_LETTER	2
-#define BPE_A_DIGIT	4
-#define BPE_A_OTHER	8	/* not space, letter or digit */
-
-static unsigned char
-bpe_ascii_class(unsigned char c)
-{
-	if (c >= 0x80)
-		return 0;
-	if (c == ' ' || (c >= '\t' && c <= '\r'))
-		return BPE_A_SPACE;
-	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
-		return BPE_A_LETTER;
-	if (c >= '0' && c <= '9')
-		return BPE_A_DIGIT;
-	return BPE_A_OTHER;
-}
-
-/*
- * The GPT-2 pattern for ASCII text: end of the match at i, or 0 when the
- * answer depends on a non-ASCII character (PCRE2 decides those).  Each
- * branch mirrors one alternative of BPE_PATTERN, in its order.
- */
-static size_t
-bpe_walk_ascii(const unsigned char *t, size_t len, size_t i)
-{
-	unsigned char	c = bpe_ascii_class(t[i]), nc;
-	size_t		j = i + 1;
-
-	if (c == 0)
-		return 0;
-	if (t[i] == '\'' && j < len) {
-		unsigned char a = t[j], b = j + 1 < len ? t[j + 1] : 0;
-
-		if (a == 's' || a == 't' || a == 'm' || a == 'd')
-			return j + 1;
-		if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') ||
-		    (a == 'l' && b == 'l'))
-			return j + 2;
-	}
-	nc = j < len ? bpe_ascii_class(t[j]) : BPE_A_SPACE;
-	if (j < len && nc == 0)
-		return 0;
-	if (t[i] == ' ' && j < len && nc != BPE_A_SPACE) {
-		c = nc;		/* " ?X+": the space leads the run */
-		j++;
-	}
-	if (c != BPE_A_SPACE) {
-		while (j < len && bpe_ascii_class(t[j]) == c)
-			j++;
-		return j < len && t[j] >= 0x80 ? 0 : j;
-	}
-	/* whitespace: all of a run that ends the text or is followed by
-	 * more space; else all but its last character, or one character */
-	j = i;
-	while (j < len && bpe_ascii_class(t[j]) == BPE_A_SPACE)
-		j++;
-	if (j == len)
-		return j;
-	if (t[j] >= 0x80)
-		return 0;
-	return j - i > 1 ? j - 1 : j;
-}
-
-/* Pre-tokenize t[0..len) (no special tokens in it). */
-static int
-bpe_walk_text(struct bpe_walk *w, const char *t, size_t len, bpe_piece_fn fn,
-    void *arg)
-{
-	size_t	i = 0, j;
-	int	rc;
-
-	while (i < len) {
-		j = w->fast ? bpe_walk_ascii((const unsigned char *)t, len, i) : 0;
-		if (j == 0 && (j = bpe_walk_pcre(w, t, len, i)) == 0)
-			return -1;
-		if ((rc = fn(arg, t + i, j - i, -1)) != 0)
-			return rc;
-		i = j;
-	}
-	return 0;
-}
-
-static int
-bpe_splitter_walk(const struct bpe_splitter *s, int fast, const char *text,
-    size_t len, bpe_piece_fn fn, void *arg, struct err *err)
-{
-	struct bpe_walk	 w = { s, NULL, fast, err };
-	size_t		 start = 0, i = 0;
-	int		 rc = 0;
-
-	if ((w.md = pcre2_match_data_create(1, NULL)) == NULL)
-		util_fatal("pcre2_match_data_create: out of memory");
-	while (i < len) {
-		const struct bpe_special *sp = NULL;
-
-		if (s->n_sp > 0)
-			sp = bpe_splitter_special_at(s, text + i, len - i);
-		if (sp == NULL) {
-			i++;
-			continue;
-		}
-		if ((rc = bpe_walk_text(&w, text + start, i - start, fn,
-		    arg)) != 0)
-			goto out;
-		if ((rc = fn(arg, text + i, sp->len, sp->id)) != 0)
-			goto out;
-		i += sp->len;
-		start = i;
-	}
-	rc = bpe_walk_text(&w, text + start, len - start, fn, arg);
-out:
-	pcre2_match_data_free(w.md);
-	return rc;
-}
-
-/*
- * Split valid UTF-8 text into special tokens and pre-tokens, calling fn for
- * each in order.  ASCII runs take a hand-written path that mirrors the
- * pattern; the tests hold it to bpe_splitter_run_pcre.
- */
-int
-bpe_splitter_run(const struct bpe_splitter *s, const char *text, size_t len,
-    bpe_piece_fn fn, void *arg, struct err *err)
-{
-	return bpe_splitter_walk(s, 1, text, len, fn, arg, err);
-}
-
-/*
- * Like bpe_splitter_run, with every pre-token found by PCRE2.
- */
-int
-bpe_splitter_run_pcre(const struct bpe_splitter *s, const char *text,
-    size_t len, bpe_piece_fn fn, void *arg, struct err *err)
-{
-	return bpe_splitter_walk(s, 0, text, len, fn, arg, err);
-}
-
 /* ---- tables ----------------------------------------------------------- */
 
 static struct bpe *
@@ -469,6 +192,9 @@ bpe_new(void)
 	return b;
 }
 
+/*
+ * Release a tokenizer; NULL is allowed.
+ */
 void
 bpe_free(struct bpe *b)
 {
@@ -1212,12 +938,18 @@ bpe_add_special(struct bpe *b, const char *tok, struct err *err)
 
 /* ---- queries ---------------------------------------------------------- */
 
+/*
+ * Number of tokens, special tokens included (ids are 0..n-1).
+ */
 size_t
 bpe_n_vocab(const struct bpe *b)
 {
 	return b->n_vocab;
 }
 
+/*
+ * Number of merges, in rank order as merges.txt lists them.
+ */
 size_t
 bpe_n_merges(const struct bpe *b)
 {
@@ -1241,6 +973,10 @@ bpe_token_bytes(const struct bpe *b, int32_t id, size_t *len)
 	return b->tok[id];
 }
 
+/*
+ * 1 if id is a special token, 0 otherwise (also for ids outside the
+ * vocabulary).
+ */
 int
 bpe_is_special(const struct bpe *b, int32_t id)
 {
@@ -1737,6 +1473,9 @@ bpe_stream_flush(struct bpe_stream *s, const char **piece, size_t *len,
 	return rc;
 }
 
+/*
+ * Drop held bytes and start offsets from zero, for a new text.
+ */
 void
 bpe_stream_reset(struct bpe_stream *s)
 {
@@ -1745,6 +1484,9 @@ bpe_stream_reset(struct bpe_stream *s)
 	s->done = 0;
 }
 
+/*
+ * Release a stream; NULL is allowed.
+ */
 void
 bpe_stream_free(struct bpe_stream *s)
 {

@@ -7,7 +7,6 @@
 struct err;
 struct bpe;
 struct bpe_stream;
-struct bpe_splitter;
 
 /* What to do with bytes that are not valid UTF-8 (input text or decoded). */
 enum bpe_utf8_policy {
@@ -68,24 +67,6 @@ int		 bpe_save(const struct bpe *, const char *vocab_path,
 /* UTF-8 repair: a copy of s with each bad sequence replaced by U+FFFD
  * (maximal subparts, as Python's errors="replace"); caller frees. */
 char		*bpe_utf8_repair(const char *s, size_t len, size_t *out_len);
-
-/* The pre-tokenizer, shared with bpe_train: special tokens (longest match
- * wins) and the GPT-2 pattern between them. */
-typedef int	(*bpe_piece_fn)(void *arg, const char *piece, size_t len,
-		    int32_t special_id);
-struct bpe_splitter *bpe_splitter_new(struct err *);
-int		 bpe_splitter_add_special(struct bpe_splitter *, const char *,
-		    size_t, int32_t id);
-void		 bpe_splitter_free(struct bpe_splitter *);
-/* Call fn for each piece of valid UTF-8 text, in order: special_id is the
- * special token's id, or -1 for a pre-token.  fn returning non-zero stops
- * the walk and is returned; -1 with err set on a regex failure. */
-int		 bpe_splitter_run(const struct bpe_splitter *, const char *text,
-		    size_t len, bpe_piece_fn, void *arg, struct err *);
-/* The same walk using PCRE2 only (no ASCII fast path), for tests. */
-int		 bpe_splitter_run_pcre(const struct bpe_splitter *,
-		    const char *text, size_t len, bpe_piece_fn, void *arg,
-		    struct err *);
 
 /* GPT-2 byte-to-unicode mapping: the code point that stands for byte b. */
 unsigned	 bpe_byte_to_cp(unsigned char b);

@@ -28,6 +28,7 @@
 #endif
 
 #include "bpe.h"
+#include "bpe_split.h"
 #include "bpe_train.h"
 #include "util.h"
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bpe.h"
+#include "bpe_split.h"
 #include "check.h"
 #include "util.h"
 
