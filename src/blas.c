@@ -25,6 +25,9 @@
 #include <string.h>
 
 #include <immintrin.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <blis.h>
 
@@ -483,39 +486,75 @@ blas_mv_name(void)
 	return blas_mv_cur_name;
 }
 
-/* Rows per thread share: a multiple of the 4-row tile. */
 #define BLAS_MV_MIN_WORK	(1u << 15)	/* multiply-adds worth a thread */
+#define BLAS_MV_BLOCK		16	/* rows per work item: tiles fit */
 
 /*
- * y[b][j] = sum_i w[j][i] * x[b][i] on up to nt threads; see blas.h for the
- * shapes and the determinism it promises.
+ * The rows of y shared among the threads of the enclosing parallel region
+ * (one thread outside any), in contiguous blocks.  Ends with a barrier
+ * unless nowait.  Every thread of the team must call it.
+ */
+void
+blas_matvec_team(const float *w, size_t n_out, size_t n_in, const float *x,
+    size_t nb, float *y, int nowait)
+{
+	long n_blk = (long)((n_out + BLAS_MV_BLOCK - 1) / BLAS_MV_BLOCK);
+	blas_mv_fn fn;
+
+	if (blas_mv_cur == NULL) {
+		#pragma omp critical (blas_mv_init)
+		if (blas_mv_cur == NULL)
+			blas_mv_select(BLAS_MV_AUTO);
+	}
+	fn = blas_mv_cur;
+	if (nowait) {
+		#pragma omp for schedule(static) nowait
+		for (long k = 0; k < n_blk; k++) {
+			size_t j0 = (size_t)k * BLAS_MV_BLOCK;
+			size_t j1 = j0 + BLAS_MV_BLOCK < n_out ?
+			    j0 + BLAS_MV_BLOCK : n_out;
+
+			fn(w, n_in, x, nb, y, n_out, j0, j1);
+		}
+	} else {
+		#pragma omp for schedule(static)
+		for (long k = 0; k < n_blk; k++) {
+			size_t j0 = (size_t)k * BLAS_MV_BLOCK;
+			size_t j1 = j0 + BLAS_MV_BLOCK < n_out ?
+			    j0 + BLAS_MV_BLOCK : n_out;
+
+			fn(w, n_in, x, nb, y, n_out, j0, j1);
+		}
+	}
+}
+
+/*
+ * y[b][j] = sum_i w[j][i] * x[b][i] on up to nt threads (the caller's team
+ * when called inside a parallel region); see blas.h for the shapes and the
+ * determinism it promises.
  */
 void
 blas_matvec(int nt, const float *w, size_t n_out, size_t n_in, const float *x,
     size_t nb, float *y)
 {
-	blas_mv_fn fn;
-	size_t work = n_out * n_in * nb, chunk;
+	size_t work = n_out * n_in * nb;
 
 	if (blas_mv_cur == NULL)
 		blas_mv_select(BLAS_MV_AUTO);
-	fn = blas_mv_cur;
-	if (nt > 1 && work / (size_t)nt < BLAS_MV_MIN_WORK)
-		nt = (int)(work / BLAS_MV_MIN_WORK);
-	if (nt <= 1 || n_out < 8) {
-		fn(w, n_in, x, nb, y, n_out, 0, n_out);
+#ifdef _OPENMP
+	if (omp_in_parallel()) {
+		blas_matvec_team(w, n_out, n_in, x, nb, y, 0);
 		return;
 	}
-	chunk = ((n_out + (size_t)nt - 1) / (size_t)nt + 3) & ~(size_t)3;
-	#pragma omp parallel for num_threads(nt) schedule(static, 1)
-	for (int t = 0; t < nt; t++) {
-		size_t j0 = (size_t)t * chunk, j1 = j0 + chunk;
-
-		if (j1 > n_out)
-			j1 = n_out;
-		if (j0 < j1)
-			fn(w, n_in, x, nb, y, n_out, j0, j1);
+#endif
+	if (nt > 1 && work / (size_t)nt < BLAS_MV_MIN_WORK)
+		nt = (int)(work / BLAS_MV_MIN_WORK);
+	if (nt <= 1) {
+		blas_mv_cur(w, n_in, x, nb, y, n_out, 0, n_out);
+		return;
 	}
+	#pragma omp parallel num_threads(nt)
+	blas_matvec_team(w, n_out, n_in, x, nb, y, 0);
 }
 
 /*

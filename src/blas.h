@@ -36,6 +36,10 @@ int		 blas_mv_select(enum blas_mv_kernel);
 const char	*blas_mv_name(void);
 void		 blas_matvec(int nt, const float *w, size_t n_out, size_t n_in,
 		    const float *x, size_t nb, float *y);
+/* The same, called by every thread of an enclosing parallel region, which
+ * share the rows; a barrier ends it unless nowait. */
+void		 blas_matvec_team(const float *w, size_t n_out, size_t n_in,
+		    const float *x, size_t nb, float *y, int nowait);
 void		 blas_matvec_ref(const float *w, size_t n_out, size_t n_in,
 		    const float *x, size_t nb, float *y);
 

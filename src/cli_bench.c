@@ -280,11 +280,12 @@ bench_shape(const struct lm_config *cfg, int nt, const struct bench_plan *pl,
 	static const int batches[] = { 1, 8, 32 };
 	struct lm_model *m;
 	struct err err;
-	double sec, pf_flops, wbytes, rate, tok_s;
+	double sec, pf_flops, wbytes, rate, tok_s, all, base;
 	size_t kv = 0, kv_max, rss;
 	const struct lm_config *c;
 
 	bench_reset_peak();
+	base = (double)bench_peak_rss();
 	if ((m = model_new_random(cfg, 1, &err)) == NULL) {
 		cli_error("bench: %s", err.msg);
 		return -1;
@@ -327,10 +328,16 @@ bench_shape(const struct lm_config *cfg, int nt, const struct bench_plan *pl,
 		    nb, tok_s, wbytes / sec / 1e9, 100 * wbytes / sec / 1e9 /
 		    bw, flops * tok_s / 1e9, 100 * flops * tok_s / 1e9 / gf);
 	}
+	/* All weights are resident, embeddings included. */
 	rss = bench_peak_rss();
-	printf("  peak RSS: %.1f MiB; weights + largest KV cache: %.1f MiB "
-	    "(%+.0f%%)\n", rss / 1048576.0, (wbytes + (double)kv_max) /
-	    1048576, 100 * ((double)rss / (wbytes + (double)kv_max) - 1));
+	all = wbytes + (double)c->vocab_size * c->d_model * sizeof(float);
+	printf("  peak RSS: %.1f MiB (%.1f MiB before the model); weights "
+	    "%.1f MiB + largest KV cache %.1f MiB = %.1f MiB; RSS over that: "
+	    "%+.0f%%, %+.0f%% without the process's own start-up memory\n",
+	    rss / 1048576.0, base / 1048576.0, all / 1048576,
+	    kv_max / 1048576.0, (all + (double)kv_max) / 1048576,
+	    100 * ((double)rss / (all + (double)kv_max) - 1),
+	    100 * (((double)rss - base) / (all + (double)kv_max) - 1));
 	model_close(m);
 	return 0;
 fail:

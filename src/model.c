@@ -843,12 +843,15 @@ model_thread_id(void)
 #endif
 }
 
-/* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * g, in fp32, for n rows. */
+/*
+ * out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * g, in fp32, for n rows shared
+ * by the threads of the enclosing parallel region (if any).
+ */
 static void
-model_rmsnorm(int nt, const float *x, const float *g, float *out, size_t n,
+model_rmsnorm_team(const float *x, const float *g, float *out, size_t n,
     size_t d)
 {
-	#pragma omp parallel for num_threads(nt) if (n * d > 65536)
+	#pragma omp for schedule(static)
 	for (size_t r = 0; r < n; r++) {
 		const float *xr = x + r * d;
 		float *o = out + r * d, ss = 0, k;
@@ -860,6 +863,15 @@ model_rmsnorm(int nt, const float *x, const float *g, float *out, size_t n,
 		for (size_t i = 0; i < d; i++)
 			o[i] = xr[i] * k * g[i];
 	}
+}
+
+/* The same on nt threads of its own. */
+static void
+model_rmsnorm(int nt, const float *x, const float *g, float *out, size_t n,
+    size_t d)
+{
+	#pragma omp parallel num_threads(nt) if (n * d > 65536)
+	model_rmsnorm_team(x, g, out, n, d);
 }
 
 /* Rotate every head of row x (d_model wide) for position pos. */
@@ -900,18 +912,28 @@ model_softmax(float *p, size_t n)
 		p[i] *= k;
 }
 
-/* a[i] = SiLU(a[i]) * b[i]. */
+/* a[i] = SiLU(a[i]) * b[i], shared by the enclosing team. */
 static void
-model_swiglu(int nt, float *a, const float *b, size_t n)
+model_swiglu_team(float *a, const float *b, size_t n)
 {
-	#pragma omp parallel for num_threads(nt) if (n > 65536)
+	#pragma omp for schedule(static)
 	for (size_t i = 0; i < n; i++)
 		a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }
 
+/* The same on nt threads of its own. */
 static void
-model_add(float *x, const float *y, size_t n)
+model_swiglu(int nt, float *a, const float *b, size_t n)
 {
+	#pragma omp parallel num_threads(nt) if (n > 65536)
+	model_swiglu_team(a, b, n);
+}
+
+/* x[i] += y[i], shared by the enclosing team. */
+static void
+model_add_team(float *x, const float *y, size_t n)
+{
+	#pragma omp for schedule(static)
 	for (size_t i = 0; i < n; i++)
 		x[i] += y[i];
 }
@@ -1071,22 +1093,19 @@ model_prefill(struct lm_model *m, struct lm_cache *kc, int seq,
 /* --- decode ---------------------------------------------------------------- */
 
 /*
- * Attention of one new row per sequence, threaded over (sequence, head).
- * Every (sequence, head) runs the same loop whatever the batch, which keeps
- * decode results independent of batch composition.
+ * Attention of one new row per sequence, (sequence, head) pairs shared by
+ * the enclosing team.  Every pair runs the same loop whatever the batch,
+ * which keeps decode results independent of batch composition.
  */
 static void
 model_decode_attention(const struct lm_model *m, struct lm_cache *kc, int l,
-    const int *seqs, int n, int nt)
+    const int *seqs, int n)
 {
 	size_t d = (size_t)m->cfg.d_model, H = (size_t)m->cfg.num_heads;
-	size_t dk = d / H, work = 0;
+	size_t dk = d / H;
 	float scale = 1.0f / sqrtf((float)dk);
 
-	for (int b = 0; b < n; b++)
-		work += (size_t)kc->pos[seqs[b]] * d;
-	#pragma omp parallel for num_threads(nt) schedule(dynamic) \
-	    if (work > 32768)
+	#pragma omp for schedule(dynamic)
 	for (size_t task = 0; task < (size_t)n * H; task++) {
 		size_t b = task / H, h = task % H;
 		int s = seqs[b];
@@ -1138,32 +1157,29 @@ model_decode_check(const struct lm_model *m, const struct lm_cache *kc,
 }
 
 /*
- * One decode step for n sequences: tokens[i] is appended to slot seqs[i]
- * (slots distinct) and logits[i] ([n][vocab]) predicts the token after it.
- * The logits of a slot are bitwise the same whatever else is in the batch
- * and whatever the thread count.  Fails, changing nothing, on a bad slot or
- * token or a full context.
+ * The body of model_decode(), run by every thread of one parallel region:
+ * each step below is a work-shared loop, so a step costs barriers instead
+ * of a thread start-up.
  */
-int
-model_decode(struct lm_model *m, struct lm_cache *kc, const int *seqs,
-    const int32_t *tokens, int n, float *logits, struct err *err)
+static void
+model_decode_team(const struct lm_model *m, struct lm_cache *kc,
+    const int *seqs, const int32_t *tokens, int n, float *logits)
 {
 	const struct lm_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff, nb = (size_t)n;
-	int nt = m->n_threads;
 
-	if (model_decode_check(m, kc, seqs, tokens, n, err) == -1 ||
-	    model_cache_scores(kc, nt, err) == -1)
-		return -1;
+	#pragma omp single
 	model_embed(m, tokens, nb, kc->x);
 	for (int l = 0; l < c->num_layers; l++) {
 		const struct lm_layer *L = &m->layers[l];
 
-		/* attention rmsnorm, qkv, RoPE, k and v into the cache */
-		model_rmsnorm(nt, kc->x, L->ln1, kc->h, nb, d);
-		blas_matvec(nt, L->wq, d, d, kc->h, nb, kc->q);
-		blas_matvec(nt, L->wk, d, d, kc->h, nb, kc->kv1);
-		blas_matvec(nt, L->wv, d, d, kc->h, nb, kc->kv2);
+		/* attention rmsnorm, qkv */
+		model_rmsnorm_team(kc->x, L->ln1, kc->h, nb, d);
+		blas_matvec_team(L->wq, d, d, kc->h, nb, kc->q, 1);
+		blas_matvec_team(L->wk, d, d, kc->h, nb, kc->kv1, 1);
+		blas_matvec_team(L->wv, d, d, kc->h, nb, kc->kv2, 0);
+		/* RoPE, k and v into the cache */
+		#pragma omp for schedule(static)
 		for (size_t b = 0; b < nb; b++) {
 			int s = seqs[b], p = kc->pos[s];
 
@@ -1175,24 +1191,46 @@ model_decode(struct lm_model *m, struct lm_cache *kc, const int *seqs,
 			    kc->kv2 + b * d, d * sizeof(float));
 		}
 		/* attention, output projection, residual */
-		model_decode_attention(m, kc, l, seqs, n, nt);
-		blas_matvec(nt, L->wo, d, d, kc->att, nb, kc->h);
-		model_add(kc->x, kc->h, nb * d);
+		model_decode_attention(m, kc, l, seqs, n);
+		blas_matvec_team(L->wo, d, d, kc->att, nb, kc->h, 0);
+		model_add_team(kc->x, kc->h, nb * d);
 		/* ffn */
-		model_rmsnorm(nt, kc->x, L->ln2, kc->h, nb, d);
-		blas_matvec(nt, L->w1, f, d, kc->h, nb, kc->g);
-		blas_matvec(nt, L->w3, f, d, kc->h, nb, kc->u);
-		model_swiglu(nt, kc->g, kc->u, nb * f);
-		blas_matvec(nt, L->w2, d, f, kc->g, nb, kc->h);
-		model_add(kc->x, kc->h, nb * d);
+		model_rmsnorm_team(kc->x, L->ln2, kc->h, nb, d);
+		blas_matvec_team(L->w1, f, d, kc->h, nb, kc->g, 1);
+		blas_matvec_team(L->w3, f, d, kc->h, nb, kc->u, 0);
+		model_swiglu_team(kc->g, kc->u, nb * f);
+		blas_matvec_team(L->w2, d, f, kc->g, nb, kc->h, 0);
+		model_add_team(kc->x, kc->h, nb * d);
 	}
+	/* final norm, lm_head */
+	model_rmsnorm_team(kc->x, m->ln_final, kc->h, nb, d);
+	if (logits != NULL)
+		blas_matvec_team(m->lm_head, (size_t)c->vocab_size, d, kc->h,
+		    nb, logits, 0);
+}
+
+/*
+ * One decode step for n sequences: tokens[i] is appended to slot seqs[i]
+ * (slots distinct) and logits[i] ([n][vocab]) predicts the token after it.
+ * The logits of a slot are bitwise the same whatever else is in the batch
+ * and whatever the thread count.  Fails, changing nothing, on a bad slot or
+ * token or a full context.
+ */
+int
+model_decode(struct lm_model *m, struct lm_cache *kc, const int *seqs,
+    const int32_t *tokens, int n, float *logits, struct err *err)
+{
+	size_t nb = (size_t)n;
+	int nt = m->n_threads;
+
+	if (model_decode_check(m, kc, seqs, tokens, n, err) == -1 ||
+	    model_cache_scores(kc, nt, err) == -1)
+		return -1;
+	blas_mv_name();		/* picks the kernel before the threads start */
+	#pragma omp parallel num_threads(nt)
+	model_decode_team(m, kc, seqs, tokens, n, logits);
 	for (size_t b = 0; b < nb; b++)
 		kc->pos[seqs[b]]++;
-	/* final norm, lm_head */
-	model_rmsnorm(nt, kc->x, m->ln_final, kc->h, nb, d);
-	if (logits != NULL)
-		blas_matvec(nt, m->lm_head, (size_t)c->vocab_size, d, kc->h, nb,
-		    logits);
 	return 0;
 }
 
