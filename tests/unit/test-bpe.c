@@ -1,8 +1,10 @@
 /*
  * test-bpe.c covers: GPT-2 parity id for id against js-tiktoken's ids on
- * the CS336 fixture texts, a Unicode stress text and long pre-tokens (heap
- * merge path); decode(encode(x)) == x; the ASCII fast path of the
- * pre-tokenizer against PCRE2 alone (fixtures and a seeded fuzz); special
+ * the CS336 fixture texts, a Unicode stress text, long pre-tokens (heap
+ * merge path) and a seeded random text of tricky characters; pre-token
+ * splits where js-tiktoken is no reference (U+0085, U+FEFF, U+180E ...)
+ * against Python `regex`, GPT-2's own; decode(encode(x)) == x (fixtures and a seeded fuzz); the
+ * ASCII fast path of the pre-tokenizer against PCRE2 alone (the same); special
  * tokens (auto-registered <|...|>, longest match, never split, text between
  * them pre-tokenized separately); invalid UTF-8 (strict error with the byte
  * offset, U+FFFD replacement as Python's errors="replace"); out-of-range
@@ -168,11 +170,31 @@ same_split(const struct bpe_splitter *s, const char *t, size_t len)
 	return same;
 }
 
+static int
+round_trips(const struct bpe *b, const char *t, size_t len)
+{
+	struct err	 err;
+	int32_t		*ids = NULL;
+	size_t		 n, out_len;
+	char		*out = NULL;
+	int		 ok;
+
+	ok = bpe_encode(b, t, len, BPE_UTF8_STRICT, &ids, &n, &err) == 0 &&
+	    bpe_decode(b, ids, n, BPE_UTF8_STRICT, &out, &out_len, &err) == 0 &&
+	    out_len == len && memcmp(out, t, len) == 0;
+	free(ids);
+	free(out);
+	return ok;
+}
+
+/* Fast path against PCRE2, and decode(encode(x)) == x, on the fixtures and
+ * on seeded random strings of tricky characters. */
 static void
-test_splitter(void)
+test_splitter(const struct bpe *b)
 {
 	const char *names[] = { "corpus.en", "tinystories_sample.txt",
-	    "address.txt", "german.txt", "unicode.txt", "long.txt" };
+	    "address.txt", "german.txt", "unicode.txt", "long.txt",
+	    "random.txt" };
 	const char *alpha[] = { "a", "Z", "q", "0", "7", " ", " ", " ", "\n",
 	    "\t", "\r", "\v", "'", "s", "t", "re", "ll", "!", ".", "-", "\xc3\xa9",
 	    "\xc2\xa0", "\xe6\x97\xa5", "\xd9\xa3", "\xf0\x9f\x91\x8d", "\x01",
@@ -210,8 +232,53 @@ test_splitter(void)
 		}
 		if (!same_split(s, t, len) && bad++ < 5)
 			CHECK_MSG(0, "fuzz case %d: \"%.*s\"", i, (int)len, t);
+		if (!round_trips(b, t, len) && bad++ < 5)
+			CHECK_MSG(0, "round trip %d: \"%.*s\"", i, (int)len, t);
 	}
 	CHECK(bad == 0);
+	bpe_splitter_free(s);
+}
+
+/* Pre-token splits from GPT-2's own regex (Python `regex`, which tiktoken's
+ * Rust follows) where JavaScript's \s, and so js-tiktoken, differs or the
+ * Unicode classes are easy to get wrong.  Pieces are separated by |. */
+static void
+test_regex_semantics(void)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ " \xc2\x85\xe2\x82\xac", " |\xc2\x85|\xe2\x82\xac|" },
+		{ "\n\n\xc2\x85\xd0\xb6", "\n\n|\xc2\x85|\xd0\xb6|" },
+		{ "\xe2\x80\x8d \v\xc2\x85's've",
+		    "\xe2\x80\x8d| \v|\xc2\x85|'s|'ve|" },
+		{ " \xef\xbb\xbf" "x", " \xef\xbb\xbf|x|" },
+		{ "\x1c\x1d ", "\x1c\x1d| |" },
+		{ "hello\xc2\xa0world", "hello|\xc2\xa0|world|" },
+		{ "x\xe3\x80\x80\xe3\x80\x80y ",
+		    "x|\xe3\x80\x80|\xe3\x80\x80|y| |" },
+		{ "\xd9\xa3\xd9\xa4" "abc \xc2\xb2\xc2\xbd",
+		    "\xd9\xa3\xd9\xa4|abc| \xc2\xb2\xc2\xbd|" },
+		{ "cafe\xcc\x81 I'M's", "cafe|\xcc\x81| I|'|M|'s|" },
+		{ "\xe2\x80\xa8\xe2\x80\xa9" "a\xe1\xa0\x8e" "z",
+		    "\xe2\x80\xa8|\xe2\x80\xa9|a|\xe1\xa0\x8e|z|" },
+		{ "\xc7\x85" "x \xe1\xbe\x88", "\xc7\x85" "x| \xe1\xbe\x88|" },
+	};
+	struct err		 err;
+	struct bpe_splitter	*s = bpe_splitter_new(&err);
+
+	for (size_t i = 0; s != NULL && i < sizeof cases / sizeof cases[0];
+	    i++) {
+		struct pieces pc = { { NULL, 0, 0 }, 0 };
+
+		buf_append(&pc.all, "", 0);
+		bpe_splitter_run(s, cases[i].text, strlen(cases[i].text),
+		    collect, &pc, &err);
+		for (char *c = pc.all.data; *c != '\0'; c++)
+			if (*c == '\x01')
+				*c = '|';
+		CHECK_MSG(strcmp(pc.all.data, cases[i].want) == 0,
+		    "case %zu: got \"%s\"", i, pc.all.data);
+		buf_fini(&pc.all);
+	}
 	bpe_splitter_free(s);
 }
 
@@ -642,7 +709,9 @@ main(void)
 	check_parity(b, "german.txt");
 	check_parity(b, "unicode.txt");
 	check_parity(b, "long.txt");
-	test_splitter();
+	check_parity(b, "random.txt");
+	test_splitter(b);
+	test_regex_semantics();
 	test_utf8(b);
 	test_decode(b);
 	test_stream(b);
