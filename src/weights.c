@@ -504,7 +504,8 @@ out:
 
 /* --- PyTorch zip -------------------------------------------------------- */
 
-static int weights_pt_parse(struct weights *, zip_t *, struct err *);
+static int weights_pt_parse(struct weights *, zip_t *, size_t,
+    struct err *);
 
 /* Open a zip archive held in memory; the buffer must outlive the archive. */
 static zip_t *
@@ -531,7 +532,7 @@ weights_zip_open_mem(const void *p, size_t len, struct err *err)
 
 /* Read a .pt from an open file; the descriptor is always consumed. */
 static int
-weights_pt_open_fd(struct weights *w, int fd, struct err *err)
+weights_pt_open_fd(struct weights *w, int fd, size_t len, struct err *err)
 {
 	zip_t	*za;
 	int	 zerr = 0;
@@ -546,7 +547,7 @@ weights_pt_open_fd(struct weights *w, int fd, struct err *err)
 		close(fd);
 		return -1;
 	}
-	int rc = weights_pt_parse(w, za, err);
+	int rc = weights_pt_parse(w, za, len, err);
 	zip_discard(za);
 	return rc;
 }
@@ -566,7 +567,7 @@ weights_parse_mem(struct weights *w, const unsigned char *p, size_t len,
 		zip_t *za = weights_zip_open_mem(p, len, err);
 		if (za == NULL)
 			return -1;
-		int rc = weights_pt_parse(w, za, err);
+		int rc = weights_pt_parse(w, za, len, err);
 		zip_discard(za);
 		return rc;
 	}
@@ -645,7 +646,7 @@ weights_open(const char *path, struct err *err)
 	if (pread(fd, magic, 4, 0) == 4 && weights_is_zip(magic, 4)) {
 		/* storages are copied out of a .pt: reading it through libzip
 		 * rather than a mapping keeps the peak at one copy */
-		int rc = weights_pt_open_fd(w, fd, err);
+		int rc = weights_pt_open_fd(w, fd, (size_t)st.st_size, err);
 		fd = -1;	/* consumed either way */
 		if (rc != 0)
 			goto fail;
@@ -685,6 +686,7 @@ struct weights_storage {
  * <prefix>/data/<key>. */
 struct weights_pt {
 	zip_t			*za;		/* the archive */
+	size_t			 zip_len;	/* its size in bytes */
 	char			*prefix;	/* "archive", owned */
 	struct weights_storage	*st;		/* [n_st] storages read so far */
 	size_t			 n_st;		/* storages read */
@@ -722,9 +724,10 @@ weights_crc32(const unsigned char *p, size_t n)
  * before anything is allocated.
  */
 static int
-weights_zip_read(struct weights *w, zip_t *za, zip_int64_t idx,
+weights_zip_read(struct weights *w, struct weights_pt *pt, zip_int64_t idx,
     const char *what, unsigned char **out, size_t *out_len, struct err *err)
 {
+	zip_t		*za = pt->za;
 	zip_stat_t	 zs;
 	zip_file_t	*zf = NULL;
 	unsigned char	*buf = NULL;
@@ -737,8 +740,10 @@ weights_zip_read(struct weights *w, zip_t *za, zip_int64_t idx,
 		err_set(err, "%s: bad zip entry", what);
 		return -1;
 	}
-	/* deflate cannot expand more than about 1032 times */
-	if (zs.size > SIZE_MAX - 1 || (zs.comp_method == ZIP_CM_STORE ?
+	/* the compressed bytes lie within the archive, and deflate cannot
+	 * expand them more than about 1032 times */
+	if (zs.size > SIZE_MAX - 1 || zs.comp_size > pt->zip_len ||
+	    (zs.comp_method == ZIP_CM_STORE ?
 	    zs.size != zs.comp_size : zs.size / 1100 > zs.comp_size)) {
 		err_set(err, "%s: bad zip entry (size %llu from %llu bytes)",
 		    what, (unsigned long long)zs.size,
@@ -816,7 +821,7 @@ weights_pt_byteorder(struct weights *w, struct weights_pt *pt,
 
 	/* older files have no byteorder entry: they are little-endian */
 	if (idx >= 0) {
-		rc = weights_zip_read(w, pt->za, idx, "byteorder", &d, &len,
+		rc = weights_zip_read(w, pt, idx, "byteorder", &d, &len,
 		    err);
 		if (rc == 0 && (len != 6 || memcmp(d, "little", 6) != 0)) {
 			err_set(err, "byteorder: only little-endian "
@@ -844,7 +849,7 @@ weights_pt_storage(struct weights *w, struct weights_pt *pt,
 		err_set(err, "tensor '%s': storage data/%s is missing", tname,
 		    s->s);
 	else
-		rc = weights_zip_read(w, pt->za, idx, name, &st.data, &st.len,
+		rc = weights_zip_read(w, pt, idx, name, &st.data, &st.len,
 		    err);
 	free(name);
 	if (rc != 0)
@@ -944,9 +949,10 @@ weights_pt_state_dict(struct weights *w, const struct pickle_value *root,
 
 /* Read a .pt archive: parse data.pkl, then load the model's tensors. */
 static int
-weights_pt_parse(struct weights *w, zip_t *za, struct err *err)
+weights_pt_parse(struct weights *w, zip_t *za, size_t zip_len,
+    struct err *err)
 {
-	struct weights_pt	 pt = { .za = za };
+	struct weights_pt	 pt = { .za = za, .zip_len = zip_len };
 	struct pickle		*pk = NULL;
 	unsigned char		*pkl;
 	size_t			 pkl_len;
@@ -954,7 +960,7 @@ weights_pt_parse(struct weights *w, zip_t *za, struct err *err)
 
 	zip_int64_t idx = weights_pt_find_pkl(&pt, err);
 	if (idx < 0 || weights_pt_byteorder(w, &pt, err) != 0 ||
-	    weights_zip_read(w, za, idx, "data.pkl", &pkl, &pkl_len, err) != 0)
+	    weights_zip_read(w, &pt, idx, "data.pkl", &pkl, &pkl_len, err) != 0)
 		goto out;
 	if ((pk = pickle_parse(pkl, pkl_len, err)) == NULL) {
 		err_prefix(err, "data.pkl");

@@ -12,6 +12,8 @@ Independent references for tests/unit/test-weights.c and test-pickle.c:
 - expected.txt lists, per file and tensor, dtype, shape and the fp32 values
   that torch reads back (".float()"), printed with %.9g.
 Everything is seeded, so reruns give the same values.
+fuzz-*.pt are not generated here: they are inputs that `make fuzz` once
+found troublesome, kept as regression tests.
 """
 import io
 import json

@@ -18,6 +18,7 @@ const char *const fuzz_seeds[] = {
 	"weights/bf16.pt",
 	"weights/param.pt",
 	"weights/cs336-2024-zeros.pt",
+	"weights/fuzz-oom-size.pt",
 	NULL
 };
 
