@@ -974,6 +974,8 @@ cmd_fit_context(struct repl *st, size_t n_new)
 	drop = st->n_ctx_ids + n_new + want - room;
 	if (drop > st->n_ctx_ids)
 		drop = st->n_ctx_ids;
+	if (drop == 0)
+		return 0;
 	memmove(st->ctx_ids, st->ctx_ids + drop,
 	    (st->n_ctx_ids - drop) * sizeof *st->ctx_ids);
 	st->n_ctx_ids -= drop;
@@ -1101,10 +1103,11 @@ cmd_turn_begin(struct repl *st, const char *prompt, struct buf *note,
 		goto out;
 	n = (prompt != NULL ? st->n_ctx_ids : 0) + st->n_turn_new;
 	ids = xreallocarray(NULL, n ? n : 1, sizeof *ids);
-	if (prompt != NULL)
+	if (prompt != NULL && st->n_ctx_ids > 0)
 		memcpy(ids, st->ctx_ids, st->n_ctx_ids * sizeof *ids);
-	memcpy(ids + n - st->n_turn_new, st->turn_new_ids,
-	    st->n_turn_new * sizeof *ids);
+	if (st->n_turn_new > 0)
+		memcpy(ids + n - st->n_turn_new, st->turn_new_ids,
+		    st->n_turn_new * sizeof *ids);
 	if ((st->sess = gen_new(st->engine, &gs, err)) == NULL ||
 	    gen_add_prompt(st->sess, ids, n, 1, err) != 0 ||
 	    gen_start(st->sess, err) != 0)
@@ -1227,6 +1230,7 @@ cmd_record(struct repl *st, struct buf *note)
 	t.replay_of = st->replay != NULL ? st->replay->id : 0;
 	if (history_record_turn(st->hist, &t, &err) != 0)
 		buf_printf(note, "history: %s\n", err.msg);
+	history_turn_fini(&t);
 }
 
 /* Compare a replay with the turn it replays, token by token. */
