@@ -8,7 +8,7 @@
  * bfloat16 storages, views with storage offsets) fixtures; prefill in two
  * parts and prefill+decode equal to one forward; decode of a slot bitwise
  * equal alone and at any place in batches of 8 and 32, and with 1 or 2
- * threads; every matrix-vector kernel; config errors; missing, extra and
+ * threads; prefill bitwise equal with 1 and 3 threads; every matrix-vector kernel; config errors; missing, extra and
  * misshapen tensors named; NaN weights warned about; the CS336 2024
  * checkpoint (../shared) refused naming its tensors; bad tokens and a full
  * context refused.
@@ -341,6 +341,30 @@ decode_in_batch(struct lm_model *m, int n_slot, int target, int nb, int first)
 	return out;
 }
 
+/* Prefill logits do not depend on the thread count either. */
+static void
+test_prefill_threads(struct lm_model *m)
+{
+	const struct lm_config *c = model_config(m);
+	size_t V = (size_t)c->vocab_size, n = (size_t)c->context_length;
+	int32_t *t = xcalloc(n, sizeof *t);
+	float *a = xcalloc(n * V, sizeof *a), *b = xcalloc(n * V, sizeof *b);
+	struct lm_cache *kc = model_cache_new(m, 1, 0, NULL);
+
+	for (size_t i = 0; i < n; i++)
+		t[i] = (int32_t)((i * 31 + 7) % V);
+	model_set_threads(m, 1);
+	CHECK(model_prefill(m, kc, 0, t, n, a, 1, NULL) == 0);
+	model_cache_reset(kc, 0);
+	model_set_threads(m, 3);
+	CHECK(model_prefill(m, kc, 0, t, n, b, 1, NULL) == 0);
+	CHECK(memcmp(a, b, n * V * sizeof *a) == 0);
+	model_cache_free(kc);
+	free(t);
+	free(a);
+	free(b);
+}
+
 static void
 test_batch_determinism(struct lm_model *m)
 {
@@ -358,6 +382,7 @@ test_batch_determinism(struct lm_model *m)
 	CHECK(memcmp(alone, b8b, V * sizeof *alone) == 0);
 	CHECK(memcmp(alone, b32, V * sizeof *alone) == 0);
 	CHECK(memcmp(alone, t1, V * sizeof *alone) == 0);
+	test_prefill_threads(m);
 	free(alone);
 	free(b8);
 	free(b8b);
