@@ -506,6 +506,11 @@ ui_draw_panel(struct ui *u)
 	mvwhline(u->pw, 0, 0, ' ', w);
 	wmove(u->pw, 0, 0);
 	ui_put(u->pw, head, w);
+	if (w >= 44) {
+		/* column heads over the two percentages */
+		wmove(u->pw, 0, w - 14);
+		ui_put(u->pw, "  temp    raw", 14);
+	}
 	wattr_set(u->pw, A_NORMAL, 0, NULL);
 	max = (size_t)(h - 2 > UI_N_CANDS ? UI_N_CANDS : h - 2);
 	n = cmd_candidates(st, c, max);
@@ -554,13 +559,6 @@ ui_draw_panel(struct ui *u)
 		ui_put(u->pw, num, w - getcurx(u->pw));
 		wattr_set(u->pw, A_NORMAL, 0, NULL);
 		y++;
-	}
-	if (y < h) {
-		wattr_set(u->pw, A_DIM, 0, NULL);
-		wmove(u->pw, h - 1, 1);
-		ui_put(u->pw, "bar, 1st %: after temperature; "
-		    "2nd %: raw", w - 2);
-		wattr_set(u->pw, A_NORMAL, 0, NULL);
 	}
 	wnoutrefresh(u->pw);
 }
@@ -654,13 +652,14 @@ ui_draw_status(struct ui *u)
 	UI_FIELD(5, "%s", st->model_name != NULL ? st->model_name : "model");
 	UI_FIELD(10, "temp %.2f", st->gen.sp.temperature);
 	UI_FIELD(10, "top-p %.2f", st->gen.sp.top_p);
-	UI_FIELD(6, "top-k %d", st->gen.sp.top_k);
-	UI_FIELD(6, "seed %llu", (unsigned long long)(st->seed_fixed ?
+	/* top-k takes room only when it is on */
+	UI_FIELD(st->gen.sp.top_k ? 7 : 1, "top-k %d", st->gen.sp.top_k);
+	UI_FIELD(4, "seed %llu", (unsigned long long)(st->seed_fixed ?
 	    st->gen.seed : st->turn_seed));
 	UI_FIELD(8, "ctx %d/%d", st->ctx_used, st->n_ctx);
 	UI_FIELD(9, "%d tok", st->n_generated);
-	UI_FIELD(4, "%s/%s tok/s", pre, dec);
-	UI_FIELD(7, "hist %s", st->hist != NULL ? "on" : "off");
+	UI_FIELD(6, "%s/%s tok/s", pre, dec);
+	UI_FIELD(6, "hist %s", st->hist != NULL ? "on" : "off");
 	UI_FIELD(2, "%s", st->mode == CMD_MODE_CONTINUE ? "continue" :
 	    "fresh");
 	if (u->paused)

@@ -30,6 +30,11 @@ cmp -s "$T/out1" "$T/hist.out" || fail "stdout is not the recorded reply"
 echo "Once upon a time" | lm --max-new-tokens 40 --eos-token-id -1 \
     --seed 11 --no-history > "$T/out2"
 cmp -s "$T/out1" "$T/out2" || fail "same seed, different reply"
+# and the same as the one-shot subcommand prints for the same settings
+"$LMSH" generate --model "$M" --threads 1 --no-history --seed 11 \
+    --max-new-tokens 40 --eos-token-id -1 --prompt "Once upon a time" \
+    > "$T/gen.out" || fail "lmsh generate: status $?"
+cmp -s "$T/out1" "$T/gen.out" || fail "REPL and lmsh generate differ"
 
 # commands
 printf '/temp 0\n/show\n' | lm --no-history > "$T/o" 2> "$T/e" ||
