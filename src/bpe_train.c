@@ -119,6 +119,22 @@ bt_wtab_add(struct bt_wtab *t, uint64_t hash, const char *p, size_t len,
 		bt_wtab_grow(t);
 }
 
+/* The count stored for p, or 0. */
+static int64_t
+bt_wtab_find(const struct bt_wtab *t, uint64_t hash, const char *p, size_t len)
+{
+	size_t mask = t->cap - 1;
+
+	for (size_t h = hash & mask; t->slot[h].count != 0; h = (h + 1) & mask) {
+		const struct bt_went *e = &t->slot[h];
+
+		if (e->hash == hash && e->len == len &&
+		    memcmp(t->bytes.data + e->off, p, len) == 0)
+			return e->count;
+	}
+	return 0;
+}
+
 static int
 bt_count_piece(void *arg, const char *p, size_t len, int32_t special)
 {
@@ -638,12 +654,14 @@ static struct bpe *
 bt_merge_all(struct bt_ctx *c, struct err *err)
 {
 	struct bt_merge	 m;
+	struct bt_wtab	 merged;	/* bytes of merged tokens -> id + 1 */
 	int32_t		 byte_id[256], *specials;
 	size_t		 S = c->o->n_special, want = c->o->vocab_size, step = 0;
 	size_t		 total;
 	struct bpe	*b;
 
 	memset(&m, 0, sizeof m);
+	bt_wtab_init(&merged);
 	for (size_t k = 0; k < S; k++)
 		bt_add_token(&m, c->o->special[k], strlen(c->o->special[k]));
 	/* bytes by code point, the order GPT-2's vocabulary lists them */
@@ -663,6 +681,7 @@ bt_merge_all(struct bt_ctx *c, struct err *err)
 		int32_t		 a, bb, id;
 		char		*cat;
 		size_t		 la, lb;
+		uint64_t	 h;
 
 		if (pi == UINT32_MAX)
 			break;
@@ -673,14 +692,14 @@ bt_merge_all(struct bt_ctx *c, struct err *err)
 		cat = xmalloc(la + lb + 1);
 		memcpy(cat, m.tok[a], la);
 		memcpy(cat + la, m.tok[bb], lb);
-		/* two pairs can spell the same bytes; keep one token */
-		id = -1;
-		for (size_t t = S + 256; t < m.n_tok && id < 0; t++)
-			if (m.tok_len[t] == la + lb &&
-			    memcmp(m.tok[t], cat, la + lb) == 0)
-				id = (int32_t)t;
-		if (id < 0)
+		/* two pairs can spell the same bytes; keep one token (the
+		 * table maps a merged token's bytes to its id + 1) */
+		h = bt_hash(cat, la + lb);
+		id = (int32_t)bt_wtab_find(&merged, h, cat, la + lb) - 1;
+		if (id < 0) {
 			id = bt_add_token(&m, cat, la + lb);
+			bt_wtab_add(&merged, h, cat, la + lb, (int64_t)id + 1);
+		}
 		free(cat);
 		if (m.n_merges == total) {
 			total *= 2;
@@ -714,6 +733,7 @@ bt_merge_all(struct bt_ctx *c, struct err *err)
 	b = bpe_build(m.n_tok, (const char *const *)m.tok, m.tok_len, m.merges,
 	    m.n_merges, specials, S, err);
 	free(specials);
+	bt_wtab_fini(&merged);
 	bt_merge_fini(&m);
 	return b;
 }
