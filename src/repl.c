@@ -160,8 +160,12 @@ repl_main(int argc, char **argv)
 	st.n_vocab = model_config(model)->vocab_size;
 	if ((env = getenv("LMSH_TEST_STEP_MS")) != NULL)
 		st.step_delay_ms = atoi(env);
-	if (!o.eos_set)
+	if (!o.eos_set) {
 		st.gen.eos_id = bpe_token_id(bpe, "<|endoftext|>", 13);
+		if (st.gen.eos_id >= st.n_vocab)
+			st.gen.eos_id = -1;	/* a tokenizer bigger than
+						   the model */
+	}
 	repl_open_history(&st, &o, model_config(model));
 	rc = -1;
 	if (repl_use_curses(&o))
