@@ -26,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "bpe.h"
 #include "generate.h"
@@ -80,7 +83,12 @@ struct gen_session {
 	int			 n_prompts;
 	struct gen_seq		*seqs;		/* [n_seqs] after gen_start */
 	int			 n_seqs;
-	struct sampler		*sampler;	/* shared by all sequences */
+	struct sampler		**samplers;	/* [n_samplers], one per thread */
+	int			 n_samplers;
+	int32_t			*pick;		/* [n_seqs] sampled this step */
+	float			*pick_p;	/* [n_seqs] its probability */
+	int			*run;		/* [n_run] running sequences */
+	int			 n_run;
 	float			*logits;	/* [n_seqs][n_vocab] */
 	int			*b_slot;	/* [n_seqs] batch: cache slots */
 	int32_t			*b_tok;		/* [n_seqs] batch: tokens */
@@ -327,6 +335,9 @@ gen_make_seqs(struct gen_session *s, struct err *err)
 	s->b_slot = xcalloc((size_t)s->n_seqs, sizeof *s->b_slot);
 	s->b_tok = xcalloc((size_t)s->n_seqs, sizeof *s->b_tok);
 	s->b_seq = xcalloc((size_t)s->n_seqs, sizeof *s->b_seq);
+	s->pick = xcalloc((size_t)s->n_seqs, sizeof *s->pick);
+	s->pick_p = xcalloc((size_t)s->n_seqs, sizeof *s->pick_p);
+	s->run = xcalloc((size_t)s->n_seqs, sizeof *s->run);
 	for (int p = 0; p < s->n_prompts; p++) {
 		const struct gen_prompt *pr = &s->prompts[p];
 
@@ -375,11 +386,20 @@ gen_start(struct gen_session *s, struct err *err)
 			    s->prompts[p].n - (size_t)e->n_ctx, e->n_ctx);
 			return -1;
 		}
-	if ((s->sampler = sampler_new(e->n_vocab)) == NULL) {
-		err_set(err, "sampler for %d tokens: out of memory",
-		    e->n_vocab);
-		return -1;
-	}
+	/* sequences are sampled in parallel, each with its own RNG, so the
+	 * thread count cannot change a token */
+	s->n_samplers = model_threads(e->model);
+	if (s->n_samplers > s->n_seqs)
+		s->n_samplers = s->n_seqs;
+	if (s->n_samplers < 1)
+		s->n_samplers = 1;
+	s->samplers = xcalloc((size_t)s->n_samplers, sizeof *s->samplers);
+	for (int i = 0; i < s->n_samplers; i++)
+		if ((s->samplers[i] = sampler_new(e->n_vocab)) == NULL) {
+			err_set(err, "sampler for %d tokens: out of memory",
+			    e->n_vocab);
+			return -1;
+		}
 	if (s->n_seqs > e->n_slots &&
 	    gen_engine_alloc_cache(e, s->n_seqs, err) != 0)
 		return -1;
@@ -627,6 +647,33 @@ gen_stop_all(struct gen_session *s, enum gen_stop why, gen_token_fn *fn,
 	}
 }
 
+/* Sample the next token of every running sequence, threads sharing them. */
+static void
+gen_sample(struct gen_session *s)
+{
+	size_t nv = (size_t)s->eng->n_vocab;
+
+	s->n_run = 0;
+	for (int i = 0; i < s->n_seqs; i++)
+		if (s->seqs[i].stop == GEN_RUNNING)
+			s->run[s->n_run++] = i;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(s->n_samplers) schedule(static) \
+    if (s->n_run > 1 && s->n_samplers > 1)
+#endif
+	for (int j = 0; j < s->n_run; j++) {
+		struct gen_seq	*q = &s->seqs[s->run[j]];
+		int		 t = 0;
+
+#ifdef _OPENMP
+		t = omp_get_thread_num();
+#endif
+		s->pick[s->run[j]] = sampler_pick(s->samplers[t], &s->sp,
+		    s->logits + (size_t)q->row * nv, q->ctx, q->n_tok, &q->rng,
+		    &s->pick_p[s->run[j]]);
+	}
+}
+
 /*
  * One step: sample a token for every running sequence, call fn (may be
  * NULL) for each with the token, its probability and its text, then run
@@ -640,7 +687,6 @@ int
 gen_step(struct gen_session *s, gen_token_fn *fn, void *arg, struct err *err)
 {
 	struct gen_engine	*e = s->eng;
-	size_t			 nv = (size_t)e->n_vocab;
 	int			 nb = 0;
 	double			 t0, spent = 0;
 
@@ -652,18 +698,14 @@ gen_step(struct gen_session *s, gen_token_fn *fn, void *arg, struct err *err)
 		gen_stop_all(s, GEN_STOP_INTERRUPTED, fn, arg);
 		return 0;
 	}
-	for (int i = 0; i < s->n_seqs; i++) {
+	t0 = util_now();
+	gen_sample(s);
+	spent += util_now() - t0;
+	for (int j = 0; j < s->n_run; j++) {
+		int		 i = s->run[j];
 		struct gen_seq	*q = &s->seqs[i];
-		float		 prob;
-		int32_t		 id;
+		int32_t		 id = s->pick[i];
 
-		if (q->stop != GEN_RUNNING)
-			continue;
-		t0 = util_now();
-		id = sampler_pick(s->sampler, &s->sp,
-		    s->logits + (size_t)q->row * nv, q->ctx, q->n_tok, &q->rng,
-		    &prob);
-		spent += util_now() - t0;
 		s->piece.len = 0;
 		gen_take(s, q, id);
 		if (q->stop == GEN_RUNNING) {
@@ -672,7 +714,7 @@ gen_step(struct gen_session *s, gen_token_fn *fn, void *arg, struct err *err)
 			s->b_seq[nb++] = i;
 		} else
 			q->row = -1;
-		gen_event(s, i, id, prob, fn, arg);
+		gen_event(s, i, id, s->pick_p[i], fn, arg);
 	}
 	s->step++;
 	if (nb > 0) {
@@ -718,7 +760,12 @@ gen_free(struct gen_session *s)
 	for (int i = 0; i < GEN_MAX_STOP; i++)
 		free(s->stop_copy[i]);
 	free(s->changes);
-	sampler_free(s->sampler);
+	for (int i = 0; s->samplers != NULL && i < s->n_samplers; i++)
+		sampler_free(s->samplers[i]);
+	free(s->samplers);
+	free(s->pick);
+	free(s->pick_p);
+	free(s->run);
 	free(s->logits);
 	free(s->b_slot);
 	free(s->b_tok);

@@ -21,15 +21,16 @@
  * choice is by inverse CDF over that prefix: with u = rng_uniform(), the
  * first token whose cumulative weight exceeds u times the kept total.
  *
- * Speed: a step never sorts the vocabulary.  One pass computes the weights
- * e_i = exp((l_i - max) / t) and a histogram of d_i = (max - l_i) / t in
- * bins of 1/16 nat (count and mass per bin).  The histogram says how many
- * of the best bins can hold the kept set; only those tokens are collected
- * and sorted.  If the filters have not provably ended inside the collected
- * set (float rounding, a flat distribution), the next bin is added and the
- * decision is taken again, so the result is exactly that of a full sort.
- * With no filter at all the draw walks the bins and sorts only the bin it
- * lands in.
+ * Speed: a step never sorts the vocabulary.  One vectorised pass computes
+ * the weights e_i = exp((l_i - max) / t) and a histogram of
+ * d_i = (max - l_i) / t in 510 bins (1/16 nat wide, or narrower when the
+ * logits span less than 32 nats), with the count and the mass of each.
+ * The filters walk whole bins by their counts and masses and sort only the
+ * bin where they stop; the draw walks the kept bins by mass and sorts only
+ * the bin it lands in.  Cumulative sums are therefore taken bin by bin and
+ * then token by token inside the sorted bin, in double precision; apart
+ * from that summation order the result is that of a full sort, which the
+ * unit test checks against a brute-force implementation.
  */
 #include "config.h"
 
@@ -41,8 +42,8 @@
 #include "util.h"
 
 #define SAMPLER_BINS		512	/* histogram bins ... */
-#define SAMPLER_BIN_SCALE	16.0f	/* ... per nat of d */
-#define SAMPLER_TOP_BINS	128	/* bins listed in top: d < 8 nats */
+#define SAMPLER_BIN_SCALE	16.0f	/* ... per nat of d, at least */
+#define SAMPLER_TOP_BINS	256	/* bins listed in top: the nearer half */
 
 /* Hot loops over the vocabulary vectorise under OpenMP's simd pragma. */
 #ifdef _OPENMP
@@ -69,6 +70,9 @@ struct sampler {
 	int32_t		*part;		/* [n_vocab] ids of one bin, sorted */
 	int32_t		*top;		/* [n_vocab] ids in the top bins */
 	size_t		 n_top;		/* ids in top */
+	int32_t		*tb;		/* [n_vocab] top, grouped by bin */
+	size_t		 tb_start[SAMPLER_TOP_BINS + 1]; /* groups in tb */
+	int		 tb_ready;	/* tb built for this call */
 	int		 part_bin;	/* bin held in part, or -1 */
 	size_t		 n_part;	/* ids in part */
 	int		 kb;		/* kept: all bins below kb ... */
@@ -76,6 +80,7 @@ struct sampler {
 	double		 z;		/* sum of e over the vocabulary */
 	double		 z_keep;	/* sum of e over the kept prefix */
 	float		 max;		/* largest penalised logit */
+	float		 scale;		/* bins per nat of d */
 	double		 mass[SAMPLER_BINS];	/* sum of e per bin */
 	size_t		 count[SAMPLER_BINS];	/* tokens per bin */
 	double		 hmass[4][SAMPLER_BINS];	/* partial sums of mass */
@@ -269,9 +274,10 @@ sampler_new(int n_vocab)
 	s->cand = malloc(n * sizeof *s->cand);
 	s->part = malloc(n * sizeof *s->part);
 	s->top = malloc(n * sizeof *s->top);
+	s->tb = malloc(n * sizeof *s->tb);
 	if (s->w == NULL || s->e == NULL || s->bin == NULL ||
 	    s->stamp == NULL || s->cand == NULL || s->part == NULL ||
-	    s->top == NULL) {
+	    s->top == NULL || s->tb == NULL) {
 		sampler_free(s);
 		return NULL;
 	}
@@ -291,6 +297,7 @@ sampler_free(struct sampler *s)
 	free(s->cand);
 	free(s->part);
 	free(s->top);
+	free(s->tb);
 	free(s);
 }
 
@@ -331,15 +338,16 @@ sampler_penalise(struct sampler *s, const struct sampler_params *sp,
 
 /*
  * Largest penalised logit; the lowest id holding it goes to *arg.  Eight
- * running maxima let the compiler use vector max instructions (the order
- * does not matter for a maximum).
+ * running maxima let the compiler use vector instructions (the order does
+ * not matter for a maximum).  *lo (may be NULL) gets the smallest finite
+ * logit among every 16th token (+inf if none), enough to size the bins.
  */
 static SAMPLER_NO_TRAP float
-sampler_max(const struct sampler *s, int32_t *arg)
+sampler_max(const struct sampler *s, int32_t *arg, float *lo)
 {
 	const float	*w = s->w;
 	int32_t		 n = s->n_vocab, i, a = 0;
-	float		 mm[8], m;
+	float		 mm[8], m, l = INFINITY;
 
 	for (int k = 0; k < 8; k++)
 		mm[k] = -INFINITY;
@@ -351,10 +359,16 @@ sampler_max(const struct sampler *s, int32_t *arg)
 		m = mm[k] > m ? mm[k] : m;
 	for (; i < n; i++)
 		m = w[i] > m ? w[i] : m;
-	while (a < n - 1 && w[a] != m)
-		a++;
-	if (arg != NULL)
+	if (arg != NULL) {
+		while (a < n - 1 && w[a] != m)
+			a++;
 		*arg = a;
+	}
+	if (lo != NULL) {
+		for (i = 0; i < n; i += 16)
+			l = w[i] > -INFINITY && w[i] < l ? w[i] : l;
+		*lo = l;
+	}
 	return m;
 }
 
@@ -362,15 +376,47 @@ sampler_max(const struct sampler *s, int32_t *arg)
  * exp(-d) for d >= 0 (inf included), 0 below about e^-87: Cephes' expf
  * (Cody-Waite reduction by ln 2, a degree-6 polynomial, error about one
  * ulp) in plain float operations that vectorise and give the same bits on
- * every IEEE machine.
+ * every IEEE machine.  Selections are made on bit patterns (for d >= 0 they
+ * order like integers), so no float compare stops the vectoriser, and
+ * rounding to an integer adds and subtracts 1.5 * 2^23.
  */
-static inline SAMPLER_NO_TRAP float
+static inline int32_t
+sampler_bits(float f)
+{
+	union { float f; int32_t i; } u;
+
+	u.f = f;
+	return u.i;
+}
+
+static inline float
+sampler_float(int32_t i)
+{
+	union { float f; int32_t i; } u;
+
+	u.i = i;
+	return u.f;
+}
+
+/* c ? a : b for c 0 or 1 */
+static inline float
+sampler_sel(int32_t c, float a, float b)
+{
+	int32_t m = -c;
+
+	return sampler_float((sampler_bits(a) & m) | (sampler_bits(b) & ~m));
+}
+
+#define SAMPLER_MAGIC	12582912.0f	/* 1.5 * 2^23 */
+
+static inline float
 sampler_exp_neg(float d)
 {
-	union { int32_t i; float f; } scale;
-	float	dc = d < 87.0f ? d : 87.0f;
-	float	x = -dc;
-	float	n = (float)(int)(x * 1.44269504088896341f - 0.5f);
+	int32_t	ok = sampler_bits(d) < sampler_bits(87.0f);
+	float	x = -sampler_sel(ok, d, 87.0f);
+	float	t = x * 1.44269504088896341f + SAMPLER_MAGIC;
+	float	n = t - SAMPLER_MAGIC;
+	int32_t	ni = sampler_bits(t) - sampler_bits(SAMPLER_MAGIC);
 	float	r = x - n * 0.693359375f - n * -2.12194440e-4f;
 	float	p = 1.9875691500e-4f;
 
@@ -380,18 +426,20 @@ sampler_exp_neg(float d)
 	p = p * r + 1.6666665459e-1f;
 	p = p * r + 5.0000001201e-1f;
 	p = p * r * r + r + 1.0f;
-	scale.i = ((int32_t)n + 127) << 23;
-	p = p * scale.f;
-	return d < 87.0f ? p : 0.0f;
+	p = p * sampler_float((ni + 127) << 23);
+	return sampler_sel(ok, p, 0.0f);
 }
 
-/* d = (max - logit) / t as the sampler computes it (0 for the max itself). */
-static inline SAMPLER_NO_TRAP float
+/*
+ * d = (max - logit) / t as the sampler computes it: 0 for a logit equal to
+ * the max (also when both are infinite), +inf for -inf.  Logits are never
+ * NaN here (sampler_penalise made them -inf).
+ */
+static inline float
 sampler_dist(float w, float m, float inv_t)
 {
-	float d = (m - w) * inv_t;	/* NaN for inf - inf: replaced */
-
-	return w == m ? 0.0f : d;
+	return sampler_sel(sampler_bits(w) == sampler_bits(m), 0.0f,
+	    (m - w) * inv_t);
 }
 
 /*
@@ -405,33 +453,56 @@ sampler_weight(float logit, float max, float temperature)
 }
 
 /*
+ * The vector pass: e_i and the bin of each token, round(d_i * scale) up to
+ * the last bin.  Compiled for AVX2 too where the compiler can dispatch on
+ * the CPU; every version computes the same bits.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void
+sampler_weigh_vec(const float *w, float *e, uint16_t *bin, int32_t n,
+    float m, float inv_t, float scale)
+{
+	SAMPLER_SIMD
+	for (int32_t i = 0; i < n; i++) {
+		float d = sampler_dist(w[i], m, inv_t);
+		float bf = d * scale;
+
+		bf = sampler_sel(sampler_bits(bf) <
+		    sampler_bits((float)(SAMPLER_BINS - 1)), bf,
+		    (float)(SAMPLER_BINS - 1));
+		e[i] = sampler_exp_neg(d);
+		bin[i] = (uint16_t)(sampler_bits(bf + SAMPLER_MAGIC) -
+		    sampler_bits(SAMPLER_MAGIC));
+	}
+}
+
+/*
  * Weights e_i = exp((w_i - max) / t), their sum and the histogram.  A
  * token equal to the max has d = 0 even when both are infinite, so +inf
- * logits share the mass and an all -inf vector is uniform.  Tokens of the
+ * logits share the mass and an all -inf vector is uniform.  Bins are 1/16
+ * nat wide, or narrower so that the finite logits span all of them (a
+ * flat distribution still spreads over many small bins).  Tokens of the
  * first SAMPLER_TOP_BINS bins are also listed in top, so that sorting one
  * of those bins does not scan the vocabulary.
  */
-static SAMPLER_NO_TRAP void
+static void
 sampler_weigh(struct sampler *s, float t)
 {
-	float		 m = s->max = sampler_max(s, NULL);
-	float		 inv_t = 1.0f / t;
-	const float	*w = s->w;
-	float		*e = s->e;
+	float		 lo, m = s->max = sampler_max(s, NULL, &lo);
+	float		 inv_t = 1.0f / t, span = (m - lo) * inv_t;
 	uint16_t	*bin = s->bin;
+	float		*e = s->e;
 	size_t		 nt = 0;
 	int32_t		 n = s->n_vocab;
 	double		 z = 0;
 
-	SAMPLER_SIMD
-	for (int32_t i = 0; i < n; i++) {
-		float d = sampler_dist(w[i], m, inv_t);
-		float bf = d * SAMPLER_BIN_SCALE;
-
-		bf = bf < SAMPLER_BINS - 1 ? bf : SAMPLER_BINS - 1;
-		e[i] = sampler_exp_neg(d);
-		bin[i] = (uint16_t)(int)bf;
-	}
+	s->scale = SAMPLER_BIN_SCALE;
+	if (span > 0 && span * SAMPLER_BIN_SCALE < SAMPLER_BINS - 2)
+		s->scale = (SAMPLER_BINS - 2) / span;
+	sampler_weigh_vec(s->w, e, bin, n, m, inv_t, s->scale);
 	/* four interleaved histograms: neighbours often share a bin, and
 	 * one histogram would make every add wait for the previous one */
 	memset(s->hmass, 0, sizeof s->hmass);
@@ -443,6 +514,7 @@ sampler_weigh(struct sampler *s, float t)
 		nt += bin[i] < SAMPLER_TOP_BINS;
 	}
 	s->n_top = nt;
+	s->tb_ready = 0;
 	for (int b = 0; b < SAMPLER_BINS; b++) {
 		s->mass[b] = (s->hmass[0][b] + s->hmass[1][b]) +
 		    (s->hmass[2][b] + s->hmass[3][b]);
@@ -519,6 +591,23 @@ sampler_sort(int32_t *ids, size_t n, const float *w)
 	}
 }
 
+/* Group the top list by bin (a counting sort), once per call, so that
+ * each of those bins can be fetched without a scan. */
+static void
+sampler_group_top(struct sampler *s)
+{
+	size_t pos[SAMPLER_TOP_BINS];
+
+	s->tb_start[0] = 0;
+	for (int b = 0; b < SAMPLER_TOP_BINS; b++) {
+		pos[b] = s->tb_start[b];
+		s->tb_start[b + 1] = s->tb_start[b] + s->count[b];
+	}
+	for (size_t j = 0; j < s->n_top; j++)
+		s->tb[pos[s->bin[s->top[j]]]++] = s->top[j];
+	s->tb_ready = 1;
+}
+
 /* Sort the tokens of bin b into part (kept until another bin is sorted). */
 static size_t
 sampler_sort_bin(struct sampler *s, int b)
@@ -528,9 +617,10 @@ sampler_sort_bin(struct sampler *s, int b)
 	if (s->part_bin == b)
 		return s->n_part;
 	if (b < SAMPLER_TOP_BINS) {
-		for (size_t j = 0; j < s->n_top; j++)
-			if (s->bin[s->top[j]] == b)
-				s->part[n++] = s->top[j];
+		if (!s->tb_ready)
+			sampler_group_top(s);
+		n = s->tb_start[b + 1] - s->tb_start[b];
+		memcpy(s->part, s->tb + s->tb_start[b], n * sizeof *s->part);
 	} else {
 		for (int32_t i = 0; i < s->n_vocab; i++)
 			if (s->bin[i] == b)
@@ -636,8 +726,9 @@ sampler_min_p(struct sampler *s, float min_p)
 		int	whole = b < s->kb;
 		size_t	lim, j;
 
+		/* bin b holds d up to about (b + 0.5) / scale */
 		if (whole && b < SAMPLER_BINS - 1 &&
-		    expf(-(b + 1) / SAMPLER_BIN_SCALE) > min_p * 1.001f)
+		    expf(-(b + 1) / s->scale) > min_p * 1.001f)
 			continue;
 		if (!whole && s->kr == 0)
 			return;
@@ -752,7 +843,7 @@ sampler_pick(struct sampler *s, const struct sampler_params *sp,
 
 	sampler_penalise(s, sp, logits, recent, n_recent);
 	if (sp->temperature == 0) {
-		s->max = sampler_max(s, &id);
+		s->max = sampler_max(s, &id, NULL);
 		if (prob != NULL) {
 			sampler_weigh(s, 1);
 			*prob = (float)(s->e[id] / s->z);

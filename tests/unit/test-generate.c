@@ -10,6 +10,9 @@
  * tokens and are never emitted, context full, a prompt longer than the
  * context); interrupt; live settings changes logged and replayed; the
  * streamed pieces adding up to the output text.
+ *
+ * `test-generate --bench` instead prints the sampler's share of a decode
+ * step for a 50257-token vocabulary (random weights).
  */
 #include "config.h"
 
@@ -542,9 +545,90 @@ test_interrupt_and_changes(void)
 	fixture_free(&f);
 }
 
-int
-main(void)
+/* ---- benchmark: the sampler's share of a decode step ---------------------- */
+
+static double
+bench_now(void)
 {
+	return util_now();
+}
+
+/* Decode steps of batch nb on a random model, and one sampler pick per
+ * sequence per step on the logits they produce. */
+static void
+bench_shape(const struct lm_config *c, int nb, int steps)
+{
+	struct err		 err;
+	struct lm_model		*m = model_new_random(c, 1, &err);
+	struct lm_cache		*kc;
+	struct sampler		*sm = sampler_new(c->vocab_size);
+	struct sampler_params	 sp;
+	struct lm_rng		 r;
+	float			*lg;
+	int			 seqs[64];
+	int32_t			 tok[64], prompt[16];
+	double			 t_dec = 0, t_smp = 0, t0;
+
+	if (m == NULL || sm == NULL) {
+		fprintf(stderr, "bench: %s\n", err.msg);
+		return;
+	}
+	kc = model_cache_new(m, nb, 0, &err);
+	lg = calloc((size_t)nb * (size_t)c->vocab_size, sizeof *lg);
+	sampler_params_default(&sp);	/* t 0.8, top-p 0.9 */
+	rng_seed(&r, 1, 0);
+	for (int i = 0; i < 16; i++)
+		prompt[i] = i * 31 % c->vocab_size;
+	for (int b = 0; b < nb; b++) {
+		seqs[b] = b;
+		model_prefill(m, kc, b, prompt, 16, lg + (size_t)b *
+		    (size_t)c->vocab_size, 0, &err);
+	}
+	for (int s = 0; s < steps; s++) {
+		t0 = bench_now();
+		for (int b = 0; b < nb; b++)
+			tok[b] = sampler_pick(sm, &sp, lg + (size_t)b *
+			    (size_t)c->vocab_size, NULL, 0, &r, NULL);
+		t_smp += bench_now() - t0;
+		t0 = bench_now();
+		if (model_decode(m, kc, seqs, tok, nb, lg, &err) != 0) {
+			fprintf(stderr, "bench: %s\n", err.msg);
+			break;
+		}
+		t_dec += bench_now() - t0;
+	}
+	printf("d_model %4d layers %2d vocab %d batch %2d: decode %8.3f ms/step, "
+	    "sampling %7.1f us/step (%5.1f us/seq), sampler share %.1f%%\n",
+	    c->d_model, c->num_layers, c->vocab_size, nb, t_dec / steps * 1e3,
+	    t_smp / steps * 1e6, t_smp / steps / nb * 1e6,
+	    100 * t_smp / (t_smp + t_dec));
+	free(lg);
+	model_cache_free(kc);
+	sampler_free(sm);
+	model_close(m);
+}
+
+static int
+bench(int threads)
+{
+	static const struct lm_config shapes[] = {
+		{ 50257, 256, 288, 6, 6, 768, 10000 },
+		{ 50257, 1024, 768, 12, 12, 2048, 10000 },
+	};
+	static const int batches[] = { 1, 8, 32 };
+
+	(void)threads;
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+		for (size_t j = 0; j < sizeof batches / sizeof batches[0]; j++)
+			bench_shape(&shapes[i], batches[j], 20);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--bench") == 0)
+		return bench(argc > 2 ? atoi(argv[2]) : 0);
 	test_greedy_reference("tiny");
 	test_greedy_reference("h12");
 	test_determinism();
