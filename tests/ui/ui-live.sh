@@ -1,7 +1,7 @@
 #!/bin/sh
 # ui-live.sh: live keys mid-reply: '+' raises the temperature and ']' the
 # top-p while tokens stream; the status line shows each at once, the reply
-# keeps streaming to the end, and the history records each change with the
+# keeps streaming to the end, Space pauses and resumes it, and the history records each change with the
 # step it took effect at (after the first token, before the last).
 . "$LMSH_SRCDIR/tests/ui/common.sh"
 
@@ -15,6 +15,22 @@ tm send-keys ]
 wait_for "top-p 0.95"
 n=$(tokens_now)
 [ "${n:-40}" -lt 40 ] || fail "the reply ended before the keys were seen"
+# Space pauses: the count stands still (checked over ten 100 ms steps),
+# then Space resumes
+tm send-keys Space
+wait_for "PAUSED"
+n=$(tokens_now)
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	sleep 0.1	# a negative check: nothing may happen meanwhile
+	[ "$(tokens_now)" = "$n" ] || fail "tokens while paused"
+done
+tm send-keys Space
+wait_gone "PAUSED"
+_end=$(( $(date +%s) + 15 ))
+while [ "$(tokens_now)" = "$n" ]; do
+	[ "$(date +%s)" -lt "$_end" ] || fail "no tokens after resuming"
+	sleep 0.05
+done
 wait_for " 40 tok " 30
 wait_idle
 history_cmd show 1 > "$T/show" || fail "no history row"
