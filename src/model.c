@@ -27,6 +27,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -578,6 +580,7 @@ model_open(const struct lm_model_source *src, struct err *err)
 	struct model_slot *slots = NULL;
 	char *cfg_path = NULL, *wpath = NULL;
 	const char *path;
+	struct stat st;
 	size_t n;
 
 	if (src->dir != NULL) {
@@ -585,6 +588,9 @@ model_open(const struct lm_model_source *src, struct err *err)
 		wpath = xasprintf("%s/model.safetensors", src->dir);
 	} else if (src->checkpoint != NULL) {
 		wpath = xstrdup(src->checkpoint);
+		/* A model directory given as the checkpoint brings its config. */
+		if (stat(wpath, &st) == 0 && S_ISDIR(st.st_mode))
+			cfg_path = xasprintf("%s/config.json", wpath);
 	} else {
 		err_set(err, "no model given");
 		return NULL;
