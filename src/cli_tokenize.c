@@ -219,7 +219,8 @@ const struct cli_command cli_cmd_tokenize = { "tokenize", tokenize_run,
     "text to token ids",
     "usage: lmsh tokenize [options] [TEXT...]\n"
     "Print the token ids of TEXT (the operands joined by spaces), of\n"
-    "--prompt-file FILE (- for standard input), or of standard input.\n"
+    "--prompt-file FILE (- for standard input), --prompt TEXT, or of\n"
+    "standard input.\n"
     "The text is taken byte for byte: a trailing newline is a token too.\n"
     "\n"
     "  -m, --model DIR         tokenizer of this model directory\n"
@@ -227,6 +228,7 @@ const struct cli_command cli_cmd_tokenize = { "tokenize", tokenize_run,
     "      --merges FILE       GPT-2 merges.txt (with --vocab)\n"
     "      --tokenizer FILE    Hugging Face tokenizer.json\n"
     "      --special-token TOK also treat TOK as a special token (repeatable)\n"
+    "      --prompt TEXT       tokenize TEXT (when there are no operands)\n"
     "      --prompt-file FILE  read the text from FILE (- = stdin)\n"
     "      --format FMT        ids (default), json, pieces (id and text per\n"
     "                          line) or count\n"
