@@ -4,20 +4,37 @@
  * every setting's parsing and range checks with their one-line errors,
  * stop-string escapes, the live-key knobs (steps, rounding, clamping),
  * /show, /help listing every command and live key, and the commands that
- * need a model or a history database failing cleanly without one.
+ * need a model or a history database failing cleanly without one.  With
+ * the tiny byte-level model: /tokens (ids are the bytes), turns in continue
+ * mode (the next prompt is the transcript plus the new text) and fresh
+ * mode, dropping the oldest tokens when the context would overflow, an
+ * interrupted turn kept, and the candidate panel's rows against a softmax
+ * and the nucleus rule computed here, redrawn for a new temperature from
+ * the cached logits.
  */
 #include "config.h"
 
 #include <string.h>
 
+#include "bpe.h"
 #include "check.h"
 #include "commands.h"
+#include "generate.h"
+#include "model.h"
 #include "options.h"
 #include "util.h"
 
 static struct repl	st;
+static char		model_dir[4096];
 static struct buf	out;
 static struct err	err;
+
+static void
+null_fn(void *arg, const struct gen_token *tok)
+{
+	(void)arg; (void)tok;
+}
+#define NULL_FN null_fn
 
 static enum cmd_action
 run(const char *line)
@@ -219,6 +236,160 @@ test_init(void)
 	CHECK(st.mode == CMD_MODE_FRESH && st.seed_fixed && st.gen.seed == 7);
 }
 
+static void
+drain(void)
+{
+	struct err e;
+
+	while (cmd_turn_step(&st, NULL_FN, NULL, &e) == 1)
+		;
+}
+
+static void
+test_candidates(void)
+{
+	struct sampler_cand	 c[300];
+	double			 raw[300], tmp[300], mx = -1e30, zr = 0, zt = 0;
+	size_t			 n;
+	float			 t = st.gen.sp.temperature;
+	int			 bad = 0, kept_ok = 1;
+
+	CHECK(st.have_logits);
+	n = cmd_candidates(&st, c, 300);
+	CHECK(n > 0 && n <= 257);
+	for (int i = 0; i < st.n_vocab; i++)
+		if (st.logits[i] > mx)
+			mx = st.logits[i];
+	for (int i = 0; i < st.n_vocab; i++) {
+		raw[i] = exp(st.logits[i] - mx);
+		tmp[i] = exp((st.logits[i] - mx) / t);
+		zr += raw[i];
+		zt += tmp[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		double pr = raw[c[i].id] / zr, pt = tmp[c[i].id] / zt;
+
+		bad += fabs(pr - c[i].p_raw) > 1e-5 || fabs(pt - c[i].p_temp) > 1e-5;
+		if (i > 0)
+			bad += c[i].p_temp > c[i - 1].p_temp + 1e-7;
+		/* the nucleus keeps a token while the mass before it is < p */
+		kept_ok &= c[i].kept == (c[i].cum < st.gen.sp.top_p - 1e-6) ||
+		    fabs(c[i].cum - st.gen.sp.top_p) < 1e-5;
+	}
+	CHECK_MSG(bad == 0, "%d candidates differ from the softmax", bad);
+	CHECK(kept_ok);
+	CHECK(c[0].kept);
+}
+
+static void
+test_turns(void)
+{
+	char			 v[4096], m[4096];
+	struct lm_model_source	 src;
+	struct lm_model		*model;
+	struct bpe		*bpe;
+	struct gen_engine	*eng;
+	struct lm_options	 o;
+	struct sampler_cand	 c1[4], c2[4];
+	const int32_t		*ids;
+	size_t			 n;
+
+	snprintf(v, sizeof v, "%s/models/tiny/vocab.json", check_data_dir());
+	snprintf(m, sizeof m, "%s/models/tiny/merges.txt", check_data_dir());
+	memset(&src, 0, sizeof src);
+	snprintf(model_dir, sizeof model_dir, "%s/models/tiny",
+	    check_data_dir());
+	src.dir = model_dir;
+	if ((bpe = bpe_load(v, m, &err)) == NULL ||
+	    (model = model_open(&src, &err)) == NULL) {
+		fprintf(stderr, "tiny model: %s: skipping turns\n", err.msg);
+		return;
+	}
+	model_set_threads(model, 1);
+	eng = gen_engine_new(model, bpe, 1, &err);
+	CHECK(eng != NULL);
+	options_init(&o);
+	cmd_fini(&st);
+	cmd_init(&st, &o);
+	st.engine = eng;
+	st.bpe = bpe;
+	st.n_ctx = model_config(model)->context_length;
+	st.n_vocab = model_config(model)->vocab_size;
+	st.gen.eos_id = -1;
+	st.gen.max_new_tokens = 5;
+	st.want_logits = 1;
+	CHECK(st.n_ctx == 64 && st.n_vocab == 257);
+
+	/* byte-level: ids are the bytes, pieces escaped */
+	CHECK(run("/tokens h\xc3\xa9\n") == CMD_DONE);
+	CHECK(run("/tokens hé") == CMD_DONE);
+	CHECK_MSG(strcmp(out.data, "3 tokens:\n104 \"h\"  195 \"\\xc3\"  169 "
+	    "\"\\xa9\"\n") == 0, "%s", out.data);
+	CHECK(run("/model") == CMD_DONE && has("context_length 64"));
+
+	/* continue mode: the second prompt follows the first turn */
+	CHECK(cmd_turn_begin(&st, "Once upon a time", &out, &err) == 0);
+	test_candidates();
+	drain();
+	CHECK(st.n_generated == 5);
+	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.sess == NULL);
+	CHECK(st.n_ctx_ids == 21 && memcmp(st.ctx_ids, (int32_t[]){ 'O', 'n',
+	    'c', 'e' }, 4 * sizeof(int32_t)) == 0);
+	CHECK(cmd_turn_begin(&st, ", then", &out, &err) == 0);
+	ids = gen_prompt_ids(st.sess, 0, &n);
+	CHECK(n == 27 && memcmp(ids, st.ctx_ids, 21 * sizeof *ids) == 0 &&
+	    ids[21] == ',' && ids[26] == 'n');
+
+	/* the panel follows the knobs without a forward pass */
+	cmd_candidates(&st, c1, 4);
+	CHECK(cmd_adjust(&st, CMD_KNOB_TEMPERATURE, 0.5, &err) == 0);
+	cmd_candidates(&st, c2, 4);
+	CHECK(c1[0].id == c2[0].id && c1[0].p_raw == c2[0].p_raw);
+	CHECK(c2[0].p_temp < c1[0].p_temp);	/* hotter is flatter */
+	test_candidates();
+
+	/* Ctrl-C: stops before the next token, the reply is kept */
+	CHECK(cmd_turn_step(&st, NULL_FN, NULL, &err) == 1);
+	cmd_turn_interrupt(&st);
+	drain();
+	CHECK(gen_stop_reason(st.sess, 0) == GEN_STOP_INTERRUPTED);
+	CHECK(st.n_generated == 1);
+	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.n_ctx_ids == 28);
+
+	/* 28 + 30 new + room for min(max, 64 / 4) = 16 makes 74: drop 10 */
+	buf_fini(&out);
+	buf_init(&out);
+	st.gen.max_new_tokens = 40;
+	CHECK(cmd_turn_begin(&st, "abcdefghijklmnopqrstuvwxyz0123", &out,
+	    &err) == 0);
+	CHECK_MSG(has("context full: dropped the oldest 10 tokens"), "%s",
+	    out.data ? out.data : "");
+	gen_prompt_ids(st.sess, 0, &n);
+	CHECK(n == 48);
+	drain();
+	CHECK(cmd_turn_end(&st, &out, &err) == 0);
+	/* full: 64 positions, plus the last token, sampled but never fed */
+	CHECK_MSG(st.n_ctx_ids == 65, "%zu", st.n_ctx_ids);
+
+	/* fresh mode: nothing carried over */
+	CHECK(run("/mode fresh") == CMD_DONE && st.n_ctx_ids == 0);
+	st.gen.max_new_tokens = 3;
+	CHECK(cmd_turn_begin(&st, "abc", &out, &err) == 0);
+	gen_prompt_ids(st.sess, 0, &n);
+	CHECK(n == 3);
+	drain();
+	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.n_ctx_ids == 0);
+	CHECK(cmd_turn_begin(&st, "", &out, &err) == -1 &&
+	    strcmp(err.msg, "nothing to continue: type a prompt") == 0);
+
+	cmd_fini(&st);
+	gen_engine_free(eng);
+	model_close(model);
+	bpe_free(bpe);
+	options_init(&o);
+	cmd_init(&st, &o);
+}
+
 int
 main(void)
 {
@@ -234,6 +405,7 @@ main(void)
 	test_needs_resources();
 	test_help();
 	test_init();
+	test_turns();
 	cmd_fini(&st);
 	buf_fini(&out);
 	CHECK_RESULT();
