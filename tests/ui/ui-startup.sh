@@ -3,7 +3,8 @@
 # line with model, temperature, top-p, top-k, seed, context, tokens,
 # history on/off, input prompt); Ctrl-D on an empty line quits with status
 # 0 and the terminal is restored (the screen is gone); --no-history shows
-# "hist off".
+# "hist off"; PgUp/PgDn scroll back and forth; SIGTERM restores the
+# terminal; TERM=dumb and --plain give line mode on the same terminal.
 . "$LMSH_SRCDIR/tests/ui/common.sh"
 
 start -- --seed 42
@@ -40,4 +41,20 @@ lp=$(pgrep -P "$pid" | head -1)
 kill -TERM "$lp"
 wait_for "EXIT=143"
 screen | grep -q "hist off" && fail "screen not restored after SIGTERM"
+
+# TERM=dumb, and --plain: line mode with readline, no screen
+for how in "TERM=dumb" "--plain"; do
+	restart
+	case $how in
+	TERM=*)	tm new-session -d -x 80 -y 24 "env TERM=dumb '$LMSH' --model '$MODEL' --threads 1; echo EXIT=\$?; sleep 60" ;;
+	*)	tm new-session -d -x 80 -y 24 "'$LMSH' --model '$MODEL' --threads 1 --plain; echo EXIT=\$?; sleep 60" ;;
+	esac
+	wait_for ">"
+	tm send-keys -l "/temp"
+	tm send-keys Enter
+	wait_for "temperature    0.80"
+	screen | grep -q "Enter send" && fail "$how: the curses screen came up"
+	tm send-keys C-d
+	wait_for "EXIT=0"
+done
 exit 0
