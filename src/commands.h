@@ -151,6 +151,10 @@ char		*cmd_token_text(const struct repl *, int32_t id, char *out,
 int		 cmd_history_prompts(struct repl *, int n,
 		    void (*fn)(void *, const char *), void *, struct err *);
 
+/* Between commands.c and cmd_turn.c. */
+void		 cmd_turn_reset(struct repl *);
+void		 cmd_replay_free(struct repl *);
+
 /* The line-mode front end (repl_line.c); returns an exit status. */
 int		 repl_line_run(struct repl *);
 
