@@ -43,7 +43,7 @@
 
 #define SAMPLER_BINS		512	/* histogram bins ... */
 #define SAMPLER_BIN_SCALE	16.0f	/* ... per nat of d, at least */
-#define SAMPLER_TOP_BINS	256	/* bins listed in top: the nearer half */
+#define SAMPLER_CHUNK		4096	/* tokens per histogram piece */
 
 /* Hot loops over the vocabulary vectorise under OpenMP's simd pragma. */
 #ifdef _OPENMP
@@ -68,11 +68,8 @@ struct sampler {
 	uint32_t	 cur;		/* stamp of the current call */
 	int32_t		*cand;		/* [n_vocab] panel candidates, sorted */
 	int32_t		*part;		/* [n_vocab] ids of one bin, sorted */
-	int32_t		*top;		/* [n_vocab] ids in the top bins */
-	size_t		 n_top;		/* ids in top */
-	int32_t		*tb;		/* [n_vocab] top, grouped by bin */
-	size_t		 tb_start[SAMPLER_TOP_BINS + 1]; /* groups in tb */
-	int		 tb_ready;	/* tb built for this call */
+	int32_t		*tb;		/* [n_vocab] ids grouped by bin within
+					   each chunk (a counting sort) */
 	int		 part_bin;	/* bin held in part, or -1 */
 	size_t		 n_part;	/* ids in part */
 	int		 kb;		/* kept: all bins below kb ... */
@@ -83,8 +80,12 @@ struct sampler {
 	float		 scale;		/* bins per nat of d */
 	double		 mass[SAMPLER_BINS];	/* sum of e per bin */
 	size_t		 count[SAMPLER_BINS];	/* tokens per bin */
-	double		 hmass[4][SAMPLER_BINS];	/* partial sums of mass */
-	uint32_t	 hcount[4][SAMPLER_BINS];	/* partial counts */
+	int		 n_threads;	/* threads for one pick */
+	size_t		 n_chunks;	/* vocabulary in SAMPLER_CHUNK pieces */
+	double		(*cmass)[SAMPLER_BINS];	/* [n_chunks] mass per bin */
+	uint32_t	(*ccount)[SAMPLER_BINS]; /* [n_chunks] tokens per bin */
+	uint32_t	(*cstart)[SAMPLER_BINS + 1]; /* [n_chunks] where each
+					   bin's ids start in the chunk's tb */
 };
 
 /* ---- RNG ---------------------------------------------------------------- */
@@ -273,15 +274,30 @@ sampler_new(int n_vocab)
 	s->stamp = calloc(n, sizeof *s->stamp);
 	s->cand = malloc(n * sizeof *s->cand);
 	s->part = malloc(n * sizeof *s->part);
-	s->top = malloc(n * sizeof *s->top);
 	s->tb = malloc(n * sizeof *s->tb);
+	s->n_threads = 1;
+	s->n_chunks = (n + SAMPLER_CHUNK - 1) / SAMPLER_CHUNK;
+	s->cmass = malloc(s->n_chunks * sizeof *s->cmass);
+	s->ccount = malloc(s->n_chunks * sizeof *s->ccount);
+	s->cstart = malloc(s->n_chunks * sizeof *s->cstart);
 	if (s->w == NULL || s->e == NULL || s->bin == NULL ||
 	    s->stamp == NULL || s->cand == NULL || s->part == NULL ||
-	    s->top == NULL || s->tb == NULL) {
+	    s->tb == NULL || s->cmass == NULL || s->ccount == NULL ||
+	    s->cstart == NULL) {
 		sampler_free(s);
 		return NULL;
 	}
 	return s;
+}
+
+/*
+ * Let one pick use up to n threads (default 1).  The vocabulary is cut
+ * into fixed pieces whatever n is, so the choice does not depend on it.
+ */
+void
+sampler_set_threads(struct sampler *s, int n)
+{
+	s->n_threads = n < 1 ? 1 : n;
 }
 
 /* Release s; NULL is fine. */
@@ -296,8 +312,10 @@ sampler_free(struct sampler *s)
 	free(s->stamp);
 	free(s->cand);
 	free(s->part);
-	free(s->top);
 	free(s->tb);
+	free(s->cmass);
+	free(s->ccount);
+	free(s->cstart);
 	free(s);
 }
 
@@ -480,6 +498,42 @@ sampler_weigh_vec(const float *w, float *e, uint16_t *bin, int32_t n,
 }
 
 /*
+ * One piece of the vocabulary: weights and bins, its histogram (four
+ * interleaved ones: neighbours often share a bin, and one histogram would
+ * make every add wait for the previous one), then its ids grouped by bin.
+ */
+static void
+sampler_weigh_chunk(struct sampler *s, size_t c, float m, float inv_t)
+{
+	double		 hm[4][SAMPLER_BINS];
+	uint32_t	 hc[4][SAMPLER_BINS], pos[SAMPLER_BINS];
+	size_t		 lo = c * SAMPLER_CHUNK;
+	size_t		 hi = lo + SAMPLER_CHUNK < (size_t)s->n_vocab ?
+			    lo + SAMPLER_CHUNK : (size_t)s->n_vocab;
+	const uint16_t	*bin = s->bin;
+	const float	*e = s->e;
+	uint32_t	*start = s->cstart[c];
+
+	sampler_weigh_vec(s->w + lo, s->e + lo, s->bin + lo,
+	    (int32_t)(hi - lo), m, inv_t, s->scale);
+	memset(hm, 0, sizeof hm);
+	memset(hc, 0, sizeof hc);
+	for (size_t i = lo; i < hi; i++) {
+		hm[i & 3][bin[i]] += e[i];
+		hc[i & 3][bin[i]]++;
+	}
+	start[0] = 0;
+	for (int b = 0; b < SAMPLER_BINS; b++) {
+		s->cmass[c][b] = (hm[0][b] + hm[1][b]) + (hm[2][b] + hm[3][b]);
+		s->ccount[c][b] = hc[0][b] + hc[1][b] + hc[2][b] + hc[3][b];
+		pos[b] = start[b];
+		start[b + 1] = start[b] + s->ccount[c][b];
+	}
+	for (size_t i = lo; i < hi; i++)
+		s->tb[lo + pos[bin[i]]++] = (int32_t)i;
+}
+
+/*
  * Weights e_i = exp((w_i - max) / t), their sum and the histogram.  A
  * token equal to the max has d = 0 even when both are infinite, so +inf
  * logits share the mass and an all -inf vector is uniform.  Bins are 1/16
@@ -493,35 +547,30 @@ sampler_weigh(struct sampler *s, float t)
 {
 	float		 lo, m = s->max = sampler_max(s, NULL, &lo);
 	float		 inv_t = 1.0f / t, span = (m - lo) * inv_t;
-	uint16_t	*bin = s->bin;
-	float		*e = s->e;
-	size_t		 nt = 0;
-	int32_t		 n = s->n_vocab;
 	double		 z = 0;
 
 	s->scale = SAMPLER_BIN_SCALE;
 	if (span > 0 && span * SAMPLER_BIN_SCALE < SAMPLER_BINS - 2)
 		s->scale = (SAMPLER_BINS - 2) / span;
-	sampler_weigh_vec(s->w, e, bin, n, m, inv_t, s->scale);
-	/* four interleaved histograms: neighbours often share a bin, and
-	 * one histogram would make every add wait for the previous one */
-	memset(s->hmass, 0, sizeof s->hmass);
-	memset(s->hcount, 0, sizeof s->hcount);
-	for (int32_t i = 0; i < n; i++) {
-		s->hmass[i & 3][bin[i]] += e[i];
-		s->hcount[i & 3][bin[i]]++;
-		s->top[nt] = i;
-		nt += bin[i] < SAMPLER_TOP_BINS;
-	}
-	s->n_top = nt;
-	s->tb_ready = 0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(s->n_threads) schedule(static) \
+    if (s->n_threads > 1 && s->n_chunks > 1)
+#endif
+	for (size_t c = 0; c < s->n_chunks; c++)
+		sampler_weigh_chunk(s, c, m, inv_t);
+	/* pieces merge in a fixed order, so sums do not depend on threads */
 	for (int b = 0; b < SAMPLER_BINS; b++) {
-		s->mass[b] = (s->hmass[0][b] + s->hmass[1][b]) +
-		    (s->hmass[2][b] + s->hmass[3][b]);
-		s->count[b] = (size_t)s->hcount[0][b] + s->hcount[1][b] +
-		    s->hcount[2][b] + s->hcount[3][b];
+		double	 ms = 0;
+		size_t	 ct = 0;
+
+		for (size_t c = 0; c < s->n_chunks; c++) {
+			ms += s->cmass[c][b];
+			ct += s->ccount[c][b];
+		}
+		s->mass[b] = ms;
+		s->count[b] = ct;
 		/* z sums the bins so that it agrees with the walks over them */
-		z += s->mass[b];
+		z += ms;
 	}
 	s->z = z;
 }
@@ -591,21 +640,20 @@ sampler_sort(int32_t *ids, size_t n, const float *w)
 	}
 }
 
-/* Group the top list by bin (a counting sort), once per call, so that
- * each of those bins can be fetched without a scan. */
-static void
-sampler_group_top(struct sampler *s)
+/* Copy the ids of the bins in [b0, b1) to out, chunk by chunk; how many. */
+static size_t
+sampler_bin_ids(const struct sampler *s, int b0, int b1, int32_t *out)
 {
-	size_t pos[SAMPLER_TOP_BINS];
+	size_t n = 0;
 
-	s->tb_start[0] = 0;
-	for (int b = 0; b < SAMPLER_TOP_BINS; b++) {
-		pos[b] = s->tb_start[b];
-		s->tb_start[b + 1] = s->tb_start[b] + s->count[b];
+	for (size_t c = 0; c < s->n_chunks; c++) {
+		size_t k = s->cstart[c][b1] - s->cstart[c][b0];
+
+		memcpy(out + n, s->tb + c * SAMPLER_CHUNK + s->cstart[c][b0],
+		    k * sizeof *out);
+		n += k;
 	}
-	for (size_t j = 0; j < s->n_top; j++)
-		s->tb[pos[s->bin[s->top[j]]]++] = s->top[j];
-	s->tb_ready = 1;
+	return n;
 }
 
 /* Sort the tokens of bin b into part (kept until another bin is sorted). */
@@ -616,16 +664,7 @@ sampler_sort_bin(struct sampler *s, int b)
 
 	if (s->part_bin == b)
 		return s->n_part;
-	if (b < SAMPLER_TOP_BINS) {
-		if (!s->tb_ready)
-			sampler_group_top(s);
-		n = s->tb_start[b + 1] - s->tb_start[b];
-		memcpy(s->part, s->tb + s->tb_start[b], n * sizeof *s->part);
-	} else {
-		for (int32_t i = 0; i < s->n_vocab; i++)
-			if (s->bin[i] == b)
-				s->part[n++] = i;
-	}
+	n = sampler_bin_ids(s, b, b + 1, s->part);
 	sampler_sort(s->part, n, s->w);
 	s->part_bin = b;
 	s->n_part = n;
@@ -899,15 +938,7 @@ sampler_candidates(struct sampler *s, const struct sampler_params *sp,
 	for (nb = 0; nb < SAMPLER_BINS && n_cand < n; nb++)
 		n_cand += s->count[nb];
 	n_cand = 0;
-	if (nb <= SAMPLER_TOP_BINS) {
-		for (size_t j = 0; j < s->n_top; j++)
-			if (s->bin[s->top[j]] < nb)
-				s->cand[n_cand++] = s->top[j];
-	} else {
-		for (int32_t i = 0; i < s->n_vocab; i++)
-			if (s->bin[i] < nb)
-				s->cand[n_cand++] = i;
-	}
+	n_cand = sampler_bin_ids(s, 0, nb, s->cand);
 	sampler_sort(s->cand, n_cand, s->w);
 	if (n > n_cand)
 		n = n_cand;

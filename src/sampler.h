@@ -53,6 +53,8 @@ int		 sampler_params_set(struct sampler_params *, const char *name,
 
 struct sampler	*sampler_new(int n_vocab);
 void		 sampler_free(struct sampler *);
+/* Threads one pick may use (default 1); never changes the result. */
+void		 sampler_set_threads(struct sampler *, int);
 /* Pick a token from logits (not modified).  recent: the last tokens of the
  * sequence, for the penalty.  *prob gets the chosen token's final
  * probability.  Consumes exactly one rng_uniform() unless greedy. */

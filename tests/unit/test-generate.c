@@ -20,6 +20,9 @@
 #include <string.h>
 
 #include <jansson.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "bpe.h"
 #include "check.h"
@@ -561,22 +564,32 @@ bench_shape(const struct lm_config *c, int nb, int steps)
 	struct err		 err;
 	struct lm_model		*m = model_new_random(c, 1, &err);
 	struct lm_cache		*kc;
-	struct sampler		*sm = sampler_new(c->vocab_size);
+	struct sampler		*sms[64];
+	int			 nt = 1;
 	struct sampler_params	 sp;
-	struct lm_rng		 r;
+	struct lm_rng		 rs[64];
 	float			*lg;
 	int			 seqs[64];
 	int32_t			 tok[64], prompt[16];
 	double			 t_dec = 0, t_smp = 0, t0;
 
-	if (m == NULL || sm == NULL) {
+	if (m == NULL) {
 		fprintf(stderr, "bench: %s\n", err.msg);
 		return;
+	}
+#ifdef _OPENMP
+	nt = omp_get_max_threads() < 64 ? omp_get_max_threads() : 64;
+#endif
+	for (int i = 0; i < nt; i++) {
+		sms[i] = sampler_new(c->vocab_size);
+		/* a lone sequence gets every thread, as in gen_step() */
+		sampler_set_threads(sms[i], nt);
 	}
 	kc = model_cache_new(m, nb, 0, &err);
 	lg = calloc((size_t)nb * (size_t)c->vocab_size, sizeof *lg);
 	sampler_params_default(&sp);	/* t 0.8, top-p 0.9 */
-	rng_seed(&r, 1, 0);
+	for (int b = 0; b < nb; b++)
+		rng_seed(&rs[b], 1, (uint64_t)b);
 	for (int i = 0; i < 16; i++)
 		prompt[i] = i * 31 % c->vocab_size;
 	for (int b = 0; b < nb; b++) {
@@ -585,10 +598,20 @@ bench_shape(const struct lm_config *c, int nb, int steps)
 		    (size_t)c->vocab_size, 0, &err);
 	}
 	for (int s = 0; s < steps; s++) {
+		/* as gen_step() does: sequences spread over the threads,
+		 * each with its own RNG stream */
 		t0 = bench_now();
-		for (int b = 0; b < nb; b++)
-			tok[b] = sampler_pick(sm, &sp, lg + (size_t)b *
-			    (size_t)c->vocab_size, NULL, 0, &r, NULL);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+#endif
+		for (int b = 0; b < nb; b++) {
+			int t = 0;
+#ifdef _OPENMP
+			t = omp_get_thread_num();
+#endif
+			tok[b] = sampler_pick(sms[t], &sp, lg + (size_t)b *
+			    (size_t)c->vocab_size, NULL, 0, &rs[b], NULL);
+		}
 		t_smp += bench_now() - t0;
 		t0 = bench_now();
 		if (model_decode(m, kc, seqs, tok, nb, lg, &err) != 0) {
@@ -604,7 +627,8 @@ bench_shape(const struct lm_config *c, int nb, int steps)
 	    100 * t_smp / (t_smp + t_dec));
 	free(lg);
 	model_cache_free(kc);
-	sampler_free(sm);
+	for (int i = 0; i < nt; i++)
+		sampler_free(sms[i]);
 	model_close(m);
 }
 

@@ -9,10 +9,10 @@
  * the CTRL penalty with its window; frequencies of many seeded draws; edge
  * cases (tiny p, all-equal logits, -inf and NaN logits, vocabulary of 1);
  * the pre-filtered sampler against a brute-force full sort on a 50k
- * vocabulary; the candidate panel.
+ * vocabulary, with 1 and 3 threads; the candidate panel.
  *
- * `test-sampler --bench` instead prints the cost of one pick for a 50257
- * entry vocabulary.
+ * `test-sampler --bench [THREADS]` instead prints the cost of one pick for
+ * a 50257-entry vocabulary.
  */
 #include "config.h"
 
@@ -464,9 +464,10 @@ test_against_full_sort(void)
 	const int		 n = 50257;
 	float			*l = xcalloc((size_t)n, sizeof *l);
 	struct sampler		*s = sampler_new(n);
-	struct lm_rng		 g, r, r2;
+	struct sampler		*s3 = sampler_new(n);	/* 3 threads */
+	struct lm_rng		 g, r, r2, r3;
 	struct sampler_params	 p;
-	int			 same = 0, trials = 0;
+	int			 same = 0, trials = 0, same3 = 0;
 	static const struct { float t, p; int k; float mp; } cfg[] = {
 		{ 1.0f, 0.9f, 0, 0 }, { 0.7f, 0.95f, 0, 0 },
 		{ 1.0f, 1.0f, 0, 0 }, { 1.3f, 0.5f, 0, 0 },
@@ -475,6 +476,7 @@ test_against_full_sort(void)
 		{ 5.0f, 0.99f, 0, 0 }, { 0.05f, 0.9f, 0, 0 },
 	};
 
+	sampler_set_threads(s3, 3);
 	rng_seed(&g, 123, 0);
 	for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
 		params_plain(&p, cfg[c].t, cfg[c].p);
@@ -492,10 +494,12 @@ test_against_full_sort(void)
 					l[i] = -INFINITY;
 			}
 			rng_seed(&r, (uint64_t)rep, c);
-			r2 = r;
+			r2 = r3 = r;
 			for (int k = 0; k < 5; k++) {
 				int32_t got = sampler_pick(s, &p, l, NULL, 0,
 				    &r, NULL);
+				same3 += got == sampler_pick(s3, &p, l, NULL,
+				    0, &r3, NULL);
 				int32_t want = bf_pick(l, n, &p,
 				    rng_uniform(&r2));
 				trials++;
@@ -507,7 +511,10 @@ test_against_full_sort(void)
 		}
 	}
 	CHECK_MSG(same == trials, "%d of %d picks agree", same, trials);
+	CHECK_MSG(same3 == trials, "%d of %d picks agree with 3 threads",
+	    same3, trials);
 	sampler_free(s);
+	sampler_free(s3);
 	free(l);
 }
 
@@ -547,12 +554,12 @@ bench_now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int
-bench(void)
+bench(int threads)
 {
 	const int		 n = 50257, reps = 300;
 	float			*l = xcalloc((size_t)n, sizeof *l);
@@ -568,6 +575,7 @@ bench(void)
 		{ "t=0.8 top-k 40 top-p 0.9", 0.8f, 0.9f, 40 },
 	};
 
+	sampler_set_threads(s, threads);
 	rng_seed(&r, 1, 0);
 	/* logits with a language-model-like spread: sd about 2.5 */
 	for (int i = 0; i < n; i++) {
@@ -576,7 +584,8 @@ bench(void)
 			v += rng_uniform(&r) - 0.5;
 		l[i] = (float)(v * 2.5);
 	}
-	printf("sampler, vocabulary %d, %d picks each:\n", n, reps);
+	printf("sampler, vocabulary %d, %d thread(s), %d picks each:\n", n,
+	    threads, reps);
 	for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
 		params_plain(&p, cfg[c].t, cfg[c].p);
 		p.top_k = cfg[c].k;
@@ -595,7 +604,7 @@ int
 main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--bench") == 0)
-		return bench();
+		return bench(argc > 2 ? atoi(argv[2]) : 1);
 	test_rng();
 	test_reference_softmax();
 	test_reference_nucleus();
