@@ -46,6 +46,7 @@ struct cg_run {
 	uint64_t		 seed;
 	char			*done;		/* [n_seqs] finished */
 	int			 cur;		/* sequence streaming now */
+	int			 started;	/* prefill done: turns to record */
 	int			 io_error;	/* stdout failed */
 };
 
@@ -456,6 +457,7 @@ cg_generate(struct cg_run *r)
 	sigaction(SIGINT, &sa, &old);
 	rc = gen_start(r->g, &err);
 	if (rc == 0) {
+		r->started = 1;
 		for (int k = 0; k < r->n_seqs; k++)
 			if (gen_stop_reason(r->g, k) != GEN_RUNNING)
 				r->done[k] = 1;
@@ -549,7 +551,7 @@ generate_run(int argc, char **argv)
 	rc = cg_generate(&r);
 	log_debug("generate: prefill %.3f s, decode %.3f s",
 	    gen_prefill_seconds(r.g), gen_decode_seconds(r.g));
-	if (rc == CLI_EXIT_OK || gen_n_seqs(r.g) > 0)
+	if (r.started)
 		cg_record(&o, &r, ps, m);
 out:
 	free(r.done);

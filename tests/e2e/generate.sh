@@ -10,7 +10,8 @@
 # history turns recorded with --history, none with --no-history, and an
 # unusable history is one warning; Ctrl-C (SIGINT) mid-run prints what was
 # generated, exit 1; errors: --device cuda, --top-p 0, bad --prompt-tokens,
-# --output xml (exit 2), a prompt longer than the context (exit 1).
+# --output xml (exit 2), a prompt longer than the context (exit 1, nothing
+# recorded).
 set -u
 : "${LMSH:?}" "${LMSH_TEST_DATA:?}"
 M="$LMSH_TEST_DATA/models/tiny"
@@ -136,7 +137,9 @@ lmsh generate -m "$M" --prompt-tokens "1,x" 2>"$T/err"
 lmsh generate -m "$M" --prompt x --output xml 2>/dev/null
 [ $? -eq 2 ] || no "--output xml"
 long=$(printf '%070d' 0)
-lmsh generate -m "$M" --prompt "$long" --no-history 2>"$T/err"
+lmsh generate -m "$M" --prompt "$long" $H 2>"$T/err"
 [ $? -eq 1 ] && grep -q "70 tokens, 6 more than the context length 64" \
     "$T/err" || no "long prompt: $(cat "$T/err")"
+n=$("$LMSH" history list --history "$T/h.db" | wc -l)
+[ "$n" -eq 6 ] || no "a failed run recorded turns ($n)"
 exit $fail
