@@ -1,0 +1,103 @@
+#ifndef LMSH_UI_INT_H
+#define LMSH_UI_INT_H
+/*
+ * ui_int.h: what ui.c (the loop, keys, readline, turns) and ui_draw.c (the
+ * transcript model, layout and drawing) share; private to the curses UI.
+ * It needs <curses.h>, <wchar.h> and util.h included before it.
+ */
+
+#define UI_MIN_COLS	40	/* below this, only a message */
+#define UI_MIN_ROWS	8
+#define UI_PANEL_SIDE	100	/* from this width the panel sits on the right */
+#define UI_PANEL_W	44	/* its width there */
+#define UI_PANEL_ROWS	12	/* most rows it takes under the transcript */
+#define UI_N_CANDS	32	/* most candidates shown */
+#define UI_FPS		30	/* redraws per second while streaming */
+#define UI_RENDER_SHARE	50	/* redraws take at most 1/50 of the time */
+#define UI_TEMP_STEP	0.1
+#define UI_TOP_P_STEP	0.05
+#define UI_WHEEL_ROWS	3
+#define UI_N_HISTORY	1000	/* earlier prompts for the up-arrow */
+#define UI_KEYQ_CAP	4096
+#define UI_BLOCK	"\"\"\""
+
+/* Character classes in the transcript, each with its own look. */
+enum ui_cls {
+	UI_CLS_OUTPUT = 0,	/* generated text */
+	UI_CLS_PROMPT,		/* what the user typed */
+	UI_CLS_INFO,		/* command output */
+	UI_CLS_NOTE,		/* notices */
+	UI_CLS_N
+};
+
+/* Colour pairs. */
+enum {
+	UI_PAIR_PROMPT = 1, UI_PAIR_INFO, UI_PAIR_NOTE, UI_PAIR_ERROR,
+	UI_PAIR_KEPT, UI_PAIR_CUT, UI_PAIR_STATUS
+};
+
+struct ui_line {
+	wchar_t		*wc;		/* characters */
+	unsigned char	*cls;		/* enum ui_cls of each */
+	size_t		 n;		/* characters used */
+	size_t		 cap;		/* allocated */
+	int		 rows;		/* screen rows at the transcript width */
+	int		 col;		/* column after the last character */
+};
+
+struct ui {
+	struct repl	*st;		/* the REPL state (borrowed) */
+	WINDOW		*tw;		/* transcript */
+	WINDOW		*pw;		/* candidate panel, or NULL */
+	WINDOW		*mw;		/* message row */
+	WINDOW		*sw;		/* status bar */
+	WINDOW		*iw;		/* input line; keys are read here */
+	int		 rows, cols;	/* screen size */
+	int		 tw_rows, tw_cols; /* transcript size */
+	int		 too_small;	/* below UI_MIN_COLS x UI_MIN_ROWS */
+	int		 color;		/* colours on (not NO_COLOR) */
+	int		 utf8;		/* the locale is UTF-8 */
+
+	struct ui_line	*lines;		/* the transcript */
+	size_t		 n_lines;	/* lines used; at least 1 */
+	size_t		 lines_cap;	/* allocated */
+	size_t		 total_rows;	/* sum of lines[].rows */
+	size_t		 scroll;	/* rows scrolled back; 0 follows */
+	mbstate_t	 mbs;		/* UTF-8 decoding across pieces */
+
+	int		 panel;		/* candidate panel shown */
+	int		 generating;	/* a turn runs: live keys */
+	int		 paused;	/* the turn waits */
+	char		 msg[512];	/* message row text */
+	int		 msg_err;	/* msg is an error */
+	double		 last_draw;	/* util_now() of the last redraw */
+	double		 render_cost;	/* seconds the last redraw took */
+
+	unsigned char	 keyq[UI_KEYQ_CAP]; /* bytes for readline */
+	size_t		 kq_head, kq_len; /* ring buffer */
+	char		*line;		/* a line readline accepted, or NULL */
+	int		 got_line;	/* line is set (NULL line: Ctrl-D) */
+	struct buf	 block;		/* a """ block being typed */
+	int		 in_block;	/* inside a """ block */
+	int		 quit;		/* leave the loop */
+	FILE		*devnull;	/* readline's output stream */
+};
+
+/* The transcript (ui_draw.c). */
+void	ui_newline(struct ui *);
+int	ui_at_bol(const struct ui *);
+void	ui_append(struct ui *, const char *, size_t, enum ui_cls);
+void	ui_append_str(struct ui *, const char *, enum ui_cls);
+void	ui_clear_transcript(struct ui *);
+
+/* Drawing (ui_draw.c). */
+void	ui_message(struct ui *, int, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+int	ui_put(WINDOW *, const char *, int);
+void	ui_draw_input(struct ui *);
+void	ui_render(struct ui *, int);
+int	ui_render_due(const struct ui *);
+void	ui_layout(struct ui *);
+void	ui_relayout(struct ui *);
+
+#endif
