@@ -400,6 +400,8 @@ gen_start(struct gen_session *s, struct err *err)
 			    e->n_vocab);
 			return -1;
 		}
+	/* each pick stays on one thread: measured next to the model's
+	 * decode threads, splitting one pick over several was slower */
 	if (s->n_seqs > e->n_slots &&
 	    gen_engine_alloc_cache(e, s->n_seqs, err) != 0)
 		return -1;

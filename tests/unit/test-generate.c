@@ -559,7 +559,7 @@ bench_now(void)
 /* Decode steps of batch nb on a random model, and one sampler pick per
  * sequence per step on the logits they produce. */
 static void
-bench_shape(const struct lm_config *c, int nb, int steps)
+bench_shape(const struct lm_config *c, int nb, int steps, int pick_threads)
 {
 	struct err		 err;
 	struct lm_model		*m = model_new_random(c, 1, &err);
@@ -582,8 +582,7 @@ bench_shape(const struct lm_config *c, int nb, int steps)
 #endif
 	for (int i = 0; i < nt; i++) {
 		sms[i] = sampler_new(c->vocab_size);
-		/* a lone sequence gets every thread, as in gen_step() */
-		sampler_set_threads(sms[i], nt);
+		sampler_set_threads(sms[i], pick_threads);
 	}
 	kc = model_cache_new(m, nb, 0, &err);
 	lg = calloc((size_t)nb * (size_t)c->vocab_size, sizeof *lg);
@@ -641,10 +640,10 @@ bench(int threads)
 	};
 	static const int batches[] = { 1, 8, 32 };
 
-	(void)threads;
+	printf("threads per pick: %d\n", threads);
 	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
 		for (size_t j = 0; j < sizeof batches / sizeof batches[0]; j++)
-			bench_shape(&shapes[i], batches[j], 20);
+			bench_shape(&shapes[i], batches[j], 20, threads);
 	return 0;
 }
 
@@ -652,7 +651,7 @@ int
 main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--bench") == 0)
-		return bench(argc > 2 ? atoi(argv[2]) : 0);
+		return bench(argc > 2 ? atoi(argv[2]) : 1);
 	test_greedy_reference("tiny");
 	test_greedy_reference("h12");
 	test_determinism();
