@@ -68,6 +68,15 @@ wait_for() {
 	done
 }
 
+# wait_line TEXT [SECONDS]: poll until a whole screen row is TEXT.
+wait_line() {
+	_end=$(( $(date +%s) + ${2:-15} ))
+	while ! screen | grep -qxF -- "$1"; do
+		[ "$(date +%s)" -lt "$_end" ] || fail "timeout waiting for the row '$1'"
+		sleep 0.05
+	done
+}
+
 # wait_re REGEX [SECONDS]: the same with an extended regular expression.
 wait_re() {
 	_end=$(( $(date +%s) + ${2:-15} ))

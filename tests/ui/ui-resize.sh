@@ -12,8 +12,8 @@ tm send-keys -l "/stop $x44$x26"
 tm send-keys Enter
 wait_for "/stop $x44$x26"
 tm resize-window -x 50 -y 20
-wait_for "/stop $x44"
-screen | grep -qx "$x26" || fail "no reflow to 50 columns"
+wait_line "/stop $x44"
+wait_line "$x26"
 [ "$(tm display -p '#{pane_width}')" = 50 ] || fail "pane not resized"
 screen | sed -n 19p | grep -q "temp 0.80" || fail "status line at width 50"
 tm resize-window -x 30 -y 6

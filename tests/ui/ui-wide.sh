@@ -17,6 +17,5 @@ k37=$(printf '漢%.0s' $(seq 37))
 k8=$(printf '漢%.0s' $(seq 8))
 tm send-keys -l "/stop $k37$k8"
 tm send-keys Enter
-wait_for "/stop $k37"
-screen | grep -qx "/stop $k37" || fail "first row"
-screen | grep -qx "$k8" || fail "second row"
+wait_line "/stop $k37"
+wait_line "$k8"
