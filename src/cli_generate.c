@@ -516,6 +516,9 @@ generate_run(int argc, char **argv)
 	eos = o.gen.eos_id;
 	if (!o.eos_set && bpe != NULL)
 		eos = bpe_token_id(bpe, "<|endoftext|>", 13);
+	/* a tokenizer larger than the model: its end-of-text id never comes */
+	if (!o.eos_set && eos >= model_config(m)->vocab_size)
+		eos = -1;
 	o.gen.eos_id = eos;
 	if (!o.seed_set)
 		o.gen.seed = (uint64_t)(util_now() * 1e6) ^

@@ -7,7 +7,8 @@
 # (prompts x --num-samples) with tokens, text, stop reason and timings, and a
 # sample's sample_seed regenerates it alone; prompts one per line from stdin
 # and --prompt-file; --stop (not printed, stop reason "stop"); EOS stops;
-# history turns recorded with --history, none with --no-history, and an
+# history turns recorded with --history (sample 6 of a batch replays alone
+# as identical), none with --no-history, and an
 # unusable history is one warning; Ctrl-C (SIGINT) mid-run prints what was
 # generated, exit 1; errors: --device cuda, --top-p 0, bad --prompt-tokens,
 # --output xml (exit 2), a prompt longer than the context (exit 1, nothing
@@ -78,6 +79,10 @@ if "$LMSH" history list --history "$T/h.db" >"$T/l" 2>"$T/err"; then
 else
 	no "history list: $(cat "$T/err")"
 fi
+# a sample of the batch replays alone from its turn
+"$LMSH" replay 6 --history "$T/h.db" --threads 1 >"$T/r" 2>&1 ||
+    no "replay of sample 6: $(cat "$T/r")"
+grep -q "^identical (6 tokens)" "$T/r" || no "replay of sample 6: $(cat "$T/r")"
 lmsh generate -m "$M" --prompt x --max-new-tokens 2 --history "$T/h2.db" \
     --no-history >/dev/null
 [ ! -e "$T/h2.db" ] || no "--no-history wrote a history"
