@@ -59,8 +59,6 @@ cg_sigint(int sig)
 	(void)sig;
 	if (cg_active != NULL)
 		gen_interrupt(cg_active);
-	/* a second Ctrl-C ends the program at once */
-	signal(SIGINT, SIG_DFL);
 }
 
 /* ---- prompts -------------------------------------------------------------- */
@@ -452,6 +450,8 @@ cg_generate(struct cg_run *r)
 		delay.tv_nsec = (atol(env) % 1000) * 1000000L;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = cg_sigint;
+	/* a second Ctrl-C ends the program at once */
+	sa.sa_flags = SA_RESETHAND;
 	sigemptyset(&sa.sa_mask);
 	cg_active = r->g;
 	sigaction(SIGINT, &sa, &old);

@@ -854,13 +854,19 @@ sampler_draw(struct sampler *s, double u)
 
 	for (int b = 0; b < s->kb; b++) {
 		if (base + s->mass[b] > target) {
-			id = sampler_walk(s, sampler_sort_bin(s, b), base,
-			    target);
-			break;
+			size_t n = sampler_sort_bin(s, b);
+
+			if ((id = sampler_walk(s, n, base, target)) >= 0)
+				return id;
+			/* the bin's mass and its tokens' sum differ in the
+			 * last bit: the target is at the bin's very end */
+			while (n-- > 0)
+				if (s->e[s->part[n]] > 0)
+					return s->part[n];
 		}
 		base += s->mass[b];
 	}
-	if (id < 0 && base <= target && s->kb < SAMPLER_BINS && s->kr > 0) {
+	if (s->kb < SAMPLER_BINS && s->kr > 0) {
 		sampler_sort_bin(s, s->kb);
 		id = sampler_walk(s, s->kr, base, target);
 	}
