@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -152,6 +153,20 @@ bench_peak_rss(void)
 	}
 	getrusage(RUSAGE_SELF, &ru);
 	return (size_t)ru.ru_maxrss << 10;
+}
+
+/* Say so when other processes compete for the cores: threads that wait at
+ * barriers for a descheduled peer make the figures meaningless. */
+static void
+bench_check_load(void)
+{
+	double load[1];
+	long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (getloadavg(load, 1) == 1 && n_cpu > 0 && load[0] > 0.5 * n_cpu)
+		printf("note: load average %.1f on %ld cores: other processes "
+		    "disturb these figures (fewer --threads, or "
+		    "OMP_WAIT_POLICY=passive, suffer less)\n", load[0], n_cpu);
 }
 
 /* --- the model ------------------------------------------------------------- */
@@ -399,6 +414,7 @@ bench_main(int argc, char **argv)
 	printf("threads: %d; BLIS kernels: native %s, chosen %s; "
 	    "matrix-vector kernel: %s\n", nt, blas_arch_native(),
 	    blas_arch_chosen(), blas_mv_name());
+	bench_check_load();
 	bw = bench_bandwidth(nt, pl.runs);
 	gf = bench_sgemm(nt, pl.gemm_n, pl.runs);
 	printf("machine: memory read %.1f GB/s; BLIS sgemm %zu^3 %.1f GFLOPS "
