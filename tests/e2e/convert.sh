@@ -5,7 +5,7 @@
 # _orig_mod. keys) with --config -> f32 directory whose eval loss matches
 # ref.json and whose config.json has the CS336 keys; a raw state dict with
 # shape flags instead of a config; --dtype bf16 (half the size, loss of the
-# bfloat16-rounded weights); a tokenizer larger than the model's vocabulary
+# bfloat16-rounded weights); --dtype f16 (near the fp32 loss); a tokenizer larger than the model's vocabulary
 # warned about; errors: missing -o (2), a bad --dtype (2), a config that
 # does not fit (1, tensor and shapes named, nothing written), the CS336 2024
 # checkpoint refused naming its tensors (when ../shared is there).
@@ -56,6 +56,15 @@ s16=$(wc -c <"$T/b16/model.safetensors")
     no "bf16 size $s16 vs f32 $s32"
 l=$(loss "$T/b16")
 near "${l:-0}" "$nll16" 1e-4 || no "bf16 loss $l, reference $nll16"
+
+# --- f16: no reference of its own; its 11-bit mantissa keeps the loss
+# within a few thousandths of fp32's (bf16's 8 bits already give 0.004) ---
+"$LMSH" convert "$M/pt/raw.pt" --config "$M/pt/model_config.json" \
+    --dtype f16 $TOK -o "$T/f16" >/dev/null 2>"$T/err" ||
+    no "convert f16 exit $?: $(cat "$T/err")"
+grep -q '"dtype":"F16"' "$T/f16/model.safetensors" || no "f16: not F16"
+l=$(loss "$T/f16")
+near "${l:-0}" "$nll" 2e-3 || no "f16 loss $l, fp32 reference $nll"
 
 # --- errors ----------------------------------------------------------------
 "$LMSH" convert "$M/pt/raw.pt" --config "$M/pt/model_config.json" $TOK \
