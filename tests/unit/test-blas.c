@@ -62,7 +62,6 @@ test_gemm_one(int trans_b, size_t m, size_t n, size_t k, float beta, int nt)
 {
 	float *a = rnd_vec(m * k), *b = rnd_vec(n * k);
 	float *c = rnd_vec(m * n), *c_ref = xcalloc(m * n, sizeof *c);
-	float *scale = xcalloc(m * n, sizeof *scale);
 	float *aa = xcalloc(m * k, sizeof *aa), *ab = xcalloc(n * k, sizeof *ab);
 	float *ac = xcalloc(m * n, sizeof *ac);
 	size_t ldb = trans_b ? k : n;
@@ -87,7 +86,6 @@ test_gemm_one(int trans_b, size_t m, size_t n, size_t k, float beta, int nt)
 	free(b);
 	free(c);
 	free(c_ref);
-	free(scale);
 	free(aa);
 	free(ab);
 	free(ac);
