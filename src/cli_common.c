@@ -190,6 +190,8 @@ cli_load_model(const struct lm_options *o)
 		cli_error("%s", err.msg);
 		return NULL;
 	}
+	if (model_warnings(m) != NULL)
+		cli_warn("%s", model_warnings(m));
 	if (o->threads > 0)
 		model_set_threads(m, o->threads);
 	return m;

@@ -328,7 +328,7 @@ options_parse(struct lm_options *o, const char *cmd, int argc, char **argv,
 	lo = options_build(&names, &n_names);
 	optind = 1;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "+hVvn:o:t:p:s:m:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hVvn:o:t:p:s:m:", lo, NULL)) != -1) {
 		if (c == 'h' || c == OPT_HELP) {
 			rc = OPTIONS_HELP;
 			break;
