@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "model.h"
 #include "options.h"
+#include "sampler.h"
 #include "util.h"
 
 #define BENCH_BW_BYTES	(512u << 20)	/* far beyond any L3 */
@@ -279,6 +280,51 @@ out:
 	return rc;
 }
 
+/*
+ * Seconds per sampler_pick() at the default settings (temperature 0.8,
+ * top-p 0.9) on logits the model really produced, to compare with a decode
+ * step: the sampler's share of a step is the figure that matters.
+ */
+static int
+bench_sampler(struct lm_model *m, const struct bench_plan *pl, double *sec,
+    struct err *err)
+{
+	const struct lm_config	*c = model_config(m);
+	struct sampler_params	 sp;
+	struct sampler		*s = sampler_new(c->vocab_size);
+	struct lm_cache		*kc = model_cache_new(m, 1, BENCH_PROMPT, err);
+	float			*lg = calloc((size_t)c->vocab_size, sizeof *lg);
+	int32_t			 pr[BENCH_PROMPT];
+	double			 v[16];
+	int			 rc = -1, picks = pl->steps * 4;
+
+	if (kc == NULL || lg == NULL)
+		goto out;
+	for (int i = 0; i < BENCH_PROMPT; i++)
+		pr[i] = bench_token(c, (size_t)i);
+	if (model_prefill(m, kc, 0, pr, BENCH_PROMPT, lg, 0, err) == -1)
+		goto out;
+	sampler_params_default(&sp);
+	for (int r = 0; r < pl->runs; r++) {
+		struct lm_rng	rng;
+		double		t0;
+		float		prob;
+
+		rng_seed(&rng, (uint64_t)r, 0);
+		t0 = util_now();
+		for (int k = 0; k < picks; k++)
+			(void)sampler_pick(s, &sp, lg, NULL, 0, &rng, &prob);
+		v[r] = (util_now() - t0) / picks;
+	}
+	*sec = bench_median(v, pl->runs);
+	rc = 0;
+out:
+	free(lg);
+	model_cache_free(kc);
+	sampler_free(s);
+	return rc;
+}
+
 static void
 bench_print_config(const struct lm_config *c)
 {
@@ -295,7 +341,7 @@ bench_shape(const struct lm_config *cfg, int nt, const struct bench_plan *pl,
 	static const int batches[] = { 1, 8, 32 };
 	struct lm_model *m;
 	struct err err;
-	double sec, pf_flops, wbytes, rate, tok_s, all, base;
+	double sec, pf_flops, wbytes, rate, tok_s, all, base, step1 = 0, ss;
 	size_t kv = 0, kv_max, rss;
 	const struct lm_config *c;
 
@@ -336,6 +382,8 @@ bench_shape(const struct lm_config *cfg, int nt, const struct bench_plan *pl,
 		if (kv > kv_max)
 			kv_max = kv;
 		tok_s = nb / sec;
+		if (nb == 1)
+			step1 = sec;
 		flops = bench_layer_flops(c) + 2.0 * c->vocab_size *
 		    c->d_model + bench_att_flops(c, pos);
 		printf("  decode batch %2d: %7.0f tok/s, %6.1f GB/s of weights "
@@ -343,6 +391,11 @@ bench_shape(const struct lm_config *cfg, int nt, const struct bench_plan *pl,
 		    nb, tok_s, wbytes / sec / 1e9, 100 * wbytes / sec / 1e9 /
 		    bw, flops * tok_s / 1e9, 100 * flops * tok_s / 1e9 / gf);
 	}
+	if (bench_sampler(m, pl, &ss, &err) == -1)
+		goto fail;
+	printf("  sampler (temperature 0.8, top-p 0.9, vocab %d): %.1f us per "
+	    "token = %.1f%% of a batch-1 decode step\n", c->vocab_size,
+	    ss * 1e6, 100 * ss / step1);
 	/* All weights are resident, embeddings included. */
 	rss = bench_peak_rss();
 	all = wbytes + (double)c->vocab_size * c->d_model * sizeof(float);
@@ -436,7 +489,8 @@ const struct cli_command cli_cmd_bench = {
 	"Time a random-weight model: prefill of a full context and decode at\n"
 	"batch 1, 8 and 32, next to this machine's memory read bandwidth and\n"
 	"BLIS sgemm rate measured in the same run, with the fraction of each\n"
-	"achieved, the peak RSS, and the BLIS kernels in use.  Figures are\n"
+	"achieved, the sampler's share of a decode step, the peak RSS, and\n"
+	"the BLIS kernels in use.  Figures are\n"
 	"medians of several runs.  Default shapes: d_model 288, d_ff 768,\n"
 	"6 layers, 6 heads, vocab 32000, context 256; and d_model 768,\n"
 	"d_ff 2048, 12 layers, 12 heads, vocab 32000, context 1024.\n"
