@@ -126,6 +126,11 @@ cli_load_bpe(const struct lm_options *o, int required)
 	const char	*dir = cli_model_dir(o);
 	char		*v = NULL, *m = NULL, *t = NULL;
 
+	if (o->model != NULL && o->src.checkpoint == NULL &&
+	    !cli_is_dir(o->model) && !cli_is_file(o->model)) {
+		cli_error("%s: no such model directory or file", o->model);
+		return NULL;
+	}
 	if (o->tokenizer != NULL)
 		b = bpe_load_hf(o->tokenizer, &err);
 	else if (o->vocab != NULL || o->merges != NULL) {

@@ -140,8 +140,16 @@ static int
 cmd_prompt_ids(struct repl *st, const char *prompt, struct gen_settings *gs,
     struct buf *note, struct err *err)
 {
-	size_t drop;
+	size_t drop, bad;
 
+	/* the same policy as lmsh generate and tokenize: refuse, naming the
+	 * byte, unless --replace-invalid asked for U+FFFD */
+	if (!st->replace_invalid &&
+	    !utf8_is_valid(prompt, strlen(prompt), &bad)) {
+		err_set(err, "prompt: invalid UTF-8 at byte %zu "
+		    "(--replace-invalid turns such bytes into U+FFFD)", bad);
+		return -1;
+	}
 	if (bpe_encode(st->bpe, prompt, strlen(prompt), BPE_UTF8_REPLACE,
 	    &st->turn_new_ids, &st->n_turn_new, err) != 0)
 		return -1;

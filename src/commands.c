@@ -943,6 +943,7 @@ cmd_init(struct repl *st, const struct lm_options *o)
 		st->gen.stop[st->gen.n_stop++] = st->stop_own[i];
 	}
 	st->seed_fixed = o->seed_set;
+	st->replace_invalid = o->replace_invalid;
 	st->turn_seed = o->gen.seed;
 	st->mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
 	    CMD_MODE_FRESH : CMD_MODE_CONTINUE;

@@ -55,6 +55,7 @@ struct repl {
 	char			*stop_own[GEN_MAX_STOP]; /* owned stop strings */
 	int			 seed_fixed;	/* 1: every turn uses gen.seed */
 	enum cmd_mode		 mode;		/* continue or fresh */
+	int			 replace_invalid; /* 1: bad UTF-8 -> U+FFFD */
 
 	/* resources (borrowed) */
 	struct gen_engine	*engine;	/* NULL in unit tests */

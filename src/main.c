@@ -26,6 +26,15 @@ static const struct cli_command *const main_commands[] = {
 };
 #define MAIN_N_COMMANDS (sizeof main_commands / sizeof main_commands[0])
 
+static char *
+main_prog_name(const char *cmd)
+{
+	static char name[64];
+
+	snprintf(name, sizeof name, "lmsh %s", cmd);
+	return name;
+}
+
 static void
 main_usage(FILE *f)
 {
@@ -64,9 +73,13 @@ main(int argc, char **argv)
 	main_tune_openmp(argv);
 	setlocale(LC_ALL, "");
 	if (argc >= 2 && argv[1][0] != '-') {
-		for (size_t i = 0; i < MAIN_N_COMMANDS; i++)
-			if (strcmp(argv[1], main_commands[i]->name) == 0)
-				return main_commands[i]->run(argc - 1, argv + 1);
+		for (size_t i = 0; i < MAIN_N_COMMANDS; i++) {
+			if (strcmp(argv[1], main_commands[i]->name) != 0)
+				continue;
+			/* getopt names argv[0] in its messages */
+			argv[1] = main_prog_name(main_commands[i]->name);
+			return main_commands[i]->run(argc - 1, argv + 1);
+		}
 		if (strcmp(argv[1], "help") == 0) {
 			main_usage(stdout);
 			return CLI_EXIT_OK;
