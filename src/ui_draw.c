@@ -3,8 +3,10 @@
  * loop).  The transcript is an array of logical lines, each an array of
  * wide characters with a class (prompt, output, info, note) per character.
  * Wrapping is computed, not stored: each line caches how many screen rows
- * it takes at the current width and the column after its last character,
- * so streaming a token costs O(token) and a resize reflows everything.
+ * it takes at the current width, where its last row starts and the column
+ * after its last character.  Lines wrap at word boundaries (a word longer
+ * than the width is cut); appending never moves an earlier row's break, so
+ * streaming a token re-lays only the last row, and a resize reflows all.
  * Every redraw repaints the windows' contents and lets curses send only the
  * cells that changed, so nothing flickers.
  */
@@ -98,10 +100,52 @@ ui_width(const char *s)
 
 /* The transcript. */
 
+/* Columns that characters [a, b) of l take. */
+static int
+ui_cols_of(const struct ui_line *l, size_t a, size_t b)
+{
+	int col = 0;
+
+	for (size_t i = a; i < b; i++)
+		col += ui_wcw(l->wc[i]);
+	return col;
+}
+
+/*
+ * Where the screen row that starts at character `start` ends (the next
+ * row's first character), or l->n when the rest fits.  A row breaks after
+ * its last space (or double-width character) so that words stay whole; a
+ * space that overflows stays at the end of its row (drawing clips it); a
+ * word wider than the row starts a row of its own and is cut there.
+ */
+static size_t
+ui_row_end(const struct ui_line *l, size_t start, int cols)
+{
+	size_t	brk = start;
+	int	col = 0;
+
+	for (size_t i = start; i < l->n; i++) {
+		int w = ui_wcw(l->wc[i]);
+
+		if (w > 0 && col + w > cols && i > start) {
+			if (l->wc[i] == L' ')
+				return i + 1;
+			return brk > start ? brk : i;
+		}
+		col += w;
+		/* after a space, and between double-width (CJK) characters,
+		 * which have no spaces between words */
+		if (l->wc[i] == L' ' || w == 2)
+			brk = i + 1;
+	}
+	return l->n;
+}
+
 static void
 ui_line_push(struct ui *u, struct ui_line *l, wchar_t c, enum ui_cls cls)
 {
-	int w = ui_wcw(c);
+	int	w = ui_wcw(c);
+	size_t	e;
 
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 64;
@@ -110,14 +154,18 @@ ui_line_push(struct ui *u, struct ui_line *l, wchar_t c, enum ui_cls cls)
 	}
 	l->wc[l->n] = c;
 	l->cls[l->n++] = (unsigned char)cls;
-	if (w > 0 && l->col + w > u->tw_cols) {
+	if (w > 0 && l->col + w <= u->tw_cols) {
+		l->col += w;	/* the common case: it fits on the last row */
+		return;
+	}
+	while ((e = ui_row_end(l, l->row0, u->tw_cols)) < l->n) {
 		l->rows++;
 		u->total_rows++;
 		if (u->scroll > 0)
 			u->scroll++;	/* keep the view still */
-		l->col = 0;
+		l->row0 = e;
 	}
-	l->col += w;
+	l->col = ui_cols_of(l, l->row0, l->n);
 }
 
 /* Start a new transcript line (it takes one row). */
@@ -195,17 +243,15 @@ ui_reflow(struct ui *u)
 	for (size_t i = 0; i < u->n_lines; i++) {
 		struct ui_line *l = &u->lines[i];
 
-		l->rows = 1;
-		l->col = 0;
-		for (size_t j = 0; j < l->n; j++) {
-			int w = ui_wcw(l->wc[j]);
+		size_t e;
 
-			if (w > 0 && l->col + w > u->tw_cols) {
-				l->rows++;
-				l->col = 0;
-			}
-			l->col += w;
+		l->rows = 1;
+		l->row0 = 0;
+		while ((e = ui_row_end(l, l->row0, u->tw_cols)) < l->n) {
+			l->rows++;
+			l->row0 = e;
 		}
+		l->col = ui_cols_of(l, l->row0, l->n);
 		u->total_rows += (size_t)l->rows;
 	}
 	if (u->scroll > u->total_rows)
@@ -245,42 +291,42 @@ ui_cls_attr(const struct ui *u, enum ui_cls cls, short *pair)
 	}
 }
 
-/* Draw rows [row, row + n) of line l from window row y, in one pass over
- * the line: runs of one class go out with one waddnwstr() each. */
+/* Draw rows [row, row + n) of line l from window row y: each row's runs of
+ * one class go out with one waddnwstr() each, clipped to the width. */
 static void
 ui_draw_line_rows(struct ui *u, const struct ui_line *l, int row, int y,
     int n)
 {
-	size_t	i = 0, run = 0;
-	int	col = 0, r = 0;
-	int	cls = -1;
+	size_t	s = 0;
 
-	wmove(u->tw, y, 0);
-	for (; i <= l->n && r < row + n; i++) {
-		int	w = i < l->n ? ui_wcw(l->wc[i]) : 0;
-		int	wrap = i < l->n && w > 0 && col + w > u->tw_cols;
+	for (int r = 0; r < row + n && (s < l->n || r == 0); r++) {
+		size_t	e = ui_row_end(l, s, u->tw_cols), run = s;
+		int	col = 0;
 
-		/* flush the pending run at a wrap, a class change or the end */
-		if (r >= row && (i == l->n || wrap || l->cls[i] != cls) &&
-		    i > run) {
-			short	pair;
-			attr_t	a = ui_cls_attr(u, (enum ui_cls)cls, &pair);
-
-			wattr_set(u->tw, a, pair, NULL);
-			waddnwstr(u->tw, l->wc + run, (int)(i - run));
+		if (r < row) {
+			s = e;
+			continue;
 		}
-		if (i == l->n)
-			break;
-		if (wrap || l->cls[i] != cls)
-			run = i;
-		if (wrap) {
-			r++;
-			col = 0;
-			if (r >= row && r < row + n)
-				wmove(u->tw, y + r - row, 0);
+		wmove(u->tw, y + r - row, 0);
+		for (size_t i = s; i <= e; i++) {
+			int w = i < e ? ui_wcw(l->wc[i]) : 0;
+			int clip = i < e && col + w > u->tw_cols;
+
+			if ((i == e || clip || l->cls[i] != l->cls[run]) &&
+			    i > run) {
+				short	pair;
+				attr_t	a = ui_cls_attr(u,
+				    (enum ui_cls)l->cls[run], &pair);
+
+				wattr_set(u->tw, a, pair, NULL);
+				waddnwstr(u->tw, l->wc + run, (int)(i - run));
+				run = i;
+			}
+			if (i == e || clip)
+				break;
+			col += w;
 		}
-		cls = l->cls[i];
-		col += w;
+		s = e;
 	}
 	wattr_set(u->tw, A_NORMAL, 0, NULL);
 }

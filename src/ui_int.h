@@ -43,6 +43,7 @@ struct ui_line {
 	size_t		 cap;		/* allocated */
 	int		 rows;		/* screen rows at the transcript width */
 	int		 col;		/* column after the last character */
+	size_t		 row0;		/* index of the first char of the last row */
 };
 
 struct ui {
