@@ -37,6 +37,11 @@ extern const char repl_usage[];
 /* Parse options for cmd; returns -1 to continue, else an exit status. */
 int	cli_parse(const struct cli_command *, struct lm_options *, int argc,
 	    char **argv, int *optind_out);
+/* The same, for commands with operands: options may stand anywhere among
+ * them (getopt permutes argv); *ops gets a copy of the operand pointers
+ * (caller frees the array, not the strings). */
+int	cli_parse_ops(const struct cli_command *, struct lm_options *, int argc,
+	    char **argv, char ***ops, int *n_ops);
 void	cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The bundled model's directory (installed or in the build tree), or NULL. */

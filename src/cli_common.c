@@ -41,6 +41,22 @@ cli_parse(const struct cli_command *cmd, struct lm_options *o, int argc,
 	return -1;
 }
 
+int
+cli_parse_ops(const struct cli_command *cmd, struct lm_options *o, int argc,
+    char **argv, char ***ops, int *n_ops)
+{
+	int ind, rc;
+
+	*ops = NULL;
+	*n_ops = 0;
+	if ((rc = cli_parse(cmd, o, argc, argv, &ind)) != -1)
+		return rc;
+	*n_ops = argc - ind;
+	*ops = xcalloc((size_t)*n_ops + 1, sizeof **ops);
+	memcpy(*ops, argv + ind, (size_t)*n_ops * sizeof **ops);
+	return -1;
+}
+
 void
 cli_error(const char *fmt, ...)
 {

@@ -22,48 +22,33 @@
 #include "util.h"
 
 /*
- * Parse options wherever they stand ("show 12 --json"): getopt stops at the
- * first operand, so each operand is taken out and everything parsed again.
- * With sentinel set, o starts from impossible values instead of the
- * defaults, so that the caller can tell which settings were given.
- * *ops gets the operands (caller frees the array, not the strings).
+ * Parse options wherever they stand ("show 12 --json").  With sentinel set,
+ * o starts from impossible values instead of the defaults, so that the
+ * caller can tell which settings were given (argv was checked by a first,
+ * ordinary parse).  *ops gets the operands (caller frees the array, not the
+ * strings).
  */
 static int
 cli_history_parse(const struct cli_command *cmd, struct lm_options *o,
     int sentinel, int argc, char **argv, char ***ops, int *n_ops)
 {
-	char	**v = xcalloc((size_t)argc + 1, sizeof *v);
-	int	  n = argc, oi, rc = -1;
+	int ind;
 
-	memcpy(v, argv, (size_t)argc * sizeof *v);
-	*ops = xcalloc((size_t)argc + 1, sizeof **ops);
+	if (!sentinel)
+		return cli_parse_ops(cmd, o, argc, argv, ops, n_ops);
+	memset(o, 0, sizeof *o);
+	o->gen.sp = (struct sampler_params){
+	    .temperature = -1, .top_p = -1, .top_k = -1,
+	    .min_p = -1, .repeat_penalty = -1, .repeat_window = -1 };
+	o->gen.max_new_tokens = -1;
+	*ops = NULL;
 	*n_ops = 0;
-	for (;;) {
-		if (!sentinel)
-			rc = cli_parse(cmd, o, n, v, &oi);
-		else {
-			memset(o, 0, sizeof *o);
-			o->gen.sp = (struct sampler_params){
-			    .temperature = -1, .top_p = -1, .top_k = -1,
-			    .min_p = -1, .repeat_penalty = -1,
-			    .repeat_window = -1 };
-			o->gen.max_new_tokens = -1;
-			if (options_parse(o, cmd->name, n, v, &oi) != OPTIONS_OK)
-				rc = CLI_EXIT_USAGE;
-		}
-		if (rc >= 0 || oi >= n)
-			break;
-		if (oi > 1 && strcmp(v[oi - 1], "--") == 0) {
-			while (oi < n)
-				(*ops)[(*n_ops)++] = v[oi++];
-			break;
-		}
-		(*ops)[(*n_ops)++] = v[oi];
-		memmove(&v[oi], &v[oi + 1], (size_t)(n - oi) * sizeof *v);
-		n--;
-	}
-	free(v);
-	return rc;
+	if (options_parse(o, cmd->name, argc, argv, &ind) != OPTIONS_OK)
+		return CLI_EXIT_USAGE;
+	*n_ops = argc - ind;
+	*ops = xcalloc((size_t)*n_ops + 1, sizeof **ops);
+	memcpy(*ops, argv + ind, (size_t)*n_ops * sizeof **ops);
+	return -1;
 }
 
 static int

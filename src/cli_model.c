@@ -22,41 +22,27 @@
 #include "weights.h"
 
 /*
- * Parse options and collect operands, which may come before options too
- * (`lmsh convert CHECKPOINT.pt --config ...`): after each operand, parsing
- * resumes with the operand standing in for argv[0].  *ops points into argv.
- * Returns -1 to continue, else an exit status.
+ * Parse options and collect at most max_ops operands, which may come before
+ * options too (`lmsh convert CHECKPOINT.pt --config ...`).  *ops points into
+ * argv.  Returns -1 to continue, else an exit status.
  */
 static int
 cli_model_parse(const struct cli_command *cmd, struct lm_options *o,
     int argc, char **argv, char **ops, int max_ops, int *n_ops)
 {
-	int ind, k, rc;
+	char	**all;
+	int	  rc;
 
-	*n_ops = 0;
-	if ((rc = cli_parse(cmd, o, argc, argv, &ind)) != -1)
+	if ((rc = cli_parse_ops(cmd, o, argc, argv, &all, n_ops)) != -1)
 		return rc;
-	while (ind < argc) {
-		if (*n_ops == max_ops) {
-			cli_error("%s: too many operands (see lmsh %s --help)",
-			    cmd->name, cmd->name);
-			return CLI_EXIT_USAGE;
-		}
-		ops[(*n_ops)++] = argv[ind];
-		switch (options_parse(o, cmd->name, argc - ind, argv + ind,
-		    &k)) {
-		case OPTIONS_OK:
-			break;
-		case OPTIONS_HELP:
-			fputs(cmd->usage, stdout);
-			return CLI_EXIT_OK;
-		case OPTIONS_EXIT_OK:
-			return CLI_EXIT_OK;
-		case OPTIONS_USAGE:
-			return CLI_EXIT_USAGE;
-		}
-		ind += k;
+	if (*n_ops > max_ops) {
+		cli_error("%s: too many operands (see lmsh %s --help)",
+		    cmd->name, cmd->name);
+		free(all);
+		return CLI_EXIT_USAGE;
 	}
+	memcpy(ops, all, (size_t)*n_ops * sizeof *ops);
+	free(all);
 	return -1;
 }
 

@@ -18,39 +18,6 @@
 #include "options.h"
 #include "util.h"
 
-/*
- * Parse options wherever they stand: getopt stops at the first operand, so
- * each operand is taken out and the rest parsed again ("CORPUS... -o DIR").
- * *ops gets the operands (caller frees the array, not the strings).
- */
-static int
-tok_parse(const struct cli_command *cmd, struct lm_options *o, int argc,
-    char **argv, char ***ops, int *n_ops)
-{
-	char	**v = xcalloc((size_t)argc + 1, sizeof *v);
-	int	  n = argc, oi, rc;
-
-	memcpy(v, argv, (size_t)argc * sizeof *v);
-	*ops = xcalloc((size_t)argc + 1, sizeof **ops);
-	*n_ops = 0;
-	for (;;) {
-		if ((rc = cli_parse(cmd, o, n, v, &oi)) >= 0)
-			break;
-		if (oi >= n)
-			break;
-		if (oi > 1 && strcmp(v[oi - 1], "--") == 0) {
-			while (oi < n)
-				(*ops)[(*n_ops)++] = v[oi++];
-			break;
-		}
-		(*ops)[(*n_ops)++] = v[oi];
-		memmove(&v[oi], &v[oi + 1], (size_t)(n - oi) * sizeof *v);
-		n--;
-	}
-	free(v);
-	return rc;
-}
-
 /* Read all of stdin or a file ("-" is stdin). */
 static int
 tok_read(const char *path, char **text, size_t *len)
@@ -184,7 +151,7 @@ tokenize_run(int argc, char **argv)
 	int32_t			*ids = NULL;
 	const char		*fmt;
 
-	if ((rc = tok_parse(&cli_cmd_tokenize, &o, argc, argv, &ops,
+	if ((rc = cli_parse_ops(&cli_cmd_tokenize, &o, argc, argv, &ops,
 	    &n_ops)) >= 0)
 		goto out;
 	rc = CLI_EXIT_USAGE;
@@ -281,7 +248,7 @@ detokenize_run(int argc, char **argv)
 	size_t			 len, n_ids = 0, cap = 0, out_len;
 	int32_t			*ids = NULL;
 
-	if ((rc = tok_parse(&cli_cmd_detokenize, &o, argc, argv, &ops,
+	if ((rc = cli_parse_ops(&cli_cmd_detokenize, &o, argc, argv, &ops,
 	    &n_ops)) >= 0)
 		goto out;
 	rc = CLI_EXIT_ERROR;
@@ -373,7 +340,7 @@ bpe_train_run(int argc, char **argv)
 	int			 n_ops, rc;
 	double			 t0 = util_now();
 
-	if ((rc = tok_parse(&cli_cmd_bpe_train, &o, argc, argv, &ops,
+	if ((rc = cli_parse_ops(&cli_cmd_bpe_train, &o, argc, argv, &ops,
 	    &n_ops)) >= 0)
 		goto out;
 	rc = CLI_EXIT_USAGE;

@@ -326,7 +326,9 @@ options_parse(struct lm_options *o, const char *cmd, int argc, char **argv,
 	int			 c;
 
 	lo = options_build(&names, &n_names);
-	optind = 1;
+	/* 0, not 1: glibc then forgets the permutation state of an earlier
+	 * parse (callers parse the same argv twice) */
+	optind = 0;
 	opterr = 1;
 	while ((c = getopt_long(argc, argv, "hVvn:o:t:p:s:m:", lo, NULL)) != -1) {
 		if (c == 'h' || c == OPT_HELP) {
