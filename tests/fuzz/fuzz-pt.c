@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "fuzz-weights.h"
 #include "util.h"
 #include "weights.h"
 
@@ -22,23 +23,6 @@ const char *const fuzz_seeds[] = {
 	NULL
 };
 
-/* Convert every element of every tensor: touches all the data. */
-static void
-fuzz_touch(const struct weights *w)
-{
-	float buf[256];
-
-	for (size_t i = 0; i < weights_count(w); i++) {
-		const struct weights_tensor *t = weights_get(w, i);
-		size_t es = t->dtype == WEIGHTS_F32 ? 4 : 2;
-		for (size_t j = 0; j < t->n_elems; j += 256) {
-			size_t k = t->n_elems - j < 256 ? t->n_elems - j : 256;
-			weights_to_f32(t->dtype, (const char *)t->data + j * es,
-			    buf, k);
-		}
-	}
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,7 +30,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct weights *w = weights_open_mem("fuzz.pt", data, size, &err);
 
 	if (w != NULL) {
-		fuzz_touch(w);
+		fuzz_touch_weights(w);
 		weights_close(w);
 	} else if (strncmp(err.msg, "fuzz.pt: ", 9) != 0 ||
 	    strchr(err.msg, '\n') != NULL) {

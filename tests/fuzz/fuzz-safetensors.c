@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "fuzz-weights.h"
 #include "util.h"
 #include "weights.h"
 
@@ -20,25 +21,6 @@ const char *const fuzz_seeds[] = {
 	NULL
 };
 
-/* Convert every element of every tensor: touches all the data. */
-static void
-fuzz_touch(const struct weights *w)
-{
-	float buf[256];
-
-	for (size_t i = 0; i < weights_count(w); i++) {
-		const struct weights_tensor *t = weights_get(w, i);
-		size_t es = t->dtype == WEIGHTS_F32 ? 4 : 2;
-		for (size_t j = 0; j < t->n_elems; j += 256) {
-			size_t k = t->n_elems - j < 256 ? t->n_elems - j : 256;
-			weights_to_f32(t->dtype, (const char *)t->data + j * es,
-			    buf, k);
-		}
-		if (weights_find(w, t->name) == NULL)
-			__builtin_trap();
-	}
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -50,7 +32,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if ((w = weights_open_mem("fuzz.safetensors", data, size, &err)) !=
 	    NULL) {
-		fuzz_touch(w);
+		fuzz_touch_weights(w);
 		weights_close(w);
 	} else if (strncmp(err.msg, "fuzz.safetensors: ", 18) != 0 ||
 	    strchr(err.msg, '\n') != NULL) {
