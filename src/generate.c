@@ -224,6 +224,36 @@ gen_engine_prefill(struct gen_engine *e, int slot, const int32_t *ids,
 	return 0;
 }
 
+/*
+ * Give sequence i the prefill of an earlier sequence of the session with
+ * the same prompt (the samples of one prompt): its keys, values and first
+ * logits are copied rather than recomputed, which is bitwise the same.
+ * 0 when shared, -1 when there is none to share.
+ */
+static int
+gen_engine_share(struct gen_session *s, int i, float *row)
+{
+	struct gen_engine	*e = s->eng;
+	struct gen_seq		*q = &s->seqs[i];
+	size_t			 nv = (size_t)e->n_vocab;
+
+	for (int j = 0; j < i; j++) {
+		struct gen_seq *o = &s->seqs[j];
+
+		if (o->row != j || o->n_prompt != q->n_prompt ||
+		    memcmp(o->ctx, q->ctx, q->n_prompt * sizeof *q->ctx) != 0)
+			continue;
+		if (model_cache_copy(e->cache, i, j, (int)q->n_prompt) != 0)
+			return -1;
+		e->cached[i].n = 0;
+		gen_cached_push(&e->cached[i], q->ctx, q->n_prompt);
+		memcpy(row, s->logits + (size_t)j * nv, nv * sizeof *row);
+		q->row = i;
+		return 0;
+	}
+	return -1;
+}
+
 /* ---- session set-up ---------------------------------------------------------- */
 
 /*
@@ -417,6 +447,8 @@ gen_start(struct gen_session *s, struct err *err)
 			q->stop = GEN_STOP_MAX;
 			continue;
 		}
+		if (gen_engine_share(s, i, row) == 0)
+			continue;
 		if (gen_engine_prefill(e, i, q->ctx, q->n_prompt, row,
 		    &s->n_prefilled, err) != 0) {
 			for (int j = i; j < s->n_seqs; j++)

@@ -818,6 +818,35 @@ model_cache_v(const struct lm_cache *kc, int l, int s)
 	    (size_t)kc->n_ctx) * (size_t)kc->m->cfg.d_model;
 }
 
+/*
+ * Make slot dst hold the first n positions of slot src, as if the same
+ * tokens had been run in it: the keys and values are copied, not
+ * recomputed, so the two slots are bitwise alike.  Returns -1 (and changes
+ * nothing) for a bad slot or n beyond what src holds.
+ */
+int
+model_cache_copy(struct lm_cache *kc, int dst, int src, int n)
+{
+	size_t	 bytes;
+
+	if (dst < 0 || dst >= kc->n_seq || src < 0 || src >= kc->n_seq ||
+	    n < 0 || n > kc->pos[src])
+		return -1;
+	if (dst == src) {
+		kc->pos[dst] = n;
+		return 0;
+	}
+	bytes = (size_t)n * (size_t)kc->m->cfg.d_model * sizeof(float);
+	for (int l = 0; l < kc->m->cfg.num_layers; l++) {
+		memcpy(model_cache_k(kc, l, dst), model_cache_k(kc, l, src),
+		    bytes);
+		memcpy(model_cache_v(kc, l, dst), model_cache_v(kc, l, src),
+		    bytes);
+	}
+	kc->pos[dst] = n;
+	return 0;
+}
+
 /* Room for per-thread attention scores. */
 static int
 model_cache_scores(struct lm_cache *kc, int nt, struct err *err)

@@ -61,6 +61,8 @@ void		 model_cache_reset(struct lm_cache *, int seq);
 int		 model_cache_pos(const struct lm_cache *, int seq);
 /* Drop positions >= pos of slot seq. */
 void		 model_cache_truncate(struct lm_cache *, int seq, int pos);
+/* Slot dst takes a copy of the first n positions of slot src. */
+int		 model_cache_copy(struct lm_cache *, int dst, int src, int n);
 int		 model_cache_ctx(const struct lm_cache *);
 size_t		 model_cache_bytes(const struct lm_cache *);
 

@@ -232,6 +232,9 @@ test_determinism(void)
 	settings(&gs, 1.0f, 1234, 30);
 	/* the same seed twice, the second time on a warm engine */
 	a = run1(e, &gs, p1, 5, 3, NULL);
+	/* the three samples share one prefill */
+	CHECK_MSG(gen_prefilled_tokens(a) == 5, "%zu",
+	    gen_prefilled_tokens(a));
 	b = run1(e, &gs, p1, 5, 3, NULL);
 	for (int i = 0; i < 3; i++)
 		CHECK(same_output(a, i, b, i));
@@ -283,6 +286,20 @@ test_determinism(void)
 		CHECK(early >= 1);
 		gen_free(d);
 		gs.eos_id = -1;
+		/* p1 as sequence 1 after another prompt prefills on its own,
+		 * and matches sample 1 of a, which copied sample 0's prefill */
+		{
+			const int32_t	*ids3[2] = { p2, p1 };
+			size_t		 n3[2] = { 3, 5 };
+			int		 ns3[2] = { 1, 1 };
+
+			e2 = gen_engine_new(f.m, NULL, 2, &err);
+			d = run(e2, &gs, 2, ids3, n3, ns3, NULL);
+			CHECK(gen_prefilled_tokens(d) == 8);
+			CHECK(same_output(a, 1, d, 1));
+			gen_free(d);
+			gen_engine_free(e2);
+		}
 		/* fewer neighbours, on a fresh engine: sequence 1 is still
 		 * stream 1 */
 		e2 = gen_engine_new(f.m, NULL, 1, &err);

@@ -322,6 +322,16 @@ decode_in_batch(struct lm_model *m, int n_slot, int target, int nb, int first)
 		CHECK(model_prefill(m, kc, s, pr, (size_t)(3 + s % 11), NULL, 0,
 		    &err) == 0);
 	}
+	/* copies from beyond what a slot holds, or between bad slots, are
+	 * refused and change nothing */
+	if (n_slot > 1) {
+		int p0 = model_cache_pos(kc, 0), p1 = model_cache_pos(kc, 1);
+
+		CHECK(model_cache_copy(kc, 0, 1, p1 + 1) == -1);
+		CHECK(model_cache_copy(kc, n_slot, 0, 1) == -1);
+		CHECK(model_cache_copy(kc, 0, -1, 1) == -1);
+		CHECK(model_cache_pos(kc, 0) == p0 && model_cache_pos(kc, 1) == p1);
+	}
 	for (int b = 0; b < nb; b++) {
 		seqs[b] = (first + b) % n_slot;
 		if (seqs[b] == target)
