@@ -1,0 +1,680 @@
+/*
+ * model_load.c: a struct lm_model from its files.  config.json is read and
+ * every field bounds-checked; the checkpoint's tensors are matched to the
+ * model's slots by name (a missing, unexpected or wrongly shaped tensor is
+ * an error that names it, with expected and actual shapes), converted to
+ * fp32 where they are not already, and scanned for NaN and infinities.
+ * F32 tensors of a safetensors file are used where they lie in the mapping;
+ * BF16/F16 ones (and any misaligned F32) are converted into buffers the
+ * model owns.  The weights object stays open until model_close().
+ * Also a model with random weights (tests, benchmarks) and saving a model
+ * as safetensors with its config.json.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "model.h"
+#include "model_int.h"
+#include "util.h"
+#include "weights.h"
+
+#define LM_DIM_MAX		(1 << 20)	/* sanity bound on config ints */
+#define LM_LAYERS_MAX		4096
+
+/* --- config ---------------------------------------------------------------- */
+
+static int
+model_json_int(json_t *root, const char *key, int *out, const char *path,
+    struct err *err)
+{
+	json_t *v = json_object_get(root, key);
+	double d;
+
+	if (v == NULL)
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) > 0 &&
+	    json_integer_value(v) <= INT32_MAX) {
+		*out = (int)json_integer_value(v);
+		return 0;
+	}
+	/* Some writers store whole numbers as 512.0. */
+	if (json_is_real(v) && (d = json_real_value(v)) >= 1 &&
+	    d <= INT32_MAX && d == floor(d)) {
+		*out = (int)d;
+		return 0;
+	}
+	err_set(err, "%s: %s: not a positive integer", path, key);
+	return -1;
+}
+
+/*
+ * Read the CS336 hyper-parameters from a config.json (or model_config.json)
+ * into *cfg.  Keys that are absent leave their field as it was, other keys
+ * are ignored; call model_config_check() once everything is filled.
+ * Returns 0, or -1 with err naming the file and key.
+ */
+int
+model_config_load(const char *path, struct lm_config *cfg, struct err *err)
+{
+	static const struct {
+		const char	*key;
+		size_t		 off;
+	} keys[] = {
+		{ "vocab_size", offsetof(struct lm_config, vocab_size) },
+		{ "context_length", offsetof(struct lm_config, context_length) },
+		{ "d_model", offsetof(struct lm_config, d_model) },
+		{ "num_layers", offsetof(struct lm_config, num_layers) },
+		{ "num_heads", offsetof(struct lm_config, num_heads) },
+		{ "d_ff", offsetof(struct lm_config, d_ff) },
+	};
+	json_error_t jerr;
+	json_t *root, *v;
+	int rc = -1;
+
+	if ((root = json_load_file(path, 0, &jerr)) == NULL) {
+		if (jerr.line < 0)
+			err_set(err, "%s: %s", path, jerr.text);
+		else
+			err_set(err, "%s:%d: %s", path, jerr.line, jerr.text);
+		return -1;
+	}
+	if (!json_is_object(root)) {
+		err_set(err, "%s: not a json object", path);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (model_json_int(root, keys[i].key,
+		    (int *)((char *)cfg + keys[i].off), path, err) == -1)
+			goto out;
+	if ((v = json_object_get(root, "rope_theta")) != NULL) {
+		if (!json_is_number(v) || !(json_number_value(v) > 1)) {
+			err_set(err, "%s: rope_theta: not a number above 1",
+			    path);
+			goto out;
+		}
+		cfg->rope_theta = (float)json_number_value(v);
+	}
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+/*
+ * Check that a config describes a model we can run: every field set and
+ * positive, d_model divisible by num_heads into an even head size.
+ * rope_theta 0 becomes the default 10000.  Returns 0 or -1 with err.
+ */
+int
+model_config_check(const struct lm_config *cfg, struct err *err)
+{
+	const struct {
+		const char	*name;
+		int		 v;
+	} f[] = {
+		{ "vocab_size", cfg->vocab_size },
+		{ "context_length", cfg->context_length },
+		{ "d_model", cfg->d_model },
+		{ "num_layers", cfg->num_layers },
+		{ "num_heads", cfg->num_heads },
+		{ "d_ff", cfg->d_ff },
+	};
+
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+		if (f[i].v <= 0) {
+			err_set(err, "model config: %s is not set", f[i].name);
+			return -1;
+		}
+		if (f[i].v > LM_DIM_MAX) {
+			err_set(err, "model config: %s %d is too large",
+			    f[i].name, f[i].v);
+			return -1;
+		}
+	}
+	if (cfg->num_layers > LM_LAYERS_MAX) {
+		err_set(err, "model config: num_layers %d is too large",
+		    cfg->num_layers);
+		return -1;
+	}
+	if (cfg->d_model % cfg->num_heads != 0 ||
+	    (cfg->d_model / cfg->num_heads) % 2 != 0) {
+		err_set(err, "model config: d_model %d does not split into %d "
+		    "heads of even size", cfg->d_model, cfg->num_heads);
+		return -1;
+	}
+	if (cfg->rope_theta != 0 && !(cfg->rope_theta > 1)) {
+		err_set(err, "model config: rope_theta %g is not above 1",
+		    (double)cfg->rope_theta);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- model object ---------------------------------------------------------- */
+
+static struct lm_model *
+model_alloc(const struct lm_config *cfg)
+{
+	struct lm_model *m = xcalloc(1, sizeof *m);
+
+	m->cfg = *cfg;
+	if (m->cfg.rope_theta == 0)
+		m->cfg.rope_theta = 10000;
+	m->layers = xcalloc((size_t)cfg->num_layers, sizeof *m->layers);
+	buf_init(&m->warnings);
+#ifdef _OPENMP
+	m->n_threads = omp_get_max_threads();
+#else
+	m->n_threads = 1;
+#endif
+	return m;
+}
+
+/* A zeroed float buffer the model frees; NULL with err if out of memory. */
+static float *
+model_own(struct lm_model *m, size_t n, const char *what, struct err *err)
+{
+	float *p = calloc(n, sizeof *p);
+
+	if (p == NULL) {
+		err_set(err, "%s: %zu MiB: out of memory", what,
+		    n * sizeof *p >> 20);
+		return NULL;
+	}
+	m->owned = xreallocarray(m->owned, m->n_owned + 1, sizeof *m->owned);
+	m->owned[m->n_owned++] = p;
+	return p;
+}
+
+/* cos/sin of pos * theta^(-2j/d_k), in double before rounding to fp32. */
+static int
+model_rope_init(struct lm_model *m, struct err *err)
+{
+	size_t half = (size_t)(m->cfg.d_model / m->cfg.num_heads / 2);
+	size_t n = (size_t)m->cfg.context_length * half;
+	double dk = (double)(half * 2);
+
+	if ((m->rope_cos = model_own(m, n, "rope table", err)) == NULL ||
+	    (m->rope_sin = model_own(m, n, "rope table", err)) == NULL)
+		return -1;
+	for (size_t p = 0; p < (size_t)m->cfg.context_length; p++)
+		for (size_t j = 0; j < half; j++) {
+			double a = (double)p * pow(m->cfg.rope_theta,
+			    -2.0 * (double)j / dk);
+
+			m->rope_cos[p * half + j] = (float)cos(a);
+			m->rope_sin[p * half + j] = (float)sin(a);
+		}
+	return 0;
+}
+
+/*
+ * Free a model and everything it owns; NULL is fine.  Caches made from it
+ * must be freed first.
+ */
+void
+model_close(struct lm_model *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->n_owned; i++)
+		free(m->owned[i]);
+	free(m->owned);
+	free(m->layers);
+	buf_fini(&m->warnings);
+	weights_close(m->w);
+	free(m);
+}
+
+/* The model's config (rope_theta filled in); valid until model_close(). */
+const struct lm_config *
+model_config(const struct lm_model *m)
+{
+	return &m->cfg;
+}
+
+/*
+ * Threads for everything the model runs; n < 1 means one.  Results do not
+ * depend on it.
+ */
+void
+model_set_threads(struct lm_model *m, int n)
+{
+	m->n_threads = n < 1 ? 1 : n;
+}
+
+/* The thread count in use. */
+int
+model_threads(const struct lm_model *m)
+{
+	return m->n_threads;
+}
+
+/*
+ * Problems with the weights that do not stop the model from running (NaN or
+ * infinite values), as one line, or NULL if there are none.  Valid until
+ * model_close().
+ */
+const char *
+model_warnings(const struct lm_model *m)
+{
+	return m->warnings.len > 0 ? m->warnings.data : NULL;
+}
+
+/* Bytes of weights a decode step reads: everything but the embeddings. */
+size_t
+model_weight_bytes(const struct lm_model *m)
+{
+	size_t d = (size_t)m->cfg.d_model, f = (size_t)m->cfg.d_ff;
+	size_t per_layer = 4 * d * d + 3 * d * f + 2 * d;
+
+	return ((size_t)m->cfg.num_layers * per_layer + d +
+	    (size_t)m->cfg.vocab_size * d) * sizeof(float);
+}
+
+/* --- tensors --------------------------------------------------------------- */
+
+/* Fill the pointer table from a name lookup: one entry per CS336 tensor. */
+struct model_slot {
+	char		 name[64];	/* CS336 tensor name */
+	const float	**dst;		/* where the fp32 data goes */
+	int		 n_dims;	/* 1 or 2 */
+	int64_t		 shape[2];	/* expected */
+};
+
+static size_t
+model_slots(struct lm_model *m, struct model_slot **out)
+{
+	const struct lm_config *c = &m->cfg;
+	size_t n = (size_t)c->num_layers * 9 + 3, i = 0;
+	struct model_slot *s = xcalloc(n, sizeof *s);
+	int64_t d = c->d_model, f = c->d_ff, v = c->vocab_size;
+
+#define MODEL_SLOT(dst_, nd_, a_, b_, ...) do {				\
+	snprintf(s[i].name, sizeof s[i].name, __VA_ARGS__);		\
+	s[i].dst = (dst_);						\
+	s[i].n_dims = (nd_);						\
+	s[i].shape[0] = (a_);						\
+	s[i].shape[1] = (b_);						\
+	i++;								\
+} while (0)
+	MODEL_SLOT(&m->tok_emb, 2, v, d, "token_embeddings.weight");
+	for (int l = 0; l < c->num_layers; l++) {
+		struct lm_layer *L = &m->layers[l];
+
+		MODEL_SLOT(&L->wq, 2, d, d, "layers.%d.attn.q_proj.weight", l);
+		MODEL_SLOT(&L->wk, 2, d, d, "layers.%d.attn.k_proj.weight", l);
+		MODEL_SLOT(&L->wv, 2, d, d, "layers.%d.attn.v_proj.weight", l);
+		MODEL_SLOT(&L->wo, 2, d, d,
+		    "layers.%d.attn.output_proj.weight", l);
+		MODEL_SLOT(&L->ln1, 1, d, 0, "layers.%d.ln1.weight", l);
+		MODEL_SLOT(&L->ln2, 1, d, 0, "layers.%d.ln2.weight", l);
+		MODEL_SLOT(&L->w1, 2, f, d, "layers.%d.ffn.w1.weight", l);
+		MODEL_SLOT(&L->w2, 2, d, f, "layers.%d.ffn.w2.weight", l);
+		MODEL_SLOT(&L->w3, 2, f, d, "layers.%d.ffn.w3.weight", l);
+	}
+	MODEL_SLOT(&m->ln_final, 1, d, 0, "ln_final.weight");
+	MODEL_SLOT(&m->lm_head, 2, v, d, "lm_head.weight");
+#undef MODEL_SLOT
+	*out = s;
+	return i;
+}
+
+static void
+model_shape_str(char *b, size_t len, int n_dims, const int64_t *shape)
+{
+	size_t o = 0;
+
+	o += (size_t)snprintf(b + o, len - o, "[");
+	for (int i = 0; i < n_dims && o < len; i++)
+		o += (size_t)snprintf(b + o, len - o, "%s%lld", i ? ", " : "",
+		    (long long)shape[i]);
+	if (o < len)
+		snprintf(b + o, len - o, "]");
+}
+
+/* Append name to a list held in b, at most 4 names then a count. */
+static void
+model_list_add(struct buf *b, int *n, const char *name)
+{
+	if (*n < 4)
+		buf_printf(b, "%s%s", *n ? ", " : "", name);
+	(*n)++;
+}
+
+static void
+model_list_end(struct buf *b, int n)
+{
+	if (n > 4)
+		buf_printf(b, " and %d more", n - 4);
+}
+
+static int
+model_slot_known(const struct model_slot *s, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Error if tensors are missing or unexpected, naming them. */
+static int
+model_check_names(const struct weights *w, const struct model_slot *s,
+    size_t n, const char *path, struct err *err)
+{
+	struct buf missing, extra;
+	int n_missing = 0, n_extra = 0, rc = 0;
+
+	buf_init(&missing);
+	buf_init(&extra);
+	for (size_t i = 0; i < n; i++)
+		if (weights_find(w, s[i].name) == NULL)
+			model_list_add(&missing, &n_missing, s[i].name);
+	for (size_t i = 0; i < weights_count(w); i++) {
+		const char *name = weights_get(w, i)->name;
+
+		if (!model_slot_known(s, n, name))
+			model_list_add(&extra, &n_extra, name);
+	}
+	model_list_end(&missing, n_missing);
+	model_list_end(&extra, n_extra);
+	if (n_missing || n_extra) {
+		err_set(err, "%s: not a CS336 TransformerLM of this config:"
+		    "%s%s%s%s%s", path, n_extra ? " unexpected tensors: " : "",
+		    n_extra ? extra.data : "", n_extra && n_missing ? ";" : "",
+		    n_missing ? " missing tensors: " : "",
+		    n_missing ? missing.data : "");
+		rc = -1;
+	}
+	buf_fini(&missing);
+	buf_fini(&extra);
+	return rc;
+}
+
+/* Count NaN and infinite values, for the warning. */
+static size_t
+model_count_nonfinite(const float *p, size_t n)
+{
+	size_t bad = 0;
+
+	for (size_t i = 0; i < n; i++)
+		bad += !isfinite(p[i]);
+	return bad;
+}
+
+/* Point one slot at fp32 data: borrowed if possible, else converted. */
+static int
+model_bind(struct lm_model *m, const struct model_slot *s,
+    const struct weights_tensor *t, const char *path, struct err *err)
+{
+	char want[64], got[64];
+	float *p;
+	size_t bad;
+
+	if (t->n_dims != s->n_dims || t->shape[0] != s->shape[0] ||
+	    (s->n_dims == 2 && t->shape[1] != s->shape[1])) {
+		model_shape_str(want, sizeof want, s->n_dims, s->shape);
+		model_shape_str(got, sizeof got, t->n_dims, t->shape);
+		err_set(err, "%s: %s: expected shape %s, got %s", path,
+		    s->name, want, got);
+		return -1;
+	}
+	if (t->dtype == WEIGHTS_F32 &&
+	    ((uintptr_t)t->data % sizeof(float)) == 0) {
+		*s->dst = t->data;
+	} else {
+		if ((p = model_own(m, t->n_elems, s->name, err)) == NULL)
+			return -1;
+		weights_to_f32(t->dtype, t->data, p, t->n_elems);
+		*s->dst = p;
+	}
+	if ((bad = model_count_nonfinite(*s->dst, t->n_elems)) > 0)
+		buf_printf(&m->warnings, "%s%s: %s has %zu nan or infinite "
+		    "values", m->warnings.len ? "; " : "", path, s->name, bad);
+	return 0;
+}
+
+/* Fill config fields the user left 0 from the tensor shapes. */
+static void
+model_infer_config(const struct weights *w, struct lm_config *c)
+{
+	const struct weights_tensor *t;
+	char name[64];
+	int n = 0;
+
+	if ((t = weights_find(w, "token_embeddings.weight")) != NULL &&
+	    t->n_dims == 2) {
+		if (c->vocab_size == 0 && t->shape[0] <= LM_DIM_MAX)
+			c->vocab_size = (int)t->shape[0];
+		if (c->d_model == 0 && t->shape[1] <= LM_DIM_MAX)
+			c->d_model = (int)t->shape[1];
+	}
+	if (c->d_ff == 0 && (t = weights_find(w, "layers.0.ffn.w1.weight")) !=
+	    NULL && t->n_dims == 2 && t->shape[0] <= LM_DIM_MAX)
+		c->d_ff = (int)t->shape[0];
+	if (c->num_layers == 0) {
+		for (;;) {
+			snprintf(name, sizeof name, "layers.%d.ln1.weight", n);
+			if (n >= LM_LAYERS_MAX || weights_find(w, name) == NULL)
+				break;
+			n++;
+		}
+		c->num_layers = n;
+	}
+}
+
+static void
+model_apply_overrides(struct lm_config *c, const struct lm_config *o)
+{
+	if (o->vocab_size)
+		c->vocab_size = o->vocab_size;
+	if (o->context_length)
+		c->context_length = o->context_length;
+	if (o->d_model)
+		c->d_model = o->d_model;
+	if (o->num_layers)
+		c->num_layers = o->num_layers;
+	if (o->num_heads)
+		c->num_heads = o->num_heads;
+	if (o->d_ff)
+		c->d_ff = o->d_ff;
+	if (o->rope_theta != 0)
+		c->rope_theta = o->rope_theta;
+}
+
+/*
+ * Open a model: a directory (config.json + model.safetensors) or a
+ * checkpoint (.pt or .safetensors) whose shape comes from config_path and
+ * the non-zero fields of src->cfg (which override the file); fields still
+ * missing are read off the tensor shapes where they can be.  Tensors are
+ * checked against the config: missing, unexpected and misshapen ones are
+ * errors that name them.  NaN or infinite weights are not errors; see
+ * model_warnings().  Caller frees with model_close().  NULL with err on
+ * failure.
+ */
+struct lm_model *
+model_open(const struct lm_model_source *src, struct err *err)
+{
+	struct lm_config cfg = { 0 };
+	struct lm_model *m = NULL;
+	struct weights *w = NULL;
+	struct model_slot *slots = NULL;
+	char *cfg_path = NULL, *wpath = NULL;
+	const char *path;
+	struct stat st;
+	size_t n;
+
+	if (src->dir != NULL) {
+		cfg_path = xasprintf("%s/config.json", src->dir);
+		wpath = xasprintf("%s/model.safetensors", src->dir);
+	} else if (src->checkpoint != NULL) {
+		wpath = xstrdup(src->checkpoint);
+		/* A model directory given as the checkpoint brings its config. */
+		if (stat(wpath, &st) == 0 && S_ISDIR(st.st_mode))
+			cfg_path = xasprintf("%s/config.json", wpath);
+	} else {
+		err_set(err, "no model given");
+		return NULL;
+	}
+	if (src->config_path != NULL) {
+		free(cfg_path);
+		cfg_path = xstrdup(src->config_path);
+	}
+	path = wpath;
+	if (cfg_path != NULL && model_config_load(cfg_path, &cfg, err) == -1)
+		goto fail;
+	model_apply_overrides(&cfg, &src->cfg);
+	if ((w = weights_open(path, err)) == NULL)
+		goto fail;
+	model_infer_config(w, &cfg);
+	if (model_config_check(&cfg, err) == -1) {
+		err_prefix(err, "%s", cfg_path != NULL ? cfg_path : path);
+		goto fail;
+	}
+	m = model_alloc(&cfg);
+	m->w = w;
+	n = model_slots(m, &slots);
+	if (model_check_names(w, slots, n, path, err) == -1)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (model_bind(m, &slots[i], weights_find(w, slots[i].name),
+		    path, err) == -1)
+			goto fail;
+	if (model_rope_init(m, err) == -1)
+		goto fail;
+	free(slots);
+	free(cfg_path);
+	free(wpath);
+	return m;
+fail:
+	free(slots);
+	if (m != NULL)
+		model_close(m);
+	else
+		weights_close(w);
+	free(cfg_path);
+	free(wpath);
+	return NULL;
+}
+
+/* splitmix64: a documented generator, so a seed means the same weights. */
+static uint64_t
+model_rng(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/*
+ * A model with random weights of the given shape: uniform with the CS336
+ * initialisation's standard deviation (sqrt(2 / (d_in + d_out)) for linear
+ * weights, 1 for embeddings), norm gains 1.  The same config and seed give
+ * the same weights.  Caller frees with model_close(); NULL with err if the
+ * config is bad or memory runs out.
+ */
+struct lm_model *
+model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
+{
+	struct lm_model *m;
+	struct model_slot *slots;
+	size_t n;
+	uint64_t s = seed;
+
+	if (model_config_check(cfg, err) == -1)
+		return NULL;
+	m = model_alloc(cfg);
+	n = model_slots(m, &slots);
+	for (size_t i = 0; i < n; i++) {
+		size_t cnt = (size_t)slots[i].shape[0] *
+		    (size_t)(slots[i].n_dims == 2 ? slots[i].shape[1] : 1);
+		double sd = slots[i].n_dims == 1 ? 0 : i == 0 ? 1 :
+		    sqrt(2.0 / (double)(slots[i].shape[0] + slots[i].shape[1]));
+		float *p = model_own(m, cnt, slots[i].name, err), a;
+
+		if (p == NULL) {
+			free(slots);
+			model_close(m);
+			return NULL;
+		}
+		/* Uniform on [-a, a] has standard deviation a / sqrt(3). */
+		a = (float)(sd * sqrt(3.0));
+		for (size_t j = 0; j < cnt; j++)
+			p[j] = sd == 0 ? 1.0f : a * (float)((double)(model_rng(
+			    &s) >> 11) * 0x1.0p-52 - 1.0);
+		*slots[i].dst = p;
+	}
+	free(slots);
+	if (model_rope_init(m, err) == -1) {
+		model_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* --- saving ---------------------------------------------------------------- */
+
+/*
+ * Write the model's tensors under their CS336 names as a .safetensors file
+ * (atomically), converted to dtype.  Returns 0 or -1 with err.
+ */
+int
+model_save(struct lm_model *m, const char *path, int dtype,
+    struct err *err)
+{
+	struct model_slot *slots;
+	struct weights_out *o;
+	size_t n = model_slots(m, &slots);
+	int rc;
+
+	o = xcalloc(n, sizeof *o);
+	for (size_t i = 0; i < n; i++) {
+		o[i].name = slots[i].name;
+		o[i].n_dims = slots[i].n_dims;
+		o[i].shape[0] = slots[i].shape[0];
+		o[i].shape[1] = slots[i].shape[1];
+		o[i].data = *slots[i].dst;
+	}
+	rc = weights_write_safetensors(path, o, n, (enum weights_dtype)dtype,
+	    err);
+	free(o);
+	free(slots);
+	return rc;
+}
+
+/*
+ * Write a config as config.json (the CS336 keys), atomically.  Returns 0 or
+ * -1 with err.
+ */
+int
+model_config_save(const struct lm_config *c, const char *path,
+    struct err *err)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b);
+	buf_printf(&b, "{\n  \"vocab_size\": %d,\n  \"context_length\": %d,\n"
+	    "  \"d_model\": %d,\n  \"num_layers\": %d,\n  \"num_heads\": %d,\n"
+	    "  \"d_ff\": %d,\n  \"rope_theta\": %.9g\n}\n", c->vocab_size,
+	    c->context_length, c->d_model, c->num_layers, c->num_heads, c->d_ff,
+	    (double)(c->rope_theta != 0 ? c->rope_theta : 10000));
+	rc = util_write_file_atomic(path, b.data, b.len, err);
+	buf_fini(&b);
+	return rc;
+}
