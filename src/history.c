@@ -42,7 +42,6 @@
 #include "history.h"
 #include "history_int.h"
 #include "model.h"
-#include "sha256.h"
 #include "util.h"
 
 /* "lmsh" in PRAGMA application_id marks the file as ours. */
