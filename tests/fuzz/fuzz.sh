@@ -39,7 +39,8 @@ for h in ${FUZZ_ONLY:-safetensors pickle pt}; do
 	    -fno-sanitize-recover=undefined \
 	    -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -I"$build" -I"$src/src" \
 	    ${CFLAGS_EXTRA:-} -o "$bin" "$src/tests/fuzz/fuzz-$h.c" \
-	    "$src/src/weights.c" "$src/src/pickle.c" "$src/src/util.c" \
+	    "$src/src/weights.c" "$src/src/weights_pt.c" "$src/src/pickle.c" \
+	    "$src/src/util.c" \
 	    ${LIBS_EXTRA:-}
 	corpus=$out/corpus-$h
 	mkdir -p "$corpus"
