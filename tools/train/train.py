@@ -20,6 +20,11 @@ fp32; RoPE on interleaved pairs (x[2j], x[2j+1]) with angle
 pos * theta^(-2j/d_k); causal softmax attention; SwiGLU w2(silu(w1 x) * w3 x).
 Dropout (training only) does not change the function lmsh computes.
 
+With --ema, an exponential moving average of the weights is kept beside
+them and evaluated too (from --ema-start on); whichever of the two evaluates
+best is what is saved.  On this little data the average of the high-learning-
+rate weights generalises better than the annealed weights themselves.
+
 Outputs in --out: checkpoint.pt ({"model", "optimizer", "iteration"} as
 CS336 saves it; the model weights are those of the best held-out evaluation,
 rounded to bf16 when --round-bf16 is given, so that the checkpoint and a bf16
@@ -65,6 +70,12 @@ def parse_args():
       help="stop after this many evaluations without a new best")
     a("--max-minutes", type=float, default=0,
       help="stop after this much training time (0: no limit)")
+    a("--ema", type=float, default=0,
+      help="also keep an exponential moving average of the weights with "
+           "this decay (e.g. 0.995), evaluate it too from --ema-start on, "
+           "and keep whichever of the two evaluates best")
+    a("--ema-start", type=float, default=0.5,
+      help="fraction of --max-steps after which the average is evaluated")
     a("--seed", type=int, default=1234)
     a("--threads", type=int, default=1)
     a("--bf16", action="store_true",
@@ -314,8 +325,12 @@ def main():
     print("params %d; train %d tokens, held-out %d tokens / %d bytes"
           % (n_params, len(train), len(valid), valid_bytes), flush=True)
 
+    params = list(model.parameters())
+    ema = [p.detach().clone() for p in params] if a.ema else None
+
     log = open(os.path.join(a.out, "log.jsonl"), "w")
     best, best_state, best_step, bad = float("inf"), None, 0, 0
+    best_which = "raw"
     ctx, B = a.context_length, a.batch_size
     t0 = time.time()
     train_t = torch.from_numpy(train)
@@ -329,10 +344,32 @@ def main():
             print(json.dumps(rec), flush=True)
             log.write(json.dumps(rec) + "\n")
             log.flush()
-            if bpb < best:
-                best, best_step, bad = bpb, step, 0
-                best_state = {k: v.clone() for k, v in
-                              model.state_dict().items()}
+            # The moving average is evaluated in place of the weights,
+            # which are then put back; a new best of either is snapshot.
+            cand, cand_state = bpb, None
+            if ema and step >= a.ema_start * a.max_steps:
+                live = [p.detach().clone() for p in params]
+                with torch.no_grad():
+                    for p, e in zip(params, ema):
+                        p.copy_(e)
+                enats, en = evaluate(model, valid, ctx, a.bf16)
+                ebpb = enats / math.log(2) / valid_bytes
+                rec2 = {"step": step, "ema_loss": enats / en, "ema_bpb": ebpb}
+                print(json.dumps(rec2), flush=True)
+                log.write(json.dumps(rec2) + "\n")
+                log.flush()
+                if ebpb < cand:
+                    cand = ebpb
+                    cand_state = {k: v.clone() for k, v in
+                                  model.state_dict().items()}
+                with torch.no_grad():
+                    for p, v in zip(params, live):
+                        p.copy_(v)
+            if cand < best:
+                best, best_step, bad = cand, step, 0
+                best_which = "raw" if cand_state is None else "ema"
+                best_state = cand_state or {k: v.clone() for k, v in
+                                            model.state_dict().items()}
                 best_opt = copy.deepcopy(opt.state_dict())
             else:
                 bad += 1
@@ -357,6 +394,10 @@ def main():
         if a.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
         opt.step()
+        if ema:
+            with torch.no_grad():
+                torch._foreach_mul_(ema, a.ema)
+                torch._foreach_add_(ema, params, alpha=1 - a.ema)
         if step % 20 == 0:
             print("step %d loss %.4f %.1fs" % (step, loss.item(),
                   time.time() - t0), flush=True)
@@ -369,7 +410,8 @@ def main():
         state = {k: v.to(torch.bfloat16).float() for k, v in state.items()}
     model.load_state_dict(state)
     nats, n = evaluate(model, valid, ctx, False)
-    final = {"best_step": best_step, "train_minutes": train_minutes,
+    final = {"best_step": best_step, "best_weights": best_which,
+             "train_minutes": train_minutes,
              "steps_run": step, "params": n_params,
              "heldout_tokens_predicted": n, "heldout_bytes": valid_bytes,
              "loss": nats / n, "bpb": nats / math.log(2) / valid_bytes,
