@@ -6,13 +6,8 @@
 # load back (tokenize + detokenize round trip of another text, the special
 # token is one id); --threads 1 gives the same files; errors: no corpus or
 # no -o (exit 2), a missing corpus file and a vocab size under 257 (exit 1).
-set -u
-: "${LMSH:?}" "${LMSH_TEST_DATA:?}"
+. "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 D="$LMSH_TEST_DATA/bpe"
-T=$(mktemp -d) || exit 99
-trap 'rm -rf "$T"' EXIT
-fail=0
-no() { echo "FAIL: $*" >&2; fail=1; }
 
 "$LMSH" bpe-train --vocab_size 500 --special-token '<|endoftext|>' \
     "$D/corpus.en" -o "$T/tok" 2>"$T/err" || no "bpe-train: $(cat "$T/err")"

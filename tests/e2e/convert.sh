@@ -9,13 +9,8 @@
 # warned about; errors: missing -o (2), a bad --dtype (2), a config that
 # does not fit (1, tensor and shapes named, nothing written), the CS336 2024
 # checkpoint refused naming its tensors (when ../shared is there).
-set -u
-: "${LMSH:?}" "${LMSH_TEST_DATA:?}"
+. "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 M="$LMSH_TEST_DATA/models"
-T=$(mktemp -d) || exit 99
-trap 'rm -rf "$T"' EXIT
-fail=0
-no() { echo "FAIL: $*" >&2; fail=1; }
 near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN {
 	d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
 jget() { sed -n "s/.*\"$1\": *\\([-0-9.eE+]*\\).*/\\1/p" "$2"; }

@@ -7,13 +7,8 @@
 # --dump-logits: a valid .npy header, shape [tokens, vocab] and data within
 # 1e-4 of the reference logits; a .pt checkpoint with --config; errors: no
 # FILE (2), a missing file, a bad id, an id outside the vocabulary (1).
-set -u
-: "${LMSH:?}" "${LMSH_TEST_DATA:?}"
+. "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 M="$LMSH_TEST_DATA/models"
-T=$(mktemp -d) || exit 99
-trap 'rm -rf "$T"' EXIT
-fail=0
-no() { echo "FAIL: $*" >&2; fail=1; }
 
 # near A B TOL: |A - B| <= TOL
 near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN {

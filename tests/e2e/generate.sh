@@ -13,14 +13,10 @@
 # generated, exit 1; errors: --device cuda, --top-p 0, bad --prompt-tokens,
 # --output xml (exit 2), a prompt longer than the context (exit 1, nothing
 # recorded).
-set -u
-: "${LMSH:?}" "${LMSH_TEST_DATA:?}"
+. "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 M="$LMSH_TEST_DATA/models/tiny"
-T=$(mktemp -d) || exit 99
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$T"' EXIT
-fail=0
-no() { echo "FAIL: $*" >&2; fail=1; }
 H="--history $T/h.db"
 # one thread: the machine running the tests is busy with other tests
 lmsh() { "$LMSH" "$@" --threads 1; }

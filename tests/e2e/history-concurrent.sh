@@ -5,13 +5,8 @@
 # sessions); an lmsh killed with SIGKILL in the middle of a run leaves a
 # file that opens cleanly with all the turns finished before, that the
 # next run records into and whose turns still replay identically.
-set -u
-: "${LMSH:?}" "${LMSH_TEST_DATA:?}"
-command -v jq >/dev/null 2>&1 || { echo "jq not installed"; exit 77; }
-T=$(mktemp -d) || exit 99
-trap 'rm -rf "$T"' EXIT
-fail=0
-no() { echo "FAIL: $*" >&2; fail=1; }
+. "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
+need_jq
 DB="$T/h.db"
 M="$LMSH_TEST_DATA/models/tiny"
 export LMSH_HISTORY="$DB"

@@ -10,15 +10,10 @@
 # errors (2) and a missing turn (1); a corrupt file, another program's file
 # and a file from a newer lmsh are refused with a message naming the file
 # and are left byte for byte as they were.
-set -u
-: "${LMSH:?}"
-command -v jq >/dev/null 2>&1 || { echo "jq not installed"; exit 77; }
+. "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
+need_jq
 FILL="${LMSH%/src/lmsh}/tests/unit/test-history"
 [ -x "$FILL" ] || { echo "no $FILL"; exit 77; }
-T=$(mktemp -d) || exit 99
-trap 'rm -rf "$T"' EXIT
-fail=0
-no() { echo "FAIL: $*" >&2; fail=1; }
 DB="$T/h.db"
 "$FILL" --fill "$DB" || { echo "cannot fill $DB"; exit 99; }
 export LMSH_HISTORY="$DB"

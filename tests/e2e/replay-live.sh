@@ -8,15 +8,10 @@
 # changes of settings it did not override, and itself replays identically;
 # a model directory whose config.json or weights differ is a warning naming
 # the file; a missing turn (1); no id or two ids (2).
-set -u
-: "${LMSH:?}" "${LMSH_TEST_DATA:?}"
-command -v jq >/dev/null 2>&1 || { echo "jq not installed"; exit 77; }
+. "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
+need_jq
 REC="${LMSH%/src/lmsh}/tests/unit/test-replay"
 [ -x "$REC" ] || { echo "no $REC"; exit 77; }
-T=$(mktemp -d) || exit 99
-trap 'rm -rf "$T"' EXIT
-fail=0
-no() { echo "FAIL: $*" >&2; fail=1; }
 DB="$T/h.db"
 export LMSH_HISTORY="$DB"
 id=$("$REC" --record "$DB" "Once upon a time" 2>"$T/err"); rc=$?

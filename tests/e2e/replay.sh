@@ -7,13 +7,8 @@
 # a relative --model path replays from another directory; a .pt checkpoint
 # replays with the recorded config;
 # --no-history records nothing.
-set -u
-: "${LMSH:?}" "${LMSH_TEST_DATA:?}"
-command -v jq >/dev/null 2>&1 || { echo "jq not installed"; exit 77; }
-T=$(mktemp -d) || exit 99
-trap 'rm -rf "$T"' EXIT
-fail=0
-no() { echo "FAIL: $*" >&2; fail=1; }
+. "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
+need_jq
 DB="$T/h.db"
 M="$LMSH_TEST_DATA/models/tiny"
 

@@ -8,13 +8,8 @@
 # the byte offset, or U+FFFD with --replace-invalid); ids outside the
 # vocabulary and non-numbers (exit 1); a bad --format (exit 2); a broken
 # vocab.json reported as file:line; the tiny model's byte-level tokenizer.
-set -u
-: "${LMSH:?}" "${LMSH_TEST_DATA:?}"
+. "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 D="$LMSH_TEST_DATA/bpe"
-T=$(mktemp -d) || exit 99
-trap 'rm -rf "$T"' EXIT
-fail=0
-no() { echo "FAIL: $*" >&2; fail=1; }
 tok() { "$LMSH" tokenize --vocab "$D/gpt2_vocab.json" \
     --merges "$D/gpt2_merges.txt" "$@"; }
 detok() { "$LMSH" detokenize --vocab "$D/gpt2_vocab.json" \
