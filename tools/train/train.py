@@ -329,6 +329,12 @@ def main():
     ema = [p.detach().clone() for p in params] if a.ema else None
 
     log = open(os.path.join(a.out, "log.jsonl"), "w")
+
+    def emit(rec):
+        print(json.dumps(rec), flush=True)
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+
     best, best_state, best_step, bad = float("inf"), None, 0, 0
     best_which = "raw"
     ctx, B = a.context_length, a.batch_size
@@ -341,9 +347,7 @@ def main():
             bpb = nats / math.log(2) / valid_bytes
             rec = {"step": step, "minutes": (time.time() - t0) / 60,
                    "loss": nats / n, "bpb": bpb, "lr": lr_at(step, a)}
-            print(json.dumps(rec), flush=True)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
+            emit(rec)
             # The moving average is evaluated in place of the weights,
             # which are then put back; a new best of either is snapshot.
             cand, cand_state = bpb, None
@@ -354,10 +358,8 @@ def main():
                         p.copy_(e)
                 enats, en = evaluate(model, valid, ctx, a.bf16)
                 ebpb = enats / math.log(2) / valid_bytes
-                rec2 = {"step": step, "ema_loss": enats / en, "ema_bpb": ebpb}
-                print(json.dumps(rec2), flush=True)
-                log.write(json.dumps(rec2) + "\n")
-                log.flush()
+                emit({"step": step, "ema_loss": enats / en,
+                      "ema_bpb": ebpb})
                 if ebpb < cand:
                     cand = ebpb
                     cand_state = {k: v.clone() for k, v in
