@@ -24,6 +24,7 @@
 #include "history.h"
 #include "model.h"
 #include "options.h"
+#include "record.h"
 #include "sampler.h"
 #include "util.h"
 
@@ -369,7 +370,7 @@ cg_record(const struct lm_options *o, const struct cg_run *r,
 {
 	struct history		*h;
 	struct err		 err;
-	char			*cfg = NULL, *ptext;
+	char			*cfg = NULL, *kernels = NULL, *ptext;
 	struct history_session_info info = { 0 };
 	int64_t			 sid;
 
@@ -379,10 +380,12 @@ cg_record(const struct lm_options *o, const struct cg_run *r,
 		cli_warn("history not recorded: %s", err.msg);
 		return;
 	}
-	cfg = history_config_json(model_config(m));
+	cfg = record_config_json(m);
 	info.lmsh_version = PACKAGE_VERSION;
 	info.model_path = cli_model_path(o);
 	info.config_json = cfg;
+	info.kernels = kernels = record_kernels();
+	info.dtype = record_dtype(m);
 	if ((sid = history_begin_session(h, &info, &err)) < 0)
 		goto fail;
 	for (int k = 0; k < r->n_seqs; k++) {
@@ -394,7 +397,7 @@ cg_record(const struct lm_options *o, const struct cg_run *r,
 		if (p->text == NULL)
 			cg_ids_line(&b, p->ids, p->n, ",");
 		ptext = p->text != NULL ? p->text : b.data;
-		history_turn_from_gen(&t, r->g, k, ptext);
+		record_turn(&t, r->g, k, ptext);
 		/* stream k of the seed is stream 0 of this one, so the
 		 * turn replays alone */
 		t.settings.seed = rng_stream_seed(r->seed, (uint64_t)k);
@@ -410,11 +413,13 @@ cg_record(const struct lm_options *o, const struct cg_run *r,
 		goto fail;
 	history_close(h);
 	free(cfg);
+	free(kernels);
 	return;
 fail:
 	cli_warn("history not recorded: %s", err.msg);
 	history_close(h);
 	free(cfg);
+	free(kernels);
 }
 
 /* ---- the command ------------------------------------------------------------- */
@@ -441,13 +446,8 @@ cg_generate(struct cg_run *r)
 {
 	struct err		 err;
 	struct sigaction	 sa, old;
-	const char		*env = getenv("LMSH_TEST_STEP_MS");
-	struct timespec		 delay = { 0, 0 };
 	int			 rc;
 
-	/* tests slow the steps down to see streaming and Ctrl-C at work */
-	if (env != NULL)
-		delay.tv_nsec = (atol(env) % 1000) * 1000000L;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = cg_sigint;
 	/* a second Ctrl-C ends the program at once */
@@ -464,8 +464,7 @@ cg_generate(struct cg_run *r)
 		cg_begin(r, 0);
 		cg_advance(r);
 		while ((rc = gen_step(r->g, cg_on_token, r, &err)) == 1)
-			if (delay.tv_nsec > 0)
-				nanosleep(&delay, NULL);
+			;
 	}
 	sigaction(SIGINT, &old, NULL);
 	cg_active = NULL;

@@ -18,6 +18,7 @@
 #include "history.h"
 #include "model.h"
 #include "options.h"
+#include "record.h"
 #include "replay.h"
 #include "util.h"
 
@@ -37,9 +38,15 @@ cli_history_parse(const struct cli_command *cmd, struct lm_options *o,
 	if (!sentinel)
 		return cli_parse_ops(cmd, o, argc, argv, ops, n_ops);
 	memset(o, 0, sizeof *o);
-	o->gen.sp = (struct sampler_params){
-	    .temperature = -1, .top_p = -1, .top_k = -1,
-	    .min_p = -1, .repeat_penalty = -1, .repeat_window = -1 };
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		const struct sampler_setting *r = &sampler_settings[i];
+		char *f = (char *)&o->gen.sp + r->offset;
+
+		if (r->type == SAMPLER_INT)
+			*(int *)(void *)f = -1;
+		else
+			*(float *)(void *)f = -1;
+	}
 	o->gen.max_new_tokens = -1;
 	*ops = NULL;
 	*n_ops = 0;
@@ -272,15 +279,11 @@ const struct cli_command cli_cmd_history = {
 static unsigned
 cli_replay_mask(const struct lm_options *g)
 {
-	const struct sampler_params	*sp = &g->gen.sp;
-	unsigned			 m = 0;
+	unsigned m = 0;
 
-	m |= sp->temperature >= 0 ? REPLAY_TEMPERATURE : 0;
-	m |= sp->top_p >= 0 ? REPLAY_TOP_P : 0;
-	m |= sp->top_k >= 0 ? REPLAY_TOP_K : 0;
-	m |= sp->min_p >= 0 ? REPLAY_MIN_P : 0;
-	m |= sp->repeat_penalty >= 0 ? REPLAY_REPEAT_PENALTY : 0;
-	m |= sp->repeat_window >= 0 ? REPLAY_REPEAT_WINDOW : 0;
+	for (size_t i = 0; i < sampler_n_settings; i++)
+		if (sampler_setting_get(&g->gen.sp, &sampler_settings[i]) >= 0)
+			m |= REPLAY_SETTING(i);
 	m |= g->seed_set ? REPLAY_SEED : 0;
 	m |= g->gen.max_new_tokens >= 0 ? REPLAY_MAX_NEW : 0;
 	m |= g->eos_set ? REPLAY_EOS : 0;
@@ -288,97 +291,49 @@ cli_replay_mask(const struct lm_options *g)
 	return m;
 }
 
+/* Each replayed token as it comes: its text, or without a tokenizer its
+ * id (the ids of one turn on one line). */
 static void
 cli_replay_piece(void *arg, const struct gen_token *tok)
 {
-	(void)arg;
-	if (tok->piece_len > 0)
+	int *ids_only = arg;
+
+	if (*ids_only && tok->id >= 0)
+		printf("%s%d", tok->step > 0 ? " " : "", (int)tok->id);
+	else if (tok->piece_len > 0)
 		fwrite(tok->piece, 1, tok->piece_len, stdout);
 	fflush(stdout);
 }
 
-/*
- * A token for the verdict: its id and its bytes in double quotes, or "the
- * end".  A token that is not whole UTF-8 (a byte-level piece of a
- * character) shows its non-ASCII bytes as \xNN; control bytes always are.
- */
+/* Print each line of b as a warning. */
 static void
-cli_replay_token(struct buf *b, const struct bpe *bpe, int32_t id)
+cli_replay_warnings(const struct buf *b)
 {
-	const char	*s;
-	size_t		 len, bad;
-	int		 utf8;
+	const char *p = b->data;
 
-	if (id < 0) {
-		buf_puts(b, "the end");
-		return;
-	}
-	buf_printf(b, "%d \"", (int)id);
-	if ((s = bpe_token_bytes(bpe, id, &len)) == NULL)
-		len = 0;
-	utf8 = utf8_is_valid(s, len, &bad);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8))
-			buf_printf(b, "\\x%02x", c);
-		else
-			buf_append(b, &s[i], 1);
-	}
-	buf_puts(b, "\"");
-}
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
 
-/* Warn about every way the model differs from the recorded one. */
-static void
-cli_replay_check_model(struct history *h, const struct history_turn *t,
-    const char *path, const struct lm_model *m)
-{
-	char		*fp = NULL, *files = NULL, *diff = NULL, *abs;
-	char		*cfg = history_config_json(model_config(m));
-	struct err	 err;
-
-	if ((abs = realpath(path, NULL)) == NULL)
-		abs = xstrdup(path);
-	if (t->model_path != NULL && strcmp(t->model_path, abs) != 0)
-		cli_warn("turn %lld was recorded with %s, replaying with %s",
-		    (long long)t->id, t->model_path, abs);
-	if (t->fingerprint == NULL)
-		cli_warn("turn %lld has no model fingerprint; the model cannot "
-		    "be checked", (long long)t->id);
-	else if (history_model_fingerprint(h, path, &fp, &files, &err) != 0)
-		cli_warn("%s", err.msg);
-	else if (strcmp(fp, t->fingerprint) != 0) {
-		diff = t->files ? history_files_diff(t->files, files) : NULL;
-		cli_warn("the model differs from the one turn %lld was recorded "
-		    "with: %s", (long long)t->id, diff ? diff :
-		    "its fingerprint changed");
+		cli_warn("%.*s", (int)(nl - p), p);
+		p = nl + 1;
 	}
-	if (t->config_json != NULL && strcmp(t->config_json, cfg) != 0)
-		cli_warn("the model config differs: recorded %s, now %s",
-		    t->config_json, cfg);
-	free(abs);
-	free(diff);
-	free(fp);
-	free(files);
-	free(cfg);
 }
 
 /* Record a replay with changed settings as a new turn linked to t. */
 static int
 cli_replay_record(struct history *h, const struct history_turn *t,
     const struct gen_session *g, const char *model_path,
-    const struct lm_model *m, int64_t *id)
+    const struct replay_setup *now, int64_t *id)
 {
-	char			*cfg = history_config_json(model_config(m));
 	struct history_session_info info = { .model_path = model_path,
-	    .config_json = cfg };
+	    .config_json = now->config_json, .kernels = now->kernels,
+	    .dtype = now->dtype };
 	struct history_turn	 nt;
 	struct err		 err;
 	int64_t			 sid;
 	int			 rc = -1;
 
-	history_turn_from_gen(&nt, g, 0, t->prompt);
+	record_turn(&nt, g, 0, t->prompt);
 	if ((sid = history_begin_session(h, &info, &err)) < 0)
 		goto out;
 	nt.session_id = sid;
@@ -392,33 +347,29 @@ out:
 	if (rc != 0)
 		cli_error("%s", err.msg);
 	history_turn_fini(&nt);
-	free(cfg);
 	return rc;
 }
 
 /* Print the verdict; the exit status. */
 static int
-cli_replay_verdict(const struct replay_result *r, const struct bpe *bpe,
-    unsigned mask)
+cli_replay_verdict(const struct history_turn *t,
+    const struct replay_result *r, const struct bpe *bpe,
+    const struct replay_setup *now, unsigned mask)
 {
 	struct buf b;
 
 	buf_init(&b);
-	if (r->diverged < 0)
-		buf_printf(&b, "identical (%zu tokens)\n", r->n_tokens);
-	else {
-		buf_printf(&b, "diverged at step %ld: recorded ", r->diverged);
-		cli_replay_token(&b, bpe, r->recorded);
-		buf_puts(&b, ", replayed ");
-		cli_replay_token(&b, bpe, r->replayed);
-		buf_puts(&b, "\n");
-	}
+	replay_verdict(t, r, bpe, now, &b);
 	fputs(b.data, stdout);
 	buf_fini(&b);
 	return r->diverged < 0 || mask != 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 }
 
-/* Load what the replay needs and run it. */
+/*
+ * Load what the replay needs and run it.  The prompt is replayed from its
+ * recorded ids, so a tokenizer is needed only for the text: without one
+ * (a turn recorded from --prompt-tokens) the tokens print as ids.
+ */
 static int
 cli_replay_turn(struct lm_options *o, struct history *h,
     const struct history_turn *t, unsigned mask, int record)
@@ -429,25 +380,38 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	struct gen_session	*g = NULL;
 	struct gen_settings	 s;
 	struct replay_result	 res;
+	struct replay_setup	 now = { 0 };
+	struct buf		 warn;
 	struct err		 err;
 	int64_t			 new_id;
-	int			 rc = CLI_EXIT_ERROR;
+	int			 rc = CLI_EXIT_ERROR, ids_only;
+	char			*cfg = NULL, *kernels = NULL;
 
-	if ((m = cli_load_model(o)) == NULL ||
-	    (bpe = cli_load_bpe(o, 1)) == NULL)
+	buf_init(&warn);
+	if ((m = cli_load_model(o)) == NULL)
 		goto out;
-	cli_replay_check_model(h, t, cli_model_path(o), m);
+	bpe = cli_load_bpe(o, o->vocab != NULL || o->merges != NULL ||
+	    o->tokenizer != NULL);
+	if (bpe == NULL && (o->vocab != NULL || o->merges != NULL ||
+	    o->tokenizer != NULL))
+		goto out;
+	ids_only = bpe == NULL;
+	now.config_json = cfg = record_config_json(m);
+	now.kernels = kernels = record_kernels();
+	now.dtype = record_dtype(m);
+	replay_check_model(h, t, cli_model_path(o), &now, &warn);
+	cli_replay_warnings(&warn);
 	replay_settings(t, &o->gen, mask, &s);
 	if ((e = gen_engine_new(m, bpe, 1, &err)) == NULL ||
-	    (g = replay_run(e, t, &s, mask, cli_replay_piece, NULL, &res,
+	    (g = replay_run(e, t, &s, mask, cli_replay_piece, &ids_only, &res,
 	    &err)) == NULL) {
 		cli_error("replay of turn %lld: %s", (long long)t->id, err.msg);
 		goto out;
 	}
 	fputs("\n", stdout);
-	rc = cli_replay_verdict(&res, bpe, mask);
+	rc = cli_replay_verdict(t, &res, bpe, &now, mask);
 	if (record) {
-		if (cli_replay_record(h, t, g, cli_model_path(o), m,
+		if (cli_replay_record(h, t, g, cli_model_path(o), &now,
 		    &new_id) != 0)
 			rc = CLI_EXIT_ERROR;
 		else
@@ -455,6 +419,9 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 			    (long long)new_id, (long long)t->id);
 	}
 out:
+	buf_fini(&warn);
+	free(cfg);
+	free(kernels);
 	gen_free(g);
 	gen_engine_free(e);
 	bpe_free(bpe);

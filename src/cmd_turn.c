@@ -19,6 +19,8 @@
 #include "commands.h"
 #include "generate.h"
 #include "history.h"
+#include "record.h"
+#include "replay.h"
 #include "sampler.h"
 #include "util.h"
 
@@ -110,28 +112,38 @@ cmd_cache_logits(struct repl *st)
 	st->n_recent = k;
 }
 
-/* The ids and settings of the turn /replay loaded. */
-static int
-cmd_replay_ids(struct repl *st, struct gen_settings *gs, struct err *err)
+/* What this process computes with, to compare with a recorded session. */
+static struct replay_setup
+cmd_setup(const struct repl *st)
 {
-	struct history_turn *t = st->replay;
+	struct replay_setup now = { st->config_json, st->kernels, st->dtype };
 
-	*gs = t->settings;
-	gs->n_stop = 0;
-	for (int i = 0; i < GEN_MAX_STOP; i++)
-		if (t->stop_strings[i] != NULL)
-			gs->stop[gs->n_stop++] = t->stop_strings[i];
-	if (t->n_prompt > 0) {
-		st->turn_new_ids = xreallocarray(NULL, t->n_prompt,
-		    sizeof *st->turn_new_ids);
-		memcpy(st->turn_new_ids, t->prompt_ids,
-		    t->n_prompt * sizeof *t->prompt_ids);
-		st->n_turn_new = t->n_prompt;
-	} else if (bpe_encode(st->bpe, t->prompt, strlen(t->prompt),
-	    BPE_UTF8_REPLACE, &st->turn_new_ids, &st->n_turn_new, err) != 0)
+	return now;
+}
+
+/*
+ * Start the turn /replay loaded, through the replay engine: the model
+ * warnings go to note, the session is the engine's (borrowed).
+ */
+static int
+cmd_replay_start(struct repl *st, struct buf *note, struct err *err)
+{
+	const struct history_turn	*t = st->replay;
+	struct replay_setup		 now = cmd_setup(st);
+	struct gen_settings		 gs;
+
+	replay_check_model(st->hist, t, st->model_path, &now, note);
+	replay_settings(t, &st->replay_over, st->replay_mask, &gs);
+	if ((st->replaying = replay_begin(st->engine, t, &gs, st->replay_mask,
+	    err)) == NULL)
 		return -1;
+	st->sess = replay_session(st->replaying);
+	st->turn_new_ids = xreallocarray(NULL, t->n_prompt,
+	    sizeof *st->turn_new_ids);
+	memcpy(st->turn_new_ids, t->prompt_ids,
+	    t->n_prompt * sizeof *t->prompt_ids);
+	st->n_turn_new = t->n_prompt;
 	st->turn_prompt = xstrdup(t->prompt != NULL ? t->prompt : "");
-	st->replay_change = 0;
 	return 0;
 }
 
@@ -175,7 +187,8 @@ cmd_prompt_ids(struct repl *st, const char *prompt, struct gen_settings *gs,
 void
 cmd_turn_reset(struct repl *st)
 {
-	gen_free(st->sess);
+	if (st->replaying == NULL)
+		gen_free(st->sess);
 	st->sess = NULL;
 	free(st->turn_prompt);
 	st->turn_prompt = NULL;
@@ -183,6 +196,22 @@ cmd_turn_reset(struct repl *st)
 	st->turn_new_ids = NULL;
 	st->n_turn_new = 0;
 	cmd_replay_free(st);
+}
+
+/* The status line's figures at the start of a turn. */
+static void
+cmd_turn_started(struct repl *st, uint64_t seed)
+{
+	double s = gen_prefill_seconds(st->sess);
+
+	st->turn_seed = seed;
+	st->turn_step = 0;
+	st->n_generated = 0;
+	st->decode_tps = 0;
+	st->prefill_tps = s > 0 ? st->n_turn_new / s : 0;
+	st->ctx_used = gen_context_used(st->sess, 0);
+	st->turn_t0 = util_now();
+	cmd_cache_logits(st);
 }
 
 /*
@@ -198,88 +227,42 @@ cmd_turn_begin(struct repl *st, const char *prompt, struct buf *note,
 	struct gen_settings	 gs;
 	int32_t			*ids = NULL;
 	size_t			 n;
-	double			 s;
 	int			 rc = -1;
 
-	if (st->engine == NULL || st->bpe == NULL) {
+	if (st->engine == NULL || (prompt != NULL && st->bpe == NULL)) {
 		err_set(err, "no model loaded");
 		goto out;
 	}
-	if ((prompt == NULL ? cmd_replay_ids(st, &gs, err) :
-	    cmd_prompt_ids(st, prompt, &gs, note, err)) != 0)
-		goto out;
-	n = (prompt != NULL ? st->n_ctx_ids : 0) + st->n_turn_new;
-	ids = xreallocarray(NULL, n ? n : 1, sizeof *ids);
-	if (prompt != NULL && st->n_ctx_ids > 0)
-		memcpy(ids, st->ctx_ids, st->n_ctx_ids * sizeof *ids);
-	if (st->n_turn_new > 0)
-		memcpy(ids + n - st->n_turn_new, st->turn_new_ids,
-		    st->n_turn_new * sizeof *ids);
-	if ((st->sess = gen_new(st->engine, &gs, err)) == NULL ||
-	    gen_add_prompt(st->sess, ids, n, 1, err) != 0 ||
-	    gen_start(st->sess, err) != 0)
-		goto out;
-	st->turn_seed = gs.seed;
-	st->turn_step = 0;
-	st->n_generated = 0;
-	st->decode_tps = 0;
-	s = gen_prefill_seconds(st->sess);
-	st->prefill_tps = s > 0 ? st->n_turn_new / s : 0;
-	st->ctx_used = gen_context_used(st->sess, 0);
-	st->turn_t0 = util_now();
-	cmd_cache_logits(st);
+	if (prompt == NULL) {
+		if (st->replay == NULL) {
+			err_set(err, "no turn to replay");
+			goto out;
+		}
+		if (cmd_replay_start(st, note, err) != 0)
+			goto out;
+		gs = *gen_settings(st->sess);
+	} else {
+		if (cmd_prompt_ids(st, prompt, &gs, note, err) != 0)
+			goto out;
+		n = st->n_ctx_ids + st->n_turn_new;
+		ids = xreallocarray(NULL, n ? n : 1, sizeof *ids);
+		if (st->n_ctx_ids > 0)
+			memcpy(ids, st->ctx_ids, st->n_ctx_ids * sizeof *ids);
+		if (st->n_turn_new > 0)
+			memcpy(ids + st->n_ctx_ids, st->turn_new_ids,
+			    st->n_turn_new * sizeof *ids);
+		if ((st->sess = gen_new(st->engine, &gs, err)) == NULL ||
+		    gen_add_prompt(st->sess, ids, n, 1, err) != 0 ||
+		    gen_start(st->sess, err) != 0)
+			goto out;
+	}
+	cmd_turn_started(st, gs.seed);
 	rc = 0;
 out:
 	free(ids);
 	if (rc != 0)
 		cmd_turn_reset(st);
 	return rc;
-}
-
-/* Apply the replayed turn's live changes that start at this step. */
-static int
-cmd_replay_changes(struct repl *st, struct err *err)
-{
-	struct history_turn	*t = st->replay;
-	struct sampler_params	 sp;
-	int			 any = 0;
-
-	if (t == NULL)
-		return 0;
-	sp = *gen_params(st->sess);
-	while (st->replay_change < t->n_changes &&
-	    t->changes[st->replay_change].step <= st->turn_step) {
-		const struct gen_change *c = &t->changes[st->replay_change++];
-
-		any = 1;
-		if (strcmp(c->name, "temperature") == 0)
-			sp.temperature = (float)c->value;
-		else if (strcmp(c->name, "top_p") == 0)
-			sp.top_p = (float)c->value;
-		else if (strcmp(c->name, "top_k") == 0)
-			sp.top_k = (int)c->value;
-		else if (strcmp(c->name, "min_p") == 0)
-			sp.min_p = (float)c->value;
-		else if (strcmp(c->name, "repeat_penalty") == 0)
-			sp.repeat_penalty = (float)c->value;
-		else if (strcmp(c->name, "repeat_window") == 0)
-			sp.repeat_window = (int)c->value;
-	}
-	return any ? gen_set_params(st->sess, &sp, err) : 0;
-}
-
-struct cmd_tramp {
-	struct repl	*st;
-	gen_token_fn	*fn;
-	void		*arg;
-};
-
-static void
-cmd_tramp_fn(void *arg, const struct gen_token *tok)
-{
-	struct cmd_tramp *t = arg;
-
-	t->fn(t->arg, tok);
 }
 
 /*
@@ -290,20 +273,14 @@ cmd_tramp_fn(void *arg, const struct gen_token *tok)
 int
 cmd_turn_step(struct repl *st, gen_token_fn *fn, void *arg, struct err *err)
 {
-	struct cmd_tramp	 t = { st, fn, arg };
-	double			 s;
-	size_t			 n = 0;
-	int			 rc;
+	double	 s;
+	size_t	 n = 0;
+	int	 rc;
 
-	if (cmd_replay_changes(st, err) != 0)
-		return -1;
-	if (st->step_delay_ms > 0) {
-		struct timespec ts = { st->step_delay_ms / 1000,
-		    (st->step_delay_ms % 1000) * 1000000L };
-
-		nanosleep(&ts, NULL);
-	}
-	rc = gen_step(st->sess, cmd_tramp_fn, &t, err);
+	if (st->replaying != NULL)
+		rc = replay_step(st->replaying, fn, arg, err);
+	else
+		rc = gen_step(st->sess, fn, arg, err);
 	gen_output_ids(st->sess, 0, &n);
 	st->n_generated = (int)n;
 	st->turn_step = st->n_generated;
@@ -332,7 +309,7 @@ cmd_record(struct repl *st, struct buf *note)
 	if (st->hist == NULL)
 		return;
 	memset(&t, 0, sizeof t);
-	history_turn_from_gen(&t, st->sess, 0, st->turn_prompt);
+	record_turn(&t, st->sess, 0, st->turn_prompt);
 	t.session_id = st->session_id;
 	t.replay_of = st->replay != NULL ? st->replay->id : 0;
 	if (history_record_turn(st->hist, &t, &err) != 0)
@@ -340,25 +317,17 @@ cmd_record(struct repl *st, struct buf *note)
 	history_turn_fini(&t);
 }
 
-/* Compare a replay with the turn it replays, token by token. */
+/* Finish a replay: the session becomes ours, and the verdict (the CLI's
+ * text) goes to note. */
 static void
-cmd_replay_check(struct repl *st, struct buf *note)
+cmd_replay_finish(struct repl *st, struct buf *note)
 {
-	const struct history_turn	*t = st->replay;
-	const int32_t			*o;
-	size_t				 n, i;
+	struct replay_result	res;
+	struct replay_setup	now = cmd_setup(st);
 
-	o = gen_output_ids(st->sess, 0, &n);
-	for (i = 0; i < n && i < t->n_output; i++)
-		if (o[i] != t->output_ids[i])
-			break;
-	if (i == n && n == t->n_output)
-		buf_printf(note, "replay of turn %" PRId64 ": identical "
-		    "(%zu tokens)\n", t->id, n);
-	else
-		buf_printf(note, "replay of turn %" PRId64 ": differs from "
-		    "token %zu on (%zu tokens now, %zu recorded)\n", t->id, i,
-		    n, t->n_output);
+	st->sess = replay_end(st->replaying, &res);
+	st->replaying = NULL;
+	replay_verdict(st->replay, &res, st->bpe, &now, note);
 }
 
 /*
@@ -376,9 +345,9 @@ cmd_turn_end(struct repl *st, struct buf *note, struct err *err)
 	if (st->sess == NULL)
 		return 0;
 	why = gen_stop_reason(st->sess, 0);
+	if (st->replaying != NULL)
+		cmd_replay_finish(st, note);
 	cmd_record(st, note);
-	if (st->replay != NULL)
-		cmd_replay_check(st, note);
 	st->n_ctx_ids = 0;
 	if (st->mode == CMD_MODE_CONTINUE) {
 		p = gen_prompt_ids(st->sess, 0, &n_p);

@@ -13,6 +13,7 @@ struct bpe;
 struct history;
 struct history_turn;
 struct lm_options;
+struct replay;
 
 /* What each prompt starts from. */
 enum cmd_mode {
@@ -28,12 +29,6 @@ enum cmd_action {
 	CMD_CLEAR,		/* /clear: forget the transcript, redraw */
 	CMD_RUN,		/* /replay: run the loaded turn (cmd_turn_begin) */
 	CMD_PROMPT		/* not a command: the line is prompt text */
-};
-
-/* Knobs the live keys turn. */
-enum cmd_knob {
-	CMD_KNOB_TEMPERATURE,
-	CMD_KNOB_TOP_P
 };
 
 /* A key binding, for /help, the man page and the hint line. */
@@ -63,6 +58,9 @@ struct repl {
 	struct history		*hist;		/* NULL: history off */
 	int64_t			 session_id;	/* history session, 0 if none */
 	const char		*model_path;	/* as the user named it */
+	char			*config_json;	/* the model config (owned) */
+	char			*kernels;	/* kernel set in use (owned) */
+	char			*dtype;		/* weight dtype in use (owned) */
 	char			*model_name;	/* short name for the status line */
 	int			 n_ctx;		/* model context length (0: unknown) */
 
@@ -76,8 +74,10 @@ struct repl {
 	char			*turn_prompt;	/* text of the turn (owned) */
 	int32_t			*turn_new_ids;	/* ids the turn adds (owned) */
 	size_t			 n_turn_new;	/* entries in turn_new_ids */
-	struct history_turn	*replay;	/* turn being replayed, or NULL */
-	size_t			 replay_change;	/* next replay change to apply */
+	struct history_turn	*replay;	/* turn /replay loaded, or NULL */
+	struct replay		*replaying;	/* its regeneration, or NULL */
+	struct gen_settings	 replay_over;	/* settings /replay overrides */
+	unsigned		 replay_mask;	/* which (replay.h's bits) */
 	int			 turn_step;	/* tokens sampled so far */
 	uint64_t		 turn_seed;	/* seed of this (or the last) turn */
 
@@ -87,8 +87,6 @@ struct repl {
 	double			 decode_tps;	/* generated tokens per second */
 	int			 ctx_used;	/* context positions in use */
 	double			 turn_t0;	/* util_now() when decoding began */
-	int			 step_delay_ms;	/* $LMSH_TEST_STEP_MS: slow steps
-						   so tests can act mid-reply */
 
 	/* candidate panel */
 	int			 want_logits;	/* copy logits after each step */
@@ -113,15 +111,17 @@ enum cmd_action	 cmd_run(struct repl *, const char *line, struct buf *out,
 /* Set a setting by name ("temperature", "top_p", "seed", ...). */
 int		 cmd_set(struct repl *, const char *name, const char *value,
 		    struct err *);
-/* Turn a knob by delta (live keys); applies to a running turn at once. */
-int		 cmd_adjust(struct repl *, enum cmd_knob, double delta,
+/* One live-key press: the knob called name moves dir (+1, -1) steps of
+ * its settings-table step; applies to a running turn at once. */
+int		 cmd_adjust(struct repl *, const char *name, int dir,
 		    struct err *);
 /* Append the settings in effect ("temperature 0.80 ...") to out. */
 void		 cmd_show(const struct repl *, struct buf *out);
 /* Forget the transcript (and the engine's cached text). */
 void		 cmd_clear(struct repl *);
-/* Append the /help text to out. */
-void		 cmd_help(struct buf *out);
+/* Append the /help text to out: the commands, or with what "keys" the key
+ * bindings (what may be NULL). */
+void		 cmd_help(const char *what, struct buf *out);
 /* Name of command i without the slash, NULL after the last. */
 const char	*cmd_name(size_t i);
 /* Readline-style completion generator for "/name": state 0 starts over;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -51,6 +52,9 @@ struct gen_engine {
 	int			 n_ctx;		/* positions per slot */
 	int			 n_vocab;	/* logits per token */
 	struct gen_cached	*cached;	/* [n_slots] */
+	long			 test_delay_ms;	/* $LMSH_TEST_STEP_MS: a pause
+						   after each step, so tests
+						   can act mid-reply */
 };
 
 struct gen_prompt {
@@ -132,11 +136,15 @@ struct gen_engine *
 gen_engine_new(struct lm_model *model, const struct bpe *bpe, int max_seqs,
     struct err *err)
 {
-	struct gen_engine *e = xcalloc(1, sizeof *e);
+	struct gen_engine	*e = xcalloc(1, sizeof *e);
+	const char		*env;
 
 	e->model = model;
 	e->bpe = bpe;
 	e->n_vocab = model_config(model)->vocab_size;
+	/* the one test hook: every front end steps through gen_step */
+	if ((env = getenv("LMSH_TEST_STEP_MS")) != NULL)
+		e->test_delay_ms = atol(env) > 0 ? atol(env) % 10000 : 0;
 	if (gen_engine_alloc_cache(e, max_seqs < 1 ? 1 : max_seqs, err) != 0) {
 		free(e);
 		return NULL;
@@ -505,18 +513,13 @@ gen_set_params(struct gen_session *s, const struct sampler_params *p,
 
 	if (sampler_params_check(p, err) != 0)
 		return -1;
-	if (p->temperature != o->temperature)
-		gen_log_change(s, "temperature", p->temperature);
-	if (p->top_p != o->top_p)
-		gen_log_change(s, "top_p", p->top_p);
-	if (p->top_k != o->top_k)
-		gen_log_change(s, "top_k", p->top_k);
-	if (p->min_p != o->min_p)
-		gen_log_change(s, "min_p", p->min_p);
-	if (p->repeat_penalty != o->repeat_penalty)
-		gen_log_change(s, "repeat_penalty", p->repeat_penalty);
-	if (p->repeat_window != o->repeat_window)
-		gen_log_change(s, "repeat_window", p->repeat_window);
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		const struct sampler_setting	*row = &sampler_settings[i];
+		double				 v = sampler_setting_get(p, row);
+
+		if (v != sampler_setting_get(o, row))
+			gen_log_change(s, row->name, v);
+	}
 	*o = *p;
 	return 0;
 }
@@ -772,6 +775,12 @@ gen_step(struct gen_session *s, gen_token_fn *fn, void *arg, struct err *err)
 		}
 	}
 	s->decode_s += spent;
+	if (nb > 0 && e->test_delay_ms > 0) {
+		struct timespec ts = { e->test_delay_ms / 1000,
+		    (e->test_delay_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
 	return nb > 0;
 }
 

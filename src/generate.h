@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gen_types.h"
 #include "sampler.h"
 
 struct err;
@@ -11,29 +12,6 @@ struct bpe;
 struct lm_model;
 struct gen_engine;
 struct gen_session;
-
-#define GEN_MAX_STOP		8
-#define GEN_MAX_NEW_DEFAULT	256
-
-/* Everything a turn starts with.  Stop strings are copied by gen_new(). */
-struct gen_settings {
-	struct sampler_params	 sp;		/* sampling knobs */
-	uint64_t		 seed;		/* RNG seed of the turn */
-	int			 max_new_tokens; /* per sequence */
-	int			 eos_id;	/* -1: no end-of-text token */
-	const char		*stop[GEN_MAX_STOP]; /* stop strings */
-	int			 n_stop;	/* entries used in stop[] */
-};
-
-enum gen_stop {
-	GEN_RUNNING = 0,
-	GEN_STOP_EOS,		/* sampled eos_id (not emitted as text) */
-	GEN_STOP_MAX,		/* max_new_tokens reached */
-	GEN_STOP_STRING,	/* a stop string appeared (not emitted) */
-	GEN_STOP_CONTEXT,	/* the context window is full */
-	GEN_STOP_INTERRUPTED,	/* gen_interrupt() (Ctrl-C) */
-	GEN_STOP_ERROR		/* a model error */
-};
 
 /* One sequence's token from one step, handed to the callback.  piece is
  * borrowed and valid only during the call. */
@@ -47,13 +25,6 @@ struct gen_token {
 	enum gen_stop	 stop;		/* GEN_RUNNING, or why it just ended */
 };
 typedef void gen_token_fn(void *arg, const struct gen_token *);
-
-/* A setting changed during a turn: applies from token `step` onwards. */
-struct gen_change {
-	int		 step;		/* first token sampled with the value */
-	char		 name[16];	/* "temperature", "top_p", "top_k", ... */
-	double		 value;		/* the new value */
-};
 
 /* The engine: a model plus its KV cache, kept across turns so that a prompt
  * that extends the last one only prefills the new tokens. */

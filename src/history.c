@@ -41,7 +41,7 @@
 
 #include "history.h"
 #include "history_int.h"
-#include "model.h"
+#include "sampler.h"
 #include "util.h"
 
 /* "lmsh" in PRAGMA application_id marks the file as ours. */
@@ -118,10 +118,18 @@ static const char history_schema_v2[] =
 	" stat TEXT NOT NULL,"
 	" sha256 TEXT NOT NULL);";
 
-/* migrations[v] takes a file from version v to v + 1. */
+/* Version 3: what each session computed with (issue 12), so that a replay
+ * that diverges can say the kernels or the weight dtype changed. */
+static const char history_schema_v3[] =
+	"ALTER TABLE sessions ADD COLUMN kernels TEXT;"
+	"ALTER TABLE sessions ADD COLUMN dtype TEXT;";
+
+/* migrations[v] takes a file from version v to v + 1; a sampler setting
+ * whose row says since = v + 1 adds its column in the same step. */
 static const char *const history_migrations[HISTORY_SCHEMA_VERSION] = {
 	history_schema_v1,
 	history_schema_v2,
+	history_schema_v3,
 };
 
 static const char *const history_stop_names[] = {
@@ -350,6 +358,29 @@ history_check_file(struct history *h, int64_t *version, struct err *err)
 	return 0;
 }
 
+/*
+ * The columns of the sampler settings added at schema version `since`
+ * (those of versions 1 and 2 are in the SQL above).  Turns recorded before
+ * get the value that turns the setting off, which is how they ran.
+ */
+static int
+history_add_setting_columns(struct history *h, int since, struct err *err)
+{
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		const struct sampler_setting	*s = &sampler_settings[i];
+		char				 sql[160];
+
+		if (s->since != since || since <= 2)
+			continue;
+		snprintf(sql, sizeof sql, "ALTER TABLE turns ADD COLUMN %s %s "
+		    "NOT NULL DEFAULT %.17g", s->name, s->type == SAMPLER_INT ?
+		    "INTEGER" : "REAL", s->off);
+		if (history_exec(h, sql, "add a setting column", err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Bring the schema up to date in one transaction. */
 static int
 history_migrate(struct history *h, struct err *err)
@@ -365,7 +396,8 @@ history_migrate(struct history *h, struct err *err)
 	for (int64_t v = version; v < HISTORY_SCHEMA_VERSION; v++) {
 		snprintf(sql, sizeof sql, "upgrade to schema version %lld",
 		    (long long)v + 1);
-		if (history_exec(h, history_migrations[v], sql, err) != 0)
+		if (history_exec(h, history_migrations[v], sql, err) != 0 ||
+		    history_add_setting_columns(h, (int)v + 1, err) != 0)
 			goto fail;
 	}
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d;"
@@ -555,8 +587,8 @@ history_begin_session(struct history *h,
 		filesv = files;
 	}
 	st = history_prepare(h, "INSERT INTO sessions (start_time, "
-	    "lmsh_version, model_path, fingerprint, config_json, files) "
-	    "VALUES (?, ?, ?, ?, ?, ?)", err);
+	    "lmsh_version, model_path, fingerprint, config_json, files, "
+	    "kernels, dtype) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", err);
 	if (st == NULL)
 		goto out;
 	sqlite3_bind_double(st, 1, history_wall_now());
@@ -567,6 +599,8 @@ history_begin_session(struct history *h,
 	sqlite3_bind_text(st, 4, fpv, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, info->config_json, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, filesv, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, info->kernels, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, info->dtype, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		history_db_err(h, err, "record session");
 	else
@@ -637,12 +671,6 @@ history_bind_turn(sqlite3_stmt *st, const struct history_turn *t,
 	sqlite3_bind_text(st, i++, t->output ? t->output : "",
 	    (int)history_text_len(t->output, t->output_len), SQLITE_STATIC);
 	sqlite3_bind_blob(st, i++, oblob, (int)(t->n_output * 4), SQLITE_STATIC);
-	sqlite3_bind_double(st, i++, sp->temperature);
-	sqlite3_bind_double(st, i++, sp->top_p);
-	sqlite3_bind_int(st, i++, sp->top_k);
-	sqlite3_bind_double(st, i++, sp->min_p);
-	sqlite3_bind_double(st, i++, sp->repeat_penalty);
-	sqlite3_bind_int(st, i++, sp->repeat_window);
 	sqlite3_bind_int64(st, i++, (int64_t)t->settings.seed);
 	sqlite3_bind_int(st, i++, t->settings.max_new_tokens);
 	sqlite3_bind_int(st, i++, t->settings.eos_id);
@@ -661,6 +689,17 @@ history_bind_turn(sqlite3_stmt *st, const struct history_turn *t,
 		sqlite3_bind_int64(st, i++, t->replay_of);
 	else
 		sqlite3_bind_null(st, i++);
+	for (size_t k = 0; k < sampler_n_settings; k++)
+		sqlite3_bind_double(st, i++, sampler_setting_get(sp,
+		    &sampler_settings[k]));
+}
+
+/* ", temperature, top_p, ...": the setting columns, each with prefix. */
+static void
+history_setting_columns(struct buf *b, const char *prefix)
+{
+	for (size_t k = 0; k < sampler_n_settings; k++)
+		buf_printf(b, ", %s%s", prefix, sampler_settings[k].name);
 }
 
 static int
@@ -707,11 +746,12 @@ history_record_turn(struct history *h, struct history_turn *t,
 	sqlite3_stmt	*st = NULL;
 	void		*pblob = history_ids_blob(t->prompt_ids, t->n_prompt);
 	void		*oblob = history_ids_blob(t->output_ids, t->n_output);
-	struct buf	 stops;
+	struct buf	 stops, sql;
 	int64_t		 seq = 0;
 	int		 rc = -1;
 
 	buf_init(&stops);
+	buf_init(&sql);
 	history_json_stops(&stops, &t->settings);
 	if (t->n_prompt > INT32_MAX / 4 || t->n_output > INT32_MAX / 4 ||
 	    history_text_len(t->prompt, t->prompt_len) > INT32_MAX ||
@@ -730,13 +770,17 @@ history_record_turn(struct history *h, struct history_turn *t,
 		if (history_query_int(h, sql, &seq, err) != 0)
 			goto fail;
 	}
-	st = history_prepare(h, "INSERT INTO turns (session_id, seq_no, time, "
-	    "prompt, prompt_ids, output, output_ids, temperature, top_p, top_k, "
-	    "min_p, repeat_penalty, repeat_window, seed, max_new_tokens, "
+	buf_puts(&sql, "INSERT INTO turns (session_id, seq_no, time, "
+	    "prompt, prompt_ids, output, output_ids, seed, max_new_tokens, "
 	    "eos_id, stop_strings, stop_reason, n_prompt, n_output, prefill_s, "
-	    "decode_s, tokens_per_s, replay_of) VALUES (?, ?, ?, ?, ?, ?, ?, "
-	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
-	if (st == NULL)
+	    "decode_s, tokens_per_s, replay_of");
+	history_setting_columns(&sql, "");
+	buf_puts(&sql, ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?");
+	for (size_t k = 0; k < sampler_n_settings; k++)
+		buf_puts(&sql, ", ?");
+	buf_puts(&sql, ")");
+	if ((st = history_prepare(h, sql.data, err)) == NULL)
 		goto fail;
 	t->seq_no = (int)seq;
 	history_bind_turn(st, t, pblob, oblob, stops.data);
@@ -756,61 +800,10 @@ fail:
 out:
 	sqlite3_finalize(st);
 	buf_fini(&stops);
+	buf_fini(&sql);
 	free(pblob);
 	free(oblob);
 	return rc;
-}
-
-static void *
-history_memdup(const void *p, size_t n, size_t size)
-{
-	void *q = xcalloc(n + 1, size);
-
-	if (n > 0)
-		memcpy(q, p, n * size);
-	return q;
-}
-
-/*
- * Fill t from sequence seq of a finished (or interrupted) generation; see
- * history.h.  The settings are those the session started with; time is
- * reconstructed as now minus the prefill and decode time.
- */
-void
-history_turn_from_gen(struct history_turn *t, const struct gen_session *g,
-    int seq, const char *prompt)
-{
-	const struct gen_settings	*gs = gen_settings(g);
-	const int32_t			*ids;
-	const struct gen_change		*ch;
-	const char			*text;
-	size_t				 n;
-
-	memset(t, 0, sizeof *t);
-	t->prompt = xstrdup(prompt != NULL ? prompt : "");
-	t->prompt_len = strlen(t->prompt);
-	ids = gen_prompt_ids(g, seq, &n);
-	t->prompt_ids = history_memdup(ids, n, sizeof *ids);
-	t->n_prompt = n;
-	ids = gen_output_ids(g, seq, &n);
-	t->output_ids = history_memdup(ids, n, sizeof *ids);
-	t->n_output = n;
-	text = gen_output_text(g, seq, &n);
-	/* the output may hold NUL bytes: keep its length */
-	t->output = history_memdup(text != NULL ? text : "", text ? n : 0, 1);
-	t->output_len = text != NULL ? n : 0;
-	t->settings = *gs;
-	for (int i = 0; i < gs->n_stop && i < GEN_MAX_STOP; i++) {
-		t->stop_strings[i] = xstrdup(gs->stop[i]);
-		t->settings.stop[i] = t->stop_strings[i];
-	}
-	ch = gen_changes(g, &n);
-	t->changes = history_memdup(ch, n, sizeof *ch);
-	t->n_changes = n;
-	t->stop = gen_stop_reason(g, seq);
-	t->prefill_s = gen_prefill_seconds(g);
-	t->decode_s = gen_decode_seconds(g);
-	t->time = history_wall_now() - t->prefill_s - t->decode_s;
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -897,12 +890,6 @@ history_row_turn(sqlite3_stmt *st, struct history_turn *t)
 	t->output_ids = history_blob_ids(sqlite3_column_blob(st, i),
 	    sqlite3_column_bytes(st, i), &t->n_output);
 	i++;
-	sp->temperature = (float)sqlite3_column_double(st, i++);
-	sp->top_p = (float)sqlite3_column_double(st, i++);
-	sp->top_k = sqlite3_column_int(st, i++);
-	sp->min_p = (float)sqlite3_column_double(st, i++);
-	sp->repeat_penalty = (float)sqlite3_column_double(st, i++);
-	sp->repeat_window = sqlite3_column_int(st, i++);
 	t->settings.seed = (uint64_t)sqlite3_column_int64(st, i++);
 	t->settings.max_new_tokens = sqlite3_column_int(st, i++);
 	t->settings.eos_id = sqlite3_column_int(st, i++);
@@ -913,6 +900,20 @@ history_row_turn(sqlite3_stmt *st, struct history_turn *t)
 	t->replay_of = sqlite3_column_int64(st, i++);
 	t->config_json = history_col_str(st, i++);
 	t->files = history_col_str(st, i++);
+	t->kernels = history_col_str(st, i++);
+	t->dtype = history_col_str(st, i++);
+	/* a stored value the table no longer accepts stays as it was, so
+	 * that the replay reports it rather than this read */
+	for (size_t k = 0; k < sampler_n_settings; k++) {
+		const struct sampler_setting	*s = &sampler_settings[k];
+		double				 v = sqlite3_column_double(st, i++);
+		char				*f = (char *)sp + s->offset;
+
+		if (s->type == SAMPLER_INT)
+			*(int *)(void *)f = (int)v;
+		else
+			*(float *)(void *)f = (float)v;
+	}
 }
 
 /*
@@ -925,17 +926,21 @@ history_get_turn(struct history *h, int64_t id, struct history_turn *t,
     struct err *err)
 {
 	sqlite3_stmt	*st;
+	struct buf	 sql;
 	int		 rc;
 
 	memset(t, 0, sizeof *t);
-	st = history_prepare(h, "SELECT t.session_id, t.seq_no, t.time, "
+	buf_init(&sql);
+	buf_puts(&sql, "SELECT t.session_id, t.seq_no, t.time, "
 	    "s.model_path, s.fingerprint, t.prompt, t.prompt_ids, t.output, "
-	    "t.output_ids, t.temperature, t.top_p, t.top_k, t.min_p, "
-	    "t.repeat_penalty, t.repeat_window, t.seed, t.max_new_tokens, "
+	    "t.output_ids, t.seed, t.max_new_tokens, "
 	    "t.eos_id, t.stop_reason, t.prefill_s, t.decode_s, "
-	    "t.replay_of, s.config_json, s.files "
-	    "FROM turns t JOIN sessions s ON s.id = t.session_id "
-	    "WHERE t.id = ?", err);
+	    "t.replay_of, s.config_json, s.files, s.kernels, s.dtype");
+	history_setting_columns(&sql, "t.");
+	buf_puts(&sql, " FROM turns t JOIN sessions s ON s.id = t.session_id "
+	    "WHERE t.id = ?");
+	st = history_prepare(h, sql.data, err);
+	buf_fini(&sql);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
@@ -974,6 +979,8 @@ history_turn_fini(struct history_turn *t)
 	free(t->changes);
 	free(t->config_json);
 	free(t->files);
+	free(t->kernels);
+	free(t->dtype);
 	memset(t, 0, sizeof *t);
 }
 

@@ -4,14 +4,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "generate.h"
+#include "gen_types.h"
 
 struct err;
 struct history;
 struct buf;
-struct lm_config;
 
-#define HISTORY_SCHEMA_VERSION	2	/* PRAGMA user_version this lmsh writes */
+#define HISTORY_SCHEMA_VERSION	3	/* PRAGMA user_version this lmsh writes */
 #define HISTORY_BUSY_MS		5000	/* how long a write waits for a lock */
 
 /* A recorded session (one run of lmsh). */
@@ -23,6 +22,8 @@ struct history_session_info {
 	const char	*files;		/* per-file digests, sha256sum format;
 					   with fingerprint NULL both are
 					   computed from model_path */
+	const char	*kernels;	/* kernel set in use ("skx avx512") */
+	const char	*dtype;		/* weight dtype in use ("f32") */
 };
 
 /* A turn as stored and as read back.  When read back (history_get_turn) the
@@ -52,6 +53,8 @@ struct history_turn {
 	int64_t			 replay_of;	/* turn it replays, or 0 */
 	char			*config_json;	/* from the session (read back) */
 	char			*files;		/* from the session (read back) */
+	char			*kernels;	/* from the session (read back) */
+	char			*dtype;		/* from the session (read back) */
 };
 
 /* Opening.  path NULL means the default ($LMSH_HISTORY, else
@@ -80,8 +83,6 @@ int		 history_model_fingerprint(struct history *,
 		    struct err *);
 char		*history_files_diff(const char *old_files,
 		    const char *new_files);
-/* The config as one JSON object with config.json's keys; caller frees. */
-char		*history_config_json(const struct lm_config *);
 
 /* Recording. */
 int64_t		 history_begin_session(struct history *,
@@ -91,11 +92,6 @@ int		 history_end_session(struct history *, int64_t, struct err *);
  * and t->seq_no (the next number in its session). */
 int		 history_record_turn(struct history *, struct history_turn *,
 		    struct err *);
-/* Fill a turn from a finished generation session's sequence seq, with
- * owned copies of everything (free with history_turn_fini()); session_id,
- * seq_no and replay_of are left 0 for the caller. */
-void		 history_turn_from_gen(struct history_turn *,
-		    const struct gen_session *, int seq, const char *prompt);
 
 /* Reading.  Lists append lines of text (or JSON) to out. */
 int		 history_get_turn(struct history *, int64_t id,

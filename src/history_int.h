@@ -6,7 +6,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
-#include "generate.h"
+#include "gen_types.h"
 
 struct buf;
 struct err;

@@ -22,13 +22,13 @@ enum {
 	OPT_TOKENIZER, OPT_SPECIAL, OPT_THREADS, OPT_DEVICE,
 	OPT_VOCAB_SIZE, OPT_CONTEXT_LENGTH, OPT_D_MODEL, OPT_NUM_LAYERS,
 	OPT_NUM_HEADS, OPT_D_FF, OPT_ROPE_THETA,
-	OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_MIN_P, OPT_REPEAT_PENALTY,
-	OPT_REPEAT_WINDOW, OPT_SEED, OPT_MAX_NEW, OPT_EOS, OPT_STOP,
+	OPT_SEED, OPT_MAX_NEW, OPT_EOS, OPT_STOP,
 	OPT_NUM_SAMPLES, OPT_PROMPT, OPT_PROMPT_TOKENS, OPT_PROMPT_FILE,
 	OPT_OUTPUT, OPT_REPLACE_INVALID, OPT_HISTORY, OPT_NO_HISTORY,
 	OPT_PLAIN, OPT_MODE, OPT_LOG, OPT_FORMAT, OPT_DTYPE, OPT_JSON,
 	OPT_ALL, OPT_SESSION, OPT_TOKENS, OPT_DUMP_LOGITS, OPT_BATCH,
-	OPT_QUICK, OPT_NO_PROGRESS, OPT_HELP, OPT_VERSION
+	OPT_QUICK, OPT_NO_PROGRESS, OPT_HELP, OPT_VERSION,
+	OPT_SETTING = 1024	/* + row of sampler_settings */
 };
 
 struct options_def {
@@ -37,7 +37,9 @@ struct options_def {
 	int		 code;		/* OPT_* */
 };
 
-/* --vocab-size is both the model's vocab_size and bpe-train's target. */
+/* --vocab-size is both the model's vocab_size and bpe-train's target.  The
+ * sampling knobs are not here: options_build() adds a row of the
+ * sampler's settings table (sampler.h) for each, as --top-p and --top_p. */
 static const struct options_def options_table[] = {
 	{ "model",		required_argument,	OPT_MODEL },
 	{ "checkpoint-path",	required_argument,	OPT_CHECKPOINT },
@@ -56,12 +58,6 @@ static const struct options_def options_table[] = {
 	{ "num-heads",		required_argument,	OPT_NUM_HEADS },
 	{ "d-ff",		required_argument,	OPT_D_FF },
 	{ "rope-theta",		required_argument,	OPT_ROPE_THETA },
-	{ "temperature",	required_argument,	OPT_TEMPERATURE },
-	{ "top-p",		required_argument,	OPT_TOP_P },
-	{ "top-k",		required_argument,	OPT_TOP_K },
-	{ "min-p",		required_argument,	OPT_MIN_P },
-	{ "repeat-penalty",	required_argument,	OPT_REPEAT_PENALTY },
-	{ "repeat-window",	required_argument,	OPT_REPEAT_WINDOW },
 	{ "seed",		required_argument,	OPT_SEED },
 	{ "max-new-tokens",	required_argument,	OPT_MAX_NEW },
 	{ "eos-token-id",	required_argument,	OPT_EOS },
@@ -169,10 +165,28 @@ options_u64(const char *name, const char *s, uint64_t *out)
 static const char *
 options_name(int code)
 {
+	if (code >= OPT_SETTING && (size_t)(code - OPT_SETTING) <
+	    sampler_n_settings)
+		return sampler_settings[code - OPT_SETTING].name;
 	for (size_t i = 0; i < OPTIONS_N; i++)
 		if (options_table[i].code == code)
 			return options_table[i].name;
 	return "?";
+}
+
+/* A sampling knob: its row parses and checks the value. */
+static int
+options_setting(struct lm_options *o, const struct sampler_setting *row,
+    const char *a)
+{
+	struct err	err;
+	double		v;
+
+	if (sampler_setting_parse(row, a, &v, &err) != 0) {
+		fprintf(stderr, "lmsh: --%s\n", err.msg);
+		return -1;
+	}
+	return sampler_setting_put(&o->gen.sp, row, v, NULL);
 }
 
 /* Apply one option; -1 on a bad value (message printed). */
@@ -181,8 +195,10 @@ options_apply(struct lm_options *o, int c, const char *a)
 {
 	const char		*nm = options_name(c);
 	struct lm_config	*cfg = &o->src.cfg;
-	struct sampler_params	*sp = &o->gen.sp;
 
+	if (c >= OPT_SETTING && (size_t)(c - OPT_SETTING) < sampler_n_settings)
+		return options_setting(o, &sampler_settings[c - OPT_SETTING],
+		    a);
 	switch (c) {
 	case OPT_MODEL:		o->model = a; return 0;
 	case OPT_CHECKPOINT:	o->src.checkpoint = a; return 0;
@@ -213,27 +229,12 @@ options_apply(struct lm_options *o, int c, const char *a)
 	case OPT_D_FF:		return options_int(nm, a, 1, 1 << 22, &cfg->d_ff);
 	case OPT_ROPE_THETA:
 		return options_float(nm, a, 1e-6, 1e12, &cfg->rope_theta);
-	case OPT_TEMPERATURE:
-		return options_float(nm, a, 0, 1e6, &sp->temperature);
-	case OPT_TOP_P:
-		if (options_float(nm, a, 0, 1, &sp->top_p) != 0)
-			return -1;
-		if (sp->top_p <= 0) {
-			fprintf(stderr, "lmsh: --top-p: must be in (0, 1]\n");
-			return -1;
-		}
-		return 0;
-	case OPT_TOP_K:		return options_int(nm, a, 0, INT_MAX, &sp->top_k);
-	case OPT_MIN_P:		return options_float(nm, a, 0, 0.999999, &sp->min_p);
-	case OPT_REPEAT_PENALTY:
-		return options_float(nm, a, 1, 1e6, &sp->repeat_penalty);
-	case OPT_REPEAT_WINDOW:
-		return options_int(nm, a, 0, 1 << 24, &sp->repeat_window);
 	case OPT_SEED:
 		o->seed_set = 1;
 		return options_u64(nm, a, &o->gen.seed);
 	case OPT_MAX_NEW:
-		return options_int(nm, a, 0, 1 << 24, &o->gen.max_new_tokens);
+		return options_int(nm, a, GEN_MAX_NEW_MIN, GEN_MAX_NEW_MAX,
+		    &o->gen.max_new_tokens);
 	case OPT_EOS:
 		o->eos_set = 1;
 		return options_int(nm, a, -1, INT_MAX, &o->gen.eos_id);
@@ -294,11 +295,27 @@ options_apply(struct lm_options *o, int c, const char *a)
 static struct option *
 options_build(char ***names, size_t *n_names)
 {
-	struct option	*lo = xcalloc(2 * OPTIONS_N + 1, sizeof *lo);
+	size_t		 n_all = OPTIONS_N + sampler_n_settings;
+	struct option	*lo = xcalloc(2 * n_all + 1, sizeof *lo);
 	size_t		 n = 0;
 
-	*names = xcalloc(OPTIONS_N, sizeof **names);
+	*names = xcalloc(2 * n_all, sizeof **names);
 	*n_names = 0;
+	/* the sampling knobs: --top_p as the table names them, and --top-p */
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		const char	*nm = sampler_settings[i].name;
+		char		*gnu = xstrdup(nm);
+		int		 code = OPT_SETTING + (int)i;
+
+		for (char *p = gnu; *p != '\0'; p++)
+			if (*p == '_')
+				*p = '-';
+		(*names)[(*n_names)++] = gnu;
+		lo[n++] = (struct option){ gnu, required_argument, NULL, code };
+		if (strcmp(gnu, nm) != 0)
+			lo[n++] = (struct option){ nm, required_argument, NULL,
+			    code };
+	}
 	for (size_t i = 0; i < OPTIONS_N; i++) {
 		const struct options_def *d = &options_table[i];
 
@@ -341,10 +358,9 @@ options_parse(struct lm_options *o, const char *cmd, int argc, char **argv,
 			break;
 		}
 		/* short forms of the most used knobs */
-		if (c == 't')
-			c = OPT_TEMPERATURE;
-		else if (c == 'p')
-			c = OPT_TOP_P;
+		if (c == 't' || c == 'p')
+			c = OPT_SETTING + (int)(sampler_setting_find(c == 't' ?
+			    "temperature" : "top_p") - sampler_settings);
 		else if (c == 's')
 			c = OPT_SEED;
 		else if (c == 'm')

@@ -17,6 +17,7 @@
 #include "history.h"
 #include "model.h"
 #include "options.h"
+#include "record.h"
 #include "ui.h"
 #include "util.h"
 
@@ -90,12 +91,10 @@ repl_use_curses(const struct lm_options *o)
 /* Open the history and begin a session; failure turns history off with a
  * warning rather than refusing to start. */
 static void
-repl_open_history(struct repl *st, const struct lm_options *o,
-    const struct lm_config *cfg)
+repl_open_history(struct repl *st, const struct lm_options *o)
 {
 	struct history_session_info	 info;
 	struct err			 err;
-	char				*cj;
 
 	if (o->no_history)
 		return;
@@ -106,9 +105,10 @@ repl_open_history(struct repl *st, const struct lm_options *o,
 	memset(&info, 0, sizeof info);
 	info.lmsh_version = PACKAGE_VERSION;
 	info.model_path = st->model_path;
-	info.config_json = cj = history_config_json(cfg);
+	info.config_json = st->config_json;
+	info.kernels = st->kernels;
+	info.dtype = st->dtype;
 	st->session_id = history_begin_session(st->hist, &info, &err);
-	free(cj);
 	if (st->session_id <= 0) {
 		cli_warn("history off: %s", err.msg);
 		history_close(st->hist);
@@ -132,7 +132,6 @@ repl_main(int argc, char **argv)
 	struct lm_model			*model = NULL;
 	struct gen_engine		*engine = NULL;
 	struct err			 err;
-	const char			*env;
 	int				 rc, optind_;
 
 	if ((rc = cli_parse(&cmd, &o, argc, argv, &optind_)) >= 0)
@@ -158,15 +157,16 @@ repl_main(int argc, char **argv)
 	st.model_name = repl_model_name(st.model_path);
 	st.n_ctx = model_config(model)->context_length;
 	st.n_vocab = model_config(model)->vocab_size;
-	if ((env = getenv("LMSH_TEST_STEP_MS")) != NULL)
-		st.step_delay_ms = atoi(env);
 	if (!o.eos_set) {
 		st.gen.eos_id = bpe_token_id(bpe, "<|endoftext|>", 13);
 		if (st.gen.eos_id >= st.n_vocab)
 			st.gen.eos_id = -1;	/* a tokenizer bigger than
 						   the model */
 	}
-	repl_open_history(&st, &o, model_config(model));
+	st.config_json = record_config_json(model);
+	st.kernels = record_kernels();
+	st.dtype = xstrdup(record_dtype(model));
+	repl_open_history(&st, &o);
 	rc = -1;
 	if (repl_use_curses(&o))
 		rc = ui_run(&st);

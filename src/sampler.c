@@ -34,7 +34,12 @@
  */
 #include "config.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,99 +161,227 @@ rng_uniform(struct lm_rng *r)
 	return (double)(rng_next(r) >> 11) * 0x1.0p-53;
 }
 
-/* ---- parameters ----------------------------------------------------------- */
+/* ---- the settings table ------------------------------------------------- */
 
-/* Fill p with the defaults (SAMPLER_*_DEFAULT, no top-k, min-p or penalty). */
-void
-sampler_params_default(struct sampler_params *p)
+#define SAMPLER_FIELD(f)	offsetof(struct sampler_params, f)
+
+/*
+ * One row per knob, in the order /show lists them.  The ranges here are
+ * the only ones: options, /set, live keys and replay all check against
+ * them.  temperature stops at 100 (far past where the distribution is
+ * flat); counts stop at INT_MAX because the fields are int.
+ */
+const struct sampler_setting sampler_settings[] = {
+	{ "temperature", "temp", SAMPLER_FIELD(temperature), SAMPLER_FLOAT,
+	    0, 100, 0, 0, 0.1, SAMPLER_TEMPERATURE_DEFAULT, 0, "greedy",
+	    "%.2f", 1, "sampling temperature (0 = greedy)" },
+	{ "top_p", NULL, SAMPLER_FIELD(top_p), SAMPLER_FLOAT,
+	    0, 1, 1, 0, 0.05, SAMPLER_TOP_P_DEFAULT, 1, "off",
+	    "%.2f", 1, "nucleus mass kept (1 = off)" },
+	{ "top_k", NULL, SAMPLER_FIELD(top_k), SAMPLER_INT,
+	    0, INT_MAX, 0, 0, 0, 0, 0, "off",
+	    "%.0f", 1, "keep the K most likely (0 = off)" },
+	{ "min_p", NULL, SAMPLER_FIELD(min_p), SAMPLER_FLOAT,
+	    0, 1, 0, 1, 0, 0, 0, "off",
+	    "%.3g", 2,
+	    "drop tokens below P times the best (0 = off)" },
+	{ "repeat_penalty", NULL, SAMPLER_FIELD(repeat_penalty), SAMPLER_FLOAT,
+	    1, 1e6, 0, 0, 0, 1, 1, "off",
+	    "%.3g", 1,
+	    "divide the logits of recent tokens (1 = off)" },
+	{ "repeat_window", NULL, SAMPLER_FIELD(repeat_window), SAMPLER_INT,
+	    0, 1 << 24, 0, 0, 0, SAMPLER_REPEAT_WINDOW_DEFAULT, 0, NULL,
+	    "%.0f", 1, "recent tokens the penalty looks at" },
+};
+const size_t sampler_n_settings =
+    sizeof sampler_settings / sizeof sampler_settings[0];
+
+/* a equals b treating '-' and '_' alike, case-insensitively. */
+static int
+sampler_name_eq(const char *a, const char *b)
 {
-	p->temperature = SAMPLER_TEMPERATURE_DEFAULT;
-	p->top_p = SAMPLER_TOP_P_DEFAULT;
-	p->top_k = 0;
-	p->min_p = 0;
-	p->repeat_penalty = 1;
-	p->repeat_window = SAMPLER_REPEAT_WINDOW_DEFAULT;
+	for (; *a != '\0' && *b != '\0'; a++, b++) {
+		int ca = *a == '-' ? '_' : tolower((unsigned char)*a);
+		int cb = *b == '-' ? '_' : tolower((unsigned char)*b);
+
+		if (ca != cb)
+			return 0;
+	}
+	return *a == *b;
+}
+
+/* The row called name (or its alias), or NULL. */
+const struct sampler_setting *
+sampler_setting_find(const char *name)
+{
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		const struct sampler_setting *s = &sampler_settings[i];
+
+		if (sampler_name_eq(name, s->name) ||
+		    (s->alias != NULL && sampler_name_eq(name, s->alias)))
+			return s;
+	}
+	return NULL;
+}
+
+/* The field of p that row s describes, as a double. */
+double
+sampler_setting_get(const struct sampler_params *p,
+    const struct sampler_setting *s)
+{
+	const char *f = (const char *)p + s->offset;
+
+	if (s->type == SAMPLER_INT)
+		return *(const int *)(const void *)f;
+	return *(const float *)(const void *)f;
+}
+
+static int
+sampler_in_range(const struct sampler_setting *s, double v)
+{
+	if (!isfinite(v) || v < s->lo || v > s->hi)
+		return 0;
+	if ((s->lo_open && v == s->lo) || (s->hi_open && v == s->hi))
+		return 0;
+	return s->type != SAMPLER_INT || v == floor(v);
+}
+
+/* Writes "(0, 1]" into out. */
+void
+sampler_setting_range(const struct sampler_setting *s, char *out, size_t cap)
+{
+	snprintf(out, cap, "%c%.15g, %.15g%c", s->lo_open ? '(' : '[', s->lo,
+	    s->hi, s->hi_open ? ')' : ']');
+}
+
+static void
+sampler_range_err(const struct sampler_setting *s, const char *what,
+    struct err *err)
+{
+	char range[64];
+
+	sampler_setting_range(s, range, sizeof range);
+	err_set(err, "%s: %s is not a %s in %s", s->name, what,
+	    s->type == SAMPLER_INT ? "whole number" : "number", range);
 }
 
 /*
- * Check every knob; 0 if all are usable, else -1 with err naming the first
- * bad one.
+ * Store v in p's field of row s (a float field rounds it to float).
+ * Returns 0, or -1 with p unchanged and "top_p: 0 is not a number in
+ * (0, 1]" in err.
+ */
+int
+sampler_setting_put(struct sampler_params *p, const struct sampler_setting *s,
+    double v, struct err *err)
+{
+	char *f = (char *)p + s->offset;
+
+	if (!sampler_in_range(s, v)) {
+		char what[40];
+
+		snprintf(what, sizeof what, "%g", v);
+		sampler_range_err(s, what, err);
+		return -1;
+	}
+	if (s->type == SAMPLER_INT)
+		*(int *)(void *)f = (int)v;
+	else
+		*(float *)(void *)f = (float)v;
+	return 0;
+}
+
+/*
+ * Parse text (all of it) as a value of row s and check it against the
+ * range.  Returns 0, or -1 with "temperature: 'hot' is not a number in
+ * [0, 100]" in err.
+ */
+int
+sampler_setting_parse(const struct sampler_setting *s, const char *text,
+    double *out, struct err *err)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (*text == '\0' || *end != '\0' || errno != 0 ||
+	    !sampler_in_range(s, v)) {
+		char what[48];
+
+		snprintf(what, sizeof what, "'%.40s'", text);
+		sampler_range_err(s, what, err);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * One live-key press: v moved by dir steps, rounded to the step so that
+ * presses land on round values (0.3, not 0.30000004), and clamped into the
+ * range.  An open end stops one step inside it (top_p never reaches 0).
+ */
+double
+sampler_setting_step(const struct sampler_setting *s, double v, int dir)
+{
+	double lo = s->lo_open ? s->lo + s->step : s->lo;
+	double hi = s->hi_open ? s->hi - s->step : s->hi;
+
+	v = round((v + dir * s->step) / s->step) * s->step;
+	v = round(v * 1e6) / 1e6;
+	return fmin(fmax(v, lo), hi);
+}
+
+/* ---- parameters ----------------------------------------------------------- */
+
+/* Fill p with every row's default. */
+void
+sampler_params_default(struct sampler_params *p)
+{
+	memset(p, 0, sizeof *p);
+	for (size_t i = 0; i < sampler_n_settings; i++)
+		sampler_setting_put(p, &sampler_settings[i],
+		    sampler_settings[i].def, NULL);
+}
+
+/*
+ * Check every knob against its row; 0 if all are usable, else -1 with err
+ * naming the first bad one.
  */
 int
 sampler_params_check(const struct sampler_params *p, struct err *err)
 {
-	if (!isfinite(p->temperature) || p->temperature < 0) {
-		err_set(err, "temperature %g: must be a finite number >= 0",
-		    (double)p->temperature);
-		return -1;
-	}
-	if (!(p->top_p > 0 && p->top_p <= 1)) {
-		err_set(err, "top_p %g: must be in (0, 1]", (double)p->top_p);
-		return -1;
-	}
-	if (p->top_k < 0) {
-		err_set(err, "top_k %d: must be >= 0 (0 = off)", p->top_k);
-		return -1;
-	}
-	if (!(p->min_p >= 0 && p->min_p < 1)) {
-		err_set(err, "min_p %g: must be in [0, 1)", (double)p->min_p);
-		return -1;
-	}
-	if (!isfinite(p->repeat_penalty) || p->repeat_penalty < 1) {
-		err_set(err, "repeat_penalty %g: must be a finite number >= 1",
-		    (double)p->repeat_penalty);
-		return -1;
-	}
-	if (p->repeat_window < 0) {
-		err_set(err, "repeat_window %d: must be >= 0",
-		    p->repeat_window);
-		return -1;
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		const struct sampler_setting	*s = &sampler_settings[i];
+		double				 v = sampler_setting_get(p, s);
+
+		if (!sampler_in_range(s, v)) {
+			char what[40];
+
+			snprintf(what, sizeof what, "%g", v);
+			sampler_range_err(s, what, err);
+			return -1;
+		}
 	}
 	return 0;
 }
 
 /*
- * Set the knob called name ("temperature", "top_p", "top_k", "min_p",
- * "repeat_penalty", "repeat_window"; dashes work as underscores) to value.
- * p is unchanged and -1 returned for an unknown name or a bad value.
+ * Set the knob called name (any spelling sampler_setting_find takes) to
+ * value.  p is unchanged and -1 returned for an unknown name or a value
+ * out of range.
  */
 int
 sampler_params_set(struct sampler_params *p, const char *name, double value,
     struct err *err)
 {
-	struct sampler_params	 q = *p;
-	char			 nm[32];
-	size_t			 i;
+	const struct sampler_setting *s = sampler_setting_find(name);
 
-	for (i = 0; name[i] != '\0' && i < sizeof nm - 1; i++)
-		nm[i] = name[i] == '-' ? '_' : name[i];
-	nm[i] = '\0';
-	if (strcmp(nm, "temperature") == 0)
-		q.temperature = (float)value;
-	else if (strcmp(nm, "top_p") == 0)
-		q.top_p = (float)value;
-	else if (strcmp(nm, "min_p") == 0)
-		q.min_p = (float)value;
-	else if (strcmp(nm, "repeat_penalty") == 0)
-		q.repeat_penalty = (float)value;
-	else if (strcmp(nm, "top_k") == 0 || strcmp(nm, "repeat_window") == 0) {
-		if (!(value >= 0 && value <= 1 << 30) || value != floor(value)) {
-			err_set(err, "%s %g: must be a whole number >= 0",
-			    name, value);
-			return -1;
-		}
-		if (nm[0] == 't')
-			q.top_k = (int)value;
-		else
-			q.repeat_window = (int)value;
-	} else {
+	if (s == NULL) {
 		err_set(err, "%s: not a sampling setting", name);
 		return -1;
 	}
-	if (sampler_params_check(&q, err) != 0)
-		return -1;
-	*p = q;
-	return 0;
+	return sampler_setting_put(p, s, value, err);
 }
 
 /* ---- the sampler object ----------------------------------------------------- */

@@ -43,11 +43,66 @@ struct sampler_cand {
 	int		kept;		/* survives top-k/top-p/min-p */
 };
 
+/*
+ * The settings table: one row per field of struct sampler_params.  Every
+ * entry point reads it: the command-line options, /set and /show, the live
+ * keys, the change log of a running turn, replay overrides and the history
+ * columns.  A new knob is a field, a row, its filter and a man page line.
+ */
+enum sampler_type {
+	SAMPLER_FLOAT,		/* float field */
+	SAMPLER_INT		/* int field, whole values only */
+};
+
+struct sampler_setting {
+	const char		*name;	/* "top_p": /set, /show, change log,
+					   history column; the option is
+					   --top-p (or --top_p) */
+	const char		*alias;	/* second /set spelling, or NULL */
+	size_t			 offset; /* of the field in sampler_params */
+	enum sampler_type	 type;
+	double			 lo, hi; /* the range ... */
+	int			 lo_open; /* ... lo itself excluded */
+	int			 hi_open; /* ... hi itself excluded */
+	double			 step;	/* live-key step; 0: no key */
+	double			 def;	/* default of a new turn */
+	double			 off;	/* the value that disables it: also
+					   what a turn recorded before its
+					   history column existed used */
+	const char		*off_word; /* /show's note at off ("greedy") */
+	const char		*fmt;	/* printf format of a value */
+	int			 since;	/* history schema version that added
+					   its column */
+	const char		*help;	/* one line for --help and /help */
+};
+
+extern const struct sampler_setting sampler_settings[];
+extern const size_t sampler_n_settings;
+
+/* The row called name ('-' and '_' alike, case-insensitive, alias too),
+ * or NULL. */
+const struct sampler_setting *sampler_setting_find(const char *name);
+double		 sampler_setting_get(const struct sampler_params *,
+		    const struct sampler_setting *);
+/* Set one field; -1 (p unchanged) when v is outside the row's range. */
+int		 sampler_setting_put(struct sampler_params *,
+		    const struct sampler_setting *, double v, struct err *);
+/* Parse text as a value of the row: "NAME: 'TEXT' is not a number in
+ * (0, 1]" on failure. */
+int		 sampler_setting_parse(const struct sampler_setting *,
+		    const char *text, double *out, struct err *);
+/* "(0, 1]", "[0, 2147483647]": the range as the messages print it. */
+void		 sampler_setting_range(const struct sampler_setting *,
+		    char *out, size_t cap);
+/* The value after one live-key press of `dir` (+1 or -1) steps from v:
+ * rounded to the step's grid, clamped into the range. */
+double		 sampler_setting_step(const struct sampler_setting *,
+		    double v, int dir);
+
 void		 sampler_params_default(struct sampler_params *);
 int		 sampler_params_check(const struct sampler_params *,
 		    struct err *);
-/* Set one knob by name ("temperature", "top_p", "top_k", "min_p",
- * "repeat_penalty", "repeat_window"); refuses bad names and values. */
+/* Set one knob by table name; refuses bad names and values. */
 int		 sampler_params_set(struct sampler_params *, const char *name,
 		    double value, struct err *);
 

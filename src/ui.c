@@ -233,18 +233,22 @@ ui_scroll(struct ui *u, long rows)
 	u->scroll = (size_t)s;
 }
 
+/* A live key turns the knob called name one step (dir +1 or -1). */
 static void
-ui_knob(struct ui *u, enum cmd_knob k, double delta)
+ui_knob(struct ui *u, const char *name, int dir)
 {
-	struct err err;
+	const struct sampler_setting	*row = sampler_setting_find(name);
+	struct err			 err;
+	char				 v[32];
 
-	if (cmd_adjust(u->st, k, delta, &err) != 0)
+	if (cmd_adjust(u->st, name, dir, &err) != 0)
 		ui_message(u, 1, "%s", err.msg);
-	else if (u->generating)
-		ui_message(u, 0, "%s %.2f from token %d",
-		    k == CMD_KNOB_TEMPERATURE ? "temperature" : "top-p",
-		    k == CMD_KNOB_TEMPERATURE ? u->st->gen.sp.temperature :
-		    u->st->gen.sp.top_p, u->st->turn_step);
+	else if (u->generating && row != NULL) {
+		snprintf(v, sizeof v, row->fmt,
+		    sampler_setting_get(&u->st->gen.sp, row));
+		ui_message(u, 0, "%s %s from token %d", row->name, v,
+		    u->st->turn_step);
+	}
 }
 
 static void
@@ -301,16 +305,16 @@ ui_key_common(struct ui *u, int c)
 		ui_toggle_panel(u);
 		return 1;
 	case KEY_F(5):
-		ui_knob(u, CMD_KNOB_TEMPERATURE, -UI_TEMP_STEP);
+		ui_knob(u, "temperature", -1);
 		return 1;
 	case KEY_F(6):
-		ui_knob(u, CMD_KNOB_TEMPERATURE, UI_TEMP_STEP);
+		ui_knob(u, "temperature", 1);
 		return 1;
 	case KEY_F(7):
-		ui_knob(u, CMD_KNOB_TOP_P, -UI_TOP_P_STEP);
+		ui_knob(u, "top_p", -1);
 		return 1;
 	case KEY_F(8):
-		ui_knob(u, CMD_KNOB_TOP_P, UI_TOP_P_STEP);
+		ui_knob(u, "top_p", 1);
 		return 1;
 	case 'L' & 0x1f:
 		ui_relayout(u);
@@ -334,17 +338,17 @@ ui_key_live(struct ui *u, int c)
 		break;
 	case '+':
 	case '=':
-		ui_knob(u, CMD_KNOB_TEMPERATURE, UI_TEMP_STEP);
+		ui_knob(u, "temperature", 1);
 		break;
 	case '-':
 	case '_':
-		ui_knob(u, CMD_KNOB_TEMPERATURE, -UI_TEMP_STEP);
+		ui_knob(u, "temperature", -1);
 		break;
 	case ']':
-		ui_knob(u, CMD_KNOB_TOP_P, UI_TOP_P_STEP);
+		ui_knob(u, "top_p", 1);
 		break;
 	case '[':
-		ui_knob(u, CMD_KNOB_TOP_P, -UI_TOP_P_STEP);
+		ui_knob(u, "top_p", -1);
 		break;
 	case ' ':
 		u->paused = !u->paused;

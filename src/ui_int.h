@@ -14,8 +14,6 @@
 #define UI_N_CANDS	32	/* most candidates shown */
 #define UI_FPS		30	/* redraws per second while streaming */
 #define UI_RENDER_SHARE	50	/* redraws take at most 1/50 of the time */
-#define UI_TEMP_STEP	0.1
-#define UI_TOP_P_STEP	0.05
 #define UI_WHEEL_ROWS	3
 #define UI_N_HISTORY	1000	/* earlier prompts for the up-arrow */
 #define UI_KEYQ_CAP	4096

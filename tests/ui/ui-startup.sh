@@ -25,7 +25,7 @@ wait_for "hist off"
 
 # PgUp scrolls back (a marker counts the rows below), PgDn returns
 for i in 1 2 3; do
-	tm send-keys -l "/help"
+	tm send-keys -l "/help keys"
 	tm send-keys Enter
 done
 wait_for "suspend; fg resumes"

@@ -118,7 +118,10 @@ test_settings(void)
 	CHECK(run("/max 50") == CMD_DONE && st.gen.max_new_tokens == 50);
 	CHECK(run("/set max_new_tokens 70") == CMD_DONE);
 	CHECK(st.gen.max_new_tokens == 70);
-	CHECK(run("/max 0") == CMD_ERROR && st.gen.max_new_tokens == 70);
+	CHECK(run("/max -1") == CMD_ERROR && st.gen.max_new_tokens == 70);
+	CHECK(run("/max 16777217") == CMD_ERROR);
+	CHECK_MSG(strcmp(err.msg, "max: '16777217' is not an integer in "
+	    "[0, 16777216]") == 0, "%s", err.msg);
 
 	CHECK(run("/seed 42") == CMD_DONE && st.gen.seed == 42 &&
 	    st.seed_fixed);
@@ -158,32 +161,41 @@ test_stop_and_mode(void)
 	CHECK(st.mode == CMD_MODE_CONTINUE);
 }
 
+/* The live keys step by their settings-table rows and stop at the same
+ * ends as /set. */
 static void
 test_knobs(void)
 {
+	const struct sampler_setting *t = sampler_setting_find("temperature");
+
 	st.gen.sp.temperature = 0.8f;
 	st.gen.sp.top_p = 0.9f;
-	CHECK(cmd_adjust(&st, CMD_KNOB_TEMPERATURE, 0.1, &err) == 0);
+	CHECK(cmd_adjust(&st, "temperature", 1, &err) == 0);
 	CHECK_NEAR(st.gen.sp.temperature, 0.9, 1e-6);
 	for (int i = 0; i < 20; i++)
-		cmd_adjust(&st, CMD_KNOB_TEMPERATURE, -0.1, &err);
+		cmd_adjust(&st, "temperature", -1, &err);
 	CHECK(st.gen.sp.temperature == 0);	/* clamped, exactly greedy */
-	cmd_adjust(&st, CMD_KNOB_TEMPERATURE, 0.1, &err);
-	cmd_adjust(&st, CMD_KNOB_TEMPERATURE, 0.1, &err);
-	cmd_adjust(&st, CMD_KNOB_TEMPERATURE, 0.1, &err);
+	cmd_adjust(&st, "temperature", 1, &err);
+	cmd_adjust(&st, "temperature", 1, &err);
+	cmd_adjust(&st, "temperature", 1, &err);
 	CHECK_NEAR(st.gen.sp.temperature, 0.3, 1e-6);	/* no 0.30000004 */
-	for (int i = 0; i < 100; i++)
-		cmd_adjust(&st, CMD_KNOB_TEMPERATURE, 0.1, &err);
-	CHECK_NEAR(st.gen.sp.temperature, 5.0, 1e-6);
+	for (int i = 0; i < 2000; i++)
+		cmd_adjust(&st, "temperature", 1, &err);
+	CHECK(t != NULL && st.gen.sp.temperature == t->hi);	/* /set's end */
+	CHECK(run("/temp") == CMD_DONE && has("temperature    100.00"));
+	CHECK(run("/temp 100.01") == CMD_ERROR);
 
-	CHECK(cmd_adjust(&st, CMD_KNOB_TOP_P, 0.05, &err) == 0);
+	CHECK(cmd_adjust(&st, "top-p", 1, &err) == 0);
 	CHECK_NEAR(st.gen.sp.top_p, 0.95, 1e-6);
-	cmd_adjust(&st, CMD_KNOB_TOP_P, 0.05, &err);
-	cmd_adjust(&st, CMD_KNOB_TOP_P, 0.05, &err);
+	cmd_adjust(&st, "top_p", 1, &err);
+	cmd_adjust(&st, "top_p", 1, &err);
 	CHECK(st.gen.sp.top_p == 1);
 	for (int i = 0; i < 40; i++)
-		cmd_adjust(&st, CMD_KNOB_TOP_P, -0.05, &err);
+		cmd_adjust(&st, "top_p", -1, &err);
 	CHECK_NEAR(st.gen.sp.top_p, 0.05, 1e-6);	/* never 0 */
+	/* a knob without a live key */
+	CHECK(cmd_adjust(&st, "top_k", 1, &err) == -1);
+	CHECK(cmd_adjust(&st, "colour", 1, &err) == -1);
 }
 
 static void
@@ -211,9 +223,26 @@ test_help(void)
 		snprintf(name, sizeof name, "/%s", cmd_name(i));
 		CHECK_MSG(has(name), "/help lacks %s", name);
 	}
+	/* it fits a 30-row, 80-column screen, with the prompt line */
+	size_t rows = 0, col = 0, widest = 0;
+	for (const char *p = out.data; *p != '\0'; p++) {
+		if (*p == '\n') {
+			rows++;
+			widest = col > widest ? col : widest;
+			col = 0;
+		} else
+			col++;
+	}
+	CHECK_MSG(rows < 30 && widest <= 80, "/help: %zu rows, %zu columns",
+	    rows, widest);
+	CHECK(has("/help keys"));
+	CHECK(run("/help keys") == CMD_DONE);
 	for (size_t i = 0; cmd_live_keys[i].keys != NULL; i++)
-		CHECK_MSG(has(cmd_live_keys[i].keys), "/help lacks key %s",
+		CHECK_MSG(has(cmd_live_keys[i].keys), "/help keys lacks %s",
 		    cmd_live_keys[i].keys);
+	for (size_t i = 0; cmd_edit_keys[i].keys != NULL; i++)
+		CHECK_MSG(has(cmd_edit_keys[i].what), "/help keys lacks %s",
+		    cmd_edit_keys[i].keys);
 	CHECK(cmd_name(0) != NULL && cmd_name(1000) == NULL);
 }
 
@@ -342,7 +371,8 @@ test_turns(void)
 
 	/* the panel follows the knobs without a forward pass */
 	cmd_candidates(&st, c1, 4);
-	CHECK(cmd_adjust(&st, CMD_KNOB_TEMPERATURE, 0.5, &err) == 0);
+	for (int i = 0; i < 5; i++)
+		CHECK(cmd_adjust(&st, "temperature", 1, &err) == 0);
 	cmd_candidates(&st, c2, 4);
 	CHECK(c1[0].id == c2[0].id && c1[0].p_raw == c2[0].p_raw);
 	CHECK(c2[0].p_temp < c1[0].p_temp);	/* hotter is flatter */

@@ -330,21 +330,6 @@ test_collect(void *arg, const char *prompt)
 }
 
 static void
-test_config_json(void)
-{
-	struct lm_config	 c = { 257, 64, 32, 2, 4, 64, 10000.5f };
-	char			*s = history_config_json(&c);
-	json_t			*o = json_loads(s, 0, NULL);
-
-	CHECK_MSG(o != NULL, "%s", s);
-	CHECK(json_integer_value(json_object_get(o, "vocab_size")) == 257);
-	CHECK(json_integer_value(json_object_get(o, "d_ff")) == 64);
-	CHECK(json_number_value(json_object_get(o, "rope_theta")) == 10000.5);
-	json_decref(o);
-	free(s);
-}
-
-static void
 test_turns(void)
 {
 	char			*path = test_path("turns.db");
@@ -873,7 +858,6 @@ main(int argc, char **argv)
 	test_new_file();
 	test_fingerprint();
 	test_digest_cache();
-	test_config_json();
 	test_turns();
 	test_migration();
 	test_bad_files();

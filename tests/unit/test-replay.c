@@ -1,7 +1,7 @@
 /*
  * test-replay.c: replaying recorded turns on the tiny test model.
  *  - a sampled turn whose temperature and top-k were changed while it ran
- *    is recorded (history_turn_from_gen), read back and replayed: identical,
+ *    is recorded (record_turn), read back and replayed: identical,
  *    token for token, and the changes were stored with their steps
  *  - the same turn replayed without its live changes diverges, and not
  *    before the first change (so the changes are what made it match)
@@ -24,6 +24,7 @@
 #include "generate.h"
 #include "history.h"
 #include "model.h"
+#include "record.h"
 #include "replay.h"
 #include "util.h"
 
@@ -148,9 +149,9 @@ record_live(struct fixture *f, struct history *h, struct err *err)
 	settings_init(&s);
 	if ((g = generate(f, &s, live_changes, 0, err)) == NULL)
 		return -1;
-	cfg = history_config_json(model_config(f->model));
+	cfg = record_config_json(f->model);
 	info.config_json = cfg;
-	history_turn_from_gen(&t, g, 0, f->text);
+	record_turn(&t, g, 0, f->text);
 	if ((t.session_id = history_begin_session(h, &info, err)) > 0 &&
 	    history_record_turn(h, &t, err) == 0)
 		id = t.id;
@@ -247,7 +248,7 @@ test_interrupted(struct fixture *f, struct history *h)
 		CHECK_MSG(0, "%s", err.msg);
 		return;
 	}
-	history_turn_from_gen(&t, g, 0, f->text);
+	record_turn(&t, g, 0, f->text);
 	gen_free(g);
 	CHECK(t.stop == GEN_STOP_INTERRUPTED && t.n_output == 7);
 	t.session_id = history_begin_session(h, &info, &err);

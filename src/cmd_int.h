@@ -1,0 +1,47 @@
+#ifndef LMSH_CMD_INT_H
+#define LMSH_CMD_INT_H
+/*
+ * cmd_int.h: what the files of the command layer share (commands.c the
+ * handlers, cmd_set.c the settings, cmd_table.c the command table and
+ * dispatch, cmd_turn.c the turns); private to them.
+ */
+
+#include <stddef.h>
+
+struct buf;
+struct err;
+struct repl;
+struct cmd_entry;
+
+typedef enum cmd_action cmd_fn(struct repl *, const struct cmd_entry *,
+    const char *args, struct buf *, struct err *);
+
+/* One slash command. */
+struct cmd_entry {
+	const char	*name;		/* as typed, without the slash */
+	const char	*setting;	/* short form of /set this, or NULL */
+	const char	*args;		/* argument synopsis for /help */
+	const char	*help;		/* one line for /help; NULL: the
+					   setting's row says it */
+	cmd_fn		*fn;		/* handler */
+};
+
+/* Names: n bytes of a (typed) against all of b, '-' and '_' alike,
+ * case-insensitively; prefix: a may be a prefix of b. */
+int	cmd_name_eq(const char *a, size_t n, const char *b, int prefix);
+/* Append s with control characters escaped (\n, \x1b). */
+void	cmd_escape(struct buf *, const char *s, size_t len);
+char	*cmd_unescape(const char *s);	/* caller frees */
+int	cmd_parse_long(const char *name, const char *s, long lo, long hi,
+	    long *out, struct err *);
+/* The /show line of one setting (any /set spelling); 0 if it exists. */
+int	cmd_show_one(const struct repl *, const char *name, struct buf *);
+/* The one-line /help text of a setting's short command. */
+void	cmd_setting_help(const char *name, char *out, size_t cap);
+
+/* Handlers (commands.c). */
+cmd_fn	cmd_do_help, cmd_do_set, cmd_do_short, cmd_do_show, cmd_do_clear,
+	cmd_do_history, cmd_do_show_turn, cmd_do_replay, cmd_do_tokens,
+	cmd_do_model, cmd_do_mode, cmd_do_quit;
+
+#endif

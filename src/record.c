@@ -1,0 +1,115 @@
+/*
+ * record.c: the bridge from a generation to a history record.  A turn is
+ * copied out of a finished gen_session (ids, text, settings, live changes,
+ * stop reason, timings) into a struct history_turn that owns its copies;
+ * a session is described by the model's config and by what computed it
+ * (kernel set, weight dtype), so that a replay that diverges can say what
+ * changed.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blas.h"
+#include "generate.h"
+#include "history.h"
+#include "model.h"
+#include "record.h"
+#include "util.h"
+
+static void *
+record_memdup(const void *p, size_t n, size_t size)
+{
+	void *q = xcalloc(n + 1, size);
+
+	if (n > 0)
+		memcpy(q, p, n * size);
+	return q;
+}
+
+static double
+record_wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * Fill t from sequence seq of a finished (or interrupted) generation; see
+ * record.h.  The settings are those the session started with; time is
+ * reconstructed as now minus the prefill and decode time.
+ */
+void
+record_turn(struct history_turn *t, const struct gen_session *g, int seq,
+    const char *prompt)
+{
+	const struct gen_settings	*gs = gen_settings(g);
+	const int32_t			*ids;
+	const struct gen_change		*ch;
+	const char			*text;
+	size_t				 n;
+
+	memset(t, 0, sizeof *t);
+	t->prompt = xstrdup(prompt != NULL ? prompt : "");
+	t->prompt_len = strlen(t->prompt);
+	ids = gen_prompt_ids(g, seq, &n);
+	t->prompt_ids = record_memdup(ids, n, sizeof *ids);
+	t->n_prompt = n;
+	ids = gen_output_ids(g, seq, &n);
+	t->output_ids = record_memdup(ids, n, sizeof *ids);
+	t->n_output = n;
+	text = gen_output_text(g, seq, &n);
+	/* the output may hold NUL bytes: keep its length */
+	t->output = record_memdup(text != NULL ? text : "", text ? n : 0, 1);
+	t->output_len = text != NULL ? n : 0;
+	t->settings = *gs;
+	for (int i = 0; i < gs->n_stop && i < GEN_MAX_STOP; i++) {
+		t->stop_strings[i] = xstrdup(gs->stop[i]);
+		t->settings.stop[i] = t->stop_strings[i];
+	}
+	ch = gen_changes(g, &n);
+	t->changes = record_memdup(ch, n, sizeof *ch);
+	t->n_changes = n;
+	t->stop = gen_stop_reason(g, seq);
+	t->prefill_s = gen_prefill_seconds(g);
+	t->decode_s = gen_decode_seconds(g);
+	t->time = record_wall_now() - t->prefill_s - t->decode_s;
+}
+
+/* The model config as JSON with config.json's keys; caller frees. */
+char *
+record_config_json(const struct lm_model *m)
+{
+	const struct lm_config *c = model_config(m);
+
+	return xasprintf("{\"vocab_size\": %d, \"context_length\": %d, "
+	    "\"d_model\": %d, \"num_layers\": %d, \"num_heads\": %d, "
+	    "\"d_ff\": %d, \"rope_theta\": %.9g}", c->vocab_size,
+	    c->context_length, c->d_model, c->num_layers, c->num_heads,
+	    c->d_ff, (double)c->rope_theta);
+}
+
+/*
+ * The kernel set in use: BLIS's architecture and our matrix-vector
+ * kernel, as `lmsh bench` names them; caller frees.  (The engine's own
+ * description of its kernels replaces this when it has one.)
+ */
+char *
+record_kernels(void)
+{
+	return xasprintf("%s %s", blas_arch_chosen(), blas_mv_name());
+}
+
+/* The dtype the weights are computed in: lmsh converts every checkpoint
+ * to fp32 when it loads it. */
+const char *
+record_dtype(const struct lm_model *m)
+{
+	(void)m;
+	return "f32";
+}
