@@ -118,8 +118,9 @@ repl_open_history(struct repl *st, const struct lm_options *o)
 }
 
 /*
- * The REPL's main: exit status 0, 1 when the model cannot be loaded (or a
- * line-mode turn failed), 2 for bad usage.
+ * The REPL's main: exit status 0 after a normal quit (also when a command
+ * failed on the way), 1 on a fatal error (the model cannot be loaded,
+ * standard output cannot be written), 2 for bad usage.
  */
 int
 repl_main(int argc, char **argv)

@@ -32,7 +32,7 @@ struct line_state {
 	struct repl	*st;		/* the REPL */
 	int		 tty_in;	/* stdin is a terminal: readline */
 	int		 at_bol;	/* stdout's last byte was a newline */
-	int		 failed;	/* a line failed: exit status 1 */
+	int		 failed;	/* stdout failed: exit status 1 */
 };
 
 static void
@@ -169,7 +169,6 @@ line_turn(struct line_state *ls, const char *prompt)
 	if (cmd_turn_begin(st, prompt, &note, &err) != 0) {
 		line_notes(&note);
 		fprintf(stderr, "lmsh: %s\n", err.msg);
-		ls->failed = 1;
 		goto out;
 	}
 	line_notes(&note);
@@ -188,14 +187,10 @@ line_turn(struct line_state *ls, const char *prompt)
 	if (gen_stop_reason(st->sess, 0) == GEN_STOP_INTERRUPTED)
 		fprintf(stderr, "[interrupted after %d tokens; kept]\n",
 		    st->n_generated);
-	if (rc < 0) {
+	if (rc < 0)
 		fprintf(stderr, "lmsh: %s\n", err.msg);
-		ls->failed = 1;
-	}
-	if (cmd_turn_end(st, &note, &err) != 0) {
+	if (cmd_turn_end(st, &note, &err) != 0)
 		fprintf(stderr, "lmsh: %s\n", err.msg);
-		ls->failed = 1;
-	}
 	line_notes(&note);
 out:
 	buf_fini(&note);
@@ -223,7 +218,6 @@ line_handle(struct line_state *ls, char *line)
 		break;
 	case CMD_ERROR:
 		fprintf(stderr, "lmsh: %s\n", err.msg);
-		ls->failed = 1;
 		break;
 	case CMD_QUIT:
 		quit = 1;
@@ -235,18 +229,24 @@ line_handle(struct line_state *ls, char *line)
 		line_turn(ls, text == NULL && line[0] == '/' ? line + 1 : line);
 		break;
 	}
-	if (out.len > 0) {
+	if (out.len > 0)
 		fputs(out.data, stdout);
-		fflush(stdout);
-	}
 	buf_fini(&out);
 	free(text);
+	/* output nobody can read is fatal; a failed command is not */
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "lmsh: standard output: %s\n", strerror(errno));
+		ls->failed = 1;
+		quit = 1;
+	}
 	return quit;
 }
 
 /*
- * The line-mode REPL: read lines until end of input or /quit.  Returns 0,
- * or 1 when any command or turn failed (so scripts notice).
+ * The line-mode REPL: read lines until end of input or /quit.  Returns 0
+ * after a normal end, even if a command failed on the way (its error went
+ * to stderr), or 1 when standard output could not be written, as the
+ * curses REPL does.
  */
 int
 repl_line_run(struct repl *st)

@@ -530,7 +530,7 @@ ui_show_output(struct ui *u, const char *line, const struct buf *out)
 {
 	if (!ui_at_bol(u))
 		ui_newline(u);
-	ui_append_str(u, line, UI_CLS_PROMPT);
+	ui_append_str(u, line, UI_CLS_COMMAND);
 	ui_newline(u);
 	ui_append(u, out->data, out->len, UI_CLS_INFO);
 	if (!ui_at_bol(u))

@@ -283,6 +283,10 @@ ui_cls_attr(const struct ui *u, enum ui_cls cls, short *pair)
 	case UI_CLS_INFO:
 		*pair = u->color ? UI_PAIR_INFO : 0;
 		return u->color ? A_NORMAL : A_DIM;
+	case UI_CLS_COMMAND:
+		/* the colour of its output, so it never reads as a prompt */
+		*pair = u->color ? UI_PAIR_INFO : 0;
+		return A_BOLD;
 	case UI_CLS_NOTE:
 		*pair = u->color ? UI_PAIR_NOTE : 0;
 		return u->color ? A_NORMAL : A_DIM | A_UNDERLINE;

@@ -25,6 +25,7 @@ enum ui_cls {
 	UI_CLS_PROMPT,		/* what the user typed */
 	UI_CLS_INFO,		/* command output */
 	UI_CLS_NOTE,		/* notices */
+	UI_CLS_COMMAND,		/* a command as typed (not a prompt) */
 	UI_CLS_N
 };
 

@@ -2,12 +2,16 @@
 # repl-line.sh: the REPL in line mode, through pipes.  A piped prompt
 # prints its reply and exits 0 (echo "..." | lmsh); the reply is what the
 # history recorded and the same again for the same seed; slash commands
-# print to stdout, a bad one prints one line on stderr and makes the exit
-# status 1; a """ block is one multi-line prompt; continue mode carries the
+# print to stdout (/set answers with the setting's /show line), a bad one
+# prints one line on stderr and the REPL goes on and exits 0, while output
+# that cannot be written exits 1; a """ block is one multi-line prompt; continue mode carries the
 # transcript into the next prompt and fresh mode does not (token counts in
 # the history); a full context drops the oldest tokens with a notice;
-# /replay reproduces a turn (random seed) token for token; SIGINT mid-reply
-# keeps the reply and records it as interrupted.
+# /replay reproduces a turn (random seed) token for token, with the CLI's
+# texts, takes setting overrides (recorded as a variation) and refuses
+# unknown ones, warns about another model path; SIGINT mid-reply keeps the
+# reply and records it as interrupted, and /replay of it stops at the
+# recorded length as `lmsh replay` does.
 set -u
 [ -n "${LMSH:-}" ] && [ -x "$LMSH" ] || exit 77
 M="$LMSH_TEST_DATA/models/tiny"
@@ -40,8 +44,10 @@ cmp -s "$T/out1" "$T/gen.out" || fail "REPL and lmsh generate differ"
 printf '/temp 0\n/show\n' | lm --no-history > "$T/o" 2> "$T/e" ||
     fail "commands: status $?"
 grep -q "^temperature    0.00 (greedy)$" "$T/o" || fail "/show after /temp"
+printf '/set top_k 5\n' | lm --no-history > "$T/o" || fail "/set: $?"
+[ "$(cat "$T/o")" = "top_k          5" ] || fail "/set answers: $(cat "$T/o")"
 printf '/temp hot\n/show\n' | lm --no-history > "$T/o" 2> "$T/e"
-[ $? -eq 1 ] || fail "a bad command should give status 1"
+[ $? -eq 0 ] || fail "a bad command then the end of input should give 0"
 [ "$(cat "$T/e")" = "lmsh: temperature: 'hot' is not a number in [0, 100]" ] ||
     fail "error line: $(cat "$T/e")"
 grep -q "^temperature    0.80$" "$T/o" || fail "went on after the error"
@@ -85,6 +91,32 @@ printf 'Once upon a time\n/replay 1\n' | lm --max-new-tokens 20 \
 grep -q "^identical (20 tokens)$" "$T/e" ||
     fail "replay: $(cat "$T/e")"
 "$LMSH" history show 2 | grep -q "^replay of 1" || fail "replay not linked"
+# the same verdict as lmsh replay
+"$LMSH" replay 1 --threads 1 2>/dev/null | tail -1 > "$T/cli"
+grep -qxF "$(cat "$T/cli")" "$T/e" || fail "lmsh replay says $(cat "$T/cli")"
+# overrides, and an unknown one
+printf '/replay 1 -t 0 --top-k=3\n/replay 1 --colour 3\n' | lm \
+    --max-new-tokens 20 --eos-token-id -1 > /dev/null 2> "$T/e" ||
+    fail "replay -t 0: status $?"
+grep -Eq "^(identical \(20 tokens\)|diverged at step [0-9]+: .*)$" "$T/e" ||
+    fail "replay -t 0: $(cat "$T/e")"
+grep -qx "lmsh: replay: unknown option '--colour'" "$T/e" ||
+    fail "unknown override: $(cat "$T/e")"
+"$LMSH" history show 3 | grep -q "temperature=0 .*top_k=3 " ||
+    fail "override not recorded: $("$LMSH" history show 3 | grep temp)"
+# another model path is a warning, as in lmsh replay
+cp -r "$M" "$T/copy"
+printf '/replay 1\n' | "$LMSH" --model "$T/copy" --threads 1 > /dev/null \
+    2> "$T/e" || fail "replay with a copy: $?"
+grep -q "^turn 1 was recorded with .*, replaying with .*/copy$" "$T/e" ||
+    fail "no model warning: $(cat "$T/e")"
+
+# output that cannot be written is fatal
+if [ -w /dev/full ]; then
+	printf '/show\n/show\n' | lm --no-history > /dev/full 2> "$T/e"
+	[ $? -eq 1 ] || fail "writing to /dev/full should give 1"
+	grep -q "standard output" "$T/e" || fail "full: $(cat "$T/e")"
+fi
 
 # SIGINT mid-reply: kept, recorded as interrupted, the REPL goes on
 new_db 7
@@ -110,4 +142,9 @@ exec 3>&-
 wait $pid || fail "status after SIGINT: $?"
 "$LMSH" history show 1 | grep -q "^stop      interrupted" ||
     fail "not recorded as interrupted"
+n=$("$LMSH" history export 1 | sed -n 's/.*"n_output": \([0-9]*\).*/\1/p')
+printf '/replay 1\n' | lm --max-new-tokens 40 --eos-token-id -1 \
+    > /dev/null 2> "$T/e" || fail "replay of the interrupted turn: $?"
+grep -qx "identical ($n tokens)" "$T/e" ||
+    fail "interrupted replay ($n tokens): $(cat "$T/e")"
 exit 0
