@@ -292,14 +292,14 @@ cli_replay_mask(const struct lm_options *g)
 }
 
 /* Each replayed token as it comes: its text, or without a tokenizer its
- * id (the ids of one turn on one line). */
+ * id (one line of ids, as lmsh generate prints them then). */
 static void
 cli_replay_piece(void *arg, const struct gen_token *tok)
 {
 	int *ids_only = arg;
 
 	if (*ids_only && tok->id >= 0)
-		printf("%s%d", tok->step > 0 ? " " : "", (int)tok->id);
+		printf("%s%d", tok->step > 0 ? "," : "", (int)tok->id);
 	else if (tok->piece_len > 0)
 		fwrite(tok->piece, 1, tok->piece_len, stdout);
 	fflush(stdout);

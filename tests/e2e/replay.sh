@@ -5,7 +5,8 @@
 # settings (checked with jq); `lmsh replay ID` prints the same text and
 # `identical (N tokens)` with N the recorded output length; --history PATH;
 # a relative --model path replays from another directory; a .pt checkpoint
-# replays with the recorded config;
+# replays with the recorded config; a turn recorded from --prompt-tokens
+# without a tokenizer replays without one, as ids;
 # --no-history records nothing.
 . "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 need_jq
@@ -56,6 +57,16 @@ TOK="--vocab $M/vocab.json --merges $M/merges.txt"
 "$LMSH" replay --threads 1 1 --history "$T/pt.db" $TOK >"$T/out" 2>"$T/err" \
     || no "replay .pt: $(cat "$T/err")"
 [ "$(tail -1 "$T/out")" = "identical (8 tokens)" ] || no ".pt: $(tail -1 "$T/out")"
+
+# no tokenizer at all: the ids, as generate printed them
+"$LMSH" generate --threads 1 --checkpoint-path "$P/raw.pt" --config \
+    "$P/model_config.json" --prompt-tokens 1,2,3 --eos-token-id -1 \
+    --seed 5 --max-new-tokens 8 --history "$T/ids.db" >"$T/gen" 2>"$T/err" \
+    || no "generate without a tokenizer: $(cat "$T/err")"
+"$LMSH" replay --threads 1 1 --history "$T/ids.db" >"$T/out" 2>"$T/err" \
+    || no "replay without a tokenizer: $(cat "$T/err")"
+[ "$(tail -1 "$T/out")" = "identical (8 tokens)" ] || no "ids: $(cat "$T/out")"
+[ "$(head -1 "$T/out")" = "$(cat "$T/gen")" ] || no "ids: $(head -1 "$T/out")"
 
 "$LMSH" generate --threads 1 --model "$M" --prompt "x" --max-new-tokens 2 \
     --history "$T/off.db" --no-history >/dev/null 2>&1 || no "generate --no-history"

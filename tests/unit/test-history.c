@@ -4,11 +4,14 @@
  *  - fingerprints of the tiny model match sha256sum(1); files_diff names
  *    what changed; the digest cache is used until the file changes
  *  - a turn round-trips: texts (quotes, newlines, UTF-8), token ids, every
- *    setting, stop strings, live changes, stop reason, timings, replay_of
+ *    setting, stop strings, live changes, stop reason, timings, replay_of,
+ *    and its session's kernel set and weight dtype
  *  - list / show / search (FTS5 ranking, punctuation) / earlier prompts /
- *    the config as JSON / export (JSON parsed
+ *    export (JSON parsed
  *    with jansson, Markdown) / delete (changes and FTS entry go too)
- *  - migration of a hand-built version-1 file, keeping its rows
+ *  - migration of a hand-built version-1 file, keeping its rows; version 3
+ *    adds the sessions' kernels and dtype (NULL for old sessions) and one
+ *    column per setting of the sampler's table
  *  - refused without a byte changed: a newer version, garbage, another
  *    program's SQLite file, a read-only file (as an unprivileged user),
  *    a file locked by another process
@@ -32,6 +35,7 @@
 
 #include "check.h"
 #include "history.h"
+#include "sampler.h"
 #include "model.h"
 #include "sha256.h"
 #include "util.h"
@@ -336,7 +340,8 @@ test_turns(void)
 	struct err		 err;
 	struct history		*h = history_open(path, 0, &err);
 	struct history_session_info info = { .model_path = "/m/tiny",
-	    .fingerprint = "ab12", .config_json = "{\"d_model\": 8}" };
+	    .fingerprint = "ab12", .config_json = "{\"d_model\": 8}",
+	    .kernels = "skx avx512", .dtype = "bf16" };
 	struct history_turn	 t1, t2, t3, r;
 	struct buf		 b;
 	int64_t			 sid;
@@ -369,6 +374,8 @@ test_turns(void)
 	CHECK(r.model_path && strcmp(r.model_path, "/m/tiny") == 0);
 	CHECK(r.fingerprint && strcmp(r.fingerprint, "ab12") == 0);
 	CHECK(r.config_json && strcmp(r.config_json, "{\"d_model\": 8}") == 0);
+	CHECK(r.kernels && strcmp(r.kernels, "skx avx512") == 0);
+	CHECK(r.dtype && strcmp(r.dtype, "bf16") == 0);
 	history_turn_fini(&r);
 	CHECK(history_get_turn(h, t2.id, &r, &err) == 0);
 	CHECK(test_same_turn(&t2, &r));
@@ -510,8 +517,18 @@ test_migration(void)
 	CHECK(t.settings.sp.min_p == 0 && t.settings.seed == 42);
 	CHECK(t.settings.n_stop == 1 && strcmp(t.settings.stop[0], "x") == 0);
 	CHECK(t.stop == GEN_STOP_EOS && t.replay_of == 0);
+	CHECK(t.kernels == NULL && t.dtype == NULL);
 	history_turn_fini(&t);
 	history_close(h);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM pragma_table_info("
+	    "'sessions') WHERE name IN ('kernels', 'dtype')") == 2);
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		char *q = xasprintf("SELECT count(*) FROM pragma_table_info("
+		    "'turns') WHERE name = '%s'", sampler_settings[i].name);
+		CHECK_MSG(test_sql_int(path, q) == 1, "no column %s",
+		    sampler_settings[i].name);
+		free(q);
+	}
 	CHECK(test_sql_int(path, "PRAGMA user_version") == HISTORY_SCHEMA_VERSION);
 	CHECK(test_sql_int(path, "SELECT count(*) FROM turns_fts WHERE "
 	    "turns_fts MATCH 'answer'") == 1);

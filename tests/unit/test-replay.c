@@ -8,6 +8,12 @@
  *  - an overridden setting (another seed) diverges; replay_compare names
  *    the first differing step and both tokens, and length differences
  *  - an interrupted turn replays to the length it was cut at
+ *  - stepwise (replay_begin/step/end) is the same as replay_run; a live
+ *    change of a setting the table does not know is an error naming it
+ *  - /replay's options: -t, --top-k=, --seed, unknown ones refused
+ *  - the verdict texts: "identical (N tokens)", the divergence line with
+ *    both tokens (ids alone without a tokenizer), and beside it a line
+ *    naming another kernel set or weight dtype
  * With --record PATH [PROMPT] it only records the live-change turn (of
  * PROMPT) into PATH and prints its id (for tests/e2e/replay-live.sh).  Skips (77) while the
  * generation engine is not built.
@@ -26,6 +32,7 @@
 #include "model.h"
 #include "record.h"
 #include "replay.h"
+#include "sampler.h"
 #include "util.h"
 
 struct fixture {
@@ -264,6 +271,109 @@ test_interrupted(struct fixture *f, struct history *h)
 	history_turn_fini(&t);
 }
 
+static void
+test_stepwise(struct fixture *f, struct history *h)
+{
+	struct err		 err;
+	struct history_turn	 t;
+	struct gen_settings	 s;
+	struct replay		*r;
+	struct replay_result	 res;
+	struct gen_session	*g;
+	int			 rc, steps = 0;
+	int64_t			 id = record_live(f, h, &err);
+
+	if (id <= 0 || history_get_turn(h, id, &t, &err) != 0) {
+		CHECK_MSG(0, "%s", err.msg);
+		return;
+	}
+	replay_settings(&t, NULL, 0, &s);
+	r = replay_begin(f->engine, &t, &s, 0, &err);
+	CHECK_MSG(r != NULL, "%s", err.msg);
+	if (r == NULL)
+		goto out;
+	while ((rc = replay_step(r, NULL, NULL, &err)) == 1)
+		steps++;
+	/* the step that samples the last token returns 0 */
+	CHECK_MSG(rc == 0 && steps + 1 == 24, "%d steps", steps);
+	CHECK(replay_step(r, NULL, NULL, &err) == 0);	/* stays done */
+	g = replay_end(r, &res);
+	CHECK(res.diverged == -1 && res.n_tokens == 24);
+	gen_free(g);
+
+	/* a recorded change of a setting nobody knows */
+	memcpy(t.changes[0].name, "warmth", 7);
+	r = replay_begin(f->engine, &t, &s, 0, &err);
+	while (r != NULL && (rc = replay_step(r, NULL, NULL, &err)) == 1)
+		;
+	CHECK(r != NULL && rc == -1);
+	CHECK_MSG(strstr(err.msg, "unknown setting 'warmth' changed at "
+	    "step 5") != NULL, "%s", err.msg);
+	replay_free(r);
+out:
+	history_turn_fini(&t);
+}
+
+static void
+test_overrides(void)
+{
+	struct gen_settings	over;
+	unsigned		mask = 0;
+	struct err		err;
+	size_t			k = (size_t)(sampler_setting_find("top_k") -
+	    sampler_settings);
+
+	memset(&over, 0, sizeof over);
+	sampler_params_default(&over.sp);
+	CHECK(replay_parse_overrides("", &over, &mask, &err) == 0 &&
+	    mask == 0);
+	CHECK(replay_parse_overrides(" -t 0  --top-k=5 --seed 7", &over,
+	    &mask, &err) == 0);
+	CHECK(over.sp.temperature == 0 && over.sp.top_k == 5 &&
+	    over.seed == 7);
+	CHECK(mask == (REPLAY_SETTING(0) | REPLAY_SETTING(k) | REPLAY_SEED));
+	CHECK(replay_parse_overrides("--max-new-tokens 3", &over, &mask,
+	    &err) == 0 && over.max_new_tokens == 3 && (mask & REPLAY_MAX_NEW));
+	CHECK(replay_parse_overrides("--colour 3", &over, &mask, &err) == -1);
+	CHECK_MSG(strcmp(err.msg, "replay: unknown option '--colour'") == 0,
+	    "%s", err.msg);
+	CHECK(replay_parse_overrides("-t", &over, &mask, &err) == -1);
+	CHECK(strcmp(err.msg, "replay: -t needs a value") == 0);
+	CHECK(replay_parse_overrides("-t 200", &over, &mask, &err) == -1);
+	CHECK_MSG(strcmp(err.msg, "temperature: '200' is not a number in "
+	    "[0, 100]") == 0, "%s", err.msg);
+	CHECK(replay_parse_overrides("4", &over, &mask, &err) == -1);
+}
+
+static void
+test_verdict(const struct bpe *bpe)
+{
+	int32_t			 rec[] = { 'a', 'b' };
+	struct history_turn	 t = { .id = 4, .output_ids = rec,
+	    .n_output = 2, .kernels = "haswell avx2", .dtype = "f32" };
+	struct replay_result	 r = { 2, -1, -1, -1 };
+	struct replay_setup	 now = { NULL, "skx avx512", "f32" };
+	struct buf		 b;
+
+	buf_init(&b);
+	replay_verdict(&t, &r, bpe, &now, &b);
+	CHECK(b.data && strcmp(b.data, "identical (2 tokens)\n") == 0);
+	b.len = 0;
+	r = (struct replay_result){ 2, 1, 'b', 'c' };
+	replay_verdict(&t, &r, bpe, &now, &b);
+	CHECK_MSG(strcmp(b.data, "diverged at step 1: recorded 98 \"b\", "
+	    "replayed 99 \"c\"\nthe session recorded kernels haswell avx2 "
+	    "(now skx avx512): sums in another order may pick other "
+	    "tokens\n") == 0, "%s", b.data);
+	b.len = 0;
+	now.kernels = "haswell avx2";
+	r = (struct replay_result){ 1, 1, -1, 'c' };
+	replay_verdict(&t, &r, NULL, &now, &b);
+	CHECK_MSG(strcmp(b.data, "diverged at step 1: recorded the end, "
+	    "replayed 99\n") == 0, "%s", b.data);
+	buf_fini(&b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -273,6 +383,7 @@ main(int argc, char **argv)
 	char		 dir[] = "/tmp/lmsh-test-replay-XXXXXX", *path;
 
 	test_compare();
+	test_overrides();
 	if (fixture_open(&f, argc == 4 ? argv[3] : "Once upon a time",
 	    &err) != 0) {
 		fprintf(stderr, "skip: %s\n", err.msg);
@@ -300,6 +411,8 @@ main(int argc, char **argv)
 	}
 	test_live(&f, h);
 	test_interrupted(&f, h);
+	test_stepwise(&f, h);
+	test_verdict(f.bpe);
 	history_close(h);
 	fixture_close(&f);
 	unlink(path);

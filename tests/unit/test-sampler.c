@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "gen_types.h"
 #include "sampler.h"
 #include "util.h"
 
@@ -156,6 +157,73 @@ test_params(void)
 	    p.top_p == SAMPLER_TOP_P_DEFAULT);
 	CHECK(sampler_params_set(&p, "top_k", 1.5, &err) == -1);
 	CHECK(sampler_params_set(&p, "colour", 1, &err) == -1);
+}
+
+/* The settings table: every row's default is in its range and is what
+ * sampler_params_default gives; names are found in any spelling; values
+ * are parsed and refused with the range the row states; live-key steps
+ * round and stop at the ends. */
+static void
+test_table(void)
+{
+	struct sampler_params	 p;
+	struct err		 err;
+	double			 v;
+	char			 range[64];
+	const struct sampler_setting *r;
+
+	sampler_params_default(&p);
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		r = &sampler_settings[i];
+		CHECK_MSG(sampler_setting_get(&p, r) == (r->type ==
+		    SAMPLER_FLOAT ? (double)(float)r->def : r->def), "%s",
+		    r->name);
+		CHECK(sampler_setting_find(r->name) == r);
+		for (size_t j = 0; j < i; j++)
+			CHECK(sampler_settings[j].offset != r->offset &&
+			    strcmp(sampler_settings[j].name, r->name) != 0);
+		/* the value that turns it off is a legal value */
+		CHECK_MSG(sampler_setting_put(&p, r, r->off, &err) == 0, "%s",
+		    r->name);
+		/* the change log and the history store it in a gen_change */
+		CHECK(strlen(r->name) < sizeof ((struct gen_change *)0)->name);
+	}
+	sampler_params_default(&p);
+	CHECK(sampler_setting_find("TOP-P") == sampler_setting_find("top_p"));
+	CHECK(sampler_setting_find("temp") ==
+	    sampler_setting_find("temperature"));
+	CHECK(sampler_setting_find("top") == NULL);
+
+	r = sampler_setting_find("top_p");
+	sampler_setting_range(r, range, sizeof range);
+	CHECK(strcmp(range, "(0, 1]") == 0);
+	CHECK(sampler_setting_parse(r, "0", &v, &err) == -1);
+	CHECK_MSG(strcmp(err.msg, "top_p: '0' is not a number in (0, 1]") ==
+	    0, "%s", err.msg);
+	CHECK(sampler_setting_parse(r, "1", &v, &err) == 0 && v == 1);
+	CHECK(sampler_setting_parse(r, "0.5x", &v, &err) == -1);
+	CHECK(sampler_setting_parse(r, "", &v, &err) == -1);
+	CHECK(sampler_setting_step(r, 0.05, -1) == 0.05);	/* never 0 */
+	CHECK(sampler_setting_step(r, 1, 1) == 1);
+
+	r = sampler_setting_find("top_k");
+	CHECK(sampler_setting_parse(r, "2147483647", &v, &err) == 0);
+	CHECK(sampler_setting_parse(r, "2147483648", &v, &err) == -1);
+	CHECK_MSG(strcmp(err.msg, "top_k: '2147483648' is not a whole number "
+	    "in [0, 2147483647]") == 0, "%s", err.msg);
+	CHECK(sampler_setting_parse(r, "4.5", &v, &err) == -1);
+
+	r = sampler_setting_find("temperature");
+	CHECK(sampler_setting_parse(r, "100", &v, &err) == 0);
+	CHECK(sampler_setting_parse(r, "100.5", &v, &err) == -1);
+	CHECK(sampler_setting_parse(r, "nan", &v, &err) == -1);
+	CHECK(sampler_setting_step(r, 0.2, 1) == 0.3);
+	CHECK(sampler_setting_step(r, 0.05, -1) == 0);
+	CHECK(sampler_setting_step(r, 99.95, 1) == 100);
+	CHECK(sampler_setting_put(&p, r, 100.5, &err) == -1 &&
+	    p.temperature == SAMPLER_TEMPERATURE_DEFAULT);
+	CHECK_MSG(strcmp(err.msg, "temperature: 100.5 is not a number in "
+	    "[0, 100]") == 0, "%s", err.msg);
 }
 
 static void
@@ -609,6 +677,7 @@ main(int argc, char **argv)
 	test_reference_softmax();
 	test_reference_nucleus();
 	test_params();
+	test_table();
 	test_frequencies();
 	test_greedy_and_draws();
 	test_penalty();
