@@ -225,3 +225,57 @@ cmd_run(struct repl *st, const char *line, struct buf *out, struct err *err)
 	free(trimmed);
 	return act;
 }
+
+/* Add one line of a block (the first one without a newline before it). */
+static void
+cmd_block_add(struct cmd_block *b, const char *s, size_t n)
+{
+	if (b->n_lines++ > 0)
+		buf_puts(b->text, "\n");
+	buf_append(b->text, s, n);
+}
+
+/*
+ * Feed one input line to a block; see commands.h.  The opening line's rest
+ * and the closing line's start are dropped when empty (the three lines
+ * <"""> <Once> <"""> give "Once"); blank lines in between are kept.
+ */
+int
+cmd_block_line(struct cmd_block *b, const char *line, char **text)
+{
+	size_t	q = strlen(CMD_BLOCK), n = strlen(line);
+	int	first = !b->open, end;
+
+	if (first) {
+		if (strncmp(line, CMD_BLOCK, q) != 0)
+			return 0;
+		line += q;
+		n -= q;
+		b->open = 1;
+		b->n_lines = 0;
+		b->text = xcalloc(1, sizeof *b->text);
+		buf_init(b->text);
+	}
+	end = n >= q && strcmp(line + n - q, CMD_BLOCK) == 0;
+	if (end)
+		n -= q;
+	if (n > 0 || (!first && !end))
+		cmd_block_add(b, line, n);
+	if (!end)
+		return 1;
+	*text = xstrdup(b->text->data != NULL ? b->text->data : "");
+	cmd_block_reset(b);
+	return 2;
+}
+
+/* Drop a block being typed. */
+void
+cmd_block_reset(struct cmd_block *b)
+{
+	if (b->text != NULL)
+		buf_fini(b->text);
+	free(b->text);
+	b->text = NULL;
+	b->open = 0;
+	b->n_lines = 0;
+}

@@ -364,6 +364,68 @@ cmd_turn_end(struct repl *st, struct buf *note, struct err *err)
 	return why == GEN_STOP_ERROR ? -1 : 0;
 }
 
+/* Hand each line of note to the sink as a notice, and empty note. */
+static void
+cmd_sink_notes(const struct cmd_sink *k, struct buf *note)
+{
+	char *p = note->data;
+
+	while (p != NULL && *p != '\0') {
+		char *nl = strchr(p, '\n');
+
+		if (nl != NULL)
+			*nl = '\0';
+		k->on_note(k->arg, p, 0);
+		p = nl != NULL ? nl + 1 : p + strlen(p);
+	}
+	note->len = 0;
+	if (note->data != NULL)
+		note->data[0] = '\0';
+}
+
+/*
+ * The one turn driver; see commands.h.  Between steps the sink's poll
+ * may take keys (which may change the settings, logged by the engine at
+ * the step they take effect) and asks to stop.
+ */
+int
+cmd_turn_run(struct repl *st, const char *prompt, const struct cmd_sink *k)
+{
+	struct buf	 note;
+	struct err	 err;
+	int		 rc = -1, step = 1;
+
+	buf_init(&note);
+	if (cmd_turn_begin(st, prompt, &note, &err) != 0) {
+		cmd_sink_notes(k, &note);
+		k->on_note(k->arg, err.msg, 1);
+		goto out;
+	}
+	cmd_sink_notes(k, &note);
+	while ((step = cmd_turn_step(st, k->on_token, k->arg, &err)) == 1)
+		if (k->poll(k->arg))
+			cmd_turn_interrupt(st);
+	log_debug("turn: %d tokens, %.3f s wall from the first step, "
+	    "%.3f s in decode", st->n_generated, util_now() - st->turn_t0,
+	    gen_decode_seconds(st->sess));
+	if (gen_stop_reason(st->sess, 0) == GEN_STOP_INTERRUPTED) {
+		buf_printf(&note, "interrupted after %d tokens (kept)",
+		    st->n_generated);
+		cmd_sink_notes(k, &note);
+	}
+	if (step < 0)
+		k->on_note(k->arg, err.msg, 1);
+	rc = cmd_turn_end(st, &note, &err);
+	cmd_sink_notes(k, &note);
+	if (rc != 0)
+		k->on_note(k->arg, err.msg, 1);
+	if (step < 0)
+		rc = -1;
+out:
+	buf_fini(&note);
+	return rc;
+}
+
 /*
  * The candidate panel's rows: the top n candidates of the cached logits
  * under the settings in effect now, so a change of temperature or top-p

@@ -128,6 +128,43 @@ const char	*cmd_name(size_t i);
  * returns a string the caller frees, NULL when done. */
 char		*cmd_complete(const char *text, int state);
 
+/*
+ * The turn driver both front ends use: what a front end does while a turn
+ * runs.  on_token gets each token (piece borrowed for the call; the last
+ * event of the turn has stop != GEN_RUNNING); on_note one line of notice,
+ * or of error when error is 1 (no newline); poll runs between steps (keys,
+ * signals, redraws, a pause) and returns 1 to stop the turn, which is then
+ * kept and recorded as interrupted.
+ */
+struct cmd_sink {
+	gen_token_fn	*on_token;
+	void		(*on_note)(void *arg, const char *line, int error);
+	int		(*poll)(void *arg);
+	void		*arg;		/* handed to all three */
+};
+/* Run a whole turn (prompt NULL: the one /replay loaded): begin, step,
+ * end, with notes and errors through the sink.  Returns 0, or -1 when the
+ * turn could not start or the model failed (the error was noted). */
+int		 cmd_turn_run(struct repl *, const char *prompt,
+		    const struct cmd_sink *);
+
+/* A multi-line prompt between lines of """.  The text is the rest of the
+ * opening line, the lines between and the closing line up to its """,
+ * each that is not empty at the ends, joined with newlines. */
+struct cmd_block {
+	struct buf	*text;		/* the block so far, or NULL */
+	int		 open;		/* inside a block */
+	int		 n_lines;	/* lines in text */
+};
+#define CMD_BLOCK	"\"\"\""
+/* Feed one input line: 0 when it is not part of a block (run it), 1 when
+ * the block takes it and goes on (prompt "... "), 2 when it closes the
+ * block: *text gets the prompt (caller frees). */
+int		 cmd_block_line(struct cmd_block *, const char *line,
+		    char **text);
+/* Forget a block being typed (Ctrl-C). */
+void		 cmd_block_reset(struct cmd_block *);
+
 /* A turn: begin (encode, trim the context, prefill), step, end (record).
  * prompt NULL runs the turn loaded by /replay.  Notices (context dropped,
  * replay check) are appended to note. */

@@ -23,7 +23,6 @@
 #include "util.h"
 
 #define LINE_PROMPT	"> "
-#define LINE_BLOCK	"\"\"\""	/* opens and closes a multi-line prompt */
 #define LINE_N_HISTORY	1000		/* earlier prompts readline gets */
 
 static volatile sig_atomic_t line_sigint;	/* Ctrl-C not yet handled */
@@ -33,6 +32,8 @@ struct line_state {
 	int		 tty_in;	/* stdin is a terminal: readline */
 	int		 at_bol;	/* stdout's last byte was a newline */
 	int		 failed;	/* stdout failed: exit status 1 */
+	struct cmd_block block;		/* a """ block being read */
+	int		 replied;	/* the turn handed out a token */
 };
 
 static void
@@ -100,100 +101,59 @@ line_read(struct line_state *ls, const char *prompt)
 	return line;
 }
 
-/* The text of a """ block that started with first (its opening line):
- * everything up to a line ending in """, joined with newlines. */
-static char *
-line_read_block(struct line_state *ls, const char *first)
-{
-	struct buf	 b;
-	const char	*rest = first + strlen(LINE_BLOCK);
-	char		*line;
-	size_t		 q = strlen(LINE_BLOCK), n;
-
-	buf_init(&b);
-	buf_puts(&b, rest);
-	if ((n = strlen(rest)) >= q && strcmp(rest + n - q, LINE_BLOCK) == 0) {
-		b.data[b.len -= q] = '\0';
-		return b.data;
-	}
-	while ((line = line_read(ls, "... ")) != NULL) {
-		n = strlen(line);
-		if (b.len > 0 || rest[0] != '\0')
-			buf_puts(&b, "\n");
-		if (n >= q && strcmp(line + n - q, LINE_BLOCK) == 0) {
-			buf_append(&b, line, n - q);
-			free(line);
-			break;
-		}
-		buf_puts(&b, line);
-		free(line);
-	}
-	if (b.data == NULL)
-		buf_puts(&b, "");
-	return b.data;
-}
-
+/* The sink of a turn: the reply streams to stdout, ended by a newline;
+ * notices and errors go to stderr; Ctrl-C stops the turn. */
 static void
 line_on_token(void *arg, const struct gen_token *tok)
 {
 	struct line_state *ls = arg;
 
-	if (tok->piece_len == 0)
-		return;
-	fwrite(tok->piece, 1, tok->piece_len, stdout);
+	ls->replied = 1;
+	if (tok->piece_len > 0) {
+		fwrite(tok->piece, 1, tok->piece_len, stdout);
+		ls->at_bol = tok->piece[tok->piece_len - 1] == '\n';
+	}
+	if (tok->stop != GEN_RUNNING && !ls->at_bol) {
+		fputc('\n', stdout);
+		ls->at_bol = 1;
+	}
 	fflush(stdout);
-	ls->at_bol = tok->piece[tok->piece_len - 1] == '\n';
 }
 
 static void
-line_notes(struct buf *note)
+line_on_note(void *arg, const char *line, int error)
 {
-	if (note->len > 0)
-		fputs(note->data, stderr);
-	note->len = 0;
-	if (note->data != NULL)
-		note->data[0] = '\0';
+	(void)arg;
+	fprintf(stderr, "%s%s\n", error ? "lmsh: " : "", line);
+}
+
+static int
+line_poll(void *arg)
+{
+	(void)arg;
+	if (!line_sigint)
+		return 0;
+	line_sigint = 0;
+	return 1;
 }
 
 /* Run one turn: prompt NULL runs the turn /replay loaded. */
 static void
 line_turn(struct line_state *ls, const char *prompt)
 {
-	struct repl	*st = ls->st;
-	struct buf	 note;
-	struct err	 err;
-	int		 rc;
+	const struct cmd_sink sink = { line_on_token, line_on_note,
+	    line_poll, ls };
 
-	buf_init(&note);
+	int rc;
+
 	line_sigint = 0;
-	if (cmd_turn_begin(st, prompt, &note, &err) != 0) {
-		line_notes(&note);
-		fprintf(stderr, "lmsh: %s\n", err.msg);
-		goto out;
-	}
-	line_notes(&note);
-	ls->at_bol = 1;
-	while ((rc = cmd_turn_step(st, line_on_token, ls, &err)) == 1)
-		if (line_sigint) {
-			line_sigint = 0;
-			cmd_turn_interrupt(st);
-		}
-	log_debug("line: %d tokens, %.3f s wall from the first step, "
-	    "%.3f s in decode", st->n_generated, util_now() - st->turn_t0,
-	    gen_decode_seconds(st->sess));
-	if (!ls->at_bol || st->n_generated == 0)
+	ls->at_bol = 0;
+	ls->replied = 0;
+	rc = cmd_turn_run(ls->st, prompt, &sink);
+	/* a turn that ran is one line or more, even with no token */
+	if (!ls->at_bol && (ls->replied || rc == 0))
 		fputc('\n', stdout);
 	fflush(stdout);
-	if (gen_stop_reason(st->sess, 0) == GEN_STOP_INTERRUPTED)
-		fprintf(stderr, "[interrupted after %d tokens; kept]\n",
-		    st->n_generated);
-	if (rc < 0)
-		fprintf(stderr, "lmsh: %s\n", err.msg);
-	if (cmd_turn_end(st, &note, &err) != 0)
-		fprintf(stderr, "lmsh: %s\n", err.msg);
-	line_notes(&note);
-out:
-	buf_fini(&note);
 }
 
 /* One input line: a command, a """ block or a prompt.  Returns 0 to go
@@ -206,11 +166,16 @@ line_handle(struct line_state *ls, char *line)
 	char		*text = NULL;
 	int		 quit = 0;
 
-	if (strncmp(line, LINE_BLOCK, strlen(LINE_BLOCK)) == 0) {
-		text = line_read_block(ls, line);
+	switch (cmd_block_line(&ls->block, line, &text)) {
+	case 1:
+		return 0;
+	case 2:
 		line = text;
-	} else if (ls->tty_in && *line != '\0')
-		add_history(line);
+		break;
+	default:
+		if (ls->tty_in && *line != '\0')
+			add_history(line);
+	}
 	buf_init(&out);
 	switch (cmd_run(ls->st, text != NULL ? "" : line, &out, &err)) {
 	case CMD_DONE:
@@ -251,7 +216,8 @@ line_handle(struct line_state *ls, char *line)
 int
 repl_line_run(struct repl *st)
 {
-	struct line_state	 ls = { st, isatty(STDIN_FILENO), 1, 0 };
+	struct line_state	 ls = { .st = st, .tty_in = isatty(STDIN_FILENO),
+	    .at_bol = 1 };
 	struct sigaction	 sa, old;
 	struct err		 err;
 	char			*line;
@@ -271,13 +237,17 @@ repl_line_run(struct repl *st)
 		    NULL, &err) != 0)
 			fprintf(stderr, "lmsh: history: %s\n", err.msg);
 	}
-	while ((line = line_read(&ls, LINE_PROMPT)) != NULL) {
+	while ((line = line_read(&ls, ls.block.open ? "... " : LINE_PROMPT))
+	    != NULL) {
 		int quit = line_handle(&ls, line);
 
 		free(line);
 		if (quit)
 			break;
 	}
+	/* the end of input closes a block */
+	if (line == NULL && ls.block.open)
+		line_handle(&ls, CMD_BLOCK);
 	if (line == NULL && ls.tty_in)
 		fputc('\n', rl_outstream);
 	sigaction(SIGINT, &old, NULL);

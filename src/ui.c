@@ -368,7 +368,7 @@ ui_key_idle(struct ui *u, int c)
 
 	switch (c) {
 	case 'C' & 0x1f:
-		if (rl_end == 0 && !u->in_block)
+		if (rl_end == 0 && !u->block.open)
 			ui_message(u, 0, "type /quit or press Ctrl-D on an "
 			    "empty line to quit");
 		else
@@ -376,9 +376,7 @@ ui_key_idle(struct ui *u, int c)
 		rl_callback_sigcleanup();
 		rl_replace_line("", 0);
 		rl_point = rl_end = 0;
-		u->in_block = 0;
-		buf_fini(&u->block);
-		buf_init(&u->block);
+		cmd_block_reset(&u->block);
 		rl_set_prompt("> ");
 		ui_render(u, 0);
 		return;
@@ -414,33 +412,6 @@ ui_key(struct ui *u, int c)
 
 /* Turns. */
 
-static void
-ui_on_token(void *arg, const struct gen_token *tok)
-{
-	struct ui *u = arg;
-
-	if (tok->seq == 0 && tok->piece_len > 0)
-		ui_append(u, tok->piece, tok->piece_len, UI_CLS_OUTPUT);
-}
-
-/* Notices of a turn, joined into the message row. */
-static void
-ui_notes(struct ui *u, struct buf *note, const char *extra)
-{
-	char *s;
-
-	if (note->len == 0 && extra == NULL)
-		return;
-	s = xstrdup(note->data != NULL ? note->data : "");
-	for (char *p = s; *p != '\0'; p++)
-		if (*p == '\n')
-			*p = p[1] != '\0' ? ';' : '\0';
-	ui_message(u, 0, "%s%s%s", extra != NULL ? extra : "",
-	    extra != NULL && *s != '\0' ? "; " : "", s);
-	free(s);
-	note->len = 0;
-}
-
 /* Drain the keyboard; while paused, wait for keys instead of spinning. */
 static void
 ui_poll_keys(struct ui *u)
@@ -454,17 +425,66 @@ ui_poll_keys(struct ui *u)
 	}
 }
 
+/* The first word from a running turn: the "waiting" message goes, and a
+ * replayed turn shows its prompt. */
+static void
+ui_turn_started(struct ui *u)
+{
+	if (!u->waiting)
+		return;
+	u->waiting = 0;
+	u->msg[0] = '\0';
+	if (u->replaying && u->st->turn_prompt != NULL)
+		ui_append_str(u, u->st->turn_prompt, UI_CLS_PROMPT);
+}
+
+static void
+ui_on_token(void *arg, const struct gen_token *tok)
+{
+	struct ui *u = arg;
+
+	ui_turn_started(u);
+	if (tok->seq == 0 && tok->piece_len > 0)
+		ui_append(u, tok->piece, tok->piece_len, UI_CLS_OUTPUT);
+}
+
+/* Notices of a turn, joined into the message row; an error turns it
+ * red. */
+static void
+ui_on_note(void *arg, const char *line, int error)
+{
+	struct ui *u = arg;
+
+	ui_turn_started(u);
+	if (u->notes.len > 0)
+		buf_puts(&u->notes, "; ");
+	buf_puts(&u->notes, line);
+	u->notes_err |= error;
+	ui_message(u, u->notes_err, "%s", u->notes.data);
+}
+
+/* Between steps: keys, a redraw when one is due; while paused, wait. */
+static int
+ui_turn_poll(void *arg)
+{
+	struct ui *u = arg;
+
+	do {
+		ui_poll_keys(u);
+		if (u->paused || ui_render_due(u))
+			ui_render(u, 0);
+	} while (u->paused && !u->quit);
+	return u->quit;
+}
+
 /* Run a turn (prompt NULL: the one /replay loaded), streaming it in. */
 static void
 ui_turn(struct ui *u, const char *prompt)
 {
-	struct repl	*st = u->st;
-	struct buf	 note;
-	struct err	 err;
-	int		 rc;
-	char		 extra[128];
+	const struct cmd_sink sink = { ui_on_token, ui_on_note, ui_turn_poll,
+	    u };
+	struct repl *st = u->st;
 
-	buf_init(&note);
 	if (st->mode == CMD_MODE_FRESH || prompt == NULL) {
 		if (!ui_at_bol(u))
 			ui_newline(u);
@@ -479,48 +499,19 @@ ui_turn(struct ui *u, const char *prompt)
 		ui_append_str(u, prompt, UI_CLS_PROMPT);
 	u->generating = 1;
 	u->paused = 0;
+	u->waiting = 1;
+	u->replaying = prompt == NULL;
+	u->notes.len = 0;
+	u->notes_err = 0;
 	ui_message(u, 0, "%s waiting for the first token",
 	    u->utf8 ? "\xe2\x80\xa6" : "...");
 	ui_render(u, 0);
-	if (cmd_turn_begin(st, prompt, &note, &err) != 0) {
-		u->generating = 0;
-		ui_notes(u, &note, NULL);
-		ui_message(u, 1, "%s", err.msg);
-		goto out;
-	}
-	if (prompt == NULL)
-		ui_append_str(u, st->turn_prompt, UI_CLS_PROMPT);
-	u->msg[0] = '\0';
-	ui_notes(u, &note, NULL);
-	rc = 1;
-	while (rc == 1) {
-		if (!u->paused)
-			rc = cmd_turn_step(st, ui_on_token, u, &err);
-		ui_poll_keys(u);
-		if (u->quit)
-			cmd_turn_interrupt(st);
-		if (u->paused || ui_render_due(u))
-			ui_render(u, 0);
-	}
-	log_debug("ui: %d tokens, %.3f s wall from the first step, "
-	    "%.3f s in decode", st->n_generated, util_now() - st->turn_t0,
-	    gen_decode_seconds(st->sess));
-	extra[0] = '\0';
-	if (gen_stop_reason(st->sess, 0) == GEN_STOP_INTERRUPTED)
-		snprintf(extra, sizeof extra, "interrupted after %d tokens "
-		    "(kept)", st->n_generated);
+	cmd_turn_run(st, prompt, &sink);
 	u->generating = 0;
 	u->paused = 0;
-	if (rc < 0)
-		ui_message(u, 1, "%s", err.msg);
-	if (cmd_turn_end(st, &note, &err) != 0)
-		ui_message(u, 1, "%s", err.msg);
-	else if (rc >= 0)
-		ui_notes(u, &note, extra[0] != '\0' ? extra : NULL);
+	u->waiting = 0;
 	if (st->mode == CMD_MODE_FRESH)
 		ui_newline(u);
-out:
-	buf_fini(&note);
 	ui_render(u, 0);
 }
 
@@ -544,31 +535,19 @@ ui_handle_line(struct ui *u, char *line)
 {
 	struct buf	 out;
 	struct err	 err;
-	size_t		 q = strlen(UI_BLOCK), n = strlen(line);
 	char		*text;
 
-	if (*line != '\0' && !u->in_block) {
+	if (*line != '\0' && !u->block.open) {
 		add_history(line);
 		using_history();	/* the up-arrow starts from this one */
 	}
-	if (u->in_block || strncmp(line, UI_BLOCK, q) == 0) {
-		const char *part = u->in_block ? line : line + q;
-		size_t pn = strlen(part);
-		int end = pn >= q && strcmp(part + pn - q, UI_BLOCK) == 0 &&
-		    (u->in_block || n >= 2 * q);
-
-		if (u->in_block)
-			buf_puts(&u->block, "\n");
-		buf_append(&u->block, part, end ? pn - q : pn);
-		u->in_block = !end;
-		rl_set_prompt(u->in_block ? "... " : "> ");
-		if (u->in_block) {
-			ui_render(u, 0);
-			return;
-		}
-		text = xstrdup(u->block.data != NULL ? u->block.data : "");
-		buf_fini(&u->block);
-		buf_init(&u->block);
+	switch (cmd_block_line(&u->block, line, &text)) {
+	case 1:
+		rl_set_prompt("... ");
+		ui_render(u, 0);
+		return;
+	case 2:
+		rl_set_prompt("> ");
 		ui_turn(u, text);
 		free(text);
 		return;
@@ -667,7 +646,7 @@ ui_run(struct repl *st)
 	memset(&u, 0, sizeof u);
 	u.st = st;
 	u.tw_cols = 80;
-	buf_init(&u.block);
+	buf_init(&u.notes);
 	ui_newline(&u);
 	st->want_logits = 1;
 	/* before the first rl_set_screen_size(): readline must not export
@@ -708,6 +687,7 @@ ui_run(struct repl *st)
 		free(u.lines[i].cls);
 	}
 	free(u.lines);
-	buf_fini(&u.block);
+	cmd_block_reset(&u.block);
+	buf_fini(&u.notes);
 	return 0;
 }

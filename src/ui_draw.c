@@ -525,7 +525,7 @@ ui_draw_message(struct ui *u)
 		else if (u->generating)
 			hint = "+/- temp  [/] top-p  Space pause  Tab panel  "
 			    "Ctrl-C stop";
-		else if (u->in_block)
+		else if (u->block.open)
 			hint = "multi-line prompt: end it with \"\"\"";
 		else
 			hint = "Enter send  /help  F2 panel  PgUp/PgDn scroll  "

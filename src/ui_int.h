@@ -17,7 +17,6 @@
 #define UI_WHEEL_ROWS	3
 #define UI_N_HISTORY	1000	/* earlier prompts for the up-arrow */
 #define UI_KEYQ_CAP	4096
-#define UI_BLOCK	"\"\"\""
 
 /* Character classes in the transcript, each with its own look. */
 enum ui_cls {
@@ -77,8 +76,11 @@ struct ui {
 	size_t		 kq_head, kq_len; /* ring buffer */
 	char		*line;		/* a line readline accepted, or NULL */
 	int		 got_line;	/* line is set (NULL line: Ctrl-D) */
-	struct buf	 block;		/* a """ block being typed */
-	int		 in_block;	/* inside a """ block */
+	struct cmd_block block;		/* a """ block being typed */
+	int		 waiting;	/* a turn began; no word from it yet */
+	int		 replaying;	/* the turn is a /replay */
+	struct buf	 notes;		/* the turn's notices, joined */
+	int		 notes_err;	/* one of them is an error */
 	int		 quit;		/* leave the loop */
 	FILE		*devnull;	/* readline's output stream */
 };

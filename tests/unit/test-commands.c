@@ -3,14 +3,16 @@
  * (exact names, unique prefixes, '-' vs '_', unknown and ambiguous names),
  * every setting's parsing and range checks with their one-line errors,
  * stop-string escapes, the live-key knobs (steps, rounding, clamping),
- * /show, /help listing every command and live key, and the commands that
+ * /show and /set's answer, /help (every command in 30 rows, /help keys
+ * every key), the one """ block parser, and the commands that
  * need a model or a history database failing cleanly without one.  With
  * the tiny byte-level model: /tokens (ids are the bytes), turns in continue
  * mode (the next prompt is the transcript plus the new text) and fresh
  * mode, dropping the oldest tokens when the context would overflow, an
  * interrupted turn kept, and the candidate panel's rows against a softmax
  * and the nucleus rule computed here, redrawn for a new temperature from
- * the cached logits.
+ * the cached logits; the turn driver with a sink (tokens, notes, a poll
+ * that interrupts).
  */
 #include "config.h"
 
@@ -213,6 +215,93 @@ test_needs_resources(void)
 	CHECK(strcmp(err.msg, "no model loaded") == 0);
 }
 
+/* One """ parser for both front ends. */
+static void
+test_block(void)
+{
+	struct cmd_block	 b = { 0 };
+	char			*t = NULL;
+
+	CHECK(cmd_block_line(&b, "Once", &t) == 0 && !b.open);
+	CHECK(cmd_block_line(&b, "\"\"\"", &t) == 1 && b.open);
+	CHECK(cmd_block_line(&b, "Once upon", &t) == 1);
+	CHECK(cmd_block_line(&b, "", &t) == 1);	/* a blank line stays */
+	CHECK(cmd_block_line(&b, "a time", &t) == 1);
+	CHECK(cmd_block_line(&b, "\"\"\"", &t) == 2 && !b.open);
+	CHECK(t != NULL && strcmp(t, "Once upon\n\na time") == 0);
+	free(t);
+	CHECK(cmd_block_line(&b, "\"\"\"one line\"\"\"", &t) == 2);
+	CHECK(strcmp(t, "one line") == 0);
+	free(t);
+	CHECK(cmd_block_line(&b, "\"\"\"first", &t) == 1);
+	CHECK(cmd_block_line(&b, "last\"\"\"", &t) == 2);
+	CHECK(strcmp(t, "first\nlast") == 0);
+	free(t);
+	CHECK(cmd_block_line(&b, "\"\"\"gone", &t) == 1);
+	cmd_block_reset(&b);
+	CHECK(!b.open && b.text == NULL);
+	CHECK(cmd_block_line(&b, "/show", &t) == 0);
+}
+
+/* The turn driver: tokens, notes and the poll that stops a turn. */
+struct sink_log {
+	int	n_tokens;	/* events with a piece or an id */
+	int	n_polls;	/* calls of poll */
+	int	stop_after;	/* poll says stop at this call */
+	int	last_stop;	/* stop of the last event */
+	char	notes[512];	/* "E:" or "N:" and each line, joined */
+};
+
+static void
+sink_token(void *arg, const struct gen_token *tok)
+{
+	struct sink_log *l = arg;
+
+	l->n_tokens += tok->id >= 0;
+	l->last_stop = tok->stop;
+}
+
+static void
+sink_note(void *arg, const char *line, int error)
+{
+	struct sink_log *l = arg;
+	size_t n = strlen(l->notes);
+
+	snprintf(l->notes + n, sizeof l->notes - n, "%s%s|", error ? "E:" :
+	    "N:", line);
+}
+
+static int
+sink_poll(void *arg)
+{
+	struct sink_log *l = arg;
+
+	return ++l->n_polls == l->stop_after;
+}
+
+static void
+test_driver(void)
+{
+	struct sink_log		l = { 0 };
+	struct cmd_sink		k = { sink_token, sink_note, sink_poll, &l };
+
+	st.gen.max_new_tokens = 4;
+	CHECK(cmd_turn_run(&st, "abc", &k) == 0 && st.sess == NULL);
+	CHECK(l.n_tokens == 4 && l.last_stop == GEN_STOP_MAX);
+	CHECK_MSG(l.notes[0] == '\0', "%s", l.notes);
+	CHECK(l.n_polls == 3);		/* between steps, not after the last */
+	memset(&l, 0, sizeof l);
+	l.stop_after = 2;
+	CHECK(cmd_turn_run(&st, "abc", &k) == 0);
+	CHECK(l.n_tokens == 2 && l.last_stop == GEN_STOP_INTERRUPTED);
+	CHECK_MSG(strcmp(l.notes, "N:interrupted after 2 tokens (kept)|") ==
+	    0, "%s", l.notes);
+	memset(&l, 0, sizeof l);
+	CHECK(cmd_turn_run(&st, "", &k) == -1);
+	CHECK_MSG(strcmp(l.notes, "E:nothing to continue: type a prompt|") ==
+	    0, "%s", l.notes);
+}
+
 static void
 test_help(void)
 {
@@ -412,6 +501,8 @@ test_turns(void)
 	CHECK(cmd_turn_begin(&st, "", &out, &err) == -1 &&
 	    strcmp(err.msg, "nothing to continue: type a prompt") == 0);
 
+	test_driver();
+
 	cmd_fini(&st);
 	gen_engine_free(eng);
 	model_close(model);
@@ -434,6 +525,7 @@ main(void)
 	test_knobs();
 	test_needs_resources();
 	test_help();
+	test_block();
 	test_init();
 	test_turns();
 	cmd_fini(&st);
