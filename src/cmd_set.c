@@ -103,7 +103,7 @@ cmd_set_seed(struct repl *st, const char *v, struct err *err)
 	unsigned long long	 u;
 
 	if (strcmp(v, "random") == 0) {
-		st->seed_fixed = 0;
+		st->next.seed_fixed = 0;
 		return 0;
 	}
 	errno = 0;
@@ -113,18 +113,18 @@ cmd_set_seed(struct repl *st, const char *v, struct err *err)
 		    "'random'", v);
 		return -1;
 	}
-	st->gen.seed = (uint64_t)u;
-	st->seed_fixed = 1;
+	st->next.gen.seed = (uint64_t)u;
+	st->next.seed_fixed = 1;
 	return 0;
 }
 
 static void
 cmd_show_seed(const struct repl *st, struct buf *out)
 {
-	if (st->seed_fixed)
-		buf_printf(out, "%" PRIu64 "\n", st->gen.seed);
+	if (st->next.seed_fixed)
+		buf_printf(out, "%" PRIu64 "\n", st->next.gen.seed);
 	else
-		buf_printf(out, "random (last %" PRIu64 ")\n", st->turn_seed);
+		buf_printf(out, "random (last %" PRIu64 ")\n", st->turn.seed);
 }
 
 static int
@@ -135,14 +135,14 @@ cmd_set_max(struct repl *st, const char *v, struct err *err)
 	if (cmd_parse_long("max", v, GEN_MAX_NEW_MIN, GEN_MAX_NEW_MAX, &l,
 	    err) != 0)
 		return -1;
-	st->gen.max_new_tokens = (int)l;
+	st->next.gen.max_new_tokens = (int)l;
 	return 0;
 }
 
 static void
 cmd_show_max(const struct repl *st, struct buf *out)
 {
-	buf_printf(out, "%d\n", st->gen.max_new_tokens);
+	buf_printf(out, "%d\n", st->next.gen.max_new_tokens);
 }
 
 /* An empty value clears the stop strings; anything else adds one. */
@@ -150,33 +150,33 @@ static int
 cmd_set_stop(struct repl *st, const char *v, struct err *err)
 {
 	if (*v == '\0') {
-		for (int i = 0; i < st->gen.n_stop; i++) {
-			free(st->stop_own[i]);
-			st->stop_own[i] = NULL;
-			st->gen.stop[i] = NULL;
+		for (int i = 0; i < st->next.gen.n_stop; i++) {
+			free(st->next.stop_own[i]);
+			st->next.stop_own[i] = NULL;
+			st->next.gen.stop[i] = NULL;
 		}
-		st->gen.n_stop = 0;
+		st->next.gen.n_stop = 0;
 		return 0;
 	}
-	if (st->gen.n_stop == GEN_MAX_STOP) {
+	if (st->next.gen.n_stop == GEN_MAX_STOP) {
 		err_set(err, "stop: at most %d stop strings (/stop alone "
 		    "clears them)", GEN_MAX_STOP);
 		return -1;
 	}
-	st->stop_own[st->gen.n_stop] = cmd_unescape(v);
-	st->gen.stop[st->gen.n_stop] = st->stop_own[st->gen.n_stop];
-	st->gen.n_stop++;
+	st->next.stop_own[st->next.gen.n_stop] = cmd_unescape(v);
+	st->next.gen.stop[st->next.gen.n_stop] = st->next.stop_own[st->next.gen.n_stop];
+	st->next.gen.n_stop++;
 	return 0;
 }
 
 static void
 cmd_show_stop(const struct repl *st, struct buf *out)
 {
-	if (st->gen.n_stop == 0)
+	if (st->next.gen.n_stop == 0)
 		buf_puts(out, "(none)");
-	for (int i = 0; i < st->gen.n_stop; i++) {
+	for (int i = 0; i < st->next.gen.n_stop; i++) {
 		buf_puts(out, i ? " \"" : "\"");
-		cmd_escape(out, st->gen.stop[i], strlen(st->gen.stop[i]));
+		cmd_escape(out, st->next.gen.stop[i], strlen(st->next.gen.stop[i]));
 		buf_puts(out, "\"");
 	}
 	buf_puts(out, "\n");
@@ -186,9 +186,9 @@ static int
 cmd_set_mode(struct repl *st, const char *v, struct err *err)
 {
 	if (strcmp(v, "continue") == 0)
-		st->mode = CMD_MODE_CONTINUE;
+		st->next.mode = CMD_MODE_CONTINUE;
 	else if (strcmp(v, "fresh") == 0) {
-		st->mode = CMD_MODE_FRESH;
+		st->next.mode = CMD_MODE_FRESH;
 		cmd_clear(st);
 	} else {
 		err_set(err, "mode: '%s': expected continue or fresh", v);
@@ -200,7 +200,7 @@ cmd_set_mode(struct repl *st, const char *v, struct err *err)
 static void
 cmd_show_mode(const struct repl *st, struct buf *out)
 {
-	buf_printf(out, "%s\n", st->mode == CMD_MODE_CONTINUE ? "continue" :
+	buf_printf(out, "%s\n", st->next.mode == CMD_MODE_CONTINUE ? "continue" :
 	    "fresh");
 }
 
@@ -238,9 +238,9 @@ static int
 cmd_set_params(struct repl *st, const struct sampler_params *p,
     struct err *err)
 {
-	if (st->sess != NULL && gen_set_params(st->sess, p, err) != 0)
+	if (st->turn.sess != NULL && gen_set_params(st->turn.sess, p, err) != 0)
 		return -1;
-	st->gen.sp = *p;
+	st->next.gen.sp = *p;
 	return 0;
 }
 
@@ -257,7 +257,7 @@ cmd_set(struct repl *st, const char *name, const char *value,
 	const struct cmd_setting	*s;
 
 	if (row != NULL) {
-		struct sampler_params	p = st->gen.sp;
+		struct sampler_params	p = st->next.gen.sp;
 		double			v;
 
 		if (sampler_setting_parse(row, value, &v, err) != 0 ||
@@ -281,7 +281,7 @@ int
 cmd_adjust(struct repl *st, const char *name, int dir, struct err *err)
 {
 	const struct sampler_setting	*row = sampler_setting_find(name);
-	struct sampler_params		 p = st->gen.sp;
+	struct sampler_params		 p = st->next.gen.sp;
 
 	if (row == NULL || row->step <= 0) {
 		err_set(err, "%s: no live key turns it", name);
@@ -298,7 +298,7 @@ static void
 cmd_show_row(const struct repl *st, const struct sampler_setting *row,
     struct buf *out)
 {
-	double v = sampler_setting_get(&st->gen.sp, row);
+	double v = sampler_setting_get(&st->next.gen.sp, row);
 
 	buf_printf(out, "%-*s ", CMD_SHOW_W, row->name);
 	buf_printf(out, row->fmt, v);
@@ -339,10 +339,10 @@ cmd_show(const struct repl *st, struct buf *out)
 		cmd_show_row(st, &sampler_settings[i], out);
 	for (size_t i = 0; i < CMD_N_SETTINGS; i++)
 		cmd_show_one(st, cmd_settings[i].name, out);
-	if (st->gen.eos_id >= 0)
-		buf_printf(out, "%-*s %d\n", CMD_SHOW_W, "eos", st->gen.eos_id);
+	if (st->next.gen.eos_id >= 0)
+		buf_printf(out, "%-*s %d\n", CMD_SHOW_W, "eos", st->next.gen.eos_id);
 	buf_printf(out, "%-*s %s\n", CMD_SHOW_W, "history",
-	    st->hist != NULL ? "on" : "off");
+	    st->res.hist != NULL ? "on" : "off");
 }
 
 /* /help's line for a setting's short command: the row's help and range. */

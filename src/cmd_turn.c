@@ -29,13 +29,13 @@ cmd_ctx_append(struct repl *st, const int32_t *ids, size_t n)
 {
 	if (n == 0)
 		return;
-	if (st->n_ctx_ids + n > st->ctx_ids_cap) {
-		st->ctx_ids_cap = (st->n_ctx_ids + n) * 2;
-		st->ctx_ids = xreallocarray(st->ctx_ids, st->ctx_ids_cap,
-		    sizeof *st->ctx_ids);
+	if (st->ctx.n_ids + n > st->ctx.cap) {
+		st->ctx.cap = (st->ctx.n_ids + n) * 2;
+		st->ctx.ids = xreallocarray(st->ctx.ids, st->ctx.cap,
+		    sizeof *st->ctx.ids);
 	}
-	memcpy(st->ctx_ids + st->n_ctx_ids, ids, n * sizeof *ids);
-	st->n_ctx_ids += n;
+	memcpy(st->ctx.ids + st->ctx.n_ids, ids, n * sizeof *ids);
+	st->ctx.n_ids += n;
 }
 
 /* A seed for a turn when none is fixed: different each turn and each run,
@@ -61,22 +61,22 @@ cmd_fit_context(struct repl *st, size_t n_new)
 {
 	size_t room, want, drop;
 
-	if (st->n_ctx <= 0)
+	if (st->res.n_ctx <= 0)
 		return 0;
-	room = (size_t)st->n_ctx;
-	want = (size_t)st->gen.max_new_tokens;
+	room = (size_t)st->res.n_ctx;
+	want = (size_t)st->next.gen.max_new_tokens;
 	if (want > room / 4)
 		want = room / 4 > 0 ? room / 4 : 1;
-	if (st->n_ctx_ids + n_new + want <= room)
+	if (st->ctx.n_ids + n_new + want <= room)
 		return 0;
-	drop = st->n_ctx_ids + n_new + want - room;
-	if (drop > st->n_ctx_ids)
-		drop = st->n_ctx_ids;
+	drop = st->ctx.n_ids + n_new + want - room;
+	if (drop > st->ctx.n_ids)
+		drop = st->ctx.n_ids;
 	if (drop == 0)
 		return 0;
-	memmove(st->ctx_ids, st->ctx_ids + drop,
-	    (st->n_ctx_ids - drop) * sizeof *st->ctx_ids);
-	st->n_ctx_ids -= drop;
+	memmove(st->ctx.ids, st->ctx.ids + drop,
+	    (st->ctx.n_ids - drop) * sizeof *st->ctx.ids);
+	st->ctx.n_ids -= drop;
 	return drop;
 }
 
@@ -88,35 +88,35 @@ cmd_cache_logits(struct repl *st)
 	const int32_t	*p, *o;
 	size_t		 n_p = 0, n_o = 0, w, k = 0;
 
-	if (!st->want_logits || st->sess == NULL || st->n_vocab <= 0 ||
-	    (l = gen_next_logits(st->sess, 0)) == NULL)
+	if (!st->panel.want_logits || st->turn.sess == NULL || st->res.n_vocab <= 0 ||
+	    (l = gen_next_logits(st->turn.sess, 0)) == NULL)
 		return;
-	if (st->logits == NULL)
-		st->logits = xcalloc((size_t)st->n_vocab, sizeof *st->logits);
-	memcpy(st->logits, l, (size_t)st->n_vocab * sizeof *l);
-	st->have_logits = 1;
-	p = gen_prompt_ids(st->sess, 0, &n_p);
-	o = gen_output_ids(st->sess, 0, &n_o);
-	w = (size_t)(st->gen.sp.repeat_window > 0 ?
-	    st->gen.sp.repeat_window : 0);
+	if (st->panel.logits == NULL)
+		st->panel.logits = xcalloc((size_t)st->res.n_vocab, sizeof *st->panel.logits);
+	memcpy(st->panel.logits, l, (size_t)st->res.n_vocab * sizeof *l);
+	st->panel.have_logits = 1;
+	p = gen_prompt_ids(st->turn.sess, 0, &n_p);
+	o = gen_output_ids(st->turn.sess, 0, &n_o);
+	w = (size_t)(st->next.gen.sp.repeat_window > 0 ?
+	    st->next.gen.sp.repeat_window : 0);
 	if (w > n_p + n_o)
 		w = n_p + n_o;
-	if (w > st->recent_cap) {
-		st->recent_cap = w;
-		st->recent_own = xreallocarray(st->recent_own, w,
-		    sizeof *st->recent_own);
+	if (w > st->panel.recent_cap) {
+		st->panel.recent_cap = w;
+		st->panel.recent_own = xreallocarray(st->panel.recent_own, w,
+		    sizeof *st->panel.recent_own);
 	}
 	for (size_t i = n_p + n_o - w; i < n_p + n_o; i++)
-		st->recent_own[k++] = i < n_p ? p[i] : o[i - n_p];
-	st->recent = st->recent_own;
-	st->n_recent = k;
+		st->panel.recent_own[k++] = i < n_p ? p[i] : o[i - n_p];
+	st->panel.recent = st->panel.recent_own;
+	st->panel.n_recent = k;
 }
 
 /* What this process computes with, to compare with a recorded session. */
 static struct replay_setup
 cmd_setup(const struct repl *st)
 {
-	struct replay_setup now = { st->config_json, st->kernels, st->dtype };
+	struct replay_setup now = { st->res.config_json, st->res.kernels, st->res.dtype };
 
 	return now;
 }
@@ -128,22 +128,22 @@ cmd_setup(const struct repl *st)
 static int
 cmd_replay_start(struct repl *st, struct buf *note, struct err *err)
 {
-	const struct history_turn	*t = st->replay;
+	const struct history_turn	*t = st->turn.replay;
 	struct replay_setup		 now = cmd_setup(st);
 	struct gen_settings		 gs;
 
-	replay_check_model(st->hist, t, st->model_path, &now, note);
-	replay_settings(t, &st->replay_over, st->replay_mask, &gs);
-	if ((st->replaying = replay_begin(st->engine, t, &gs, st->replay_mask,
+	replay_check_model(st->res.hist, t, st->res.model_path, &now, note);
+	replay_settings(t, &st->turn.replay_over, st->turn.replay_mask, &gs);
+	if ((st->turn.replaying = replay_begin(st->res.engine, t, &gs, st->turn.replay_mask,
 	    err)) == NULL)
 		return -1;
-	st->sess = replay_session(st->replaying);
-	st->turn_new_ids = xreallocarray(NULL, t->n_prompt,
-	    sizeof *st->turn_new_ids);
-	memcpy(st->turn_new_ids, t->prompt_ids,
+	st->turn.sess = replay_session(st->turn.replaying);
+	st->turn.new_ids = xreallocarray(NULL, t->n_prompt,
+	    sizeof *st->turn.new_ids);
+	memcpy(st->turn.new_ids, t->prompt_ids,
 	    t->n_prompt * sizeof *t->prompt_ids);
-	st->n_turn_new = t->n_prompt;
-	st->turn_prompt = xstrdup(t->prompt != NULL ? t->prompt : "");
+	st->turn.n_new = t->n_prompt;
+	st->turn.prompt = xstrdup(t->prompt != NULL ? t->prompt : "");
 	return 0;
 }
 
@@ -156,28 +156,28 @@ cmd_prompt_ids(struct repl *st, const char *prompt, struct gen_settings *gs,
 
 	/* the same policy as lmsh generate and tokenize: refuse, naming the
 	 * byte, unless --replace-invalid asked for U+FFFD */
-	if (!st->replace_invalid &&
+	if (!st->next.replace_invalid &&
 	    !utf8_is_valid(prompt, strlen(prompt), &bad)) {
 		err_set(err, "prompt: invalid UTF-8 at byte %zu "
 		    "(--replace-invalid turns such bytes into U+FFFD)", bad);
 		return -1;
 	}
-	if (bpe_encode(st->bpe, prompt, strlen(prompt), BPE_UTF8_REPLACE,
-	    &st->turn_new_ids, &st->n_turn_new, err) != 0)
+	if (bpe_encode(st->res.bpe, prompt, strlen(prompt), BPE_UTF8_REPLACE,
+	    &st->turn.new_ids, &st->turn.n_new, err) != 0)
 		return -1;
-	if (st->mode == CMD_MODE_FRESH)
+	if (st->next.mode == CMD_MODE_FRESH)
 		cmd_clear(st);
-	if (st->n_turn_new == 0 && st->n_ctx_ids == 0) {
+	if (st->turn.n_new == 0 && st->ctx.n_ids == 0) {
 		err_set(err, "nothing to continue: type a prompt");
 		return -1;
 	}
-	if ((drop = cmd_fit_context(st, st->n_turn_new)) > 0)
+	if ((drop = cmd_fit_context(st, st->turn.n_new)) > 0)
 		buf_printf(note, "context full: dropped the oldest %zu "
 		    "token%s\n", drop, drop == 1 ? "" : "s");
-	*gs = st->gen;
-	if (!st->seed_fixed)
+	*gs = st->next.gen;
+	if (!st->next.seed_fixed)
 		gs->seed = cmd_random_seed();
-	st->turn_prompt = xstrdup(prompt);
+	st->turn.prompt = xstrdup(prompt);
 	return 0;
 }
 
@@ -187,14 +187,14 @@ cmd_prompt_ids(struct repl *st, const char *prompt, struct gen_settings *gs,
 void
 cmd_turn_reset(struct repl *st)
 {
-	if (st->replaying == NULL)
-		gen_free(st->sess);
-	st->sess = NULL;
-	free(st->turn_prompt);
-	st->turn_prompt = NULL;
-	free(st->turn_new_ids);
-	st->turn_new_ids = NULL;
-	st->n_turn_new = 0;
+	if (st->turn.replaying == NULL)
+		gen_free(st->turn.sess);
+	st->turn.sess = NULL;
+	free(st->turn.prompt);
+	st->turn.prompt = NULL;
+	free(st->turn.new_ids);
+	st->turn.new_ids = NULL;
+	st->turn.n_new = 0;
 	cmd_replay_free(st);
 }
 
@@ -202,15 +202,15 @@ cmd_turn_reset(struct repl *st)
 static void
 cmd_turn_started(struct repl *st, uint64_t seed)
 {
-	double s = gen_prefill_seconds(st->sess);
+	double s = gen_prefill_seconds(st->turn.sess);
 
-	st->turn_seed = seed;
-	st->turn_step = 0;
-	st->n_generated = 0;
-	st->decode_tps = 0;
-	st->prefill_tps = s > 0 ? st->n_turn_new / s : 0;
-	st->ctx_used = gen_context_used(st->sess, 0);
-	st->turn_t0 = util_now();
+	st->turn.seed = seed;
+	st->turn.step = 0;
+	st->fig.n_generated = 0;
+	st->fig.decode_tps = 0;
+	st->fig.prefill_tps = s > 0 ? st->turn.n_new / s : 0;
+	st->fig.ctx_used = gen_context_used(st->turn.sess, 0);
+	st->fig.t0 = util_now();
 	cmd_cache_logits(st);
 }
 
@@ -229,31 +229,31 @@ cmd_turn_begin(struct repl *st, const char *prompt, struct buf *note,
 	size_t			 n;
 	int			 rc = -1;
 
-	if (st->engine == NULL || (prompt != NULL && st->bpe == NULL)) {
+	if (st->res.engine == NULL || (prompt != NULL && st->res.bpe == NULL)) {
 		err_set(err, "no model loaded");
 		goto out;
 	}
 	if (prompt == NULL) {
-		if (st->replay == NULL) {
+		if (st->turn.replay == NULL) {
 			err_set(err, "no turn to replay");
 			goto out;
 		}
 		if (cmd_replay_start(st, note, err) != 0)
 			goto out;
-		gs = *gen_settings(st->sess);
+		gs = *gen_settings(st->turn.sess);
 	} else {
 		if (cmd_prompt_ids(st, prompt, &gs, note, err) != 0)
 			goto out;
-		n = st->n_ctx_ids + st->n_turn_new;
+		n = st->ctx.n_ids + st->turn.n_new;
 		ids = xreallocarray(NULL, n ? n : 1, sizeof *ids);
-		if (st->n_ctx_ids > 0)
-			memcpy(ids, st->ctx_ids, st->n_ctx_ids * sizeof *ids);
-		if (st->n_turn_new > 0)
-			memcpy(ids + st->n_ctx_ids, st->turn_new_ids,
-			    st->n_turn_new * sizeof *ids);
-		if ((st->sess = gen_new(st->engine, &gs, err)) == NULL ||
-		    gen_add_prompt(st->sess, ids, n, 1, err) != 0 ||
-		    gen_start(st->sess, err) != 0)
+		if (st->ctx.n_ids > 0)
+			memcpy(ids, st->ctx.ids, st->ctx.n_ids * sizeof *ids);
+		if (st->turn.n_new > 0)
+			memcpy(ids + st->ctx.n_ids, st->turn.new_ids,
+			    st->turn.n_new * sizeof *ids);
+		if ((st->turn.sess = gen_new(st->res.engine, &gs, err)) == NULL ||
+		    gen_add_prompt(st->turn.sess, ids, n, 1, err) != 0 ||
+		    gen_start(st->turn.sess, err) != 0)
 			goto out;
 	}
 	cmd_turn_started(st, gs.seed);
@@ -277,16 +277,16 @@ cmd_turn_step(struct repl *st, gen_token_fn *fn, void *arg, struct err *err)
 	size_t	 n = 0;
 	int	 rc;
 
-	if (st->replaying != NULL)
-		rc = replay_step(st->replaying, fn, arg, err);
+	if (st->turn.replaying != NULL)
+		rc = replay_step(st->turn.replaying, fn, arg, err);
 	else
-		rc = gen_step(st->sess, fn, arg, err);
-	gen_output_ids(st->sess, 0, &n);
-	st->n_generated = (int)n;
-	st->turn_step = st->n_generated;
-	s = gen_decode_seconds(st->sess);
-	st->decode_tps = s > 0 ? st->n_generated / s : 0;
-	st->ctx_used = gen_context_used(st->sess, 0);
+		rc = gen_step(st->turn.sess, fn, arg, err);
+	gen_output_ids(st->turn.sess, 0, &n);
+	st->fig.n_generated = (int)n;
+	st->turn.step = st->fig.n_generated;
+	s = gen_decode_seconds(st->turn.sess);
+	st->fig.decode_tps = s > 0 ? st->fig.n_generated / s : 0;
+	st->fig.ctx_used = gen_context_used(st->turn.sess, 0);
 	if (rc == 1)
 		cmd_cache_logits(st);
 	return rc;
@@ -296,8 +296,8 @@ cmd_turn_step(struct repl *st, gen_token_fn *fn, void *arg, struct err *err)
 void
 cmd_turn_interrupt(struct repl *st)
 {
-	if (st->sess != NULL)
-		gen_interrupt(st->sess);
+	if (st->turn.sess != NULL)
+		gen_interrupt(st->turn.sess);
 }
 
 static void
@@ -306,13 +306,13 @@ cmd_record(struct repl *st, struct buf *note)
 	struct history_turn	t;
 	struct err		err;
 
-	if (st->hist == NULL)
+	if (st->res.hist == NULL)
 		return;
 	memset(&t, 0, sizeof t);
-	record_turn(&t, st->sess, 0, st->turn_prompt);
-	t.session_id = st->session_id;
-	t.replay_of = st->replay != NULL ? st->replay->id : 0;
-	if (history_record_turn(st->hist, &t, &err) != 0)
+	record_turn(&t, st->turn.sess, 0, st->turn.prompt);
+	t.session_id = st->res.session_id;
+	t.replay_of = st->turn.replay != NULL ? st->turn.replay->id : 0;
+	if (history_record_turn(st->res.hist, &t, &err) != 0)
 		buf_printf(note, "history: %s\n", err.msg);
 	history_turn_fini(&t);
 }
@@ -325,9 +325,9 @@ cmd_replay_finish(struct repl *st, struct buf *note)
 	struct replay_result	res;
 	struct replay_setup	now = cmd_setup(st);
 
-	st->sess = replay_end(st->replaying, &res);
-	st->replaying = NULL;
-	replay_verdict(st->replay, &res, st->bpe, &now, note);
+	st->turn.sess = replay_end(st->turn.replaying, &res);
+	st->turn.replaying = NULL;
+	replay_verdict(st->turn.replay, &res, st->res.bpe, &now, note);
 }
 
 /*
@@ -342,22 +342,22 @@ cmd_turn_end(struct repl *st, struct buf *note, struct err *err)
 	size_t		 n_p = 0, n_o = 0;
 	enum gen_stop	 why;
 
-	if (st->sess == NULL)
+	if (st->turn.sess == NULL)
 		return 0;
-	why = gen_stop_reason(st->sess, 0);
-	if (st->replaying != NULL)
+	why = gen_stop_reason(st->turn.sess, 0);
+	if (st->turn.replaying != NULL)
 		cmd_replay_finish(st, note);
 	cmd_record(st, note);
-	st->n_ctx_ids = 0;
-	if (st->mode == CMD_MODE_CONTINUE) {
-		p = gen_prompt_ids(st->sess, 0, &n_p);
-		o = gen_output_ids(st->sess, 0, &n_o);
+	st->ctx.n_ids = 0;
+	if (st->next.mode == CMD_MODE_CONTINUE) {
+		p = gen_prompt_ids(st->turn.sess, 0, &n_p);
+		o = gen_output_ids(st->turn.sess, 0, &n_o);
 		cmd_ctx_append(st, p, n_p);
 		cmd_ctx_append(st, o, n_o);
 	}
 	if (why == GEN_STOP_CONTEXT)
 		buf_printf(note, "the context is full (%d tokens): the next "
-		    "prompt drops the oldest text\n", st->n_ctx);
+		    "prompt drops the oldest text\n", st->res.n_ctx);
 	else if (why == GEN_STOP_ERROR)
 		err_set(err, "the model failed; the reply was kept");
 	cmd_turn_reset(st);
@@ -406,11 +406,11 @@ cmd_turn_run(struct repl *st, const char *prompt, const struct cmd_sink *k)
 		if (k->poll(k->arg))
 			cmd_turn_interrupt(st);
 	log_debug("turn: %d tokens, %.3f s wall from the first step, "
-	    "%.3f s in decode", st->n_generated, util_now() - st->turn_t0,
-	    gen_decode_seconds(st->sess));
-	if (gen_stop_reason(st->sess, 0) == GEN_STOP_INTERRUPTED) {
+	    "%.3f s in decode", st->fig.n_generated, util_now() - st->fig.t0,
+	    gen_decode_seconds(st->turn.sess));
+	if (gen_stop_reason(st->turn.sess, 0) == GEN_STOP_INTERRUPTED) {
 		buf_printf(&note, "interrupted after %d tokens (kept)",
-		    st->n_generated);
+		    st->fig.n_generated);
 		cmd_sink_notes(k, &note);
 	}
 	if (step < 0)
@@ -434,13 +434,13 @@ out:
 size_t
 cmd_candidates(struct repl *st, struct sampler_cand *out, size_t n)
 {
-	if (!st->have_logits || st->logits == NULL)
+	if (!st->panel.have_logits || st->panel.logits == NULL)
 		return 0;
-	if (st->sampler == NULL && (st->sampler = sampler_new(st->n_vocab)) ==
+	if (st->panel.sampler == NULL && (st->panel.sampler = sampler_new(st->res.n_vocab)) ==
 	    NULL)
 		return 0;
-	return sampler_candidates(st->sampler, &st->gen.sp, st->logits,
-	    st->recent, st->n_recent, out, n);
+	return sampler_candidates(st->panel.sampler, &st->next.gen.sp, st->panel.logits,
+	    st->panel.recent, st->panel.n_recent, out, n);
 }
 
 /*
@@ -451,8 +451,8 @@ int
 cmd_history_prompts(struct repl *st, int n, void (*fn)(void *, const char *),
     void *arg, struct err *err)
 {
-	if (st->hist == NULL)
+	if (st->res.hist == NULL)
 		return 0;
-	return history_prompts(st->hist, n, fn, arg, err);
+	return history_prompts(st->res.hist, n, fn, arg, err);
 }
 

@@ -39,11 +39,11 @@
 void
 cmd_clear(struct repl *st)
 {
-	st->n_ctx_ids = 0;
-	st->ctx_used = 0;
-	st->have_logits = 0;
-	if (st->engine != NULL && st->sess == NULL)
-		gen_engine_forget(st->engine);
+	st->ctx.n_ids = 0;
+	st->fig.ctx_used = 0;
+	st->panel.have_logits = 0;
+	if (st->res.engine != NULL && st->turn.sess == NULL)
+		gen_engine_forget(st->res.engine);
 }
 
 /* ---- handlers ------------------------------------------------------------ */
@@ -119,7 +119,7 @@ cmd_do_clear(struct repl *st, const struct cmd_entry *e, const char *args,
 static int
 cmd_need_history(const struct repl *st, struct err *err)
 {
-	if (st->hist != NULL)
+	if (st->res.hist != NULL)
 		return 0;
 	err_set(err, "history is off (started with --no-history, or the "
 	    "database could not be opened)");
@@ -161,13 +161,13 @@ cmd_do_history(struct repl *st, const struct cmd_entry *e, const char *args,
 			err_set(err, "history: usage: /history search TEXT");
 			return CMD_ERROR;
 		}
-		rc = history_search_turns(st->hist, q, CMD_HISTORY_DEFAULT, 0, out,
+		rc = history_search_turns(st->res.hist, q, CMD_HISTORY_DEFAULT, 0, out,
 		    err);
 	} else {
 		if (*args != '\0' &&
 		    cmd_parse_long("history", args, 1, 100000, &n, err) != 0)
 			return CMD_ERROR;
-		rc = history_list_turns(st->hist, (int)n, 0, 0, out, err);
+		rc = history_list_turns(st->res.hist, (int)n, 0, 0, out, err);
 	}
 	if (rc != 0)
 		return CMD_ERROR;
@@ -186,7 +186,7 @@ cmd_do_show_turn(struct repl *st, const struct cmd_entry *e, const char *args,
 	if (cmd_need_history(st, err) != 0 ||
 	    cmd_parse_id("show-turn", args, &id, err) != 0)
 		return CMD_ERROR;
-	return history_show(st->hist, id, out, err) == 0 ? CMD_DONE :
+	return history_show(st->res.hist, id, out, err) == 0 ? CMD_DONE :
 	    CMD_ERROR;
 }
 
@@ -196,13 +196,13 @@ cmd_do_show_turn(struct repl *st, const struct cmd_entry *e, const char *args,
 void
 cmd_replay_free(struct repl *st)
 {
-	replay_free(st->replaying);
-	st->replaying = NULL;
-	if (st->replay == NULL)
+	replay_free(st->turn.replaying);
+	st->turn.replaying = NULL;
+	if (st->turn.replay == NULL)
 		return;
-	history_turn_fini(st->replay);
-	free(st->replay);
-	st->replay = NULL;
+	history_turn_fini(st->turn.replay);
+	free(st->turn.replay);
+	st->turn.replay = NULL;
 }
 
 /*
@@ -225,18 +225,18 @@ cmd_do_replay(struct repl *st, const struct cmd_entry *e, const char *args,
 	free(word);
 	if (rc)
 		return CMD_ERROR;
-	if (st->engine == NULL) {
+	if (st->res.engine == NULL) {
 		err_set(err, "replay: no model loaded");
 		return CMD_ERROR;
 	}
 	cmd_replay_free(st);
-	st->replay_over = st->gen;
-	st->replay_mask = 0;
-	if (replay_parse_overrides(args + n, &st->replay_over,
-	    &st->replay_mask, err) != 0)
+	st->turn.replay_over = st->next.gen;
+	st->turn.replay_mask = 0;
+	if (replay_parse_overrides(args + n, &st->turn.replay_over,
+	    &st->turn.replay_mask, err) != 0)
 		return CMD_ERROR;
-	st->replay = xcalloc(1, sizeof *st->replay);
-	if (history_get_turn(st->hist, id, st->replay, err) != 0) {
+	st->turn.replay = xcalloc(1, sizeof *st->turn.replay);
+	if (history_get_turn(st->res.hist, id, st->turn.replay, err) != 0) {
 		cmd_replay_free(st);
 		return CMD_ERROR;
 	}
@@ -252,7 +252,7 @@ cmd_do_tokens(struct repl *st, const struct cmd_entry *e, const char *args,
 	char	 piece[256];
 
 	(void)e;
-	if (st->bpe == NULL) {
+	if (st->res.bpe == NULL) {
 		err_set(err, "tokens: no tokenizer loaded");
 		return CMD_ERROR;
 	}
@@ -260,7 +260,7 @@ cmd_do_tokens(struct repl *st, const struct cmd_entry *e, const char *args,
 		err_set(err, "tokens: usage: /tokens TEXT");
 		return CMD_ERROR;
 	}
-	if (bpe_encode(st->bpe, args, strlen(args), BPE_UTF8_REPLACE, &ids,
+	if (bpe_encode(st->res.bpe, args, strlen(args), BPE_UTF8_REPLACE, &ids,
 	    &n, err) != 0) {
 		err_prefix(err, "tokens");
 		return CMD_ERROR;
@@ -289,20 +289,20 @@ cmd_do_model(struct repl *st, const struct cmd_entry *e, const char *args,
 	double			 params;
 
 	(void)e; (void)args;
-	if (st->engine == NULL) {
+	if (st->res.engine == NULL) {
 		err_set(err, "model: no model loaded");
 		return CMD_ERROR;
 	}
-	c = model_config(gen_engine_model(st->engine));
+	c = model_config(gen_engine_model(st->res.engine));
 	/* embeddings and head, then per layer attention, SwiGLU, two norms */
 	params = 2.0 * c->vocab_size * c->d_model + c->d_model +
 	    (double)c->num_layers * (4.0 * c->d_model * c->d_model +
 	    3.0 * c->d_model * c->d_ff + 2.0 * c->d_model);
-	buf_printf(out, "model          %s\n", st->model_path != NULL ?
-	    st->model_path : "(unnamed)");
+	buf_printf(out, "model          %s\n", st->res.model_path != NULL ?
+	    st->res.model_path : "(unnamed)");
 	buf_printf(out, "parameters     %.3g M\n", params / 1e6);
 	buf_printf(out, "vocab_size     %d (tokenizer %zu)\n", c->vocab_size,
-	    st->bpe != NULL ? bpe_n_vocab(st->bpe) : (size_t)0);
+	    st->res.bpe != NULL ? bpe_n_vocab(st->res.bpe) : (size_t)0);
 	buf_printf(out, "context_length %d\n", c->context_length);
 	buf_printf(out, "d_model        %d\n", c->d_model);
 	buf_printf(out, "num_layers     %d\n", c->num_layers);
@@ -338,8 +338,8 @@ cmd_token_text(const struct repl *st, int32_t id, char *out, size_t out_cap)
 	size_t		 len = 0, i = 0;
 	struct buf	 tmp;
 
-	if (st->bpe != NULL)
-		b = bpe_token_bytes(st->bpe, id, &len);
+	if (st->res.bpe != NULL)
+		b = bpe_token_bytes(st->res.bpe, id, &len);
 	if (b == NULL) {
 		snprintf(out, out_cap, "<%d>", id);
 		return out;
@@ -368,16 +368,16 @@ void
 cmd_init(struct repl *st, const struct lm_options *o)
 {
 	memset(st, 0, sizeof *st);
-	st->gen = o->gen;
-	st->gen.n_stop = 0;
+	st->next.gen = o->gen;
+	st->next.gen.n_stop = 0;
 	for (int i = 0; i < o->gen.n_stop; i++) {
-		st->stop_own[i] = cmd_unescape(o->gen.stop[i]);
-		st->gen.stop[st->gen.n_stop++] = st->stop_own[i];
+		st->next.stop_own[i] = cmd_unescape(o->gen.stop[i]);
+		st->next.gen.stop[st->next.gen.n_stop++] = st->next.stop_own[i];
 	}
-	st->seed_fixed = o->seed_set;
-	st->replace_invalid = o->replace_invalid;
-	st->turn_seed = o->gen.seed;
-	st->mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
+	st->next.seed_fixed = o->seed_set;
+	st->next.replace_invalid = o->replace_invalid;
+	st->turn.seed = o->gen.seed;
+	st->next.mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
 	    CMD_MODE_FRESH : CMD_MODE_CONTINUE;
 }
 
@@ -390,14 +390,14 @@ cmd_fini(struct repl *st)
 {
 	cmd_turn_reset(st);
 	for (int i = 0; i < GEN_MAX_STOP; i++)
-		free(st->stop_own[i]);
-	free(st->ctx_ids);
-	free(st->logits);
-	free(st->recent_own);
-	sampler_free(st->sampler);
-	free(st->model_name);
-	free(st->config_json);
-	free(st->kernels);
-	free(st->dtype);
+		free(st->next.stop_own[i]);
+	free(st->ctx.ids);
+	free(st->panel.logits);
+	free(st->panel.recent_own);
+	sampler_free(st->panel.sampler);
+	free(st->res.model_name);
+	free(st->res.config_json);
+	free(st->res.kernels);
+	free(st->res.dtype);
 	memset(st, 0, sizeof *st);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "generate.h"
+#include "repl.h"
 #include "sampler.h"
 
 struct err;
@@ -14,12 +15,6 @@ struct history;
 struct history_turn;
 struct lm_options;
 struct replay;
-
-/* What each prompt starts from. */
-enum cmd_mode {
-	CMD_MODE_CONTINUE = 0,	/* the transcript so far, KV cache reused */
-	CMD_MODE_FRESH		/* nothing */
-};
 
 /* What a line asks its front end to do next. */
 enum cmd_action {
@@ -38,67 +33,6 @@ struct cmd_key {
 };
 extern const struct cmd_key cmd_live_keys[];	/* ends with a NULL keys */
 extern const struct cmd_key cmd_edit_keys[];	/* ends with a NULL keys */
-
-/*
- * The REPL's state, shared by the curses screen and the line mode.  The
- * resources are borrowed: repl.c opens and closes them.  Unit tests use it
- * without engine, model or history (those fields NULL).
- */
-struct repl {
-	/* settings for the next turn */
-	struct gen_settings	 gen;		/* stop[] points into stop_own[] */
-	char			*stop_own[GEN_MAX_STOP]; /* owned stop strings */
-	int			 seed_fixed;	/* 1: every turn uses gen.seed */
-	enum cmd_mode		 mode;		/* continue or fresh */
-	int			 replace_invalid; /* 1: bad UTF-8 -> U+FFFD */
-
-	/* resources (borrowed) */
-	struct gen_engine	*engine;	/* NULL in unit tests */
-	const struct bpe	*bpe;		/* tokenizer, or NULL */
-	struct history		*hist;		/* NULL: history off */
-	int64_t			 session_id;	/* history session, 0 if none */
-	const char		*model_path;	/* as the user named it */
-	char			*config_json;	/* the model config (owned) */
-	char			*kernels;	/* kernel set in use (owned) */
-	char			*dtype;		/* weight dtype in use (owned) */
-	char			*model_name;	/* short name for the status line */
-	int			 n_ctx;		/* model context length (0: unknown) */
-
-	/* the transcript as the model sees it (continue mode) */
-	int32_t			*ctx_ids;	/* token ids, oldest first */
-	size_t			 n_ctx_ids;	/* ids used */
-	size_t			 ctx_ids_cap;	/* ids allocated */
-
-	/* the running turn */
-	struct gen_session	*sess;		/* NULL between turns */
-	char			*turn_prompt;	/* text of the turn (owned) */
-	int32_t			*turn_new_ids;	/* ids the turn adds (owned) */
-	size_t			 n_turn_new;	/* entries in turn_new_ids */
-	struct history_turn	*replay;	/* turn /replay loaded, or NULL */
-	struct replay		*replaying;	/* its regeneration, or NULL */
-	struct gen_settings	 replay_over;	/* settings /replay overrides */
-	unsigned		 replay_mask;	/* which (replay.h's bits) */
-	int			 turn_step;	/* tokens sampled so far */
-	uint64_t		 turn_seed;	/* seed of this (or the last) turn */
-
-	/* figures for the status line (last or running turn) */
-	int			 n_generated;	/* tokens of the turn */
-	double			 prefill_tps;	/* prompt tokens per second */
-	double			 decode_tps;	/* generated tokens per second */
-	int			 ctx_used;	/* context positions in use */
-	double			 turn_t0;	/* util_now() when decoding began */
-
-	/* candidate panel */
-	int			 want_logits;	/* copy logits after each step */
-	struct sampler		*sampler;	/* for sampler_candidates() */
-	float			*logits;	/* [n_vocab] cached next-token logits */
-	int			 n_vocab;	/* entries in logits */
-	int			 have_logits;	/* logits holds a distribution */
-	const int32_t		*recent;	/* tokens before the cached logits */
-	size_t			 n_recent;	/* entries in recent */
-	int32_t			*recent_own;	/* owned copy behind recent */
-	size_t			 recent_cap;	/* allocated entries */
-};
 
 /* Set-up.  cmd_init copies the settings (and stop strings) of opts. */
 void		 cmd_init(struct repl *, const struct lm_options *);

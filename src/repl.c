@@ -98,22 +98,22 @@ repl_open_history(struct repl *st, const struct lm_options *o)
 
 	if (o->no_history)
 		return;
-	if ((st->hist = history_open(o->history, 0, &err)) == NULL) {
+	if ((st->res.hist = history_open(o->history, 0, &err)) == NULL) {
 		cli_warn("history off: %s", err.msg);
 		return;
 	}
 	memset(&info, 0, sizeof info);
 	info.lmsh_version = PACKAGE_VERSION;
-	info.model_path = st->model_path;
-	info.config_json = st->config_json;
-	info.kernels = st->kernels;
-	info.dtype = st->dtype;
-	st->session_id = history_begin_session(st->hist, &info, &err);
-	if (st->session_id <= 0) {
+	info.model_path = st->res.model_path;
+	info.config_json = st->res.config_json;
+	info.kernels = st->res.kernels;
+	info.dtype = st->res.dtype;
+	st->res.session_id = history_begin_session(st->res.hist, &info, &err);
+	if (st->res.session_id <= 0) {
 		cli_warn("history off: %s", err.msg);
-		history_close(st->hist);
-		st->hist = NULL;
-		st->session_id = 0;
+		history_close(st->res.hist);
+		st->res.hist = NULL;
+		st->res.session_id = 0;
 	}
 }
 
@@ -152,32 +152,32 @@ repl_main(int argc, char **argv)
 		cli_error("%s", err.msg);
 		goto out;
 	}
-	st.engine = engine;
-	st.bpe = bpe;
-	st.model_path = cli_model_path(&o);
-	st.model_name = repl_model_name(st.model_path);
-	st.n_ctx = model_config(model)->context_length;
-	st.n_vocab = model_config(model)->vocab_size;
+	st.res.engine = engine;
+	st.res.bpe = bpe;
+	st.res.model_path = cli_model_path(&o);
+	st.res.model_name = repl_model_name(st.res.model_path);
+	st.res.n_ctx = model_config(model)->context_length;
+	st.res.n_vocab = model_config(model)->vocab_size;
 	if (!o.eos_set) {
-		st.gen.eos_id = bpe_token_id(bpe, "<|endoftext|>", 13);
-		if (st.gen.eos_id >= st.n_vocab)
-			st.gen.eos_id = -1;	/* a tokenizer bigger than
+		st.next.gen.eos_id = bpe_token_id(bpe, "<|endoftext|>", 13);
+		if (st.next.gen.eos_id >= st.res.n_vocab)
+			st.next.gen.eos_id = -1;	/* a tokenizer bigger than
 						   the model */
 	}
-	st.config_json = record_config_json(model);
-	st.kernels = record_kernels();
-	st.dtype = xstrdup(record_dtype(model));
+	st.res.config_json = record_config_json(model);
+	st.res.kernels = record_kernels();
+	st.res.dtype = xstrdup(record_dtype(model));
 	repl_open_history(&st, &o);
 	rc = -1;
 	if (repl_use_curses(&o))
 		rc = ui_run(&st);
 	if (rc < 0)
 		rc = repl_line_run(&st);
-	if (st.hist != NULL &&
-	    history_end_session(st.hist, st.session_id, &err) != 0)
+	if (st.res.hist != NULL &&
+	    history_end_session(st.res.hist, st.res.session_id, &err) != 0)
 		cli_warn("history: %s", err.msg);
 out:
-	history_close(st.hist);
+	history_close(st.res.hist);
 	cmd_fini(&st);
 	gen_engine_free(engine);
 	model_close(model);

@@ -245,9 +245,9 @@ ui_knob(struct ui *u, const char *name, int dir)
 		ui_message(u, 1, "%s", err.msg);
 	else if (u->generating && row != NULL) {
 		snprintf(v, sizeof v, row->fmt,
-		    sampler_setting_get(&u->st->gen.sp, row));
+		    sampler_setting_get(&u->st->next.gen.sp, row));
 		ui_message(u, 0, "%s %s from token %d", row->name, v,
-		    u->st->turn_step);
+		    u->st->turn.step);
 	}
 }
 
@@ -434,8 +434,8 @@ ui_turn_started(struct ui *u)
 		return;
 	u->waiting = 0;
 	u->msg[0] = '\0';
-	if (u->replaying && u->st->turn_prompt != NULL)
-		ui_append_str(u, u->st->turn_prompt, UI_CLS_PROMPT);
+	if (u->replaying && u->st->turn.prompt != NULL)
+		ui_append_str(u, u->st->turn.prompt, UI_CLS_PROMPT);
 }
 
 static void
@@ -485,7 +485,7 @@ ui_turn(struct ui *u, const char *prompt)
 	    u };
 	struct repl *st = u->st;
 
-	if (st->mode == CMD_MODE_FRESH || prompt == NULL) {
+	if (st->next.mode == CMD_MODE_FRESH || prompt == NULL) {
 		if (!ui_at_bol(u))
 			ui_newline(u);
 		if (u->n_lines > 1)
@@ -510,7 +510,7 @@ ui_turn(struct ui *u, const char *prompt)
 	u->generating = 0;
 	u->paused = 0;
 	u->waiting = 0;
-	if (st->mode == CMD_MODE_FRESH)
+	if (st->next.mode == CMD_MODE_FRESH)
 		ui_newline(u);
 	ui_render(u, 0);
 }
@@ -565,7 +565,7 @@ ui_handle_line(struct ui *u, char *line)
 		break;
 	case CMD_CLEAR:
 		ui_clear_transcript(u);
-		u->st->n_generated = 0;
+		u->st->fig.n_generated = 0;
 		break;
 	case CMD_RUN:
 		ui_turn(u, NULL);
@@ -648,7 +648,7 @@ ui_run(struct repl *st)
 	u.tw_cols = 80;
 	buf_init(&u.notes);
 	ui_newline(&u);
-	st->want_logits = 1;
+	st->panel.want_logits = 1;
 	/* before the first rl_set_screen_size(): readline must not export
 	 * LINES and COLUMNS, which would pin curses to the first size */
 	rl_change_environment = 0;

@@ -421,7 +421,7 @@ ui_draw_panel(struct ui *u)
 	getmaxyx(u->pw, h, w);
 	werase(u->pw);
 	snprintf(head, sizeof head, " next token  temp %.2f  top-p %.2f",
-	    st->gen.sp.temperature, st->gen.sp.top_p);
+	    st->next.gen.sp.temperature, st->next.gen.sp.top_p);
 	wattr_set(u->pw, A_BOLD, 0, NULL);
 	mvwhline(u->pw, 0, 0, ' ', w);
 	wmove(u->pw, 0, 0);
@@ -452,7 +452,7 @@ ui_draw_panel(struct ui *u)
 		if (!c[i].kept && !cut_drawn && i > 0) {
 			/* the top-p (and top-k, min-p) cut-off */
 			snprintf(q, sizeof q, " cut: cumulative %.0f%% > "
-			    "top-p %.2f ", 100.0 * c[i].cum, st->gen.sp.top_p);
+			    "top-p %.2f ", 100.0 * c[i].cum, st->next.gen.sp.top_p);
 			wattr_set(u->pw, A_DIM, 0, NULL);
 			mvwhline(u->pw, y, 0, u->utf8 ? 0 : '-', w);
 			if (u->utf8)
@@ -569,20 +569,20 @@ ui_draw_status(struct ui *u)
 	snprintf(f[n].text, sizeof f[n].text, __VA_ARGS__);		\
 	f[n++].prio = (p);						\
 } while (0)
-	ui_rate(pre, sizeof pre, st->prefill_tps);
-	ui_rate(dec, sizeof dec, st->decode_tps);
-	UI_FIELD(5, "%s", st->model_name != NULL ? st->model_name : "model");
-	UI_FIELD(10, "temp %.2f", st->gen.sp.temperature);
-	UI_FIELD(10, "top-p %.2f", st->gen.sp.top_p);
+	ui_rate(pre, sizeof pre, st->fig.prefill_tps);
+	ui_rate(dec, sizeof dec, st->fig.decode_tps);
+	UI_FIELD(5, "%s", st->res.model_name != NULL ? st->res.model_name : "model");
+	UI_FIELD(10, "temp %.2f", st->next.gen.sp.temperature);
+	UI_FIELD(10, "top-p %.2f", st->next.gen.sp.top_p);
 	/* top-k takes room only when it is on */
-	UI_FIELD(st->gen.sp.top_k ? 7 : 1, "top-k %d", st->gen.sp.top_k);
-	UI_FIELD(4, "seed %llu", (unsigned long long)(st->seed_fixed ?
-	    st->gen.seed : st->turn_seed));
-	UI_FIELD(8, "ctx %d/%d", st->ctx_used, st->n_ctx);
-	UI_FIELD(9, "%d tok", st->n_generated);
+	UI_FIELD(st->next.gen.sp.top_k ? 7 : 1, "top-k %d", st->next.gen.sp.top_k);
+	UI_FIELD(4, "seed %llu", (unsigned long long)(st->next.seed_fixed ?
+	    st->next.gen.seed : st->turn.seed));
+	UI_FIELD(8, "ctx %d/%d", st->fig.ctx_used, st->res.n_ctx);
+	UI_FIELD(9, "%d tok", st->fig.n_generated);
 	UI_FIELD(6, "%s/%s tok/s", pre, dec);
-	UI_FIELD(6, "hist %s", st->hist != NULL ? "on" : "off");
-	UI_FIELD(2, "%s", st->mode == CMD_MODE_CONTINUE ? "continue" :
+	UI_FIELD(6, "hist %s", st->res.hist != NULL ? "on" : "off");
+	UI_FIELD(2, "%s", st->next.mode == CMD_MODE_CONTINUE ? "continue" :
 	    "fresh");
 	if (u->paused)
 		UI_FIELD(11, "PAUSED");

@@ -82,55 +82,55 @@ static void
 test_settings(void)
 {
 	CHECK(run("/temp 0.5") == CMD_DONE);
-	CHECK_NEAR(st.gen.sp.temperature, 0.5, 1e-6);
+	CHECK_NEAR(st.next.gen.sp.temperature, 0.5, 1e-6);
 	CHECK(run("/temp") == CMD_DONE && has("temperature    0.50"));
 	CHECK(run("/set temperature 0") == CMD_DONE);
-	CHECK(st.gen.sp.temperature == 0);
+	CHECK(st.next.gen.sp.temperature == 0);
 	CHECK(run("/show") == CMD_DONE && has("(greedy)"));
 	CHECK(run("/set temp 1.25") == CMD_DONE);
-	CHECK_NEAR(st.gen.sp.temperature, 1.25, 1e-6);
+	CHECK_NEAR(st.next.gen.sp.temperature, 1.25, 1e-6);
 	CHECK(run("/temp hot") == CMD_ERROR);
 	CHECK_MSG(strcmp(err.msg, "temperature: 'hot' is not a number in "
 	    "[0, 100]") == 0, "%s", err.msg);
 	CHECK(run("/temp -1") == CMD_ERROR);
 	CHECK(run("/temp 0.5x") == CMD_ERROR);
 	CHECK(run("/temp nan") == CMD_ERROR);
-	CHECK_NEAR(st.gen.sp.temperature, 1.25, 1e-6);	/* unchanged */
+	CHECK_NEAR(st.next.gen.sp.temperature, 1.25, 1e-6);	/* unchanged */
 
 	CHECK(run("/top_p 0.7") == CMD_DONE);
-	CHECK_NEAR(st.gen.sp.top_p, 0.7, 1e-6);
+	CHECK_NEAR(st.next.gen.sp.top_p, 0.7, 1e-6);
 	CHECK(run("/top-p 0.6") == CMD_DONE);		/* dash spelling */
-	CHECK_NEAR(st.gen.sp.top_p, 0.6, 1e-6);
+	CHECK_NEAR(st.next.gen.sp.top_p, 0.6, 1e-6);
 	CHECK(run("/top_p 0") == CMD_ERROR && strstr(err.msg, "(0, 1]"));
 	CHECK(run("/top_p 1.5") == CMD_ERROR);
-	CHECK(run("/set top-p 1") == CMD_DONE && st.gen.sp.top_p == 1);
+	CHECK(run("/set top-p 1") == CMD_DONE && st.next.gen.sp.top_p == 1);
 
-	CHECK(run("/top_k 40") == CMD_DONE && st.gen.sp.top_k == 40);
-	CHECK(run("/top_k 4.5") == CMD_ERROR && st.gen.sp.top_k == 40);
+	CHECK(run("/top_k 40") == CMD_DONE && st.next.gen.sp.top_k == 40);
+	CHECK(run("/top_k 4.5") == CMD_ERROR && st.next.gen.sp.top_k == 40);
 	CHECK(run("/top_k -3") == CMD_ERROR);
 	CHECK(run("/min_p 0.05") == CMD_DONE);
-	CHECK_NEAR(st.gen.sp.min_p, 0.05, 1e-6);
+	CHECK_NEAR(st.next.gen.sp.min_p, 0.05, 1e-6);
 	CHECK(run("/min_p 1") == CMD_ERROR);
 	CHECK(run("/set repeat_penalty 1.3") == CMD_DONE);
-	CHECK_NEAR(st.gen.sp.repeat_penalty, 1.3, 1e-6);
+	CHECK_NEAR(st.next.gen.sp.repeat_penalty, 1.3, 1e-6);
 	CHECK(run("/set repeat-penalty 0.5") == CMD_ERROR);
 	CHECK(run("/set repeat_window 32") == CMD_DONE);
-	CHECK(st.gen.sp.repeat_window == 32);
+	CHECK(st.next.gen.sp.repeat_window == 32);
 
-	CHECK(run("/max 50") == CMD_DONE && st.gen.max_new_tokens == 50);
+	CHECK(run("/max 50") == CMD_DONE && st.next.gen.max_new_tokens == 50);
 	CHECK(run("/set max_new_tokens 70") == CMD_DONE);
-	CHECK(st.gen.max_new_tokens == 70);
-	CHECK(run("/max -1") == CMD_ERROR && st.gen.max_new_tokens == 70);
+	CHECK(st.next.gen.max_new_tokens == 70);
+	CHECK(run("/max -1") == CMD_ERROR && st.next.gen.max_new_tokens == 70);
 	CHECK(run("/max 16777217") == CMD_ERROR);
 	CHECK_MSG(strcmp(err.msg, "max: '16777217' is not an integer in "
 	    "[0, 16777216]") == 0, "%s", err.msg);
 
-	CHECK(run("/seed 42") == CMD_DONE && st.gen.seed == 42 &&
-	    st.seed_fixed);
+	CHECK(run("/seed 42") == CMD_DONE && st.next.gen.seed == 42 &&
+	    st.next.seed_fixed);
 	CHECK(run("/seed 18446744073709551615") == CMD_DONE);
-	CHECK(st.gen.seed == UINT64_MAX);
-	CHECK(run("/seed -4") == CMD_ERROR && st.gen.seed == UINT64_MAX);
-	CHECK(run("/seed random") == CMD_DONE && !st.seed_fixed);
+	CHECK(st.next.gen.seed == UINT64_MAX);
+	CHECK(run("/seed -4") == CMD_ERROR && st.next.gen.seed == UINT64_MAX);
+	CHECK(run("/seed random") == CMD_DONE && !st.next.seed_fixed);
 	CHECK(run("/show") == CMD_DONE && has("seed           random"));
 
 	CHECK(run("/set") == CMD_DONE && has("top_k          40"));
@@ -145,22 +145,22 @@ static void
 test_stop_and_mode(void)
 {
 	CHECK(run("/stop \\n\\n") == CMD_DONE);
-	CHECK(st.gen.n_stop == 1 && strcmp(st.gen.stop[0], "\n\n") == 0);
+	CHECK(st.next.gen.n_stop == 1 && strcmp(st.next.gen.stop[0], "\n\n") == 0);
 	CHECK(run("/stop The end") == CMD_DONE);
-	CHECK(st.gen.n_stop == 2 && strcmp(st.gen.stop[1], "The end") == 0);
+	CHECK(st.next.gen.n_stop == 2 && strcmp(st.next.gen.stop[1], "The end") == 0);
 	CHECK(run("/show") == CMD_DONE && has("\"\\n\\n\" \"The end\""));
-	CHECK(run("/stop") == CMD_DONE && st.gen.n_stop == 0);
+	CHECK(run("/stop") == CMD_DONE && st.next.gen.n_stop == 0);
 	for (int i = 0; i < GEN_MAX_STOP; i++)
 		CHECK(run("/stop x") == CMD_DONE);
-	CHECK(run("/stop y") == CMD_ERROR && st.gen.n_stop == GEN_MAX_STOP);
-	CHECK(run("/stop") == CMD_DONE && st.gen.n_stop == 0);
+	CHECK(run("/stop y") == CMD_ERROR && st.next.gen.n_stop == GEN_MAX_STOP);
+	CHECK(run("/stop") == CMD_DONE && st.next.gen.n_stop == 0);
 
-	CHECK(st.mode == CMD_MODE_CONTINUE);
+	CHECK(st.next.mode == CMD_MODE_CONTINUE);
 	CHECK(run("/mode") == CMD_DONE && has("continue"));
-	CHECK(run("/mode fresh") == CMD_DONE && st.mode == CMD_MODE_FRESH);
-	CHECK(run("/mode sideways") == CMD_ERROR && st.mode == CMD_MODE_FRESH);
+	CHECK(run("/mode fresh") == CMD_DONE && st.next.mode == CMD_MODE_FRESH);
+	CHECK(run("/mode sideways") == CMD_ERROR && st.next.mode == CMD_MODE_FRESH);
 	CHECK(run("/set mode continue") == CMD_DONE);
-	CHECK(st.mode == CMD_MODE_CONTINUE);
+	CHECK(st.next.mode == CMD_MODE_CONTINUE);
 }
 
 /* The live keys step by their settings-table rows and stop at the same
@@ -170,31 +170,31 @@ test_knobs(void)
 {
 	const struct sampler_setting *t = sampler_setting_find("temperature");
 
-	st.gen.sp.temperature = 0.8f;
-	st.gen.sp.top_p = 0.9f;
+	st.next.gen.sp.temperature = 0.8f;
+	st.next.gen.sp.top_p = 0.9f;
 	CHECK(cmd_adjust(&st, "temperature", 1, &err) == 0);
-	CHECK_NEAR(st.gen.sp.temperature, 0.9, 1e-6);
+	CHECK_NEAR(st.next.gen.sp.temperature, 0.9, 1e-6);
 	for (int i = 0; i < 20; i++)
 		cmd_adjust(&st, "temperature", -1, &err);
-	CHECK(st.gen.sp.temperature == 0);	/* clamped, exactly greedy */
+	CHECK(st.next.gen.sp.temperature == 0);	/* clamped, exactly greedy */
 	cmd_adjust(&st, "temperature", 1, &err);
 	cmd_adjust(&st, "temperature", 1, &err);
 	cmd_adjust(&st, "temperature", 1, &err);
-	CHECK_NEAR(st.gen.sp.temperature, 0.3, 1e-6);	/* no 0.30000004 */
+	CHECK_NEAR(st.next.gen.sp.temperature, 0.3, 1e-6);	/* no 0.30000004 */
 	for (int i = 0; i < 2000; i++)
 		cmd_adjust(&st, "temperature", 1, &err);
-	CHECK(t != NULL && st.gen.sp.temperature == t->hi);	/* /set's end */
+	CHECK(t != NULL && st.next.gen.sp.temperature == t->hi);	/* /set's end */
 	CHECK(run("/temp") == CMD_DONE && has("temperature    100.00"));
 	CHECK(run("/temp 100.01") == CMD_ERROR);
 
 	CHECK(cmd_adjust(&st, "top-p", 1, &err) == 0);
-	CHECK_NEAR(st.gen.sp.top_p, 0.95, 1e-6);
+	CHECK_NEAR(st.next.gen.sp.top_p, 0.95, 1e-6);
 	cmd_adjust(&st, "top_p", 1, &err);
 	cmd_adjust(&st, "top_p", 1, &err);
-	CHECK(st.gen.sp.top_p == 1);
+	CHECK(st.next.gen.sp.top_p == 1);
 	for (int i = 0; i < 40; i++)
 		cmd_adjust(&st, "top_p", -1, &err);
-	CHECK_NEAR(st.gen.sp.top_p, 0.05, 1e-6);	/* never 0 */
+	CHECK_NEAR(st.next.gen.sp.top_p, 0.05, 1e-6);	/* never 0 */
 	/* a knob without a live key */
 	CHECK(cmd_adjust(&st, "top_k", 1, &err) == -1);
 	CHECK(cmd_adjust(&st, "colour", 1, &err) == -1);
@@ -211,7 +211,7 @@ test_needs_resources(void)
 	CHECK(strcmp(err.msg, "tokens: no tokenizer loaded") == 0);
 	CHECK(run("/model") == CMD_ERROR);
 	/* no model: a turn fails with one line and leaves nothing running */
-	CHECK(cmd_turn_begin(&st, "hi", &out, &err) == -1 && st.sess == NULL);
+	CHECK(cmd_turn_begin(&st, "hi", &out, &err) == -1 && st.turn.sess == NULL);
 	CHECK(strcmp(err.msg, "no model loaded") == 0);
 }
 
@@ -285,8 +285,8 @@ test_driver(void)
 	struct sink_log		l = { 0 };
 	struct cmd_sink		k = { sink_token, sink_note, sink_poll, &l };
 
-	st.gen.max_new_tokens = 4;
-	CHECK(cmd_turn_run(&st, "abc", &k) == 0 && st.sess == NULL);
+	st.next.gen.max_new_tokens = 4;
+	CHECK(cmd_turn_run(&st, "abc", &k) == 0 && st.turn.sess == NULL);
 	CHECK(l.n_tokens == 4 && l.last_stop == GEN_STOP_MAX);
 	CHECK_MSG(l.notes[0] == '\0', "%s", l.notes);
 	CHECK(l.n_polls == 3);		/* between steps, not after the last */
@@ -349,9 +349,9 @@ test_init(void)
 	o.gen.seed = 7;
 	cmd_fini(&st);
 	cmd_init(&st, &o);
-	CHECK_NEAR(st.gen.sp.temperature, 0.3, 1e-6);
-	CHECK(st.gen.n_stop == 1 && strcmp(st.gen.stop[0], "\n") == 0);
-	CHECK(st.mode == CMD_MODE_FRESH && st.seed_fixed && st.gen.seed == 7);
+	CHECK_NEAR(st.next.gen.sp.temperature, 0.3, 1e-6);
+	CHECK(st.next.gen.n_stop == 1 && strcmp(st.next.gen.stop[0], "\n") == 0);
+	CHECK(st.next.mode == CMD_MODE_FRESH && st.next.seed_fixed && st.next.gen.seed == 7);
 }
 
 static void
@@ -369,18 +369,18 @@ test_candidates(void)
 	struct sampler_cand	 c[300];
 	double			 raw[300], tmp[300], mx = -1e30, zr = 0, zt = 0;
 	size_t			 n;
-	float			 t = st.gen.sp.temperature;
+	float			 t = st.next.gen.sp.temperature;
 	int			 bad = 0, kept_ok = 1;
 
-	CHECK(st.have_logits);
+	CHECK(st.panel.have_logits);
 	n = cmd_candidates(&st, c, 300);
 	CHECK(n > 0 && n <= 257);
-	for (int i = 0; i < st.n_vocab; i++)
-		if (st.logits[i] > mx)
-			mx = st.logits[i];
-	for (int i = 0; i < st.n_vocab; i++) {
-		raw[i] = exp(st.logits[i] - mx);
-		tmp[i] = exp((st.logits[i] - mx) / t);
+	for (int i = 0; i < st.res.n_vocab; i++)
+		if (st.panel.logits[i] > mx)
+			mx = st.panel.logits[i];
+	for (int i = 0; i < st.res.n_vocab; i++) {
+		raw[i] = exp(st.panel.logits[i] - mx);
+		tmp[i] = exp((st.panel.logits[i] - mx) / t);
 		zr += raw[i];
 		zt += tmp[i];
 	}
@@ -391,8 +391,8 @@ test_candidates(void)
 		if (i > 0)
 			bad += c[i].p_temp > c[i - 1].p_temp + 1e-7;
 		/* the nucleus keeps a token while the mass before it is < p */
-		kept_ok &= c[i].kept == (c[i].cum < st.gen.sp.top_p - 1e-6) ||
-		    fabs(c[i].cum - st.gen.sp.top_p) < 1e-5;
+		kept_ok &= c[i].kept == (c[i].cum < st.next.gen.sp.top_p - 1e-6) ||
+		    fabs(c[i].cum - st.next.gen.sp.top_p) < 1e-5;
 	}
 	CHECK_MSG(bad == 0, "%d candidates differ from the softmax", bad);
 	CHECK(kept_ok);
@@ -429,14 +429,14 @@ test_turns(void)
 	options_init(&o);
 	cmd_fini(&st);
 	cmd_init(&st, &o);
-	st.engine = eng;
-	st.bpe = bpe;
-	st.n_ctx = model_config(model)->context_length;
-	st.n_vocab = model_config(model)->vocab_size;
-	st.gen.eos_id = -1;
-	st.gen.max_new_tokens = 5;
-	st.want_logits = 1;
-	CHECK(st.n_ctx == 64 && st.n_vocab == 257);
+	st.res.engine = eng;
+	st.res.bpe = bpe;
+	st.res.n_ctx = model_config(model)->context_length;
+	st.res.n_vocab = model_config(model)->vocab_size;
+	st.next.gen.eos_id = -1;
+	st.next.gen.max_new_tokens = 5;
+	st.panel.want_logits = 1;
+	CHECK(st.res.n_ctx == 64 && st.res.n_vocab == 257);
 
 	/* byte-level: ids are the bytes, pieces escaped */
 	CHECK(run("/tokens h\xc3\xa9\n") == CMD_DONE);
@@ -449,13 +449,13 @@ test_turns(void)
 	CHECK(cmd_turn_begin(&st, "Once upon a time", &out, &err) == 0);
 	test_candidates();
 	drain();
-	CHECK(st.n_generated == 5);
-	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.sess == NULL);
-	CHECK(st.n_ctx_ids == 21 && memcmp(st.ctx_ids, (int32_t[]){ 'O', 'n',
+	CHECK(st.fig.n_generated == 5);
+	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.turn.sess == NULL);
+	CHECK(st.ctx.n_ids == 21 && memcmp(st.ctx.ids, (int32_t[]){ 'O', 'n',
 	    'c', 'e' }, 4 * sizeof(int32_t)) == 0);
 	CHECK(cmd_turn_begin(&st, ", then", &out, &err) == 0);
-	ids = gen_prompt_ids(st.sess, 0, &n);
-	CHECK(n == 27 && memcmp(ids, st.ctx_ids, 21 * sizeof *ids) == 0 &&
+	ids = gen_prompt_ids(st.turn.sess, 0, &n);
+	CHECK(n == 27 && memcmp(ids, st.ctx.ids, 21 * sizeof *ids) == 0 &&
 	    ids[21] == ',' && ids[26] == 'n');
 
 	/* the panel follows the knobs without a forward pass */
@@ -471,33 +471,33 @@ test_turns(void)
 	CHECK(cmd_turn_step(&st, NULL_FN, NULL, &err) == 1);
 	cmd_turn_interrupt(&st);
 	drain();
-	CHECK(gen_stop_reason(st.sess, 0) == GEN_STOP_INTERRUPTED);
-	CHECK(st.n_generated == 1);
-	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.n_ctx_ids == 28);
+	CHECK(gen_stop_reason(st.turn.sess, 0) == GEN_STOP_INTERRUPTED);
+	CHECK(st.fig.n_generated == 1);
+	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.ctx.n_ids == 28);
 
 	/* 28 + 30 new + room for min(max, 64 / 4) = 16 makes 74: drop 10 */
 	buf_fini(&out);
 	buf_init(&out);
-	st.gen.max_new_tokens = 40;
+	st.next.gen.max_new_tokens = 40;
 	CHECK(cmd_turn_begin(&st, "abcdefghijklmnopqrstuvwxyz0123", &out,
 	    &err) == 0);
 	CHECK_MSG(has("context full: dropped the oldest 10 tokens"), "%s",
 	    out.data ? out.data : "");
-	gen_prompt_ids(st.sess, 0, &n);
+	gen_prompt_ids(st.turn.sess, 0, &n);
 	CHECK(n == 48);
 	drain();
 	CHECK(cmd_turn_end(&st, &out, &err) == 0);
 	/* full: 64 positions, plus the last token, sampled but never fed */
-	CHECK_MSG(st.n_ctx_ids == 65, "%zu", st.n_ctx_ids);
+	CHECK_MSG(st.ctx.n_ids == 65, "%zu", st.ctx.n_ids);
 
 	/* fresh mode: nothing carried over */
-	CHECK(run("/mode fresh") == CMD_DONE && st.n_ctx_ids == 0);
-	st.gen.max_new_tokens = 3;
+	CHECK(run("/mode fresh") == CMD_DONE && st.ctx.n_ids == 0);
+	st.next.gen.max_new_tokens = 3;
 	CHECK(cmd_turn_begin(&st, "abc", &out, &err) == 0);
-	gen_prompt_ids(st.sess, 0, &n);
+	gen_prompt_ids(st.turn.sess, 0, &n);
 	CHECK(n == 3);
 	drain();
-	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.n_ctx_ids == 0);
+	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.ctx.n_ids == 0);
 	CHECK(cmd_turn_begin(&st, "", &out, &err) == -1 &&
 	    strcmp(err.msg, "nothing to continue: type a prompt") == 0);
 

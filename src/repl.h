@@ -1,0 +1,108 @@
+#ifndef LMSH_REPL_H
+#define LMSH_REPL_H
+/*
+ * repl.h: the REPL's state, shared by the curses screen (ui.c), the line
+ * mode (repl_line.c) and the command layer (commands.h) that owns it,
+ * grouped by concern: the settings of the next turn, the resources repl.c
+ * opens, the transcript as token ids, the running turn, the status line's
+ * figures and the candidate panel.  Unit tests use it without engine,
+ * model or history (those fields NULL).
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gen_types.h"
+
+struct bpe;
+struct gen_engine;
+struct gen_session;
+struct history;
+struct history_turn;
+struct replay;
+struct sampler;
+
+/* What each prompt starts from. */
+enum cmd_mode {
+	CMD_MODE_CONTINUE = 0,	/* the transcript so far, KV cache reused */
+	CMD_MODE_FRESH		/* nothing */
+};
+
+/* The settings of the next turn (/set, the live keys). */
+struct repl_next {
+	struct gen_settings	 gen;		/* stop[] points into stop_own[] */
+	char			*stop_own[GEN_MAX_STOP]; /* owned stop strings */
+	int			 seed_fixed;	/* 1: every turn uses gen.seed */
+	enum cmd_mode		 mode;		/* continue or fresh */
+	int			 replace_invalid; /* 1: bad UTF-8 -> U+FFFD */
+};
+
+/* What repl.c opens and closes; borrowed here except the strings. */
+struct repl_res {
+	struct gen_engine	*engine;	/* NULL in unit tests */
+	const struct bpe	*bpe;		/* tokenizer, or NULL */
+	struct history		*hist;		/* NULL: history off */
+	int64_t			 session_id;	/* history session, 0 if none */
+	const char		*model_path;	/* as the user named it */
+	char			*model_name;	/* short name (owned) */
+	int			 n_ctx;		/* context length (0: unknown) */
+	int			 n_vocab;	/* logits per token */
+	char			*config_json;	/* the model config (owned) */
+	char			*kernels;	/* kernel set in use (owned) */
+	char			*dtype;		/* weight dtype in use (owned) */
+};
+
+/* The transcript as the model sees it (continue mode). */
+struct repl_ctx {
+	int32_t			*ids;		/* token ids, oldest first */
+	size_t			 n_ids;		/* ids used */
+	size_t			 cap;		/* ids allocated */
+};
+
+/* The running turn (or the last one, for its seed). */
+struct repl_turn {
+	struct gen_session	*sess;		/* NULL between turns; a replay's
+						   belongs to replaying */
+	char			*prompt;	/* text of the turn (owned) */
+	int32_t			*new_ids;	/* ids the turn adds (owned) */
+	size_t			 n_new;		/* entries in new_ids */
+	struct history_turn	*replay;	/* turn /replay loaded, or NULL */
+	struct replay		*replaying;	/* its regeneration, or NULL */
+	struct gen_settings	 replay_over;	/* settings /replay overrides */
+	unsigned		 replay_mask;	/* which (replay.h's bits) */
+	int			 step;		/* tokens sampled so far */
+	uint64_t		 seed;		/* seed of this (or the last) turn */
+};
+
+/* Figures for the status line (last or running turn). */
+struct repl_fig {
+	int			 n_generated;	/* tokens of the turn */
+	double			 prefill_tps;	/* prompt tokens per second */
+	double			 decode_tps;	/* generated tokens per second */
+	int			 ctx_used;	/* context positions in use */
+	double			 t0;		/* util_now() when decoding began */
+};
+
+/* The candidate panel: logits kept so that a new setting redraws it
+ * without a forward pass. */
+struct repl_panel {
+	int			 want_logits;	/* copy logits after each step */
+	struct sampler		*sampler;	/* for sampler_candidates() */
+	float			*logits;	/* [n_vocab] next-token logits */
+	int			 have_logits;	/* logits holds a distribution */
+	const int32_t		*recent;	/* tokens before those logits */
+	size_t			 n_recent;	/* entries in recent */
+	int32_t			*recent_own;	/* owned copy behind recent */
+	size_t			 recent_cap;	/* allocated entries */
+};
+
+struct repl {
+	struct repl_next	 next;		/* settings of the next turn */
+	struct repl_res		 res;		/* model, tokenizer, history */
+	struct repl_ctx		 ctx;		/* the transcript's ids */
+	struct repl_turn	 turn;		/* the running turn */
+	struct repl_fig		 fig;		/* status line figures */
+	struct repl_panel	 panel;		/* candidate panel */
+};
+
+#endif
