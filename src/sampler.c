@@ -13,9 +13,13 @@
  *	4. top-p: in order of decreasing probability keep token j iff the sum
  *	   of the probabilities before it is < p (so the token that reaches p
  *	   is kept), renormalise;
- *	5. min-p: keep tokens whose probability is >= min_p times the largest.
+ *	5. min-p: keep tokens whose probability is >= min_p times the largest;
+ *	6. typical-p (locally typical sampling, Meister et al. 2023): over
+ *	   the kept distribution q with entropy H, keep the tokens whose
+ *	   -log q is closest to H while the mass before each is < p.
  *
- * Every filter keeps a prefix of the tokens sorted by probability
+ * Every filter but typical-p keeps a prefix of the tokens sorted by
+ * probability
  * descending, ties by id ascending (which is the order of the penalised
  * logits, so ties in rounded probabilities cannot reorder anything).  The
  * choice is by inverse CDF over that prefix: with u = rng_uniform(), the
@@ -80,7 +84,9 @@ struct sampler {
 	int		 kb;		/* kept: all bins below kb ... */
 	size_t		 kr;		/* ... and the first kr of bin kb */
 	double		 z;		/* sum of e over the vocabulary */
-	double		 z_keep;	/* sum of e over the kept prefix */
+	double		 z_keep;	/* sum of e over the kept tokens */
+	int		 typ;		/* typical-p kept cand[t_lo, t_hi) */
+	size_t		 t_lo, t_hi;	/* that run of the sorted prefix */
 	float		 max;		/* largest penalised logit */
 	float		 scale;		/* bins per nat of d */
 	double		 mass[SAMPLER_BINS];	/* sum of e per bin */
@@ -185,6 +191,9 @@ const struct sampler_setting sampler_settings[] = {
 	    0, 1, 0, 1, 0, 0, 0, "off",
 	    "%.3g", 2,
 	    "drop tokens below P times the best (0 = off)" },
+	{ "typical_p", NULL, SAMPLER_FIELD(typical_p), SAMPLER_FLOAT,
+	    0, 1, 1, 0, 0, 1, 1, "off",
+	    "%.2f", 3, "keep the most typical tokens (1 = off)" },
 	{ "repeat_penalty", NULL, SAMPLER_FIELD(repeat_penalty), SAMPLER_FLOAT,
 	    1, 1e6, 0, 0, 0, 1, 1, "off",
 	    "%.3g", 1,
@@ -919,7 +928,59 @@ sampler_min_p(struct sampler *s, float min_p)
 	}
 }
 
-/* Apply top-k, top-p and min-p; sets kb, kr and z_keep. */
+/*
+ * Typical-p over the kept prefix.  With q_i = e_i / z_keep, -log q_i is
+ * d_i + log z_keep (d_i = -log e_i) and the entropy is its q-mean, so a
+ * token's distance from typical is |d_i - mean_q(d)|.  The tokens closest
+ * to the mean come first while the mass before each is < p (at least one
+ * stays); in probability order they are one run [t_lo, t_hi) of the
+ * sorted prefix, which cand holds.  It sorts the whole prefix: an opt-in
+ * cost.
+ */
+static void
+sampler_typical(struct sampler *s, double p)
+{
+	size_t	n_keep = s->kr, n, a, b;
+	double	mean = 0, cum = 0, target = p * s->z_keep;
+	int	b1 = s->kb < SAMPLER_BINS ? s->kb + 1 : SAMPLER_BINS;
+
+	for (int k = 0; k < s->kb; k++)
+		n_keep += s->count[k];
+	n = sampler_bin_ids(s, 0, b1, s->cand);
+	sampler_sort(s->cand, n, s->w);
+	n = n_keep < n ? n_keep : n;
+	for (size_t i = 0; i < n; i++) {
+		double e = s->e[s->cand[i]];
+
+		if (e > 0)
+			mean -= e * log(e);
+	}
+	mean /= s->z_keep;
+	/* the run grows from where d crosses the mean, to the nearer side */
+	for (a = 0; a < n && -log((double)s->e[s->cand[a]]) <= mean; a++)
+		;
+	b = a;
+	while (cum < target && (a > 0 || b < n)) {
+		double dl = a > 0 ? mean + log((double)s->e[s->cand[a - 1]]) :
+		    INFINITY;
+		double dr = b < n ? -log((double)s->e[s->cand[b]]) - mean :
+		    INFINITY;
+
+		if (dl <= dr)
+			cum += s->e[s->cand[--a]];
+		else
+			cum += s->e[s->cand[b++]];
+	}
+	s->typ = 1;
+	s->t_lo = a;
+	s->t_hi = b;
+	s->z_keep = 0;
+	for (size_t i = a; i < b; i++)
+		s->z_keep += s->e[s->cand[i]];
+}
+
+/* Apply top-k, top-p, min-p and typical-p; sets kb, kr, z_keep (and typ,
+ * t_lo, t_hi). */
 static void
 sampler_keep(struct sampler *s, const struct sampler_params *sp)
 {
@@ -936,6 +997,9 @@ sampler_keep(struct sampler *s, const struct sampler_params *sp)
 	if (sp->min_p > 0)
 		sampler_min_p(s, sp->min_p);
 	s->z_keep = s->kb < SAMPLER_BINS ? sampler_keep_mass(s) : s->z;
+	s->typ = 0;
+	if (sp->typical_p < 1)
+		sampler_typical(s, sp->typical_p);
 }
 
 /* Inverse CDF over the first n of part from weight base on; -1 if short. */
@@ -984,6 +1048,19 @@ sampler_draw(struct sampler *s, double u)
 {
 	double	target = u * s->z_keep, base = 0;
 	int32_t	id = -1;
+
+	if (s->typ) {
+		/* typical-p's run of cand, in probability order */
+		for (size_t i = s->t_lo; i < s->t_hi; i++) {
+			base += s->e[s->cand[i]];
+			if (base > target)
+				return s->cand[i];
+		}
+		for (size_t i = s->t_hi; i-- > s->t_lo;)
+			if (s->e[s->cand[i]] > 0)
+				return s->cand[i];
+		return s->cand[s->t_lo];
+	}
 
 	for (int b = 0; b < s->kb; b++) {
 		if (base + s->mass[b] > target) {
@@ -1053,7 +1130,7 @@ sampler_candidates(struct sampler *s, const struct sampler_params *sp,
 	struct sampler_params	 q = *sp;
 	float			 raw_max = -INFINITY;
 	double			 raw_z = 0, cum = 0;
-	size_t			 n_keep = 0, n_cand = 0;
+	size_t			 n_keep = 0, n_cand = 0, n_skip = 0;
 	int			 nb;
 
 	if (n == 0)
@@ -1069,12 +1146,17 @@ sampler_candidates(struct sampler *s, const struct sampler_params *sp,
 		q.top_k = 1;
 		q.top_p = 1;
 		q.min_p = 0;
+		q.typical_p = 1;
 	}
 	sampler_weigh(s, sp->temperature == 0 ? 1 : sp->temperature);
 	sampler_keep(s, &q);
 	for (int b = 0; b < s->kb; b++)
 		n_keep += s->count[b];
 	n_keep += s->kr;
+	if (s->typ) {
+		n_skip = s->t_lo;
+		n_keep = s->t_hi;
+	}
 	/* collect and sort the best bins until they hold n tokens */
 	for (nb = 0; nb < SAMPLER_BINS && n_cand < n; nb++)
 		n_cand += s->count[nb];
@@ -1093,7 +1175,7 @@ sampler_candidates(struct sampler *s, const struct sampler_params *sp,
 		    raw_z);
 		out[j].p_temp = (float)pt;
 		out[j].cum = (float)cum;
-		out[j].kept = j < n_keep;
+		out[j].kept = j >= n_skip && j < n_keep;
 		out[j].p_final = out[j].kept && s->z_keep > 0 ?
 		    (float)(s->e[id] / s->z_keep) : 0;
 		cum += pt;

@@ -12,12 +12,14 @@ struct sampler;
 #define SAMPLER_REPEAT_WINDOW_DEFAULT	64
 
 /* Every knob that decides which token is picked.  Applied in this order:
- * repetition penalty, temperature (0 = greedy), top-k, top-p, min-p. */
+ * repetition penalty, temperature (0 = greedy), top-k, top-p, min-p,
+ * typical-p. */
 struct sampler_params {
 	float		temperature;	/* >= 0; 0 = argmax, ties to lowest id */
 	float		top_p;		/* (0, 1]; 1 keeps everything */
 	int		top_k;		/* 0 = off */
 	float		min_p;		/* [0, 1); 0 = off */
+	float		typical_p;	/* (0, 1]; 1 = off */
 	float		repeat_penalty;	/* >= 1 (1 = off), CTRL-style */
 	int		repeat_window;	/* recent tokens the penalty looks at */
 };
@@ -40,7 +42,7 @@ struct sampler_cand {
 	float		p_temp;		/* after penalty and temperature */
 	float		p_final;	/* after all filters, renormalised; 0 if cut */
 	float		cum;		/* cumulative p_temp before this one */
-	int		kept;		/* survives top-k/top-p/min-p */
+	int		kept;		/* survives every filter */
 };
 
 /*

@@ -226,6 +226,63 @@ test_table(void)
 	    "[0, 100]") == 0, "%s", err.msg);
 }
 
+/*
+ * Typical-p on a distribution worked by hand: q = (1/2, 1/4, 1/8, 1/8), so
+ * -log q = (1, 2, 3, 3) ln 2 and the entropy is 1.75 ln 2.  Distances from
+ * it: 0.75, 0.25, 1.25, 1.25 (times ln 2), so token 1 comes first, then
+ * token 0, then 2 and 3.  typical_p 0.2 keeps token 1 alone (the argmax is
+ * cut); 0.5 keeps {1, 0} (0.25 < 0.5 before token 0, 0.75 before token 2),
+ * renormalised to (2/3, 1/3).
+ */
+static void
+test_typical(void)
+{
+	float			 logits[4] = { logf(0.5f), logf(0.25f),
+	    logf(0.125f), logf(0.125f) };
+	struct sampler		*s = sampler_new(4);
+	struct sampler_params	 p;
+	struct sampler_cand	 c[4];
+	struct lm_rng		 r;
+	float			 prob;
+	int			 n0 = 0, n_other = 0;
+
+	if (s == NULL)
+		return;
+	sampler_params_default(&p);
+	p.temperature = 1;
+	p.top_p = 1;
+	p.typical_p = 0.2f;
+	rng_seed(&r, 1, 0);
+	for (int i = 0; i < 50; i++) {
+		int32_t id = sampler_pick(s, &p, logits, NULL, 0, &r, &prob);
+
+		CHECK_MSG(id == 1 && fabsf(prob - 1) < 1e-6, "pick %d p %g",
+		    (int)id, (double)prob);
+	}
+	CHECK(sampler_candidates(s, &p, logits, NULL, 0, c, 4) == 4);
+	CHECK(c[0].id == 0 && !c[0].kept && c[1].id == 1 && c[1].kept &&
+	    !c[2].kept && !c[3].kept);
+	p.typical_p = 0.5f;
+	CHECK(sampler_candidates(s, &p, logits, NULL, 0, c, 4) == 4);
+	CHECK(c[0].kept && c[1].kept && !c[2].kept && !c[3].kept);
+	CHECK_NEAR(c[0].p_final, 2.0 / 3, 1e-6);
+	CHECK_NEAR(c[1].p_final, 1.0 / 3, 1e-6);
+	for (int i = 0; i < 3000; i++) {
+		int32_t id = sampler_pick(s, &p, logits, NULL, 0, &r, NULL);
+
+		n0 += id == 0;
+		n_other += id > 1;
+	}
+	/* 2/3 of 3000 is 2000; four standard deviations is 103 */
+	CHECK_MSG(n_other == 0 && n0 > 1897 && n0 < 2103, "%d, %d", n0,
+	    n_other);
+	/* 1 is off: the argmax is back */
+	p.typical_p = 1;
+	p.temperature = 0;
+	CHECK(sampler_pick(s, &p, logits, NULL, 0, &r, NULL) == 0);
+	sampler_free(s);
+}
+
 static void
 params_plain(struct sampler_params *p, float t, float top_p)
 {
@@ -678,6 +735,7 @@ main(int argc, char **argv)
 	test_reference_nucleus();
 	test_params();
 	test_table();
+	test_typical();
 	test_frequencies();
 	test_greedy_and_draws();
 	test_penalty();
