@@ -14,8 +14,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -343,27 +341,6 @@ replay_run(struct gen_engine *e, const struct history_turn *t,
 
 /* ---- the texts ------------------------------------------------------------ */
 
-/* Append one line of text and a newline to b. */
-static void
-replay_warn(struct buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void
-replay_warn(struct buf *b, const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*s;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		util_fatal("replay: out of memory");
-	buf_append(b, s, (size_t)n);
-	buf_puts(b, "\n");
-	free(s);
-}
-
 /*
  * The warnings for a model that is not the recorded one: another path,
  * other files (named), another config.  One line each, appended to warn.
@@ -378,23 +355,24 @@ replay_check_model(struct history *h, const struct history_turn *t,
 	if ((abs = realpath(model_path, NULL)) == NULL)
 		abs = xstrdup(model_path);
 	if (t->model_path != NULL && strcmp(t->model_path, abs) != 0)
-		replay_warn(warn, "turn %lld was recorded with %s, replaying "
-		    "with %s", (long long)t->id, t->model_path, abs);
+		buf_printf(warn, "turn %lld was recorded with %s, replaying "
+		    "with %s\n", (long long)t->id, t->model_path, abs);
 	if (t->fingerprint == NULL)
-		replay_warn(warn, "turn %lld has no model fingerprint; the "
-		    "model cannot be checked", (long long)t->id);
+		buf_printf(warn, "turn %lld has no model fingerprint; the "
+		    "model cannot be checked\n", (long long)t->id);
 	else if (history_model_fingerprint(h, model_path, &fp, &files,
 	    &err) != 0)
-		replay_warn(warn, "%s", err.msg);
+		buf_printf(warn, "%s\n", err.msg);
 	else if (strcmp(fp, t->fingerprint) != 0) {
 		diff = t->files ? history_files_diff(t->files, files) : NULL;
-		replay_warn(warn, "the model differs from the one turn %lld was "
-		    "recorded with: %s", (long long)t->id, diff ? diff :
+		buf_printf(warn, "the model differs from the one turn %lld was "
+		    "recorded with: %s\n", (long long)t->id, diff ? diff :
 		    "its fingerprint changed");
 	}
 	if (t->config_json != NULL && now->config_json != NULL &&
 	    strcmp(t->config_json, now->config_json) != 0)
-		replay_warn(warn, "the model config differs: recorded %s, now %s",
+		buf_printf(warn, "the model config differs: recorded %s, now "
+		    "%s\n",
 		    t->config_json, now->config_json);
 	free(abs);
 	free(diff);
