@@ -38,15 +38,8 @@ cli_history_parse(const struct cli_command *cmd, struct lm_options *o,
 	if (!sentinel)
 		return cli_parse_ops(cmd, o, argc, argv, ops, n_ops);
 	memset(o, 0, sizeof *o);
-	for (size_t i = 0; i < sampler_n_settings; i++) {
-		const struct sampler_setting *r = &sampler_settings[i];
-		char *f = (char *)&o->gen.sp + r->offset;
-
-		if (r->type == SAMPLER_INT)
-			*(int *)(void *)f = -1;
-		else
-			*(float *)(void *)f = -1;
-	}
+	for (size_t i = 0; i < sampler_n_settings; i++)
+		sampler_setting_store(&o->gen.sp, &sampler_settings[i], -1);
 	o->gen.max_new_tokens = -1;
 	*ops = NULL;
 	*n_ops = 0;

@@ -415,6 +415,11 @@ cmd_turn_run(struct repl *st, const char *prompt, const struct cmd_sink *k)
 	}
 	if (step < 0)
 		k->on_note(k->arg, err.msg, 1);
+	if (step < 0 && st->turn.replaying != NULL) {
+		/* a replay that failed is dropped, as lmsh replay drops it */
+		cmd_turn_reset(st);
+		goto out;
+	}
 	rc = cmd_turn_end(st, &note, &err);
 	cmd_sink_notes(k, &note);
 	if (rc != 0)

@@ -904,16 +904,9 @@ history_row_turn(sqlite3_stmt *st, struct history_turn *t)
 	t->dtype = history_col_str(st, i++);
 	/* a stored value the table no longer accepts stays as it was, so
 	 * that the replay reports it rather than this read */
-	for (size_t k = 0; k < sampler_n_settings; k++) {
-		const struct sampler_setting	*s = &sampler_settings[k];
-		double				 v = sqlite3_column_double(st, i++);
-		char				*f = (char *)sp + s->offset;
-
-		if (s->type == SAMPLER_INT)
-			*(int *)(void *)f = (int)v;
-		else
-			*(float *)(void *)f = (float)v;
-	}
+	for (size_t k = 0; k < sampler_n_settings; k++)
+		sampler_setting_store(sp, &sampler_settings[k],
+		    sqlite3_column_double(st, i++));
 }
 
 /*

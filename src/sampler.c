@@ -274,6 +274,19 @@ sampler_range_err(const struct sampler_setting *s, const char *what,
 	    s->type == SAMPLER_INT ? "whole number" : "number", range);
 }
 
+/* Store v in p's field of row s without a check (a float rounds). */
+void
+sampler_setting_store(struct sampler_params *p,
+    const struct sampler_setting *s, double v)
+{
+	char *f = (char *)p + s->offset;
+
+	if (s->type == SAMPLER_INT)
+		*(int *)(void *)f = (int)v;
+	else
+		*(float *)(void *)f = (float)v;
+}
+
 /*
  * Store v in p's field of row s (a float field rounds it to float).
  * Returns 0, or -1 with p unchanged and "top_p: 0 is not a number in
@@ -283,8 +296,6 @@ int
 sampler_setting_put(struct sampler_params *p, const struct sampler_setting *s,
     double v, struct err *err)
 {
-	char *f = (char *)p + s->offset;
-
 	if (!sampler_in_range(s, v)) {
 		char what[40];
 
@@ -292,10 +303,7 @@ sampler_setting_put(struct sampler_params *p, const struct sampler_setting *s,
 		sampler_range_err(s, what, err);
 		return -1;
 	}
-	if (s->type == SAMPLER_INT)
-		*(int *)(void *)f = (int)v;
-	else
-		*(float *)(void *)f = (float)v;
+	sampler_setting_store(p, s, v);
 	return 0;
 }
 

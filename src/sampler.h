@@ -86,6 +86,10 @@ extern const size_t sampler_n_settings;
 const struct sampler_setting *sampler_setting_find(const char *name);
 double		 sampler_setting_get(const struct sampler_params *,
 		    const struct sampler_setting *);
+/* Store v in the field as its type holds it, unchecked (values read back
+ * from a file, sentinels). */
+void		 sampler_setting_store(struct sampler_params *,
+		    const struct sampler_setting *, double v);
 /* Set one field; -1 (p unchanged) when v is outside the row's range. */
 int		 sampler_setting_put(struct sampler_params *,
 		    const struct sampler_setting *, double v, struct err *);

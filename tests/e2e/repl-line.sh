@@ -9,7 +9,8 @@
 # the history); a full context drops the oldest tokens with a notice;
 # /replay reproduces a turn (random seed) token for token, with the CLI's
 # texts, takes setting overrides (recorded as a variation) and refuses
-# unknown ones, warns about another model path; SIGINT mid-reply keeps the
+# unknown ones, warns about another model path, reports a recorded change
+# of an unknown setting and records nothing then; SIGINT mid-reply keeps the
 # reply and records it as interrupted, and /replay of it stops at the
 # recorded length as `lmsh replay` does.
 set -u
@@ -110,6 +111,20 @@ printf '/replay 1\n' | "$LMSH" --model "$T/copy" --threads 1 > /dev/null \
     2> "$T/e" || fail "replay with a copy: $?"
 grep -q "^turn 1 was recorded with .*, replaying with .*/copy$" "$T/e" ||
     fail "no model warning: $(cat "$T/e")"
+
+# a recorded change of a setting lmsh does not know: an error, and the
+# failed replay is not recorded (as with lmsh replay)
+if command -v sqlite3 >/dev/null 2>&1; then
+	db="$XDG_DATA_HOME/lmsh/history.db"
+	sqlite3 "$db" "INSERT INTO setting_changes VALUES (1, 2, 'warmth', 1)" ||
+	    fail "sqlite3"
+	before=$(sqlite3 "$db" "SELECT count(*) FROM turns")
+	printf '/replay 1\n' | lm > /dev/null 2> "$T/e" || fail "unknown: $?"
+	grep -qx "lmsh: turn 1: unknown setting 'warmth' changed at step 2" \
+	    "$T/e" || fail "unknown setting: $(cat "$T/e")"
+	[ "$(sqlite3 "$db" "SELECT count(*) FROM turns")" = "$before" ] ||
+	    fail "a failed replay was recorded"
+fi
 
 # output that cannot be written is fatal
 if [ -w /dev/full ]; then
