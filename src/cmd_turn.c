@@ -3,9 +3,11 @@
  * both front ends: a prompt is encoded and put after the transcript's
  * token ids (continue mode) or alone (fresh mode), prefilled, stepped with
  * a per-token callback, recorded in the history and folded back into the
- * transcript.  It also keeps the logits of the next token for the
- * candidate panel, so that a change of temperature or top-p redraws the
- * panel without a forward pass.
+ * transcript.  A /replay runs through the replay engine (replay.c), which
+ * then owns the session.  cmd_turn_run is the driver both front ends use,
+ * with a sink for tokens, notes and the poll between steps.  It also
+ * keeps the logits of the next token for the candidate panel, so that a
+ * change of temperature or top-p redraws the panel without a forward pass.
  */
 #include "config.h"
 
