@@ -15,6 +15,7 @@
 
 #include "history.h"
 #include "history_int.h"
+#include "sampler.h"
 #include "util.h"
 
 /* ---- formatting --------------------------------------------------------- */
@@ -111,23 +112,32 @@ history_json_str(struct buf *b, const char *key, const char *s)
 		buf_json_string(b, s, strlen(s));
 }
 
+/* A sampling setting's value: a whole number, or the shortest float. */
+static void
+history_fmt_setting(struct buf *b, const struct sampler_params *sp,
+    const struct sampler_setting *row)
+{
+	double v = sampler_setting_get(sp, row);
+
+	if (row->type == SAMPLER_INT)
+		buf_printf(b, "%d", (int)v);
+	else
+		history_fmt_float(b, v);
+}
+
+/* The settings object of a turn: every row of the sampler's table, then
+ * the rest of the turn's settings. */
 static void
 history_json_settings(struct buf *b, const struct gen_settings *g)
 {
-	const struct sampler_params *sp = &g->sp;
-
-	buf_puts(b, "{\"temperature\": ");
-	history_fmt_float(b, sp->temperature);
-	buf_puts(b, ", \"top_p\": ");
-	history_fmt_float(b, sp->top_p);
-	buf_printf(b, ", \"top_k\": %d, \"min_p\": ", sp->top_k);
-	history_fmt_float(b, sp->min_p);
-	buf_puts(b, ", \"repeat_penalty\": ");
-	history_fmt_float(b, sp->repeat_penalty);
-	buf_printf(b, ", \"repeat_window\": %d, \"seed\": %llu, "
-	    "\"max_new_tokens\": %d, \"eos_id\": %d, \"stop\": ",
-	    sp->repeat_window, (unsigned long long)g->seed, g->max_new_tokens,
-	    g->eos_id);
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		buf_printf(b, "%s\"%s\": ", i ? ", " : "{",
+		    sampler_settings[i].name);
+		history_fmt_setting(b, &g->sp, &sampler_settings[i]);
+	}
+	buf_printf(b, ", \"seed\": %llu, \"max_new_tokens\": %d, "
+	    "\"eos_id\": %d, \"stop\": ", (unsigned long long)g->seed,
+	    g->max_new_tokens, g->eos_id);
 	history_json_stops(b, g);
 	buf_puts(b, "}");
 }
@@ -179,23 +189,17 @@ history_json_turn(struct buf *b, const struct history_turn *t)
 		buf_puts(b, ", \"replay_of\": null}");
 }
 
-/* "temperature=0.8 top_p=0.9 ..." for show and markdown. */
+/* "temperature=0.8 top_p=0.9 ..." for show and markdown: the sampler's
+ * table, then the rest. */
 static void
 history_text_settings(struct buf *b, const struct gen_settings *g,
     const char *sep)
 {
-	const struct sampler_params *sp = &g->sp;
-
-	buf_printf(b, "temperature=");
-	history_fmt_float(b, sp->temperature);
-	buf_printf(b, "%stop_p=", sep);
-	history_fmt_float(b, sp->top_p);
-	buf_printf(b, "%stop_k=%d%smin_p=", sep, sp->top_k, sep);
-	history_fmt_float(b, sp->min_p);
-	buf_printf(b, "%srepeat_penalty=", sep);
-	history_fmt_float(b, sp->repeat_penalty);
-	buf_printf(b, "%srepeat_window=%d%sseed=%llu%smax_new_tokens=%d%s"
-	    "eos_id=%d", sep, sp->repeat_window, sep,
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		buf_printf(b, "%s%s=", i ? sep : "", sampler_settings[i].name);
+		history_fmt_setting(b, &g->sp, &sampler_settings[i]);
+	}
+	buf_printf(b, "%sseed=%llu%smax_new_tokens=%d%seos_id=%d", sep,
 	    (unsigned long long)g->seed, sep, g->max_new_tokens, sep,
 	    g->eos_id);
 	if (g->n_stop > 0) {

@@ -34,7 +34,7 @@ grep -q unrelated "$T/s2" && [ "$(wc -l <"$T/s2")" -eq 1 ] || no "--session 2: $
 
 # --- show -------------------------------------------------------------------
 "$LMSH" history show 2 >"$T/show" || no "show 2"
-grep -q 'temperature=0.7 top_p=0.95 top_k=41 min_p=0.05 repeat_penalty=1.1 repeat_window=32 seed=18446744073709551615 max_new_tokens=4 eos_id=256' "$T/show" \
+grep -q 'temperature=0.7 top_p=0.95 top_k=41 min_p=0.05 typical_p=1 repeat_penalty=1.1 repeat_window=32 seed=18446744073709551615 max_new_tokens=4 eos_id=256' "$T/show" \
     || no "show settings: $(cat "$T/show")"
 grep -q 'step 1: temperature=0.25, step 3: top_k=5' "$T/show" || no "show changes"
 grep -q '^there was a fox. The fox ran. Fox!$' "$T/show" || no "show output"
@@ -58,6 +58,9 @@ grep -q '^ *1 .*\[lazy\] \[dog\]' "$T/dog" && [ "$(wc -l <"$T/dog")" -eq 1 ] \
     || no "export ids: $(jq -c '.[0].prompt_ids' "$T/e3.json")"
 [ "$(jq -c '.[0].settings | [.top_k, .max_new_tokens, .eos_id, .stop]' "$T/e3.json")" = \
     '[42,4,256,["\n\n","say \"end\""]]' ] || no "export settings"
+# every setting of the sampler's table, typical_p too
+[ "$(jq -c '.[0].settings | [.min_p, .typical_p, .repeat_window]' "$T/e3.json")" = \
+    '[0.05,1,32]' ] || no "export table settings: $(jq -c '.[0].settings' "$T/e3.json")"
 "$LMSH" history export --all --format json >"$T/all.json" || no "export --all"
 [ "$(jq -c '[.[] | .id]' "$T/all.json")" = "[1,2,3,4]" ] || no "export --all ids"
 [ "$(jq -c '.[1].changes | map([.step, .name, .value])' "$T/all.json")" = \

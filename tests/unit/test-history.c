@@ -98,6 +98,7 @@ test_fill_turn(struct history_turn *t, int64_t session, const char *prompt,
 	t->output = (char *)output;
 	t->output_ids = oids;
 	t->n_output = sizeof oids / sizeof oids[0];
+	sampler_params_default(&t->settings.sp);
 	t->settings.sp.temperature = 0.7f;
 	t->settings.sp.top_p = 0.95f;
 	t->settings.sp.top_k = k;
@@ -269,6 +270,7 @@ test_same_turn(const struct history_turn *a, const struct history_turn *b)
 	    a->settings.sp.top_p == b->settings.sp.top_p &&
 	    a->settings.sp.top_k == b->settings.sp.top_k &&
 	    a->settings.sp.min_p == b->settings.sp.min_p &&
+	    a->settings.sp.typical_p == b->settings.sp.typical_p &&
 	    a->settings.sp.repeat_penalty == b->settings.sp.repeat_penalty &&
 	    a->settings.sp.repeat_window == b->settings.sp.repeat_window &&
 	    a->settings.seed == b->settings.seed &&
