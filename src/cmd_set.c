@@ -32,6 +32,8 @@ struct cmd_setting {
 
 /* ---- parsing helpers ------------------------------------------------------ */
 
+/* s as a whole integer in [lo, hi] into *out; else -1 with "NAME: 'S' is
+ * not an integer in [LO, HI]". */
 int
 cmd_parse_long(const char *name, const char *s, long lo, long hi, long *out,
     struct err *err)

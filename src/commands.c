@@ -48,6 +48,13 @@ cmd_clear(struct repl *st)
 
 /* ---- handlers ------------------------------------------------------------ */
 
+/*
+ * One handler per row of cmd_table (cmd_table.c; cmd_int.h declares them):
+ * args is the rest of the line, trimmed.  Output goes to out, a failure to
+ * err as one line with CMD_ERROR; the result tells the front end what to
+ * do next.
+ */
+
 enum cmd_action
 cmd_do_help(struct repl *st, const struct cmd_entry *e, const char *args,
     struct buf *out, struct err *err)
