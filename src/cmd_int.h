@@ -7,6 +7,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf;
 struct err;
@@ -42,6 +43,16 @@ void	cmd_setting_help(const char *name, char *out, size_t cap);
 /* Handlers (commands.c). */
 cmd_fn	cmd_do_help, cmd_do_set, cmd_do_short, cmd_do_show, cmd_do_clear,
 	cmd_do_history, cmd_do_show_turn, cmd_do_replay, cmd_do_tokens,
-	cmd_do_model, cmd_do_mode, cmd_do_quit;
+	cmd_do_model, cmd_do_mode, cmd_do_quit,
+	cmd_do_save, cmd_do_undo, cmd_do_retry, cmd_do_edit, cmd_do_keep;
+
+/* The story (cmd_story.c), for the turns (cmd_turn.c). */
+size_t	cmd_story_fit(struct repl *, int32_t *new_ids, size_t *n_new,
+	    size_t *cut);
+void	cmd_story_begin(struct repl *, const char *typed, size_t n_new);
+void	cmd_story_end(struct repl *, const char *text, const char *reply,
+	    uint64_t seed, int64_t hist_id, int closed);
+void	cmd_story_abort(struct repl *);
+void	cmd_story_replayed(struct repl *, int64_t hist_id);
 
 #endif

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bpe.h"
+#include "cmd_int.h"
 #include "commands.h"
 #include "generate.h"
 #include "history.h"
@@ -52,34 +53,6 @@ cmd_random_seed(void)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return (z ^ (z >> 31)) % 1000000ULL;
-}
-
-/*
- * Continue mode: make room for the new ids and some reply by dropping the
- * oldest transcript tokens.  Returns how many were dropped.
- */
-static size_t
-cmd_fit_context(struct repl *st, size_t n_new)
-{
-	size_t room, want, drop;
-
-	if (st->res.n_ctx <= 0)
-		return 0;
-	room = (size_t)st->res.n_ctx;
-	want = (size_t)st->next.gen.max_new_tokens;
-	if (want > room / 4)
-		want = room / 4 > 0 ? room / 4 : 1;
-	if (st->ctx.n_ids + n_new + want <= room)
-		return 0;
-	drop = st->ctx.n_ids + n_new + want - room;
-	if (drop > st->ctx.n_ids)
-		drop = st->ctx.n_ids;
-	if (drop == 0)
-		return 0;
-	memmove(st->ctx.ids, st->ctx.ids + drop,
-	    (st->ctx.n_ids - drop) * sizeof *st->ctx.ids);
-	st->ctx.n_ids -= drop;
-	return drop;
 }
 
 /* Copy the logits of the next token and the tokens before it. */
@@ -149,37 +122,53 @@ cmd_replay_start(struct repl *st, struct buf *note, struct err *err)
 	return 0;
 }
 
-/* The ids and settings of a turn the user typed. */
+/* The ids and settings of a turn the user typed: the prompt joined to
+ * the story, after a context that slides to make room. */
 static int
-cmd_prompt_ids(struct repl *st, const char *prompt, struct gen_settings *gs,
+cmd_prompt_ids(struct repl *st, const char *typed, struct gen_settings *gs,
     struct buf *note, struct err *err)
 {
-	size_t drop, bad;
+	size_t	 drop, bad, cut;
+	char	*prompt;
 
 	/* the same policy as lmsh generate and tokenize: refuse, naming the
 	 * byte, unless --replace-invalid asked for U+FFFD */
 	if (!st->next.replace_invalid &&
-	    !utf8_is_valid(prompt, strlen(prompt), &bad)) {
+	    !utf8_is_valid(typed, strlen(typed), &bad)) {
 		err_set(err, "prompt: invalid UTF-8 at byte %zu "
 		    "(--replace-invalid turns such bytes into U+FFFD)", bad);
 		return -1;
 	}
+	prompt = cmd_story_join(st, typed);
 	if (bpe_encode(st->res.bpe, prompt, strlen(prompt), BPE_UTF8_REPLACE,
-	    &st->turn.new_ids, &st->turn.n_new, err) != 0)
+	    &st->turn.new_ids, &st->turn.n_new, err) != 0) {
+		free(prompt);
 		return -1;
+	}
+	st->turn.prompt = prompt;
 	if (st->next.mode == CMD_MODE_FRESH)
 		cmd_clear(st);
 	if (st->turn.n_new == 0 && st->ctx.n_ids == 0) {
 		err_set(err, "nothing to continue: type a prompt");
 		return -1;
 	}
-	if ((drop = cmd_fit_context(st, st->turn.n_new)) > 0)
-		buf_printf(note, "context full: dropped the oldest %zu "
-		    "token%s\n", drop, drop == 1 ? "" : "s");
+	cmd_story_begin(st, typed, st->turn.n_new);
+	drop = cmd_story_fit(st, st->turn.new_ids, &st->turn.n_new, &cut);
+	if (drop > 0)
+		buf_printf(note, "context full: shifted out %zu token%s after "
+		    "the first %zu\n", drop, drop == 1 ? "" : "s",
+		    st->story.keep < st->ctx.n_ids ? st->story.keep :
+		    st->ctx.n_ids);
+	if (cut > 0)
+		buf_printf(note, "prompt too long for the context: its first "
+		    "%zu token%s left out\n", cut, cut == 1 ? "" : "s");
 	*gs = st->next.gen;
 	if (!st->next.seed_fixed)
 		gs->seed = cmd_random_seed();
-	st->turn.prompt = xstrdup(prompt);
+	if (st->story.rerun_seed_set) {
+		gs->seed = st->story.rerun_seed;
+		st->story.rerun_seed_set = 0;
+	}
 	return 0;
 }
 
@@ -198,6 +187,7 @@ cmd_turn_reset(struct repl *st)
 	st->turn.new_ids = NULL;
 	st->turn.n_new = 0;
 	cmd_replay_free(st);
+	cmd_story_abort(st);
 }
 
 /* The status line's figures at the start of a turn. */
@@ -228,9 +218,16 @@ cmd_turn_begin(struct repl *st, const char *prompt, struct buf *note,
 {
 	struct gen_settings	 gs;
 	int32_t			*ids = NULL;
+	char			*rerun = NULL;
 	size_t			 n;
 	int			 rc = -1;
 
+	if (prompt == NULL && st->story.rerun != NULL) {
+		/* /retry, /edit TEXT */
+		rerun = st->story.rerun;
+		prompt = rerun;
+		st->story.rerun = NULL;
+	}
 	if (st->res.engine == NULL || (prompt != NULL && st->res.bpe == NULL)) {
 		err_set(err, "no model loaded");
 		goto out;
@@ -261,6 +258,7 @@ cmd_turn_begin(struct repl *st, const char *prompt, struct buf *note,
 	cmd_turn_started(st, gs.seed);
 	rc = 0;
 out:
+	free(rerun);
 	free(ids);
 	if (rc != 0)
 		cmd_turn_reset(st);
@@ -302,21 +300,25 @@ cmd_turn_interrupt(struct repl *st)
 		gen_interrupt(st->turn.sess);
 }
 
-static void
+/* Record the turn; returns its history id, or 0. */
+static int64_t
 cmd_record(struct repl *st, struct buf *note)
 {
 	struct history_turn	t;
 	struct err		err;
+	int64_t			id;
 
 	if (st->res.hist == NULL)
-		return;
+		return 0;
 	memset(&t, 0, sizeof t);
 	record_turn(&t, st->turn.sess, 0, st->turn.prompt);
 	t.session_id = st->res.session_id;
 	t.replay_of = st->turn.replay != NULL ? st->turn.replay->id : 0;
 	if (history_record_turn(st->res.hist, &t, &err) != 0)
 		buf_printf(note, "history: %s\n", err.msg);
+	id = t.id;
 	history_turn_fini(&t);
+	return id;
 }
 
 /* Finish a replay: the session becomes ours, and the verdict (the CLI's
@@ -343,13 +345,21 @@ cmd_turn_end(struct repl *st, struct buf *note, struct err *err)
 	const int32_t	*p, *o;
 	size_t		 n_p = 0, n_o = 0;
 	enum gen_stop	 why;
+	int64_t		 id;
+	int		 replay = st->turn.replaying != NULL;
 
 	if (st->turn.sess == NULL)
 		return 0;
 	why = gen_stop_reason(st->turn.sess, 0);
-	if (st->turn.replaying != NULL)
+	if (replay)
 		cmd_replay_finish(st, note);
-	cmd_record(st, note);
+	id = cmd_record(st, note);
+	if (replay && st->next.mode == CMD_MODE_CONTINUE)
+		cmd_story_replayed(st, id);
+	else
+		cmd_story_end(st, st->turn.prompt,
+		    gen_output_text(st->turn.sess, 0, &n_o), st->turn.seed, id,
+		    why == GEN_STOP_EOS || why == GEN_STOP_STRING);
 	st->ctx.n_ids = 0;
 	if (st->next.mode == CMD_MODE_CONTINUE) {
 		p = gen_prompt_ids(st->turn.sess, 0, &n_p);

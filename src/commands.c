@@ -32,6 +32,8 @@
 #include "util.h"
 
 #define CMD_HISTORY_DEFAULT	20	/* rows /history lists */
+#define CMD_SHIFT_SHARE		0.5	/* of the unpinned context a full
+					   context drops */
 /*
  * Forget the transcript: the next prompt starts from nothing, and the
  * engine drops its cached text.
@@ -120,6 +122,7 @@ cmd_do_clear(struct repl *st, const struct cmd_entry *e, const char *args,
 {
 	(void)e; (void)args; (void)out; (void)err;
 	cmd_clear(st);
+	cmd_story_clear(st);
 	return CMD_CLEAR;
 }
 
@@ -386,6 +389,11 @@ cmd_init(struct repl *st, const struct lm_options *o)
 	st->turn.seed = o->gen.seed;
 	st->next.mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
 	    CMD_MODE_FRESH : CMD_MODE_CONTINUE;
+	st->story.shift_share = CMD_SHIFT_SHARE;
+	if (o->keep >= 0) {
+		st->story.keep = (size_t)o->keep;
+		st->story.keep_set = 1;
+	}
 }
 
 /*
@@ -396,6 +404,7 @@ void
 cmd_fini(struct repl *st)
 {
 	cmd_turn_reset(st);
+	cmd_story_fini(st);
 	for (int i = 0; i < GEN_MAX_STOP; i++)
 		free(st->next.stop_own[i]);
 	free(st->ctx.ids);

@@ -23,7 +23,9 @@ enum cmd_action {
 	CMD_QUIT,		/* /quit */
 	CMD_CLEAR,		/* /clear: forget the transcript, redraw */
 	CMD_RUN,		/* /replay: run the loaded turn (cmd_turn_begin) */
-	CMD_PROMPT		/* not a command: the line is prompt text */
+	CMD_PROMPT,		/* not a command: the line is prompt text */
+	CMD_EDIT		/* /edit: out holds the last prompt for the
+				   input line; the next prompt replaces it */
 };
 
 /* A key binding, for /help, the man page and the hint line. */
@@ -122,6 +124,16 @@ char		*cmd_token_text(const struct repl *, int32_t id, char *out,
  * 0 when history is off. */
 int		 cmd_history_prompts(struct repl *, int n,
 		    void (*fn)(void *, const char *), void *, struct err *);
+
+/* The story (cmd_story.c): its text (Markdown marks the prompts), the
+ * joined form of a typed prompt (caller frees), a pending /edit taken
+ * before a prompt runs (1: the last turn went; redraw), and the end. */
+void		 cmd_story_text(const struct repl *, int markdown,
+		    struct buf *out);
+char		*cmd_story_join(const struct repl *, const char *typed);
+int		 cmd_story_take_edit(struct repl *);
+void		 cmd_story_clear(struct repl *);
+void		 cmd_story_fini(struct repl *);
 
 /* Between commands.c and cmd_turn.c. */
 void		 cmd_turn_reset(struct repl *);

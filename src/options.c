@@ -28,6 +28,7 @@ enum {
 	OPT_PLAIN, OPT_MODE, OPT_LOG, OPT_FORMAT, OPT_DTYPE, OPT_JSON,
 	OPT_ALL, OPT_SESSION, OPT_TOKENS, OPT_DUMP_LOGITS, OPT_BATCH,
 	OPT_QUICK, OPT_NO_PROGRESS, OPT_HELP, OPT_VERSION,
+	OPT_KEEP, OPT_NO_SCROLLBACK, OPT_RESUME,
 	OPT_SETTING = 1024	/* + row of sampler_settings */
 };
 
@@ -72,6 +73,9 @@ static const struct options_def options_table[] = {
 	{ "no-history",		no_argument,		OPT_NO_HISTORY },
 	{ "plain",		no_argument,		OPT_PLAIN },
 	{ "mode",		required_argument,	OPT_MODE },
+	{ "keep",		required_argument,	OPT_KEEP },
+	{ "no-scrollback",	no_argument,		OPT_NO_SCROLLBACK },
+	{ "resume",		optional_argument,	OPT_RESUME },
 	{ "log",		required_argument,	OPT_LOG },
 	{ "format",		required_argument,	OPT_FORMAT },
 	{ "output-dir",		required_argument,	'o' },
@@ -102,6 +106,7 @@ options_init(struct lm_options *o)
 	o->num_samples = 1;
 	o->output = "text";
 	o->mode = "continue";
+	o->keep = -1;
 	o->count = 20;
 	if ((env = getenv("LMSH_MODEL")) != NULL && *env != '\0')
 		o->model = env;
@@ -264,6 +269,9 @@ options_apply(struct lm_options *o, int c, const char *a)
 		}
 		o->mode = a;
 		return 0;
+	case OPT_KEEP:		return options_int(nm, a, 0, INT_MAX, &o->keep);
+	case OPT_NO_SCROLLBACK:	o->no_scrollback = 1; return 0;
+	case OPT_RESUME:	o->resume = 1; o->resume_session = a; return 0;
 	case OPT_LOG:		o->log_path = a; return 0;
 	case OPT_FORMAT:	o->format = a; return 0;
 	case 'o':		o->out = a; return 0;

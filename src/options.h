@@ -45,6 +45,12 @@ struct lm_options {
 
 	/* front end */
 	int			 plain;		/* --plain: line-mode REPL */
+	int			 keep;		/* --keep N pinned tokens; -1:
+						   the first prompt */
+	int			 no_scrollback;	/* --no-scrollback */
+	int			 resume;	/* --resume [SESSION] given */
+	const char		*resume_session; /* its id or name, or NULL:
+						   the last session */
 	const char		*mode;		/* --mode continue|fresh */
 	const char		*log_path;	/* -v / --log FILE */
 

@@ -96,6 +96,49 @@ struct repl_panel {
 	size_t			 recent_cap;	/* allocated entries */
 };
 
+/* One turn of the story as the screen shows it, with what undoing it
+ * needs. */
+struct repl_story_turn {
+	char			*typed;		/* the prompt as typed (owned) */
+	char			*text;		/* as joined to the story (owned) */
+	char			*reply;		/* the reply's text (owned) */
+	int32_t			*ctx_before;	/* the model's ids before the
+						   turn (owned) */
+	size_t			 n_ctx_before;	/* entries in ctx_before */
+	size_t			 n_keep_before;	/* pinned prefix before it */
+	size_t			 n_shift_before; /* story bytes out of view */
+	uint64_t		 seed;		/* the turn's seed */
+	int64_t			 hist_id;	/* its history row, or 0 */
+	int			 closed;	/* ended on end-of-text or a stop
+						   string: a paragraph ends */
+};
+
+/* The story: the turns of continue mode since the last /clear, and how the
+ * context slides when it fills. */
+struct repl_story {
+	struct repl_story_turn	*turns;		/* oldest first */
+	size_t			 n;		/* turns used */
+	size_t			 cap;		/* turns allocated */
+	size_t			 keep;		/* pinned prefix tokens */
+	int			 keep_set;	/* keep given (--keep, /keep);
+						   else the first prompt's */
+	double			 shift_share;	/* share of the unpinned part
+						   a full context drops */
+	size_t			 n_pinned_bytes; /* story bytes of the pinned
+						   prefix (for dimming) */
+	size_t			 n_shifted_bytes; /* story bytes after it that
+						   the model no longer sees */
+	char			*rerun;		/* prompt /retry, /edit run
+						   next (owned), or NULL */
+	int			 rerun_seed_set; /* rerun with rerun_seed */
+	uint64_t		 rerun_seed;	/* the seed /retry keeps */
+	int			 editing;	/* /edit: the next prompt
+						   replaces the last turn */
+	int			 changed;	/* turns were removed: the front
+						   end redraws the story */
+	int			 open;		/* turns[n] began, not ended */
+};
+
 struct repl {
 	struct repl_next	 next;		/* settings of the next turn */
 	struct repl_res		 res;		/* model, tokenizer, history */
@@ -103,6 +146,7 @@ struct repl {
 	struct repl_turn	 turn;		/* the running turn */
 	struct repl_fig		 fig;		/* status line figures */
 	struct repl_panel	 panel;		/* candidate panel */
+	struct repl_story	 story;		/* the story so far */
 };
 
 #endif

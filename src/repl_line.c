@@ -190,7 +190,12 @@ line_handle(struct line_state *ls, char *line)
 	case CMD_RUN:
 		line_turn(ls, NULL);
 		break;
+	case CMD_EDIT:
+		/* the next line replaces the last turn's prompt */
+		buf_puts(&out, "\n");
+		break;
 	case CMD_PROMPT:
+		cmd_story_take_edit(ls->st);
 		line_turn(ls, text == NULL && line[0] == '/' ? line + 1 : line);
 		break;
 	}

@@ -477,26 +477,59 @@ ui_turn_poll(void *arg)
 	return u->quit;
 }
 
-/* Run a turn (prompt NULL: the one /replay loaded), streaming it in. */
+/* The story again, after /undo, /retry or /edit took turns out of it. */
+static void
+ui_redraw_story(struct ui *u)
+{
+	const struct repl_story *s = &u->st->story;
+
+	ui_clear_transcript(u);
+	for (size_t i = 0; i < s->n; i++) {
+		ui_append_str(u, s->turns[i].text, UI_CLS_PROMPT);
+		ui_append_str(u, s->turns[i].reply, UI_CLS_OUTPUT);
+	}
+	u->st->story.changed = 0;
+}
+
+/* Dim what the model no longer sees of the story. */
+static void
+ui_dim(struct ui *u)
+{
+	const struct repl_story *s = &u->st->story;
+
+	ui_dim_story(u, s->n_pinned_bytes, s->n_pinned_bytes +
+	    s->n_shifted_bytes);
+}
+
+/* Run a turn (prompt NULL: the one /replay loaded, or the one /retry or
+ * /edit asks for), streaming it in. */
 static void
 ui_turn(struct ui *u, const char *prompt)
 {
 	const struct cmd_sink sink = { ui_on_token, ui_on_note, ui_turn_poll,
 	    u };
-	struct repl *st = u->st;
+	struct repl	*st = u->st;
+	char		*joined = NULL;
+	int		 rerun = prompt == NULL && st->story.rerun != NULL;
 
-	if (st->next.mode == CMD_MODE_FRESH || prompt == NULL) {
+	if (st->story.changed)
+		ui_redraw_story(u);
+	if (st->next.mode == CMD_MODE_FRESH || (prompt == NULL && !rerun)) {
 		if (!ui_at_bol(u))
 			ui_newline(u);
 		if (u->n_lines > 1)
 			ui_newline(u);
 	} else if (u->n_lines > 0 && !ui_at_bol(u) &&
-	    u->lines[u->n_lines - 1].cls[u->lines[u->n_lines - 1].n - 1] >=
-	    UI_CLS_INFO)
+	    (u->lines[u->n_lines - 1].cls[u->lines[u->n_lines - 1].n - 1] &
+	    ~UI_CLS_DIM) >= UI_CLS_INFO)
 		ui_newline(u);
 	u->scroll = 0;
-	if (prompt != NULL)
-		ui_append_str(u, prompt, UI_CLS_PROMPT);
+	if (prompt != NULL) {
+		/* as it joins the story: with a space or a newline */
+		joined = cmd_story_join(st, prompt);
+		ui_append_str(u, joined, UI_CLS_PROMPT);
+		free(joined);
+	}
 	u->generating = 1;
 	u->paused = 0;
 	u->waiting = 1;
@@ -512,6 +545,7 @@ ui_turn(struct ui *u, const char *prompt)
 	u->waiting = 0;
 	if (st->next.mode == CMD_MODE_FRESH)
 		ui_newline(u);
+	ui_dim(u);
 	ui_render(u, 0);
 }
 
@@ -548,6 +582,7 @@ ui_handle_line(struct ui *u, char *line)
 		return;
 	case 2:
 		rl_set_prompt("> ");
+		cmd_story_take_edit(u->st);
 		ui_turn(u, text);
 		free(text);
 		return;
@@ -555,7 +590,16 @@ ui_handle_line(struct ui *u, char *line)
 	buf_init(&out);
 	switch (cmd_run(u->st, line, &out, &err)) {
 	case CMD_DONE:
+		if (u->st->story.changed)
+			ui_redraw_story(u);
 		ui_show_output(u, line, &out);
+		break;
+	case CMD_EDIT:
+		/* the last prompt, back in the input line */
+		ui_message(u, 0, "edit the prompt; Enter runs it in place of "
+		    "the last turn");
+		rl_replace_line(out.data != NULL ? out.data : "", 0);
+		rl_point = rl_end;
 		break;
 	case CMD_ERROR:
 		ui_message(u, 1, "%s", err.msg);
@@ -565,12 +609,14 @@ ui_handle_line(struct ui *u, char *line)
 		break;
 	case CMD_CLEAR:
 		ui_clear_transcript(u);
+		u->st->story.changed = 0;
 		u->st->fig.n_generated = 0;
 		break;
 	case CMD_RUN:
 		ui_turn(u, NULL);
 		break;
 	case CMD_PROMPT:
+		cmd_story_take_edit(u->st);
 		ui_turn(u, line[0] == '/' ? line + 1 : line);
 		break;
 	}

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <curses.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,8 +273,45 @@ ui_clear_transcript(struct ui *u)
 	ui_newline(u);
 }
 
+/*
+ * Dim the story text the model no longer sees: the prompt and reply
+ * characters whose story bytes fall in [from, to) get UI_CLS_DIM, the
+ * others lose it.  The story's bytes are counted from the start of the
+ * transcript, which a /clear or a redraw of the story starts again.
+ */
+void
+ui_dim_story(struct ui *u, size_t from, size_t to)
+{
+	size_t		off = 0;
+	char		mb[MB_LEN_MAX];
+	mbstate_t	mbs;
+	int		in_story = 0;	/* the last character was story's */
+
+	memset(&mbs, 0, sizeof mbs);
+	for (size_t i = 0; i < u->n_lines; i++) {
+		struct ui_line *l = &u->lines[i];
+
+		for (size_t j = 0; j < l->n; j++) {
+			int	base = l->cls[j] & ~UI_CLS_DIM;
+			size_t	len;
+
+			in_story = base == UI_CLS_OUTPUT ||
+			    base == UI_CLS_PROMPT;
+			if (!in_story)
+				continue;
+			len = wcrtomb(mb, l->wc[j], &mbs);
+			l->cls[j] = (unsigned char)(base |
+			    (off >= from && off < to ? UI_CLS_DIM : 0));
+			off += len == (size_t)-1 ? 1 : len;
+		}
+		/* a line break inside the story is its newline */
+		if (i + 1 < u->n_lines && in_story)
+			off++;
+	}
+}
+
 static attr_t
-ui_cls_attr(const struct ui *u, enum ui_cls cls, short *pair)
+ui_cls_attr_base(const struct ui *u, int cls, short *pair)
 {
 	*pair = 0;
 	switch (cls) {
@@ -293,6 +331,15 @@ ui_cls_attr(const struct ui *u, enum ui_cls cls, short *pair)
 	default:
 		return A_NORMAL;
 	}
+}
+
+static attr_t
+ui_cls_attr(const struct ui *u, int cls, short *pair)
+{
+	attr_t a = ui_cls_attr_base(u, cls & ~UI_CLS_DIM, pair);
+
+	/* out of the model's view: dim, and no longer bold */
+	return (cls & UI_CLS_DIM) ? (a & ~A_BOLD) | A_DIM : a;
 }
 
 /* Draw rows [row, row + n) of line l from window row y: each row's runs of
@@ -319,8 +366,8 @@ ui_draw_line_rows(struct ui *u, const struct ui_line *l, int row, int y,
 			if ((i == e || clip || l->cls[i] != l->cls[run]) &&
 			    i > run) {
 				short	pair;
-				attr_t	a = ui_cls_attr(u,
-				    (enum ui_cls)l->cls[run], &pair);
+				attr_t	a = ui_cls_attr(u, l->cls[run],
+				    &pair);
 
 				wattr_set(u->tw, a, pair, NULL);
 				waddnwstr(u->tw, l->wc + run, (int)(i - run));

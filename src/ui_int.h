@@ -25,7 +25,8 @@ enum ui_cls {
 	UI_CLS_INFO,		/* command output */
 	UI_CLS_NOTE,		/* notices */
 	UI_CLS_COMMAND,		/* a command as typed (not a prompt) */
-	UI_CLS_N
+	UI_CLS_N,
+	UI_CLS_DIM = 0x80	/* flag: story text the model no longer sees */
 };
 
 /* Colour pairs. */
@@ -91,6 +92,7 @@ int	ui_at_bol(const struct ui *);
 void	ui_append(struct ui *, const char *, size_t, enum ui_cls);
 void	ui_append_str(struct ui *, const char *, enum ui_cls);
 void	ui_clear_transcript(struct ui *);
+void	ui_dim_story(struct ui *, size_t from, size_t to);
 
 /* Drawing (ui_draw.c). */
 void	ui_message(struct ui *, int, const char *, ...)
