@@ -9,7 +9,9 @@
  *			fingerprint (+ per-file digests), config JSON
  *   turns		one prompt and its output: texts, token ids, every
  *			sampling setting at the start, stop reason, counts,
- *			timings, replay_of
+ *			timings, replay_of; the story tree (parent,
+ *			branch_step, forced_token, undone) and the
+ *			probability of each generated token
  *   setting_changes	settings changed during a turn, with the step (index
  *			of the first token sampled with the new value)
  *   turns_fts		FTS5 over turns.prompt and turns.output (external
@@ -17,7 +19,8 @@
  *   file_digests	a cache of model file digests, keyed by real path
  *			and checked against device, inode, size and mtime
  *
- * Token ids are BLOBs of little-endian int32, 4 bytes per token.  The seed
+ * Token ids are BLOBs of little-endian int32, 4 bytes per token; token
+ * probabilities BLOBs of little-endian uint16, p * 65535 rounded.  The seed
  * is a uint64 stored in SQLite's int64 with the same bits.  Stop strings are
  * a JSON array of strings.  Times are Unix seconds (UTC) as REAL.
  *
@@ -124,12 +127,29 @@ static const char history_schema_v3[] =
 	"ALTER TABLE sessions ADD COLUMN kernels TEXT;"
 	"ALTER TABLE sessions ADD COLUMN dtype TEXT;";
 
+/* Version 4: the story tree (issue 14: branches; issue 15: retry, edit and
+ * undo are siblings or marks in it), per-token probabilities and session
+ * names.  A turn's parent is the turn whose context it continues; a root
+ * has none.  Deleting a parent keeps its children, which hold their own
+ * context ids, so they stay replayable. */
+static const char history_schema_v4[] =
+	"ALTER TABLE sessions ADD COLUMN name TEXT;"
+	"CREATE INDEX sessions_name ON sessions(name) WHERE name IS NOT NULL;"
+	"ALTER TABLE turns ADD COLUMN parent INTEGER"
+	" REFERENCES turns(id) ON DELETE SET NULL;"
+	"ALTER TABLE turns ADD COLUMN branch_step INTEGER;"
+	"ALTER TABLE turns ADD COLUMN forced_token INTEGER;"
+	"ALTER TABLE turns ADD COLUMN probs BLOB;"
+	"ALTER TABLE turns ADD COLUMN undone INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX turns_parent ON turns(parent) WHERE parent IS NOT NULL;";
+
 /* migrations[v] takes a file from version v to v + 1; a sampler setting
  * whose row says since = v + 1 adds its column in the same step. */
 static const char *const history_migrations[HISTORY_SCHEMA_VERSION] = {
 	history_schema_v1,
 	history_schema_v2,
 	history_schema_v3,
+	history_schema_v4,
 };
 
 static const char *const history_stop_names[] = {
@@ -261,6 +281,51 @@ history_blob_ids(const void *blob, int len, size_t *n)
 		    (uint32_t)b[4 * i + 3] << 24);
 	*n = m;
 	return ids;
+}
+
+/* Probabilities <-> little-endian uint16 BLOB. */
+uint16_t
+history_prob_pack(double p)
+{
+	if (!(p > 0))
+		return 0;
+	if (p >= 1)
+		return UINT16_MAX;
+	return (uint16_t)lround(p * UINT16_MAX);
+}
+
+double
+history_prob_unpack(uint16_t v)
+{
+	return (double)v / UINT16_MAX;
+}
+
+static void *
+history_probs_blob(const uint16_t *p, size_t n)
+{
+	unsigned char *b = xmalloc(n * 2 + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		b[2 * i] = (unsigned char)p[i];
+		b[2 * i + 1] = (unsigned char)(p[i] >> 8);
+	}
+	return b;
+}
+
+static uint16_t *
+history_blob_probs(const void *blob, int len, size_t *n)
+{
+	const unsigned char	*b = blob;
+	size_t			 m = len > 0 ? (size_t)len / 2 : 0;
+	uint16_t		*p;
+
+	*n = m;
+	if (blob == NULL)
+		return NULL;
+	p = xcalloc(m + 1, sizeof *p);
+	for (size_t i = 0; i < m; i++)
+		p[i] = (uint16_t)(b[2 * i] | b[2 * i + 1] << 8);
+	return p;
 }
 
 /* A text column that may hold NULs, NUL-terminated; *len its bytes. */
@@ -657,7 +722,7 @@ history_text_len(const char *s, size_t len)
 /* Bind a turn's columns to the INSERT in history_record_turn(). */
 static void
 history_bind_turn(sqlite3_stmt *st, const struct history_turn *t,
-    void *pblob, void *oblob, const char *stops)
+    void *pblob, void *oblob, void *prblob, const char *stops)
 {
 	const struct sampler_params *sp = &t->settings.sp;
 	int i = 1;
@@ -689,6 +754,24 @@ history_bind_turn(sqlite3_stmt *st, const struct history_turn *t,
 		sqlite3_bind_int64(st, i++, t->replay_of);
 	else
 		sqlite3_bind_null(st, i++);
+	if (t->parent > 0)
+		sqlite3_bind_int64(st, i++, t->parent);
+	else
+		sqlite3_bind_null(st, i++);
+	if (t->branch)
+		sqlite3_bind_int(st, i++, t->branch_step);
+	else
+		sqlite3_bind_null(st, i++);
+	if (t->forced)
+		sqlite3_bind_int(st, i++, t->forced_token);
+	else
+		sqlite3_bind_null(st, i++);
+	if (t->probs != NULL)
+		sqlite3_bind_blob(st, i++, prblob, (int)(t->n_probs * 2),
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i++);
+	sqlite3_bind_int(st, i++, t->undone != 0);
 	for (size_t k = 0; k < sampler_n_settings; k++)
 		sqlite3_bind_double(st, i++, sampler_setting_get(sp,
 		    &sampler_settings[k]));
@@ -746,6 +829,8 @@ history_record_turn(struct history *h, struct history_turn *t,
 	sqlite3_stmt	*st = NULL;
 	void		*pblob = history_ids_blob(t->prompt_ids, t->n_prompt);
 	void		*oblob = history_ids_blob(t->output_ids, t->n_output);
+	void		*prblob = history_probs_blob(t->probs, t->probs != NULL ?
+			    t->n_probs : 0);
 	struct buf	 stops, sql;
 	int64_t		 seq = 0;
 	int		 rc = -1;
@@ -754,6 +839,7 @@ history_record_turn(struct history *h, struct history_turn *t,
 	buf_init(&sql);
 	history_json_stops(&stops, &t->settings);
 	if (t->n_prompt > INT32_MAX / 4 || t->n_output > INT32_MAX / 4 ||
+	    t->n_probs > INT32_MAX / 2 ||
 	    history_text_len(t->prompt, t->prompt_len) > INT32_MAX ||
 	    history_text_len(t->output, t->output_len) > INT32_MAX) {
 		err_set(err, "%s: turn too long to record", h->path);
@@ -773,17 +859,18 @@ history_record_turn(struct history *h, struct history_turn *t,
 	buf_puts(&sql, "INSERT INTO turns (session_id, seq_no, time, "
 	    "prompt, prompt_ids, output, output_ids, seed, max_new_tokens, "
 	    "eos_id, stop_strings, stop_reason, n_prompt, n_output, prefill_s, "
-	    "decode_s, tokens_per_s, replay_of");
+	    "decode_s, tokens_per_s, replay_of, parent, branch_step, "
+	    "forced_token, probs, undone");
 	history_setting_columns(&sql, "");
 	buf_puts(&sql, ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	    "?, ?, ?, ?");
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?");
 	for (size_t k = 0; k < sampler_n_settings; k++)
 		buf_puts(&sql, ", ?");
 	buf_puts(&sql, ")");
 	if ((st = history_prepare(h, sql.data, err)) == NULL)
 		goto fail;
 	t->seq_no = (int)seq;
-	history_bind_turn(st, t, pblob, oblob, stops.data);
+	history_bind_turn(st, t, pblob, oblob, prblob, stops.data);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		history_db_err(h, err, "record turn");
 		goto fail;
@@ -803,6 +890,7 @@ out:
 	buf_fini(&sql);
 	free(pblob);
 	free(oblob);
+	free(prblob);
 	return rc;
 }
 
@@ -902,6 +990,16 @@ history_row_turn(sqlite3_stmt *st, struct history_turn *t)
 	t->files = history_col_str(st, i++);
 	t->kernels = history_col_str(st, i++);
 	t->dtype = history_col_str(st, i++);
+	t->parent = sqlite3_column_int64(st, i++);
+	t->branch = sqlite3_column_type(st, i) != SQLITE_NULL;
+	t->branch_step = sqlite3_column_int(st, i++);
+	t->forced = sqlite3_column_type(st, i) != SQLITE_NULL;
+	t->forced_token = sqlite3_column_int(st, i++);
+	t->probs = history_blob_probs(sqlite3_column_blob(st, i),
+	    sqlite3_column_bytes(st, i), &t->n_probs);
+	i++;
+	t->undone = sqlite3_column_int(st, i++);
+	t->session_name = history_col_str(st, i++);
 	/* a stored value the table no longer accepts stays as it was, so
 	 * that the replay reports it rather than this read */
 	for (size_t k = 0; k < sampler_n_settings; k++)
@@ -928,7 +1026,9 @@ history_get_turn(struct history *h, int64_t id, struct history_turn *t,
 	    "s.model_path, s.fingerprint, t.prompt, t.prompt_ids, t.output, "
 	    "t.output_ids, t.seed, t.max_new_tokens, "
 	    "t.eos_id, t.stop_reason, t.prefill_s, t.decode_s, "
-	    "t.replay_of, s.config_json, s.files, s.kernels, s.dtype");
+	    "t.replay_of, s.config_json, s.files, s.kernels, s.dtype, "
+	    "t.parent, t.branch_step, t.forced_token, t.probs, t.undone, "
+	    "s.name");
 	history_setting_columns(&sql, "t.");
 	buf_puts(&sql, " FROM turns t JOIN sessions s ON s.id = t.session_id "
 	    "WHERE t.id = ?");
@@ -974,6 +1074,8 @@ history_turn_fini(struct history_turn *t)
 	free(t->files);
 	free(t->kernels);
 	free(t->dtype);
+	free(t->probs);
+	free(t->session_name);
 	memset(t, 0, sizeof *t);
 }
 
@@ -999,6 +1101,125 @@ history_delete(struct history *h, int64_t id, struct err *err)
 		rc = 0;
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* ---- the story tree and sessions --------------------------------------- */
+
+/* The turns branched from or continuing id, oldest first; *ids owned by
+ * the caller (NULL when there are none). */
+int
+history_children(struct history *h, int64_t id, int64_t **ids, size_t *n,
+    struct err *err)
+{
+	sqlite3_stmt	*st;
+	size_t		 cap = 0;
+	int		 rc;
+
+	*ids = NULL;
+	*n = 0;
+	st = history_prepare(h, "SELECT id FROM turns WHERE parent = ? "
+	    "ORDER BY id", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 8;
+			*ids = xreallocarray(*ids, cap, sizeof **ids);
+		}
+		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	if (rc != SQLITE_DONE) {
+		history_db_err(h, err, "read branches");
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Run one UPDATE of one row: "no WHAT N" when the row is missing. */
+static int
+history_update_one(struct history *h, sqlite3_stmt *st, const char *what,
+    int64_t id, struct err *err)
+{
+	int rc = -1;
+
+	if (sqlite3_step(st) != SQLITE_DONE)
+		history_db_err(h, err, "update");
+	else if (sqlite3_changes(h->db) == 0)
+		err_set(err, "%s: no %s %lld", h->path, what, (long long)id);
+	else
+		rc = 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+history_set_undone(struct history *h, int64_t id, int undone,
+    struct err *err)
+{
+	sqlite3_stmt *st;
+
+	st = history_prepare(h, "UPDATE turns SET undone = ? WHERE id = ?",
+	    err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, undone != 0);
+	sqlite3_bind_int64(st, 2, id);
+	return history_update_one(h, st, "turn", id, err);
+}
+
+int
+history_set_session_name(struct history *h, int64_t session_id,
+    const char *name, struct err *err)
+{
+	sqlite3_stmt *st;
+
+	st = history_prepare(h, "UPDATE sessions SET name = ? WHERE id = ?",
+	    err);
+	if (st == NULL)
+		return -1;
+	if (name != NULL && *name != '\0')
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 1);
+	sqlite3_bind_int64(st, 2, session_id);
+	return history_update_one(h, st, "session", session_id, err);
+}
+
+/* A session by id or name; a name that is all digits is read as an id
+ * first. */
+int
+history_find_session(struct history *h, const char *spec, int64_t *id,
+    struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (spec == NULL || *spec == '\0')
+		st = history_prepare(h, "SELECT max(id) FROM sessions", err);
+	else
+		st = history_prepare(h, "SELECT id FROM sessions WHERE "
+		    "CAST(id AS TEXT) = ?1 UNION ALL SELECT * FROM (SELECT id "
+		    "FROM sessions WHERE name = ?1 ORDER BY id DESC) LIMIT 1",
+		    err);
+	if (st == NULL)
+		return -1;
+	if (spec != NULL && *spec != '\0')
+		sqlite3_bind_text(st, 1, spec, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		*id = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		err_set(err, "%s: no session %s", h->path,
+		    spec != NULL && *spec != '\0' ? spec : "recorded yet");
+		rc = SQLITE_ERROR;
+	} else
+		history_db_err(h, err, "find session");
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
 }
 
 /*

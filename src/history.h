@@ -10,7 +10,7 @@ struct err;
 struct history;
 struct buf;
 
-#define HISTORY_SCHEMA_VERSION	3	/* PRAGMA user_version this lmsh writes */
+#define HISTORY_SCHEMA_VERSION	4	/* PRAGMA user_version this lmsh writes */
 #define HISTORY_BUSY_MS		5000	/* how long a write waits for a lock */
 
 /* A recorded session (one run of lmsh). */
@@ -51,6 +51,18 @@ struct history_turn {
 	double			 prefill_s;	/* prefill seconds */
 	double			 decode_s;	/* decode seconds */
 	int64_t			 replay_of;	/* turn it replays, or 0 */
+	int64_t			 parent;	/* turn whose context it
+						   continues, or 0: a root */
+	int			 branch;	/* 1: a branch of parent at
+						   branch_step */
+	int			 branch_step;	/* parent's output tokens kept */
+	int			 forced;	/* 1: forced_token was forced */
+	int32_t			 forced_token;	/* at branch_step, not sampled */
+	uint16_t		*probs;		/* per output token, p * 65535
+						   rounded; NULL: not recorded */
+	size_t			 n_probs;
+	int			 undone;	/* dropped from its story */
+	char			*session_name;	/* from the session (read back) */
 	char			*config_json;	/* from the session (read back) */
 	char			*files;		/* from the session (read back) */
 	char			*kernels;	/* from the session (read back) */
@@ -84,6 +96,10 @@ int		 history_model_fingerprint(struct history *,
 char		*history_files_diff(const char *old_files,
 		    const char *new_files);
 
+/* Token probabilities as stored: p in [0, 1] to and from 16 bits. */
+uint16_t	 history_prob_pack(double p);
+double		 history_prob_unpack(uint16_t);
+
 /* Recording. */
 int64_t		 history_begin_session(struct history *,
 		    const struct history_session_info *, struct err *);
@@ -106,6 +122,22 @@ int		 history_show(struct history *, int64_t id, struct buf *out,
 int		 history_export(struct history *, const int64_t *ids, size_t n,
 		    int markdown, struct buf *out, struct err *);
 int		 history_delete(struct history *, int64_t id, struct err *);
+
+/* The story tree and sessions (schema version 4).  history_children() sets
+ * *ids (caller frees) to the turns whose parent is id, oldest first.
+ * history_set_undone() marks a turn dropped from its story (1) or back in
+ * it (0).  history_set_session_name() names a session (NULL clears it);
+ * history_find_session() reads a session id or name (the latest session of
+ * that name), or with spec NULL or "" the latest session; "no session X"
+ * when there is none. */
+int		 history_children(struct history *, int64_t id, int64_t **ids,
+		    size_t *n, struct err *);
+int		 history_set_undone(struct history *, int64_t id, int undone,
+		    struct err *);
+int		 history_set_session_name(struct history *, int64_t session_id,
+		    const char *name, struct err *);
+int		 history_find_session(struct history *, const char *spec,
+		    int64_t *session_id, struct err *);
 /* Earlier prompts, oldest first, for the REPL's up-arrow. */
 int		 history_prompts(struct history *, int n,
 		    void (*fn)(void *, const char *), void *, struct err *);

@@ -12,6 +12,9 @@
  *  - migration of a hand-built version-1 file, keeping its rows; version 3
  *    adds the sessions' kernels and dtype (NULL for old sessions) and one
  *    column per setting of the sampler's table
+ *  - version 4: a turn's parent, branch step, forced token (0 and none
+ *    differ), 16-bit probabilities (NULL and empty differ), the undone
+ *    mark, session names; children; a deleted parent leaves its child
  *  - refused without a byte changed: a newer version, garbage, another
  *    program's SQLite file, a read-only file (as an unprivileged user),
  *    a file locked by another process
@@ -520,6 +523,8 @@ test_migration(void)
 	CHECK(t.settings.n_stop == 1 && strcmp(t.settings.stop[0], "x") == 0);
 	CHECK(t.stop == GEN_STOP_EOS && t.replay_of == 0);
 	CHECK(t.kernels == NULL && t.dtype == NULL);
+	CHECK(t.parent == 0 && !t.branch && !t.forced && t.probs == NULL &&
+	    !t.undone && t.session_name == NULL);
 	history_turn_fini(&t);
 	history_close(h);
 	CHECK(test_sql_int(path, "SELECT count(*) FROM pragma_table_info("
@@ -538,6 +543,88 @@ test_migration(void)
 	/* opening again is a no-op */
 	h = history_open(path, 0, &err);
 	CHECK(h != NULL);
+	history_close(h);
+out:
+	free(path);
+}
+
+/* Schema version 4: the story tree, probabilities, undone, names. */
+static void
+test_tree(void)
+{
+	char		*path = test_path("tree.db");
+	struct err	 err;
+	struct history	*h = history_open(path, 0, &err);
+	struct history_session_info si = { .lmsh_version = "test" };
+	struct history_turn a, b, r;
+	uint16_t	 probs[4] = { 0, 1, 32768, 65535 };
+	int64_t		 sid, found = 0, *kids = NULL;
+	size_t		 n_kids = 0;
+
+	CHECK_MSG(h != NULL, "%s", err.msg);
+	if (h == NULL)
+		goto out;
+	sid = history_begin_session(h, &si, &err);
+	CHECK(sid > 0);
+	test_fill_turn(&a, sid, "root", "abcd", 3);
+	CHECK(history_record_turn(h, &a, &err) == 0);
+	test_fill_turn(&b, sid, "", "bcd", 3);
+	b.parent = a.id;
+	b.branch = 1;
+	b.branch_step = 0;
+	b.forced = 1;
+	b.forced_token = 0;
+	b.probs = probs;
+	b.n_probs = 4;
+	CHECK(history_record_turn(h, &b, &err) == 0);
+
+	CHECK(history_get_turn(h, b.id, &r, &err) == 0);
+	CHECK(r.parent == a.id && r.branch && r.branch_step == 0);
+	CHECK(r.forced && r.forced_token == 0 && !r.undone);
+	CHECK(r.n_probs == 4 && r.probs != NULL &&
+	    memcmp(r.probs, probs, sizeof probs) == 0);
+	history_turn_fini(&r);
+	CHECK(history_get_turn(h, a.id, &r, &err) == 0);
+	CHECK(r.parent == 0 && !r.branch && !r.forced && r.probs == NULL);
+	history_turn_fini(&r);
+
+	CHECK(history_prob_pack(0) == 0 && history_prob_pack(1) == 65535);
+	CHECK(history_prob_pack(-1) == 0 && history_prob_pack(2) == 65535);
+	CHECK(history_prob_pack(0.5) == 32768);
+	CHECK(history_prob_unpack(65535) == 1.0);
+
+	CHECK(history_children(h, a.id, &kids, &n_kids, &err) == 0);
+	CHECK(n_kids == 1 && kids[0] == b.id);
+	free(kids);
+
+	CHECK(history_set_undone(h, b.id, 1, &err) == 0);
+	CHECK(history_get_turn(h, b.id, &r, &err) == 0 && r.undone == 1);
+	history_turn_fini(&r);
+	CHECK(history_set_undone(h, 999, 1, &err) == -1 &&
+	    strstr(err.msg, "no turn 999") != NULL);
+
+	CHECK(history_find_session(h, "tale", &found, &err) == -1 &&
+	    strstr(err.msg, "no session tale") != NULL);
+	CHECK(history_set_session_name(h, sid, "tale", &err) == 0);
+	CHECK(history_find_session(h, "tale", &found, &err) == 0 &&
+	    found == sid);
+	CHECK(history_find_session(h, NULL, &found, &err) == 0 && found == sid);
+	{
+		char num[32];
+		snprintf(num, sizeof num, "%lld", (long long)sid);
+		found = 0;
+		CHECK(history_find_session(h, num, &found, &err) == 0 &&
+		    found == sid);
+	}
+	CHECK(history_get_turn(h, a.id, &r, &err) == 0 &&
+	    r.session_name != NULL && strcmp(r.session_name, "tale") == 0);
+	history_turn_fini(&r);
+
+	/* the child keeps its data and loses the link */
+	CHECK(history_delete(h, a.id, &err) == 0);
+	CHECK(history_get_turn(h, b.id, &r, &err) == 0);
+	CHECK(r.parent == 0 && r.branch && r.n_output == 4);
+	history_turn_fini(&r);
 	history_close(h);
 out:
 	free(path);
@@ -879,6 +966,7 @@ main(int argc, char **argv)
 	test_digest_cache();
 	test_turns();
 	test_migration();
+	test_tree();
 	test_bad_files();
 	test_read_only();
 	test_locked();
