@@ -75,6 +75,10 @@ static const struct cmd_entry cmd_table[] = {
 	    cmd_do_edit },
 	{ "keep", NULL, "[N]", "tokens pinned when the context slides",
 	    cmd_do_keep },
+	{ "resume", NULL, "[SESSION]", "the story of a session (default the "
+	    "last)", cmd_do_resume },
+	{ "name", NULL, "TEXT", "name this session (lmsh --resume TEXT)",
+	    cmd_do_name },
 	{ "tokens", NULL, "TEXT", "how TEXT tokenizes: ids and pieces",
 	    cmd_do_tokens },
 	{ "model", NULL, "", "model path and shape", cmd_do_model },

@@ -314,6 +314,10 @@ cmd_record(struct repl *st, struct buf *note)
 	record_turn(&t, st->turn.sess, 0, st->turn.prompt);
 	t.session_id = st->res.session_id;
 	t.replay_of = st->turn.replay != NULL ? st->turn.replay->id : 0;
+	/* the story's chain, which --resume follows back */
+	if (st->story.open && st->story.n > 0 &&
+	    st->story.turns[st->story.n].n_ctx_before > 0)
+		t.parent = st->story.turns[st->story.n - 1].hist_id;
 	if (history_record_turn(st->res.hist, &t, &err) != 0)
 		buf_printf(note, "history: %s\n", err.msg);
 	id = t.id;

@@ -132,6 +132,10 @@ void		 cmd_story_text(const struct repl *, int markdown,
 		    struct buf *out);
 char		*cmd_story_join(const struct repl *, const char *typed);
 int		 cmd_story_take_edit(struct repl *);
+/* Resume the story of session spec (an id or a name; NULL: the latest)
+ * from the history; a line for the user goes to out. */
+int		 cmd_story_resume(struct repl *, const char *spec,
+		    struct buf *out, struct err *);
 void		 cmd_story_clear(struct repl *);
 void		 cmd_story_fini(struct repl *);
 

@@ -138,6 +138,13 @@ int		 history_set_session_name(struct history *, int64_t session_id,
 		    const char *name, struct err *);
 int		 history_find_session(struct history *, const char *spec,
 		    int64_t *session_id, struct err *);
+/* Resuming (history_fmt.c).  history_last_turn() finds the last turn, not
+ * undone, of the sessions whose id or name is spec (NULL: of any); its
+ * parent chain is the story.  history_list_sessions() lists sessions. */
+int		 history_last_turn(struct history *, const char *spec,
+		    int64_t *id, struct err *);
+int		 history_list_sessions(struct history *, struct buf *out,
+		    struct err *);
 /* Earlier prompts, oldest first, for the REPL's up-arrow. */
 int		 history_prompts(struct history *, int n,
 		    void (*fn)(void *, const char *), void *, struct err *);

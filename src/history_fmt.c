@@ -549,3 +549,81 @@ out:
 	return rc;
 }
 
+
+/*
+ * The last turn of a story to resume: with spec NULL or "", the latest
+ * turn not undone; else the latest of the sessions whose id or name is
+ * spec (a resumed story goes on in a new session of the same name).
+ * Returns 0 with *id set, or -1: "no turns to resume" when there is none.
+ */
+int
+history_last_turn(struct history *h, const char *spec, int64_t *id,
+    struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	st = history_prepare(h, "SELECT max(t.id) FROM turns t JOIN sessions "
+	    "s ON s.id = t.session_id WHERE t.undone = 0 AND (?1 IS NULL OR "
+	    "CAST(s.id AS TEXT) = ?1 OR s.name = ?1)", err);
+	if (st == NULL)
+		return -1;
+	if (spec != NULL && *spec != '\0')
+		sqlite3_bind_text(st, 1, spec, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*id = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		err_set(err, "%s: no turns to resume%s%s", h->path,
+		    spec != NULL && *spec != '\0' ? " in session " : "",
+		    spec != NULL ? spec : "");
+		rc = -1;
+	} else {
+		history_db_err(h, err, "find the last turn");
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * The sessions, oldest first, one line each: id, start (local time),
+ * turns, name and model; a header first.  "no sessions" when there is
+ * none.
+ */
+int
+history_list_sessions(struct history *h, struct buf *out, struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 rc, n = 0;
+
+	st = history_prepare(h, "SELECT s.id, datetime(s.start_time, 'unixepoch', "
+	    "'localtime'), (SELECT count(*) FROM turns t WHERE t.session_id = "
+	    "s.id AND t.undone = 0), coalesce(s.name, ''), s.model_path "
+	    "FROM sessions s ORDER BY s.id", err);
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 3);
+		const char *model = (const char *)sqlite3_column_text(st, 4);
+
+		if (n++ == 0)
+			buf_printf(out, "%6s  %-19s  %5s  %-16s  %s\n", "ID",
+			    "STARTED", "TURNS", "NAME", "MODEL");
+		buf_printf(out, "%6lld  %-19s  %5d  %-16s  %s\n",
+		    (long long)sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    sqlite3_column_int(st, 2), name != NULL ? name : "",
+		    model != NULL ? model : "");
+	}
+	if (rc != SQLITE_DONE) {
+		history_db_err(h, err, "read sessions");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	if (n == 0)
+		buf_puts(out, "no sessions\n");
+	return 0;
+}

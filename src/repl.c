@@ -118,6 +118,24 @@ repl_open_history(struct repl *st, const struct lm_options *o)
 	}
 }
 
+/* --resume [SESSION]: the story comes back before the first prompt; the
+ * line on it goes to stderr (stdout is the story's in line mode). */
+static int
+repl_resume(struct repl *st, const struct lm_options *o)
+{
+	struct buf	out;
+	struct err	err;
+	int		rc;
+
+	buf_init(&out);
+	if ((rc = cmd_story_resume(st, o->resume_session, &out, &err)) != 0)
+		cli_error("--resume: %s", err.msg);
+	else
+		fputs(out.data, stderr);
+	buf_fini(&out);
+	return rc;
+}
+
 /*
  * The REPL's main: exit status 0 after a normal quit (also when a command
  * failed on the way), 1 on a fatal error (the model cannot be loaded,
@@ -138,6 +156,9 @@ repl_main(int argc, char **argv)
 
 	if ((rc = cli_parse(&cmd, &o, argc, argv, &optind_)) >= 0)
 		return rc;
+	/* --resume takes its SESSION as the next word too */
+	if (o.resume && o.resume_session == NULL && optind_ < argc)
+		o.resume_session = argv[optind_++];
 	if (optind_ < argc) {
 		cli_error("unexpected argument '%s': type prompts, or pipe "
 		    "them in", argv[optind_]);
@@ -169,6 +190,8 @@ repl_main(int argc, char **argv)
 	st.res.kernels = record_kernels();
 	st.res.dtype = xstrdup(record_dtype(model));
 	repl_open_history(&st, &o);
+	if (o.resume && repl_resume(&st, &o) != 0)
+		goto out;
 	rc = -1;
 	if (repl_use_curses(&o))
 		rc = ui_run(&st);
