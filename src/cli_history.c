@@ -136,6 +136,8 @@ cli_history_do(struct history *h, const struct lm_options *o,
 
 	if (strcmp(verb, "list") == 0)
 		rc = history_list_turns(h, o->count, o->session, o->json, out, &err);
+	else if (strcmp(verb, "sessions") == 0)
+		rc = history_list_sessions(h, out, &err);
 	else if (strcmp(verb, "search") == 0) {
 		struct buf q;
 		buf_init(&q);
@@ -169,7 +171,8 @@ cli_history_do(struct history *h, const struct lm_options *o,
 static int
 cli_history_check(const struct lm_options *o, const char *verb, int n_ops)
 {
-	if (strcmp(verb, "list") == 0 && n_ops == 0)
+	if ((strcmp(verb, "list") == 0 || strcmp(verb, "sessions") == 0) &&
+	    n_ops == 0)
 		return -1;
 	if (strcmp(verb, "show") == 0 && n_ops == 1)
 		return -1;
@@ -192,7 +195,7 @@ cli_history_check(const struct lm_options *o, const char *verb, int n_ops)
 		return CLI_EXIT_USAGE;
 	}
 	cli_error("history %s: wrong number of operands, or unknown action "
-	    "(list, show, search, export, delete)", verb);
+	    "(list, sessions, show, search, export, delete)", verb);
 	return CLI_EXIT_USAGE;
 }
 
@@ -246,13 +249,15 @@ const struct cli_command cli_cmd_history = {
 	"history", history_run,
 	"list, show, search, export and delete recorded turns",
 	"usage: lmsh history [list] [-n N] [--session ID] [--json]\n"
+	"       lmsh history sessions\n"
 	"       lmsh history show ID\n"
 	"       lmsh history search [-n N] [--json] WORD...\n"
 	"       lmsh history export ID... | --all [--format json|markdown]\n"
 	"       lmsh history delete ID...\n"
 	"\n"
 	"List recent turns (id, time, model, key settings, first line of the\n"
-	"prompt), show one in full, search prompts and outputs (every word\n"
+	"prompt), list the sessions (id, start, turns, name for --resume),\n"
+	"show one turn in full, search prompts and outputs (every word\n"
 	"must occur; best match first), export turns, or delete them.\n"
 	"\n"
 	"  -n N               at most N turns (default 20; 0 = all)\n"

@@ -48,8 +48,8 @@ cmd_fn	cmd_do_help, cmd_do_set, cmd_do_short, cmd_do_show, cmd_do_clear,
 	cmd_do_resume, cmd_do_name;
 
 /* The story (cmd_story.c), for the turns (cmd_turn.c). */
-size_t	cmd_story_fit(struct repl *, int32_t *new_ids, size_t *n_new,
-	    size_t *cut);
+void	cmd_story_fit(struct repl *, int32_t *new_ids, size_t *n_new,
+	    struct buf *note);
 void	cmd_story_begin(struct repl *, const char *typed, size_t n_new);
 void	cmd_story_end(struct repl *, const char *text, const char *reply,
 	    uint64_t seed, int64_t hist_id, int closed);

@@ -86,7 +86,8 @@ cmd_story_fini(struct repl *st)
  * The text a typed prompt joins the story as (caller frees): after a
  * story that does not end in whitespace, a space, or a newline when the
  * last reply ended a paragraph (end-of-text or a stop string), unless the
- * prompt starts with whitespace itself.  Fresh mode joins nothing.
+ * prompt starts with whitespace or punctuation.  Fresh mode joins
+ * nothing.
  */
 char *
 cmd_story_join(const struct repl *st, const char *typed)
@@ -95,9 +96,10 @@ cmd_story_join(const struct repl *st, const char *typed)
 	const char			*tail;
 	size_t				 len;
 
+	/* nor before punctuation that goes on the sentence: ", then" */
 	if (st->next.mode == CMD_MODE_FRESH || st->story.n == 0 ||
 	    st->ctx.n_ids == 0 || *typed == '\0' ||
-	    strchr(" \t\n\r", typed[0]) != NULL)
+	    strchr(" \t\n\r,.;:!?)", typed[0]) != NULL)
 		return xstrdup(typed);
 	last = &st->story.turns[st->story.n - 1];
 	tail = last->reply;
@@ -125,24 +127,23 @@ cmd_story_bytes(const struct repl *st, const int32_t *ids, size_t n)
  * Continue mode: make room for n_new prompt ids and some reply.  When the
  * transcript and the prompt would not fit, the pinned prefix stays and
  * the larger of what is needed and the shift share of the rest goes; a
- * prompt longer than what is left loses its start (*cut tokens).  Returns
- * how many transcript tokens were dropped.
+ * prompt longer than what is left loses its start.  Notices go to note.
  */
-size_t
-cmd_story_fit(struct repl *st, int32_t *new_ids, size_t *n_new, size_t *cut)
+void
+cmd_story_fit(struct repl *st, int32_t *new_ids, size_t *n_new,
+    struct buf *note)
 {
 	struct repl_story	*s = &st->story;
-	size_t			 room, want, keep, movable, need, drop;
+	size_t			 room, want, keep, movable, need, drop, cut;
 
-	*cut = 0;
 	if (st->res.n_ctx <= 0)
-		return 0;
+		return;
 	room = (size_t)st->res.n_ctx;
 	want = (size_t)st->next.gen.max_new_tokens;
 	if (want > room / 4)
 		want = room / 4 > 0 ? room / 4 : 1;
 	if (st->ctx.n_ids + *n_new + want <= room)
-		return 0;
+		return;
 	/* a pin of more than half the context would leave no room to slide */
 	keep = s->keep < room / 2 ? s->keep : room / 2;
 	if (keep > st->ctx.n_ids)
@@ -159,16 +160,19 @@ cmd_story_fit(struct repl *st, int32_t *new_ids, size_t *n_new, size_t *cut)
 	memmove(st->ctx.ids + keep, st->ctx.ids + keep + drop,
 	    (movable - drop) * sizeof *st->ctx.ids);
 	st->ctx.n_ids -= drop;
-	if (st->ctx.n_ids + *n_new + want > room) {
-		*cut = st->ctx.n_ids + *n_new + want - room;
-		if (*cut > *n_new)
-			*cut = *n_new;
-		s->n_shifted_bytes += cmd_story_bytes(st, new_ids, *cut);
-		memmove(new_ids, new_ids + *cut,
-		    (*n_new - *cut) * sizeof *new_ids);
-		*n_new -= *cut;
-	}
-	return drop;
+	if (drop > 0)
+		buf_printf(note, "context full: shifted out %zu token%s after "
+		    "the first %zu\n", drop, drop == 1 ? "" : "s", keep);
+	if (st->ctx.n_ids + *n_new + want <= room)
+		return;
+	cut = st->ctx.n_ids + *n_new + want - room;
+	if (cut > *n_new)
+		cut = *n_new;
+	s->n_shifted_bytes += cmd_story_bytes(st, new_ids, cut);
+	memmove(new_ids, new_ids + cut, (*n_new - cut) * sizeof *new_ids);
+	*n_new -= cut;
+	buf_printf(note, "prompt too long for the context: its first %zu "
+	    "token%s left out\n", cut, cut == 1 ? "" : "s");
 }
 
 /*

@@ -128,7 +128,7 @@ static int
 cmd_prompt_ids(struct repl *st, const char *typed, struct gen_settings *gs,
     struct buf *note, struct err *err)
 {
-	size_t	 drop, bad, cut;
+	size_t	 bad;
 	char	*prompt;
 
 	/* the same policy as lmsh generate and tokenize: refuse, naming the
@@ -153,15 +153,7 @@ cmd_prompt_ids(struct repl *st, const char *typed, struct gen_settings *gs,
 		return -1;
 	}
 	cmd_story_begin(st, typed, st->turn.n_new);
-	drop = cmd_story_fit(st, st->turn.new_ids, &st->turn.n_new, &cut);
-	if (drop > 0)
-		buf_printf(note, "context full: shifted out %zu token%s after "
-		    "the first %zu\n", drop, drop == 1 ? "" : "s",
-		    st->story.keep < st->ctx.n_ids ? st->story.keep :
-		    st->ctx.n_ids);
-	if (cut > 0)
-		buf_printf(note, "prompt too long for the context: its first "
-		    "%zu token%s left out\n", cut, cut == 1 ? "" : "s");
+	cmd_story_fit(st, st->turn.new_ids, &st->turn.n_new, note);
 	*gs = st->next.gen;
 	if (!st->next.seed_fixed)
 		gs->seed = cmd_random_seed();
@@ -373,7 +365,7 @@ cmd_turn_end(struct repl *st, struct buf *note, struct err *err)
 	}
 	if (why == GEN_STOP_CONTEXT)
 		buf_printf(note, "the context is full (%d tokens): the next "
-		    "prompt drops the oldest text\n", st->res.n_ctx);
+		    "prompt shifts out older text\n", st->res.n_ctx);
 	else if (why == GEN_STOP_ERROR)
 		err_set(err, "the model failed; the reply was kept");
 	cmd_turn_reset(st);

@@ -18,6 +18,7 @@
 #include "model.h"
 #include "options.h"
 #include "record.h"
+#include "sampler.h"
 #include "ui.h"
 #include "util.h"
 
@@ -118,20 +119,44 @@ repl_open_history(struct repl *st, const struct lm_options *o)
 	}
 }
 
+/*
+ * Settings the command line gave win over those a resumed story brings:
+ * a value other than the default counts as given.
+ */
+static void
+repl_keep_given(struct gen_settings *now, const struct gen_settings *given)
+{
+	struct sampler_params def;
+
+	sampler_params_default(&def);
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		const struct sampler_setting *row = &sampler_settings[i];
+		double v = sampler_setting_get(&given->sp, row);
+
+		if (v != sampler_setting_get(&def, row))
+			sampler_setting_store(&now->sp, row, v);
+	}
+	if (given->max_new_tokens != GEN_MAX_NEW_DEFAULT)
+		now->max_new_tokens = given->max_new_tokens;
+}
+
 /* --resume [SESSION]: the story comes back before the first prompt; the
  * line on it goes to stderr (stdout is the story's in line mode). */
 static int
 repl_resume(struct repl *st, const struct lm_options *o)
 {
-	struct buf	out;
-	struct err	err;
-	int		rc;
+	struct gen_settings	given = st->next.gen;
+	struct buf		out;
+	struct err		err;
+	int			rc;
 
 	buf_init(&out);
 	if ((rc = cmd_story_resume(st, o->resume_session, &out, &err)) != 0)
 		cli_error("--resume: %s", err.msg);
-	else
+	else {
+		repl_keep_given(&st->next.gen, &given);
 		fputs(out.data, stderr);
+	}
 	buf_fini(&out);
 	return rc;
 }

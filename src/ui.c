@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <curses.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -679,6 +680,34 @@ ui_start(struct ui *u)
 }
 
 /*
+ * The transcript, printed to the normal screen after curses has left the
+ * alternate one, so that the story stays in the terminal's scrollback
+ * (as less -X leaves its last page).
+ */
+static void
+ui_print_transcript(struct ui *u)
+{
+	char		mb[MB_LEN_MAX];
+	mbstate_t	mbs;
+	size_t		last = u->n_lines;
+
+	/* no trailing empty lines */
+	while (last > 0 && u->lines[last - 1].n == 0)
+		last--;
+	memset(&mbs, 0, sizeof mbs);
+	for (size_t i = 0; i < last; i++) {
+		for (size_t j = 0; j < u->lines[i].n; j++) {
+			size_t len = wcrtomb(mb, u->lines[i].wc[j], &mbs);
+
+			if (len != (size_t)-1)
+				fwrite(mb, 1, len, stdout);
+		}
+		fputc('\n', stdout);
+	}
+	fflush(stdout);
+}
+
+/*
  * The curses REPL.  Returns 0 after /quit or Ctrl-D, or -1 (before drawing
  * anything) when the terminal cannot be used, so that the caller falls back
  * to line mode.
@@ -728,6 +757,8 @@ ui_run(struct repl *st)
 	ui_rl_fini(&u);
 	ui_restore();
 	ui_cur = NULL;
+	if (!st->next.no_scrollback)
+		ui_print_transcript(&u);
 	for (size_t i = 0; i < u.n_lines; i++) {
 		free(u.lines[i].wc);
 		free(u.lines[i].cls);

@@ -6,7 +6,8 @@
 # prints one line on stderr and the REPL goes on and exits 0, while output
 # that cannot be written exits 1; a """ block is one multi-line prompt; continue mode carries the
 # transcript into the next prompt and fresh mode does not (token counts in
-# the history); a full context drops the oldest tokens with a notice;
+# the history); a full context shifts out tokens after the pinned first
+# prompt, with a notice;
 # /replay reproduces a turn (random seed) token for token, with the CLI's
 # texts, takes setting overrides (recorded as a variation) and refuses
 # unknown ones, warns about another model path, reports a recorded change
@@ -73,14 +74,15 @@ printf 'Once upon a time\n, and then\n' | lm --max-new-tokens 5 \
 "$LMSH" history show 2 | grep -q "10 prompt + 5 output tokens" ||
     fail "fresh mode"
 
-# a full context (64) drops the oldest: 40 + 10 kept, then 20 more and
-# room for 10 makes 80, so 16 go
+# a full context (64) slides: 40 + 10 kept, then a space, 20 more and
+# room for 10 makes 81; the first prompt stays pinned (up to half the
+# context, 32), and after it the 17 needed go (more than half of 18)
 new_db 5
 a40=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 b20=bbbbbbbbbbbbbbbbbbbb
 printf '%s\n%s\n' "$a40" "$b20" | lm --max-new-tokens 10 --eos-token-id -1 \
     > /dev/null 2> "$T/e" || fail "context: status $?"
-grep -q "^context full: dropped the oldest 16 tokens$" "$T/e" ||
+grep -q "^context full: shifted out 17 tokens after the first 32$" "$T/e" ||
     fail "no notice: $(cat "$T/e")"
 "$LMSH" history show 2 | grep -q "54 prompt + 10 output tokens" ||
     fail "context after the drop"

@@ -16,6 +16,8 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bpe.h"
@@ -399,6 +401,160 @@ test_candidates(void)
 	CHECK(c[0].kept);
 }
 
+/* One whole turn; prompt NULL runs what /retry or /edit asked for. */
+static int
+turn(const char *prompt)
+{
+	if (cmd_turn_begin(&st, prompt, &out, &err) != 0)
+		return -1;
+	drain();
+	return cmd_turn_end(&st, &out, &err);
+}
+
+static size_t
+file_read(const char *path, char *buf, size_t cap)
+{
+	FILE	*f = fopen(path, "r");
+	size_t	 n;
+
+	if (f == NULL)
+		return (size_t)-1;
+	n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return n;
+}
+
+/* The story: joining, /save, /retry, /undo, /edit, /keep and the slide. */
+static void
+test_story(void)
+{
+	char		 dir[] = "/tmp/lmsh-story.XXXXXX", path[256], cmd[300];
+	char		 text[4096], want[4096], *r0, *r1, *j;
+	const int32_t	*ids;
+	size_t		 n, n_before;
+	uint64_t	 seed1;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(run("/clear") == CMD_CLEAR && st.story.n == 0);
+	CHECK(run("/mode continue") == CMD_DONE);
+	st.next.gen.max_new_tokens = 4;
+
+	/* an empty story saves an empty file */
+	snprintf(path, sizeof path, "%s/empty.txt", dir);
+	snprintf(cmd, sizeof cmd, "/save %s", path);
+	CHECK(run(cmd) == CMD_DONE && file_read(path, text, sizeof text) == 0);
+	CHECK(run("/save") == CMD_ERROR);
+
+	/* turns join with a space; not before whitespace or punctuation,
+	 * and with a newline after a paragraph's end */
+	CHECK(turn("Once upon a time") == 0 && turn("the end") == 0);
+	CHECK(st.story.n == 2 && strcmp(st.story.turns[1].text, " the end")
+	    == 0 && strcmp(st.story.turns[1].typed, "the end") == 0);
+	CHECK(strcmp((j = cmd_story_join(&st, ", so")), ", so") == 0);
+	free(j);
+	CHECK(strcmp((j = cmd_story_join(&st, " so")), " so") == 0);
+	free(j);
+	st.story.turns[1].closed = 1;
+	CHECK(strcmp((j = cmd_story_join(&st, "Next")), "\nNext") == 0);
+	free(j);
+	st.story.turns[1].closed = 0;
+
+	/* /save: the text as on screen; Markdown marks the prompts */
+	r0 = xstrdup(st.story.turns[0].reply);
+	r1 = xstrdup(st.story.turns[1].reply);
+	CHECK(strlen(r0) > 0 && strlen(r1) > 0);
+	snprintf(path, sizeof path, "%s/story.txt", dir);
+	snprintf(cmd, sizeof cmd, "/save %s", path);
+	CHECK(run(cmd) == CMD_DONE && has("saved 2 turns"));
+	snprintf(want, sizeof want, "Once upon a time%s the end%s", r0, r1);
+	CHECK(file_read(path, text, sizeof text) == strlen(want) &&
+	    strcmp(text, want) == 0);
+	snprintf(path, sizeof path, "%s/story.md", dir);
+	snprintf(cmd, sizeof cmd, "/save %s", path);
+	CHECK(run(cmd) == CMD_DONE);
+	snprintf(want, sizeof want, "**Once upon a time**%s **the end**%s%s",
+	    r0, r1, r1[strlen(r1) - 1] == '\n' ? "" : "\n");
+	file_read(path, text, sizeof text);
+	CHECK_MSG(strcmp(text, want) == 0, "%s", text);
+
+	/* /retry: the same seed gives the same reply from the same context */
+	seed1 = st.story.turns[1].seed;
+	n_before = st.story.turns[1].n_ctx_before;
+	CHECK(run("/retry") == CMD_RUN && st.story.n == 1 &&
+	    st.ctx.n_ids == n_before);
+	CHECK(turn(NULL) == 0 && st.story.n == 2);
+	CHECK(st.story.turns[1].seed == seed1 &&
+	    strcmp(st.story.turns[1].reply, r1) == 0);
+	CHECK(run("/retry new") == CMD_RUN && turn(NULL) == 0);
+	CHECK(st.story.n == 2 && st.story.turns[1].seed != seed1);
+	CHECK(run("/retry x") == CMD_ERROR);
+
+	/* /undo: the context as it was before the turn */
+	CHECK(run("/undo") == CMD_DONE && st.story.n == 1 &&
+	    st.ctx.n_ids == n_before && st.story.changed);
+	CHECK(run("/undo") == CMD_DONE && st.story.n == 0 &&
+	    st.ctx.n_ids == 0);
+	CHECK(run("/undo") == CMD_ERROR && strcmp(err.msg,
+	    "nothing to undo: the story is empty") == 0);
+
+	/* /edit TEXT runs in place; /edit alone hands the prompt back and
+	 * the next prompt replaces the turn */
+	CHECK(run("/edit x") == CMD_ERROR);
+	CHECK(turn("Once") == 0);
+	CHECK(run("/edit Twice") == CMD_RUN && st.story.n == 0);
+	CHECK(turn(NULL) == 0 && st.story.n == 1 &&
+	    strcmp(st.story.turns[0].typed, "Twice") == 0);
+	CHECK(run("/edit") == CMD_EDIT && strcmp(out.data, "Twice") == 0);
+	CHECK(cmd_story_take_edit(&st) == 1 && st.story.n == 0 &&
+	    st.ctx.n_ids == 0);
+	CHECK(cmd_story_take_edit(&st) == 0);
+
+	/* /keep */
+	CHECK(run("/keep 5") == CMD_DONE && st.story.keep == 5 &&
+	    st.story.keep_set && has("keep           5 tokens"));
+	CHECK(run("/keep -1") == CMD_ERROR);
+
+	/* the slide: 44 + a space and 30 + 4 of room is 79 > 64; half of the
+	 * 39 unpinned (20) goes, more than the 15 needed */
+	CHECK(turn("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") == 0 &&
+	    st.ctx.n_ids == 44);
+	buf_fini(&out);
+	buf_init(&out);
+	CHECK(cmd_turn_begin(&st, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", &out,
+	    &err) == 0);
+	CHECK_MSG(has("context full: shifted out 20 tokens after the first 5"),
+	    "%s", out.data);
+	ids = gen_prompt_ids(st.turn.sess, 0, &n);
+	CHECK(n == 55 && ids[4] == 'a' && ids[24] == ' ' && ids[25] == 'b');
+	drain();
+	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.ctx.n_ids == 59);
+	CHECK(st.story.n_shifted_bytes == 20 && st.story.n_pinned_bytes == 5);
+
+	/* a prompt too long for what is left loses its start */
+	memset(text, 'c', 100);
+	text[100] = '\0';
+	buf_fini(&out);
+	buf_init(&out);
+	CHECK(cmd_turn_begin(&st, text, &out, &err) == 0);
+	CHECK_MSG(has("prompt too long for the context: its first 46 tokens "
+	    "left out"), "%s", out.data);
+	ids = gen_prompt_ids(st.turn.sess, 0, &n);
+	CHECK(n == 60 && ids[4] == 'a' && ids[5] == 'c');
+	drain();
+	CHECK(cmd_turn_end(&st, &out, &err) == 0);
+	/* undo puts the slid-out context back */
+	CHECK(run("/undo") == CMD_DONE && st.ctx.n_ids == 59 &&
+	    st.story.n_shifted_bytes == 20);
+
+	CHECK(run("/clear") == CMD_CLEAR && st.story.n == 0 &&
+	    st.story.keep == 5);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+	free(r0);
+	free(r1);
+}
+
 static void
 test_turns(void)
 {
@@ -475,16 +631,20 @@ test_turns(void)
 	CHECK(st.fig.n_generated == 1);
 	CHECK(cmd_turn_end(&st, &out, &err) == 0 && st.ctx.n_ids == 28);
 
-	/* 28 + 30 new + room for min(max, 64 / 4) = 16 makes 74: drop 10 */
+	/* 28 + a space and 30 new + room for min(max, 64 / 4) = 16 makes 75:
+	 * the first prompt (16) stays pinned, and the 11 needed go after it
+	 * (more than half of the 12 unpinned) */
 	buf_fini(&out);
 	buf_init(&out);
 	st.next.gen.max_new_tokens = 40;
 	CHECK(cmd_turn_begin(&st, "abcdefghijklmnopqrstuvwxyz0123", &out,
 	    &err) == 0);
-	CHECK_MSG(has("context full: dropped the oldest 10 tokens"), "%s",
-	    out.data ? out.data : "");
-	gen_prompt_ids(st.turn.sess, 0, &n);
-	CHECK(n == 48);
+	CHECK_MSG(has("context full: shifted out 11 tokens after the first 16"),
+	    "%s", out.data ? out.data : "");
+	ids = gen_prompt_ids(st.turn.sess, 0, &n);
+	CHECK(n == 48 && memcmp(ids, (int32_t[]){ 'O', 'n', 'c', 'e' },
+	    4 * sizeof *ids) == 0 && ids[15] == 'e' && ids[17] == ' ' &&
+	    ids[18] == 'a');
 	drain();
 	CHECK(cmd_turn_end(&st, &out, &err) == 0);
 	/* full: 64 positions, plus the last token, sampled but never fed */
@@ -502,6 +662,7 @@ test_turns(void)
 	    strcmp(err.msg, "nothing to continue: type a prompt") == 0);
 
 	test_driver();
+	test_story();
 
 	cmd_fini(&st);
 	gen_engine_free(eng);
