@@ -81,7 +81,8 @@ static const struct cmd_entry cmd_table[] = {
 	    cmd_do_name },
 	{ "tokens", NULL, "TEXT", "how TEXT tokenizes: ids and pieces",
 	    cmd_do_tokens },
-	{ "model", NULL, "", "model path and shape", cmd_do_model },
+	{ "model", NULL, "[NAME|DIR]", "the model and the models there are; "
+	    "with one, switch", cmd_do_model },
 	{ "quit", NULL, "", "leave (also Ctrl-D on an empty line)",
 	    cmd_do_quit },
 };

@@ -292,37 +292,6 @@ cmd_do_tokens(struct repl *st, const struct cmd_entry *e, const char *args,
 }
 
 enum cmd_action
-cmd_do_model(struct repl *st, const struct cmd_entry *e, const char *args,
-    struct buf *out, struct err *err)
-{
-	const struct lm_config	*c;
-	double			 params;
-
-	(void)e; (void)args;
-	if (st->res.engine == NULL) {
-		err_set(err, "model: no model loaded");
-		return CMD_ERROR;
-	}
-	c = model_config(gen_engine_model(st->res.engine));
-	/* embeddings and head, then per layer attention, SwiGLU, two norms */
-	params = 2.0 * c->vocab_size * c->d_model + c->d_model +
-	    (double)c->num_layers * (4.0 * c->d_model * c->d_model +
-	    3.0 * c->d_model * c->d_ff + 2.0 * c->d_model);
-	buf_printf(out, "model          %s\n", st->res.model_path != NULL ?
-	    st->res.model_path : "(unnamed)");
-	buf_printf(out, "parameters     %.3g M\n", params / 1e6);
-	buf_printf(out, "vocab_size     %d (tokenizer %zu)\n", c->vocab_size,
-	    st->res.bpe != NULL ? bpe_n_vocab(st->res.bpe) : (size_t)0);
-	buf_printf(out, "context_length %d\n", c->context_length);
-	buf_printf(out, "d_model        %d\n", c->d_model);
-	buf_printf(out, "num_layers     %d\n", c->num_layers);
-	buf_printf(out, "num_heads      %d\n", c->num_heads);
-	buf_printf(out, "d_ff           %d\n", c->d_ff);
-	buf_printf(out, "rope_theta     %g\n", c->rope_theta);
-	return CMD_DONE;
-}
-
-enum cmd_action
 cmd_do_mode(struct repl *st, const struct cmd_entry *e, const char *args,
     struct buf *out, struct err *err)
 {
@@ -387,6 +356,7 @@ cmd_init(struct repl *st, const struct lm_options *o)
 	st->next.seed_fixed = o->seed_set;
 	st->next.replace_invalid = o->replace_invalid;
 	st->next.no_scrollback = o->no_scrollback;
+	st->next.eos_fixed = o->eos_set;
 	st->turn.seed = o->gen.seed;
 	st->next.mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
 	    CMD_MODE_FRESH : CMD_MODE_CONTINUE;
@@ -413,6 +383,7 @@ cmd_fini(struct repl *st)
 	free(st->panel.recent_own);
 	sampler_free(st->panel.sampler);
 	free(st->res.model_name);
+	free(st->res.model_path_own);
 	free(st->res.config_json);
 	free(st->res.kernels);
 	free(st->res.dtype);

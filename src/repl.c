@@ -206,6 +206,9 @@ repl_main(int argc, char **argv)
 	}
 	st.res.engine = engine;
 	st.res.bpe = bpe;
+	st.res.model = model;
+	st.res.tokenizer = bpe;
+	st.res.threads = o.threads;
 	st.res.model_path = cli_model_path(&o);
 	st.res.model_name = repl_model_name(st.res.model_path);
 	st.res.n_ctx = model_config(model)->context_length;
@@ -231,6 +234,12 @@ repl_main(int argc, char **argv)
 	    history_end_session(st.res.hist, st.res.session_id, &err) != 0)
 		cli_warn("history: %s", err.msg);
 out:
+	if (st.res.engine != NULL) {
+		/* /model may have replaced them */
+		engine = st.res.engine;
+		model = st.res.model;
+		bpe = st.res.tokenizer;
+	}
 	history_close(st.res.hist);
 	cmd_fini(&st);
 	gen_engine_free(engine);

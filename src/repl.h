@@ -19,6 +19,7 @@ struct gen_engine;
 struct gen_session;
 struct history;
 struct history_turn;
+struct lm_model;
 struct replay;
 struct sampler;
 
@@ -35,6 +36,8 @@ struct repl_next {
 	int			 seed_fixed;	/* 1: every turn uses gen.seed */
 	enum cmd_mode		 mode;		/* continue or fresh */
 	int			 replace_invalid; /* 1: bad UTF-8 -> U+FFFD */
+	int			 eos_fixed;	/* --eos-token-id given: a new
+						   model keeps it */
 	int			 no_scrollback;	/* --no-scrollback: the screen
 						   leaves no transcript */
 };
@@ -43,6 +46,11 @@ struct repl_next {
 struct repl_res {
 	struct gen_engine	*engine;	/* NULL in unit tests */
 	const struct bpe	*bpe;		/* tokenizer, or NULL */
+	struct lm_model		*model;		/* the engine's model, and */
+	struct bpe		*tokenizer;	/* bpe, as repl.c frees them
+						   (/model replaces both) */
+	int			 threads;	/* --threads for a new model */
+	char			*model_path_own; /* model_path after /model */
 	struct history		*hist;		/* NULL: history off */
 	int64_t			 session_id;	/* history session, 0 if none */
 	const char		*model_path;	/* as the user named it */

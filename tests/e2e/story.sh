@@ -7,7 +7,9 @@
 # the last turn in place; /name, `lmsh history sessions`, and --resume
 # (by name and the latest) bring the story back in a new run with its
 # context, and a bad --resume exits 1; the context slides through several
-# turns and every turn replays identically with lmsh replay.
+# turns and every turn replays identically with lmsh replay; /model lists
+# the models of $LMSH_MODEL_PATH and switches to one by name or directory
+# (a new session records it), and a bad name leaves the model as it was.
 . "$(dirname "$0")/common.sh"
 M="$LMSH_TEST_DATA/models/tiny"
 [ -f "$M/config.json" ] || exit 77
@@ -97,4 +99,19 @@ for id in 1 2 3 4 5; do
 	tail -1 "$T/rp" | grep -q "^identical (12 tokens)$" ||
 	    no "replay $id: $(tail -1 "$T/rp")"
 done
+# /model: the list, a switch by name, a bad one
+XDG_DATA_HOME="$T/xdg3"
+mkdir -p "$T/models/other" && cp "$M"/* "$T/models/other/"
+printf '/model\n/model other\nOnce\n/model /nowhere\n/model\n' |
+    LMSH_MODEL_PATH="$T/models" lm --max-new-tokens 3 > "$T/o" 2> "$T/e" ||
+    no "model: status $?"
+grep -q "^  other  *$T/models/other$" "$T/o" || no "model list: $(cat "$T/o")"
+grep -q "^model $T/models/other: context 64, vocabulary 257" "$T/o" ||
+    no "switch: $(cat "$T/o")"
+[ "$(grep -c "^model          $T/models/other$" "$T/o")" -eq 1 ] ||
+    no "after the switch: $(cat "$T/o")"
+grep -q "^lmsh: model: /nowhere: not a model directory" "$T/e" ||
+    no "bad model: $(cat "$T/e")"
+"$LMSH" history sessions | grep -Eq "^ +2  .* +1  .*$T/models/other$" ||
+    no "new session: $("$LMSH" history sessions)"
 exit $fail
