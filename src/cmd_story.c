@@ -660,6 +660,63 @@ cmd_story_resume(struct repl *st, const char *spec, struct buf *out,
 		history_turn_fini(&t[i]);
 	free(t);
 	st->story.changed = 1;
+	st->story.need_prefill = 1;
+	return 0;
+}
+
+/* Prefill ids[0, n) on the engine, reusing its cached prefix, then take
+ * one step (its token is dropped from the cache by the next prefill), so
+ * that the one test hook, a pause per step that runs the model, applies. */
+static int
+cmd_story_prefill_to(struct repl *st, size_t n, struct err *err)
+{
+	struct gen_settings	 gs = st->next.gen;
+	struct gen_session	*s;
+	int			 rc = -1;
+
+	gs.max_new_tokens = 2;
+	gs.n_stop = 0;
+	if ((s = gen_new(st->res.engine, &gs, err)) != NULL &&
+	    gen_add_prompt(s, st->ctx.ids, n, 1, err) == 0 &&
+	    gen_start(s, err) == 0 && gen_step(s, NULL, NULL, err) >= 0)
+		rc = 0;
+	gen_free(s);
+	return rc;
+}
+
+/*
+ * See commands.h.  The chunks are an eighth of the context (at least 16
+ * tokens), so a long prefill shows progress and can be cancelled between
+ * them; the KV values are the same as from one prefill.
+ */
+int
+cmd_story_prefill(struct repl *st, const struct cmd_sink *k)
+{
+	size_t		n = st->ctx.n_ids, chunk, done = 0;
+	struct err	err;
+
+	if (!st->story.need_prefill || st->res.engine == NULL || n == 0)
+		return 0;
+	st->story.need_prefill = 0;
+	st->story.cancel = 0;
+	chunk = st->res.n_ctx / 8 > 16 ? (size_t)st->res.n_ctx / 8 : 16;
+	while (done < n) {
+		done = done + chunk < n ? done + chunk : n;
+		if (cmd_story_prefill_to(st, done, &err) != 0) {
+			gen_engine_forget(st->res.engine);
+			k->on_note(k->arg, err.msg, 1);
+			return -1;
+		}
+		if (n > chunk && k->on_progress != NULL)
+			k->on_progress(k->arg, done, n);
+		if (done < n && (k->poll(k->arg) || st->story.cancel)) {
+			cmd_clear(st);
+			cmd_story_clear(st);
+			k->on_note(k->arg, "resume cancelled: the story starts "
+			    "afresh", 0);
+			return 1;
+		}
+	}
 	return 0;
 }
 

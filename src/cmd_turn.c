@@ -284,12 +284,15 @@ cmd_turn_step(struct repl *st, gen_token_fn *fn, void *arg, struct err *err)
 	return rc;
 }
 
-/* Ctrl-C: the turn stops before its next token and is kept. */
+/* Ctrl-C: the turn stops before its next token and is kept; between
+ * turns it cancels the prefill of a resumed story. */
 void
 cmd_turn_interrupt(struct repl *st)
 {
 	if (st->turn.sess != NULL)
 		gen_interrupt(st->turn.sess);
+	else
+		st->story.cancel = 1;
 }
 
 /* Record the turn; returns its history id, or 0. */

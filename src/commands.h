@@ -76,7 +76,9 @@ struct cmd_sink {
 	gen_token_fn	*on_token;
 	void		(*on_note)(void *arg, const char *line, int error);
 	int		(*poll)(void *arg);
-	void		*arg;		/* handed to all three */
+	void		*arg;		/* handed to all of them */
+	/* a resumed story's prefill: done of total tokens; may be NULL */
+	void		(*on_progress)(void *arg, size_t done, size_t total);
 };
 /* Run a whole turn (prompt NULL: the one /replay loaded): begin, step,
  * end, with notes and errors through the sink.  Returns 0, or -1 when the
@@ -136,6 +138,11 @@ int		 cmd_story_take_edit(struct repl *);
  * from the history; a line for the user goes to out. */
 int		 cmd_story_resume(struct repl *, const char *spec,
 		    struct buf *out, struct err *);
+/* After a resume: rebuild the KV cache of the story's context in chunks,
+ * with progress through the sink; the sink's poll (or Ctrl-C through
+ * cmd_turn_interrupt) cancels the resume.  Returns 0 (also when there is
+ * nothing to do), 1 when cancelled, -1 on a model error (noted). */
+int		 cmd_story_prefill(struct repl *, const struct cmd_sink *);
 void		 cmd_story_clear(struct repl *);
 void		 cmd_story_fini(struct repl *);
 

@@ -147,6 +147,8 @@ struct repl_story {
 	int			 changed;	/* turns were removed: the front
 						   end redraws the story */
 	int			 open;		/* turns[n] began, not ended */
+	int			 need_prefill;	/* resumed: the cache is cold */
+	int			 cancel;	/* Ctrl-C during that prefill */
 };
 
 struct repl {

@@ -137,12 +137,31 @@ line_poll(void *arg)
 	return 1;
 }
 
+static void
+line_on_progress(void *arg, size_t done, size_t total)
+{
+	(void)arg;
+	fprintf(stderr, "rebuilding the context: %zu of %zu tokens\n", done,
+	    total);
+}
+
+/* A resumed story's context is prefilled before the next line. */
+static void
+line_prefill(struct line_state *ls)
+{
+	const struct cmd_sink sink = { line_on_token, line_on_note,
+	    line_poll, ls, line_on_progress };
+
+	line_sigint = 0;
+	cmd_story_prefill(ls->st, &sink);
+}
+
 /* Run one turn: prompt NULL runs the turn /replay loaded. */
 static void
 line_turn(struct line_state *ls, const char *prompt)
 {
 	const struct cmd_sink sink = { line_on_token, line_on_note,
-	    line_poll, ls };
+	    line_poll, ls, NULL };
 
 	int rc;
 
@@ -202,6 +221,8 @@ line_handle(struct line_state *ls, char *line)
 	if (out.len > 0)
 		fputs(out.data, stdout);
 	buf_fini(&out);
+	if (ls->st->story.need_prefill)
+		line_prefill(ls);
 	free(text);
 	/* output nobody can read is fatal; a failed command is not */
 	if (fflush(stdout) == EOF || ferror(stdout)) {
@@ -242,6 +263,7 @@ repl_line_run(struct repl *st)
 		    NULL, &err) != 0)
 			fprintf(stderr, "lmsh: history: %s\n", err.msg);
 	}
+	line_prefill(&ls);
 	while ((line = line_read(&ls, ls.block.open ? "... " : LINE_PROMPT))
 	    != NULL) {
 		int quit = line_handle(&ls, line);

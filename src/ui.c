@@ -502,13 +502,47 @@ ui_dim(struct ui *u)
 	    s->n_shifted_bytes);
 }
 
+static void
+ui_on_progress(void *arg, size_t done, size_t total)
+{
+	struct ui *u = arg;
+
+	ui_message(u, 0, "rebuilding the context: %zu of %zu tokens (Ctrl-C "
+	    "cancels)", done, total);
+	ui_render(u, 0);
+}
+
+/* A resumed story: shown, and its context prefilled with progress. */
+static void
+ui_prefill(struct ui *u)
+{
+	const struct cmd_sink sink = { ui_on_token, ui_on_note, ui_turn_poll,
+	    u, ui_on_progress };
+
+	if (u->st->story.changed)
+		ui_redraw_story(u);
+	if (!u->st->story.need_prefill)
+		return;
+	u->generating = 1;
+	u->notes.len = 0;
+	u->notes_err = 0;
+	if (cmd_story_prefill(u->st, &sink) == 0)
+		ui_message(u, 0, "resumed: %zu turn%s", u->st->story.n,
+		    u->st->story.n == 1 ? "" : "s");
+	else
+		ui_clear_transcript(u);
+	u->generating = 0;
+	ui_dim(u);
+	ui_render(u, 0);
+}
+
 /* Run a turn (prompt NULL: the one /replay loaded, or the one /retry or
  * /edit asks for), streaming it in. */
 static void
 ui_turn(struct ui *u, const char *prompt)
 {
 	const struct cmd_sink sink = { ui_on_token, ui_on_note, ui_turn_poll,
-	    u };
+	    u, NULL };
 	struct repl	*st = u->st;
 	char		*joined = NULL;
 	int		 rerun = prompt == NULL && st->story.rerun != NULL;
@@ -622,6 +656,8 @@ ui_handle_line(struct ui *u, char *line)
 		break;
 	}
 	buf_fini(&out);
+	if (u->st->story.need_prefill)
+		ui_prefill(u);
 	ui_render(u, 0);
 }
 
@@ -740,6 +776,8 @@ ui_run(struct repl *st)
 	ui_append_str(&u, ": type a prompt and press Enter; /help lists "
 	    "commands and keys.\n", UI_CLS_INFO);
 	ui_render(&u, 1);
+	if (st->story.need_prefill)
+		ui_prefill(&u);
 	while (!u.quit) {
 		wtimeout(u.iw, -1);
 		if ((c = wgetch(u.iw)) == ERR)

@@ -6,8 +6,9 @@
 # and the history marks it undone; /edit TEXT and /edit then a line rerun
 # the last turn in place; /name, `lmsh history sessions`, and --resume
 # (by name and the latest) bring the story back in a new run with its
-# context, and a bad --resume exits 1; the context slides through several
-# turns and every turn replays identically with lmsh replay; /model lists
+# context, rebuilt in chunks with progress (Ctrl-C cancels), and a bad
+# --resume exits 1; the context slides through several turns and every
+# turn replays identically with lmsh replay; /model lists
 # the models of $LMSH_MODEL_PATH and switches to one by name or directory
 # (a new session records it), and a bad name leaves the model as it was.
 . "$(dirname "$0")/common.sh"
@@ -82,6 +83,32 @@ lm --resume nosuch < /dev/null > /dev/null 2> "$T/e"
 [ $? -eq 1 ] || no "a bad --resume should exit 1"
 grep -q "no turns to resume in session nosuch" "$T/e" ||
     no "bad resume: $(cat "$T/e")"
+
+# the resumed context is prefilled in chunks of 16 with progress, and
+# Ctrl-C (SIGINT) between chunks cancels the resume: 29 + " and" + 6
+printf 'and\n' | lm --resume --max-new-tokens 6 > /dev/null 2>&1
+printf '' | lm --resume > /dev/null 2> "$T/e" || no "prefill: status $?"
+grep -q "^rebuilding the context: 16 of 39 tokens$" "$T/e" &&
+    grep -q "^rebuilding the context: 39 of 39 tokens$" "$T/e" ||
+    no "no progress: $(cat "$T/e")"
+mkfifo "$T/in"
+LMSH_TEST_STEP_MS=400 "$LMSH" --model "$M" --threads 1 --resume \
+    < "$T/in" > "$T/o" 2> "$T/e" &
+pid=$!
+exec 3> "$T/in"
+n=0
+until grep -q "^rebuilding the context: 16 of" "$T/e"; do
+	n=$((n + 1))
+	[ $n -lt 300 ] || break
+	sleep 0.05	# the polling interval
+done
+kill -INT $pid
+printf '/save %s\n' "$T/c.txt" >&3
+exec 3>&-
+wait $pid || no "cancel: status $?"
+grep -q "^resume cancelled: the story starts afresh$" "$T/e" ||
+    no "not cancelled: $(cat "$T/e")"
+[ -f "$T/c.txt" ] && [ ! -s "$T/c.txt" ] || no "story after cancel"
 
 # the context (64) slides through several turns; each replays exactly
 XDG_DATA_HOME="$T/xdg2"

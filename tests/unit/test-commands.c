@@ -285,7 +285,8 @@ static void
 test_driver(void)
 {
 	struct sink_log		l = { 0 };
-	struct cmd_sink		k = { sink_token, sink_note, sink_poll, &l };
+	struct cmd_sink		k = { sink_token, sink_note, sink_poll, &l,
+	    NULL };
 
 	st.next.gen.max_new_tokens = 4;
 	CHECK(cmd_turn_run(&st, "abc", &k) == 0 && st.turn.sess == NULL);
