@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 struct lm_options;
+struct options_use;
 struct lm_model;
 struct bpe;
 
@@ -12,7 +13,9 @@ struct cli_command {
 	const char	*name;		/* as typed: "generate" */
 	int		(*run)(int argc, char **argv); /* exit status 0, 1 or 2 */
 	const char	*summary;	/* one line for lmsh --help */
-	const char	*usage;		/* lmsh CMD --help text */
+	const char	*usage;		/* lmsh CMD --help: usage lines and prose */
+	const struct options_use *opts;	/* the options it takes, for the
+					   parser and the rest of --help */
 };
 
 extern const struct cli_command cli_cmd_tokenize;
@@ -25,9 +28,10 @@ extern const struct cli_command cli_cmd_bench;
 extern const struct cli_command cli_cmd_history;
 extern const struct cli_command cli_cmd_replay;
 
-/* The REPL (repl.c): curses, or line mode when not on a terminal. */
+/* The REPL (repl.c): curses, or line mode when not on a terminal.  Its
+ * options are cli_cmd_repl's (main.c). */
 int	repl_main(int argc, char **argv);
-extern const char repl_usage[];
+extern const struct cli_command cli_cmd_repl;
 
 /* Shared front-end helpers (cli_common.c).  Messages go to stderr. */
 #define CLI_EXIT_OK	0
@@ -42,6 +46,8 @@ int	cli_parse(const struct cli_command *, struct lm_options *, int argc,
  * (caller frees the array, not the strings). */
 int	cli_parse_ops(const struct cli_command *, struct lm_options *, int argc,
 	    char **argv, char ***ops, int *n_ops);
+/* Print cmd's --help: its usage text, then the options it takes. */
+void	cli_usage(const struct cli_command *, FILE *);
 void	cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The bundled model's directory (installed or in the build tree), or NULL. */

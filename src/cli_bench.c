@@ -481,6 +481,15 @@ bench_main(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+static const struct options_use bench_opts[] = {
+	{ OPT_QUICK, NULL }, { OPT_THREADS, NULL },
+	{ OPT_D_MODEL, NULL }, { OPT_D_FF, NULL }, { OPT_NUM_LAYERS, NULL },
+	{ OPT_NUM_HEADS, NULL }, { OPT_VOCAB_SIZE, NULL },
+	{ OPT_CONTEXT_LENGTH, "change the first shape and time only it" },
+	{ OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
+
 const struct cli_command cli_cmd_bench = {
 	"bench", bench_main,
 	"speed of the model on this machine",
@@ -495,12 +504,7 @@ const struct cli_command cli_cmd_bench = {
 	"6 layers, 6 heads, vocab 32000, context 256; and d_model 768,\n"
 	"d_ff 2048, 12 layers, 12 heads, vocab 32000, context 1024.\n"
 	"\n"
-	"  --quick                 one small shape, fewer runs\n"
-	"  --threads N             threads (default: all cores)\n"
-	"  --d-model N, --d-ff N, --num-layers N, --num-heads N,\n"
-	"  --vocab-size N, --context-length N\n"
-	"                          change the first shape and time only it\n"
-	"\n"
 	"LMSH_BLIS_ARCH=skx|haswell|zen|zen3|generic|native overrides the BLIS\n"
-	"kernel set.  Long options also accept underscores (--d_model).\n"
+	"kernel set.\n",
+	bench_opts
 };

@@ -20,20 +20,43 @@
 
 #define CLI_BUNDLED_NAME "tinystories"
 
+/*
+ * Write cmd's --help to f: the usage lines and prose, then the option list
+ * generated from the options the command takes.
+ */
+void
+cli_usage(const struct cli_command *cmd, FILE *f)
+{
+	struct buf b;
+
+	buf_init(&b);
+	options_usage(&b, cmd->opts);
+	fputs(cmd->usage, f);
+	fputs("\n", f);
+	fwrite(b.data, 1, b.len, f);
+	buf_fini(&b);
+}
+
 int
 cli_parse(const struct cli_command *cmd, struct lm_options *o, int argc,
     char **argv, int *optind_out)
 {
+	struct err	 err;
+	const char	*name = cmd->name ? cmd->name : "";
+
 	options_init(o);
-	switch (options_parse(o, cmd->name, argc, argv, optind_out)) {
+	switch (options_parse(o, cmd->opts, argc, argv, optind_out, &err)) {
 	case OPTIONS_OK:
 		break;
 	case OPTIONS_HELP:
-		fputs(cmd->usage, stdout);
+		cli_usage(cmd, stdout);
 		return CLI_EXIT_OK;
-	case OPTIONS_EXIT_OK:
+	case OPTIONS_VERSION:
+		printf("lmsh %s\n", PACKAGE_VERSION);
 		return CLI_EXIT_OK;
 	case OPTIONS_USAGE:
+		fprintf(stderr, "lmsh%s%s: %s\nTry 'lmsh%s%s --help'.\n",
+		    *name ? " " : "", name, err.msg, *name ? " " : "", name);
 		return CLI_EXIT_USAGE;
 	}
 	if (o->log_path != NULL)

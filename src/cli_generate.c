@@ -514,13 +514,13 @@ generate_run(int argc, char **argv)
 	if ((m = cli_load_model(&o)) == NULL)
 		goto out;
 	eos = o.gen.eos_id;
-	if (!o.eos_set && bpe != NULL)
+	if (!options_given(&o, OPT_EOS) && bpe != NULL)
 		eos = bpe_token_id(bpe, "<|endoftext|>", 13);
 	/* a tokenizer larger than the model: its end-of-text id never comes */
-	if (!o.eos_set && eos >= model_config(m)->vocab_size)
+	if (!options_given(&o, OPT_EOS) && eos >= model_config(m)->vocab_size)
 		eos = -1;
 	o.gen.eos_id = eos;
-	if (!o.seed_set)
+	if (!options_given(&o, OPT_SEED))
 		o.gen.seed = (uint64_t)(util_now() * 1e6) ^
 		    ((uint64_t)getpid() << 32);
 	log_debug("generate: seed %llu, eos %d",
@@ -567,49 +567,44 @@ out:
 	return rc;
 }
 
+static const struct options_use generate_opts[] = {
+	{ OPT_GROUP, "Model:" },
+	{ OPT_MODEL, "model directory (config.json, model.safetensors, "
+	    "vocab.json, merges.txt)" },
+	{ OPT_CHECKPOINT, NULL }, { OPT_CONFIG, NULL },
+	{ OPT_VOCAB_SIZE, NULL }, { OPT_CONTEXT_LENGTH, NULL },
+	{ OPT_D_MODEL, NULL }, { OPT_NUM_LAYERS, NULL }, { OPT_NUM_HEADS, NULL },
+	{ OPT_D_FF, NULL }, { OPT_ROPE_THETA, NULL },
+	{ OPT_VOCAB, NULL }, { OPT_MERGES, NULL }, { OPT_TOKENIZER, NULL },
+	{ OPT_SPECIAL, NULL }, { OPT_THREADS, NULL }, { OPT_DEVICE, NULL },
+	{ OPT_GROUP, "Prompts:" },
+	{ OPT_PROMPT, NULL }, { OPT_PROMPT_TOKENS, NULL },
+	{ OPT_PROMPT_FILE, NULL },
+	{ OPT_REPLACE_INVALID, "replace invalid UTF-8 in prompts with U+FFFD" },
+	{ OPT_NUM_SAMPLES, NULL },
+	{ OPT_GROUP, "Sampling (applied in this order):" },
+	{ OPT_REPEAT_PENALTY, NULL }, { OPT_REPEAT_WINDOW, NULL },
+	{ OPT_TEMPERATURE, NULL }, { OPT_TOP_K, NULL }, { OPT_TOP_P, NULL },
+	{ OPT_MIN_P, NULL },
+	{ OPT_SEED, "RNG seed (default: from the clock, shown in jsonl "
+	    "output)" },
+	{ OPT_GROUP, "Stopping:" },
+	{ OPT_MAX_NEW, "most tokens per sample (default 256)" },
+	{ OPT_EOS, NULL }, { OPT_STOP, NULL },
+	{ OPT_GROUP, "Output:" },
+	{ OPT_OUTPUT, NULL },
+	{ OPT_HISTORY, "history database to record in" },
+	{ OPT_NO_HISTORY, NULL }, { OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
+
 const struct cli_command cli_cmd_generate = {
 	"generate", generate_run, "one-shot generation for scripts",
 	"usage: lmsh generate [options] [PROMPT...]\n"
 	"\n"
 	"Continue each prompt and print the result.  Prompts: --prompt TEXT or\n"
 	"the operands, --prompt-tokens IDS, or one per line from --prompt-file\n"
-	"FILE or standard input.  Every option also has a spelling with\n"
-	"underscores (--top_p, --max_new_tokens), as in the CS336 reference.\n"
-	"\n"
-	"Model:\n"
-	"  -m, --model DIR            model directory (config.json, model.safetensors,\n"
-	"                             vocab.json, merges.txt)\n"
-	"  --checkpoint-path FILE     .pt or .safetensors checkpoint, with --config\n"
-	"                             FILE or --vocab-size, --context-length,\n"
-	"                             --d-model, --num-layers, --num-heads, --d-ff,\n"
-	"                             --rope-theta\n"
-	"  --vocab FILE --merges FILE, --tokenizer FILE   tokenizer files\n"
-	"  --special-token TOK        add a special token\n"
-	"  --threads N                threads (default: all cores)\n"
-	"  --device cpu               the only device\n"
-	"Prompts:\n"
-	"  --prompt TEXT              prompt text\n"
-	"  --prompt-tokens IDS        prompt as token ids, \"1,2,3\"\n"
-	"  --prompt-file FILE         one prompt per line (- for standard input)\n"
-	"  --replace-invalid          replace invalid UTF-8 in prompts with U+FFFD\n"
-	"  --num-samples N            samples per prompt (default 1)\n"
-	"Sampling (applied in this order):\n"
-	"  --repeat-penalty X         CTRL penalty on recent tokens (default 1 = off)\n"
-	"  --repeat-window N          recent tokens it looks at (default 64)\n"
-	"  -t, --temperature T        0 = greedy (default 0.8)\n"
-	"  --top-k K                  keep the K most likely (default 0 = off)\n"
-	"  -p, --top-p P              nucleus in (0, 1] (default 0.9; 1 = off)\n"
-	"  --min-p P                  drop tokens below P x the best (default 0)\n"
-	"  -s, --seed N               RNG seed (default: from the clock, shown in\n"
-	"                             jsonl output)\n"
-	"Stopping:\n"
-	"  --max-new-tokens N         most tokens per sample (default 256)\n"
-	"  --eos-token-id ID          end-of-text id (default <|endoftext|>; -1 none)\n"
-	"  --stop STR                 stop before STR (up to 8)\n"
-	"Output:\n"
-	"  --output text|ids|jsonl    generated text (default), ids, or one JSON\n"
-	"                             object per sample\n"
-	"  --history PATH             history database to record in\n"
-	"  --no-history               do not record\n"
-	"  -v, --log FILE             debug log\n"
+	"FILE or standard input.  --num-samples N samples each prompt N times;\n"
+	"all the sequences are decoded together as one batch.\n",
+	generate_opts
 };

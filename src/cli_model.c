@@ -312,6 +312,24 @@ out:
 	return rc;
 }
 
+static const struct options_use eval_opts[] = {
+	{ OPT_MODEL, "model directory (config.json, model.safetensors, "
+	    "vocab.json, merges.txt)" },
+	{ OPT_CHECKPOINT, NULL }, { OPT_CONFIG, NULL },
+	{ OPT_VOCAB_SIZE, NULL }, { OPT_CONTEXT_LENGTH, NULL },
+	{ OPT_D_MODEL, NULL }, { OPT_NUM_LAYERS, NULL }, { OPT_NUM_HEADS, NULL },
+	{ OPT_D_FF, NULL }, { OPT_ROPE_THETA, NULL },
+	{ OPT_VOCAB, NULL }, { OPT_MERGES, NULL }, { OPT_TOKENIZER, NULL },
+	{ OPT_SPECIAL, NULL },
+	{ OPT_TOKENS, "FILE holds token ids separated by whitespace or "
+	    "commas, not text" },
+	{ OPT_DUMP_LOGITS, "write the float32 logits of every position as a "
+	    "NumPy array [n_tokens, vocab_size]" },
+	{ OPT_JSON, "print the figures as one JSON object" },
+	{ OPT_THREADS, NULL }, { OPT_DEVICE, NULL }, { OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
+
 const struct cli_command cli_cmd_eval = {
 	"eval", eval_main,
 	"loss, bits per byte and perplexity of a model on a text",
@@ -320,25 +338,8 @@ const struct cli_command cli_cmd_eval = {
 	"Score FILE with the model: mean loss in nats per token, bits per byte\n"
 	"of text (total nats / ln 2 / bytes) and perplexity.  The file is cut\n"
 	"into windows of the context length; every token but the first is\n"
-	"predicted once.\n"
-	"\n"
-	"  --model DIR             model directory (config.json,\n"
-	"                          model.safetensors, vocab.json, merges.txt)\n"
-	"  --checkpoint-path FILE  .pt or .safetensors checkpoint, with\n"
-	"  --config FILE           its model_config.json (or the shape flags\n"
-	"                          --vocab-size, --context-length, --d-model,\n"
-	"                          --num-layers, --num-heads, --d-ff,\n"
-	"                          --rope-theta)\n"
-	"  --vocab FILE --merges FILE, --tokenizer FILE\n"
-	"                          tokenizer, if not in the model directory\n"
-	"  --tokens                FILE holds token ids separated by\n"
-	"                          whitespace or commas, not text\n"
-	"  --dump-logits OUT.npy   write the float32 logits of every position\n"
-	"                          as a NumPy array [n_tokens, vocab_size]\n"
-	"  --json                  print the figures as one JSON object\n"
-	"  --threads N             threads (default: all cores)\n"
-	"\n"
-	"Long options also accept underscores (--checkpoint_path).\n"
+	"predicted once.\n",
+	eval_opts
 };
 
 /* --- convert ---------------------------------------------------------------- */
@@ -444,6 +445,19 @@ out:
 	return rc;
 }
 
+static const struct options_use convert_opts[] = {
+	{ OPT_CHECKPOINT, "the checkpoint (or give it as the operand)" },
+	{ OPT_CONFIG, "model_config.json (or the shape flags; missing ones "
+	    "are read off the tensor shapes where possible)" },
+	{ OPT_VOCAB_SIZE, NULL }, { OPT_CONTEXT_LENGTH, NULL },
+	{ OPT_D_MODEL, NULL }, { OPT_NUM_LAYERS, NULL }, { OPT_NUM_HEADS, NULL },
+	{ OPT_D_FF, NULL }, { OPT_ROPE_THETA, NULL },
+	{ OPT_VOCAB, "GPT-2 style vocab.json" },
+	{ OPT_MERGES, "merges.txt" },
+	{ OPT_OUTPUT_DIR, NULL }, { OPT_DTYPE, NULL }, { OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
+
 const struct cli_command cli_cmd_convert = {
 	"convert", convert_main,
 	"turn a PyTorch checkpoint into a model directory",
@@ -453,17 +467,6 @@ const struct cli_command cli_cmd_convert = {
 	"Check CHECKPOINT (.pt: a state dict or a training checkpoint\n"
 	"{\"model\", \"optimizer\", \"iteration\"}; or .safetensors) against its\n"
 	"config and write the model directory DIR: config.json,\n"
-	"model.safetensors, vocab.json and merges.txt.\n"
-	"\n"
-	"  --config FILE           model_config.json (or the shape flags\n"
-	"                          --vocab-size, --context-length, --d-model,\n"
-	"                          --num-layers, --num-heads, --d-ff,\n"
-	"                          --rope-theta; missing ones are read off\n"
-	"                          the tensor shapes where possible)\n"
-	"  --vocab FILE            GPT-2 style vocab.json\n"
-	"  --merges FILE           merges.txt\n"
-	"  -o, --output-dir DIR    where to write (created if needed)\n"
-	"  --dtype f32|bf16|f16    weight type written (default f32)\n"
-	"\n"
-	"Long options also accept underscores (--output_dir).\n"
+	"model.safetensors, vocab.json and merges.txt.\n",
+	convert_opts
 };

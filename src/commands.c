@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -942,7 +943,7 @@ cmd_init(struct repl *st, const struct lm_options *o)
 		st->stop_own[i] = cmd_unescape(o->gen.stop[i]);
 		st->gen.stop[st->gen.n_stop++] = st->stop_own[i];
 	}
-	st->seed_fixed = o->seed_set;
+	st->seed_fixed = options_given(o, OPT_SEED);
 	st->replace_invalid = o->replace_invalid;
 	st->turn_seed = o->gen.seed;
 	st->mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?

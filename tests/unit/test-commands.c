@@ -227,7 +227,7 @@ test_init(void)
 	o.gen.stop[0] = "\\n";
 	o.gen.n_stop = 1;
 	o.mode = "fresh";
-	o.seed_set = 1;
+	o.given |= OPTIONS_BIT(OPT_SEED);
 	o.gen.seed = 7;
 	cmd_fini(&st);
 	cmd_init(&st, &o);
