@@ -12,6 +12,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,7 +258,7 @@ cg_ids_line(struct buf *b, const int32_t *ids, size_t n, const char *sep)
 		buf_printf(b, "%s%d", i ? sep : "", ids[i]);
 }
 
-/* The JSON object of one finished sequence. */
+/* The JSON object of one finished sequence, on its own line. */
 static void
 cg_json(struct cg_run *r, int k, struct buf *b)
 {
@@ -264,32 +266,38 @@ cg_json(struct cg_run *r, int k, struct buf *b)
 	const int32_t			*ids;
 	const char			*text;
 	size_t				 n;
-	double				 pf = gen_prefill_seconds(r->g);
-	double				 dc = gen_decode_seconds(r->g);
+	json_t				*o = json_object();
 
-	buf_printf(b, "{\"sample\": %d, \"prompt\": %d, \"seed\": %llu, "
-	    "\"sample_seed\": %llu, \"prompt_tokens\": [", k,
-	    k / r->n_samples, (unsigned long long)r->seed,
-	    (unsigned long long)rng_stream_seed(r->seed, (uint64_t)k));
+	json_object_set_new(o, "sample", json_integer(k));
+	json_object_set_new(o, "prompt", json_integer(k / r->n_samples));
+	json_object_set_new(o, "seed", util_json_u64(r->seed));
+	json_object_set_new(o, "sample_seed",
+	    util_json_u64(rng_stream_seed(r->seed, (uint64_t)k)));
 	ids = gen_prompt_ids(r->g, k, &n);
-	cg_ids_line(b, ids, n, ", ");
-	buf_puts(b, "], \"tokens\": [");
+	json_object_set_new(o, "prompt_tokens", util_json_ids(ids, n));
 	ids = gen_output_ids(r->g, k, &n);
-	cg_ids_line(b, ids, n, ", ");
-	buf_puts(b, "], \"text\": ");
+	json_object_set_new(o, "tokens", util_json_ids(ids, n));
 	text = gen_output_text(r->g, k, &n);
-	if (r->bpe != NULL)
-		buf_json_string(b, text, n);
-	else
-		buf_puts(b, "null");
-	buf_printf(b, ", \"stop\": \"%s\", \"n_tokens\": %zu, "
-	    "\"temperature\": %g, \"top_p\": %g, \"top_k\": %d, "
-	    "\"min_p\": %g, \"repeat_penalty\": %g, \"repeat_window\": %d, "
-	    "\"prefill_s\": %.6f, \"decode_s\": %.6f}\n",
-	    gen_stop_name(gen_stop_reason(r->g, k)),
-	    gen_output_ids(r->g, k, &n) ? n : 0, (double)sp->temperature,
-	    (double)sp->top_p, sp->top_k, (double)sp->min_p,
-	    (double)sp->repeat_penalty, sp->repeat_window, pf, dc);
+	json_object_set_new(o, "text", r->bpe != NULL ?
+	    util_json_text(text, n) : json_null());
+	json_object_set_new(o, "stop",
+	    json_string(gen_stop_name(gen_stop_reason(r->g, k))));
+	json_object_set_new(o, "n_tokens",
+	    json_integer(gen_output_ids(r->g, k, &n) ? (json_int_t)n : 0));
+	json_object_set_new(o, "temperature", util_json_float(sp->temperature));
+	json_object_set_new(o, "top_p", util_json_float(sp->top_p));
+	json_object_set_new(o, "top_k", json_integer(sp->top_k));
+	json_object_set_new(o, "min_p", util_json_float(sp->min_p));
+	json_object_set_new(o, "repeat_penalty",
+	    util_json_float(sp->repeat_penalty));
+	json_object_set_new(o, "repeat_window", json_integer(sp->repeat_window));
+	/* timings to the microsecond, as measured */
+	json_object_set_new(o, "prefill_s",
+	    util_json_double(round(gen_prefill_seconds(r->g) * 1e6) / 1e6));
+	json_object_set_new(o, "decode_s",
+	    util_json_double(round(gen_decode_seconds(r->g) * 1e6) / 1e6));
+	buf_json(b, o);
+	buf_puts(b, "\n");
 }
 
 /* Sequence k comes to the front: text mode prints what it has so far. */

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -224,20 +225,26 @@ eval_print(const struct lm_options *o, const char *path,
 	double bpb = n_bytes ? r->total / log(2.0) / (double)n_bytes : NAN;
 
 	if (o->json) {
-		struct buf b;
+		struct buf	 b;
+		json_t		*j = json_object();
 
+		json_object_set_new(j, "file", util_json_text(path,
+		    strlen(path)));
+		json_object_set_new(j, "tokens", json_integer((json_int_t)
+		    r->n_ids));
+		json_object_set_new(j, "predicted", json_integer((json_int_t)
+		    r->n_pred));
+		json_object_set_new(j, "bytes", json_integer((json_int_t)
+		    n_bytes));
+		json_object_set_new(j, "context_length", json_integer(ctx));
+		json_object_set_new(j, "total_nats", util_json_double(r->total));
+		json_object_set_new(j, "loss", util_json_double(mean));
+		json_object_set_new(j, "perplexity", util_json_double(exp(mean)));
+		/* NaN (no byte count) is null */
+		json_object_set_new(j, "bits_per_byte", util_json_double(bpb));
 		buf_init(&b);
-		buf_puts(&b, "{\"file\": ");
-		buf_json_string(&b, path, strlen(path));
-		buf_printf(&b, ", \"tokens\": %zu, \"predicted\": %zu, "
-		    "\"bytes\": %zu, \"context_length\": %d, "
-		    "\"total_nats\": %.17g, \"loss\": %.17g, "
-		    "\"perplexity\": %.17g, \"bits_per_byte\": ", r->n_ids,
-		    r->n_pred, n_bytes, ctx, r->total, mean, exp(mean));
-		if (n_bytes)
-			buf_printf(&b, "%.17g}\n", bpb);
-		else
-			buf_puts(&b, "null}\n");
+		buf_json(&b, j);
+		buf_puts(&b, "\n");
 		fputs(b.data, stdout);
 		buf_fini(&b);
 		return;

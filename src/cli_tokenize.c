@@ -112,10 +112,8 @@ tok_print(const struct bpe *b, const char *fmt, const int32_t *ids, size_t n)
 	if (strcmp(fmt, "count") == 0)
 		buf_printf(&out, "%zu\n", n);
 	else if (strcmp(fmt, "json") == 0) {
-		buf_puts(&out, "[");
-		for (size_t i = 0; i < n; i++)
-			buf_printf(&out, "%s%d", i ? ", " : "", (int)ids[i]);
-		buf_puts(&out, "]\n");
+		buf_json(&out, util_json_ids(ids, n));
+		buf_puts(&out, "\n");
 	} else if (strcmp(fmt, "pieces") == 0) {
 		for (size_t i = 0; i < n; i++) {
 			size_t		 len;
