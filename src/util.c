@@ -434,6 +434,22 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	free(s);
 }
 
+/* The output function of splitmix64. */
+uint64_t
+util_mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+/* The next output of the splitmix64 generator whose state is *s. */
+uint64_t
+util_splitmix64(uint64_t *s)
+{
+	return util_mix64(*s += UINT64_C(0x9E3779B97F4A7C15));
+}
+
 /* ---- JSON -------------------------------------------------------------- */
 
 /*

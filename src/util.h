@@ -38,6 +38,12 @@ int	 util_write_file_atomic(const char *, const void *, size_t,
 	    struct err *);
 int	 util_mkdir_p(const char *, unsigned int, struct err *);
 
+/* splitmix64 (Steele, Lea and Flood), the one 64-bit mixer: util_mix64 is
+ * its output function, util_splitmix64 adds the golden gamma to *state and
+ * mixes.  Seeds, sampler streams and random weights all come from it. */
+uint64_t util_mix64(uint64_t);
+uint64_t util_splitmix64(uint64_t *);
+
 /* Time. */
 double	 util_now(void);
 
