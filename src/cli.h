@@ -1,8 +1,11 @@
 #ifndef LMSH_CLI_H
 #define LMSH_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
+struct err;
 struct lm_options;
 struct options_use;
 struct lm_model;
@@ -58,6 +61,9 @@ struct bpe *cli_load_bpe(const struct lm_options *, int required);
 /* Load the model named by the options (--model DIR, --checkpoint_path with
  * --config or shape flags, else the bundled model). */
 struct lm_model *cli_load_model(const struct lm_options *);
+/* Token ids written as text ("1, 2 3", "[1, 2]"), appended to *ids. */
+int	cli_parse_ids(const char *, size_t, int32_t **ids, size_t *n,
+	    size_t *cap, struct err *);
 /* The model path as a user would name it (for messages and history). */
 const char *cli_model_path(const struct lm_options *);
 

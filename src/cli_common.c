@@ -6,7 +6,9 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -239,4 +241,47 @@ cli_load_model(const struct lm_options *o)
 	if (o->threads > 0)
 		model_set_threads(m, o->threads);
 	return m;
+}
+
+/*
+ * Append the token ids in s[0, len) to *ids (*n used, *cap allocated; the
+ * caller frees *ids): decimal ids in [0, 2^31), separated by whitespace or
+ * commas, brackets ignored, so that tokenize's JSON array reads back.
+ * Returns 0, or -1 with err naming the first word that is no token id and
+ * its byte offset.
+ */
+int
+cli_parse_ids(const char *s, size_t len, int32_t **ids, size_t *n,
+    size_t *cap, struct err *err)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const char	*w = s + i;
+		size_t		 wl = 0, k;
+		uint64_t	 v = 0;
+
+		if (isspace((unsigned char)*w) || strchr(",[]", *w) != NULL) {
+			i++;
+			continue;
+		}
+		while (i + wl < len && !isspace((unsigned char)w[wl]) &&
+		    strchr(",[]", w[wl]) == NULL)
+			wl++;
+		for (k = 0; k < wl && isdigit((unsigned char)w[k]) &&
+		    v <= INT32_MAX; k++)
+			v = 10 * v + (uint64_t)(w[k] - '0');
+		if (k == 0 || k < wl || v > INT32_MAX) {
+			err_set(err, "byte %zu: '%.*s' is not a token id", i,
+			    (int)(wl < 40 ? wl : 40), w);
+			return -1;
+		}
+		if (*n == *cap) {
+			*cap = *cap ? 2 * *cap : 256;
+			*ids = xreallocarray(*ids, *cap, sizeof **ids);
+		}
+		(*ids)[(*n)++] = (int32_t)v;
+		i += wl;
+	}
+	return 0;
 }

@@ -69,39 +69,20 @@ cg_sigint(int sig)
 static int
 cg_parse_ids(const char *s, struct cg_prompt *p)
 {
-	size_t cap = 16;
+	struct err	err;
+	size_t		cap = 0;
 
-	p->ids = xcalloc(cap, sizeof *p->ids);
+	p->ids = NULL;
 	p->n = 0;
-	for (;;) {
-		char	*end;
-		long	 v;
-
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (*s == '\0' && p->n > 0)
-			return 0;
-		errno = 0;
-		v = strtol(s, &end, 10);
-		if (end == s || errno != 0 || v < 0 || v > INT32_MAX) {
-			cli_error("--prompt-tokens: '%s' is not a comma-"
-			    "separated list of token ids", s);
-			return -1;
-		}
-		if (p->n == cap)
-			p->ids = xreallocarray(p->ids, cap *= 2,
-			    sizeof *p->ids);
-		p->ids[p->n++] = (int32_t)v;
-		s = end;
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (*s == ',')
-			s++;
-		else if (*s != '\0') {
-			cli_error("--prompt-tokens: unexpected '%c'", *s);
-			return -1;
-		}
+	if (cli_parse_ids(s, strlen(s), &p->ids, &p->n, &cap, &err) != 0) {
+		cli_error("--prompt-tokens: %s", err.msg);
+		return -1;
 	}
+	if (p->n == 0) {
+		cli_error("--prompt-tokens: no token ids");
+		return -1;
+	}
+	return 0;
 }
 
 /* Encode text; an empty prompt starts from the end-of-text token. */

@@ -53,34 +53,16 @@ cli_model_parse(const struct cli_command *cmd, struct lm_options *o,
 static int32_t *
 eval_parse_ids(const char *path, const char *s, size_t len, size_t *n_out)
 {
-	int32_t *ids = NULL;
-	size_t n = 0, cap = 0, i = 0;
+	struct err	 err;
+	int32_t		*ids = NULL;
+	size_t		 cap = 0;
 
-	while (i < len) {
-		char *end;
-		long v;
-
-		if (isspace((unsigned char)s[i]) || s[i] == ',') {
-			i++;
-			continue;
-		}
-		errno = 0;
-		v = strtol(s + i, &end, 10);
-		if (end == s + i || errno != 0 || v < 0 || v > INT32_MAX ||
-		    (end < s + len && !isspace((unsigned char)*end) &&
-		    *end != ',')) {
-			cli_error("%s: byte %zu: not a token id", path, i);
-			free(ids);
-			return NULL;
-		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			ids = xreallocarray(ids, cap, sizeof *ids);
-		}
-		ids[n++] = (int32_t)v;
-		i = (size_t)(end - s);
+	*n_out = 0;
+	if (cli_parse_ids(s, len, &ids, n_out, &cap, &err) != 0) {
+		cli_error("%s: %s", path, err.msg);
+		free(ids);
+		return NULL;
 	}
-	*n_out = n;
 	return ids;
 }
 

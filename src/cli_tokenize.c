@@ -201,35 +201,14 @@ const struct cli_command cli_cmd_tokenize = { "tokenize", tokenize_run,
     "The text is taken byte for byte: a trailing newline is a token too.\n",
     tokenize_opts };
 
-/* Parse ids separated by spaces, commas or brackets (JSON arrays work). */
 static int
 detok_parse_ids(const char *s, int32_t **ids, size_t *n, size_t *cap)
 {
-	while (*s != '\0') {
-		char	*end;
-		long	 v;
+	struct err err;
 
-		if (isspace((unsigned char)*s) || *s == ',' || *s == '[' ||
-		    *s == ']') {
-			s++;
-			continue;
-		}
-		errno = 0;
-		v = strtol(s, &end, 10);
-		if (end == s || errno != 0 || v < INT32_MIN || v > INT32_MAX ||
-		    (*end != '\0' && !isspace((unsigned char)*end) &&
-		    *end != ',' && *end != ']')) {
-			size_t k = strcspn(s, " \t\n,]");
-
-			cli_error("detokenize: '%.*s' is not a token id", (int)k, s);
-			return -1;
-		}
-		if (*n == *cap) {
-			*cap = *cap ? 2 * *cap : 256;
-			*ids = xreallocarray(*ids, *cap, sizeof **ids);
-		}
-		(*ids)[(*n)++] = (int32_t)v;
-		s = end;
+	if (cli_parse_ids(s, strlen(s), ids, n, cap, &err) != 0) {
+		cli_error("detokenize: %s", err.msg);
+		return -1;
 	}
 	return 0;
 }
