@@ -5,7 +5,8 @@
 # subcommand (and the REPL) accepts exactly the options its --help lists
 # and refuses any other with "option --x does not apply" (exit 2); and the
 # options a subcommand's man section lists (its .It lines) are ones it
-# accepts.
+# accepts.  Also: the LMSH_BLIS_ARCH kernel sets agree in code, --help and
+# the man page.
 man="$LMSH_SRCDIR/man/lmsh.1"
 [ -x "$LMSH" ] || exit 99
 fail=0
@@ -68,5 +69,24 @@ for c in $cmds; do
 		refuses "$c" "$opt" &&
 			{ echo "man page: lmsh $c $opt, but it does not apply"; fail=1; }
 	done
+done
+
+# LMSH_BLIS_ARCH: the kernel sets of blas.c's table, bench --help and both
+# places in the man page are the same list.
+code=$(grep -o '{ "[a-z0-9]*", \(bli_cntx_init_[a-z0-9]*\|NULL\)' \
+	"$LMSH_SRCDIR/src/blas.c" | sed 's/{ "\([a-z0-9]*\)".*/\1/' |
+	sort -u | tr '\n' ' ')
+helped=$("$LMSH" bench --help | sed -n 's/.*LMSH_BLIS_ARCH=\([a-z0-9|]*\).*/\1/p' |
+	tr '|' '\n' | sort -u | tr '\n' ' ')
+env_man=$(sed -n '/^\.It Ev LMSH_BLIS_ARCH$/,/^\.It\|^\.El/p' "$man" |
+	sed -n 's/^\.Cm \([a-z0-9]*\).*/\1/p' | sort -u | tr '\n' ' ')
+desc_man=$(sed -n '/^\.Ev LMSH_BLIS_ARCH$/,/overrides/p' "$man" |
+	grep '^\.Cm' | sed 's/^\.Cm //' | tr -d ',' | tr ' ' '\n' |
+	grep . | sort -u | tr '\n' ' ')
+[ -n "$code" ] || { echo "no kernel sets found in blas.c"; fail=1; }
+for l in "bench --help:$helped" "man ENVIRONMENT:$env_man" \
+    "man DESCRIPTION:$desc_man"; do
+	[ "${l#*:}" = "$code" ] ||
+		{ echo "LMSH_BLIS_ARCH in ${l%%:*}: '${l#*:}', code: '$code'"; fail=1; }
 done
 exit $fail
