@@ -41,7 +41,8 @@ extern const struct cli_command cli_cmd_repl;
 #define CLI_EXIT_ERROR	1
 #define CLI_EXIT_USAGE	2
 
-/* Parse options for cmd; returns -1 to continue, else an exit status. */
+/* Parse options for cmd; returns -1 to continue (the caller ends with
+ * options_fini), else an exit status. */
 int	cli_parse(const struct cli_command *, struct lm_options *, int argc,
 	    char **argv, int *optind_out);
 /* The same, for commands with operands: options may stand anywhere among

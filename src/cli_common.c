@@ -52,13 +52,16 @@ cli_parse(const struct cli_command *cmd, struct lm_options *o, int argc,
 		break;
 	case OPTIONS_HELP:
 		cli_usage(cmd, stdout);
+		options_fini(o);
 		return CLI_EXIT_OK;
 	case OPTIONS_VERSION:
 		printf("lmsh %s\n", PACKAGE_VERSION);
+		options_fini(o);
 		return CLI_EXIT_OK;
 	case OPTIONS_USAGE:
 		fprintf(stderr, "lmsh%s%s: %s\nTry 'lmsh%s%s --help'.\n",
 		    *name ? " " : "", name, err.msg, *name ? " " : "", name);
+		options_fini(o);
 		return CLI_EXIT_USAGE;
 	}
 	if (o->log_path != NULL)
@@ -143,8 +146,8 @@ cli_default_model(void)
 const char *
 cli_model_path(const struct lm_options *o)
 {
-	if (o->src.checkpoint != NULL)
-		return o->src.checkpoint;
+	if (o->src->checkpoint != NULL)
+		return o->src->checkpoint;
 	if (o->model != NULL)
 		return o->model;
 	return cli_default_model();
@@ -167,7 +170,7 @@ cli_load_bpe(const struct lm_options *o, int required)
 	const char	*dir = cli_model_dir(o);
 	char		*v = NULL, *m = NULL, *t = NULL;
 
-	if (o->model != NULL && o->src.checkpoint == NULL &&
+	if (o->model != NULL && o->src->checkpoint == NULL &&
 	    !cli_is_dir(o->model) && !cli_is_file(o->model)) {
 		cli_error("%s: no such model directory or file", o->model);
 		return NULL;
@@ -215,7 +218,7 @@ cli_load_bpe(const struct lm_options *o, int required)
 struct lm_model *
 cli_load_model(const struct lm_options *o)
 {
-	struct lm_model_source	 src = o->src;
+	struct lm_model_source	 src = *o->src;
 	struct lm_model		*m;
 	struct err		 err;
 	const char		*p = cli_model_path(o);

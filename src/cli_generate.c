@@ -491,8 +491,9 @@ generate_run(int argc, char **argv)
 	memset(&r, 0, sizeof r);
 	if ((rc = cli_parse(cmd, &o, argc, argv, &oi)) >= 0)
 		return rc;
+	rc = CLI_EXIT_USAGE;
 	if (cg_output_mode(o.output, &out) != 0)
-		return CLI_EXIT_USAGE;
+		goto out;
 	rc = CLI_EXIT_ERROR;
 	/* a tokenizer is optional when the prompt is ids */
 	bpe = cli_load_bpe(&o, o.prompt_tokens == NULL);
@@ -502,18 +503,18 @@ generate_run(int argc, char **argv)
 		out = GEN_OUT_IDS;
 	if ((m = cli_load_model(&o)) == NULL)
 		goto out;
-	eos = o.gen.eos_id;
+	eos = o.gen->eos_id;
 	if (!options_given(&o, OPT_EOS) && bpe != NULL)
 		eos = bpe_token_id(bpe, "<|endoftext|>", 13);
 	/* a tokenizer larger than the model: its end-of-text id never comes */
 	if (!options_given(&o, OPT_EOS) && eos >= model_config(m)->vocab_size)
 		eos = -1;
-	o.gen.eos_id = eos;
+	o.gen->eos_id = eos;
 	if (!options_given(&o, OPT_SEED))
-		o.gen.seed = (uint64_t)(util_now() * 1e6) ^
+		o.gen->seed = (uint64_t)(util_now() * 1e6) ^
 		    ((uint64_t)getpid() << 32);
 	log_debug("generate: seed %llu, eos %d",
-	    (unsigned long long)o.gen.seed, eos);
+	    (unsigned long long)o.gen->seed, eos);
 	if ((rc = cg_prompts(&o, argv + oi, argc - oi, bpe, eos, &ps,
 	    &n_ps)) != 0)
 		goto out;
@@ -524,7 +525,7 @@ generate_run(int argc, char **argv)
 		goto out;
 	}
 	if ((e = gen_engine_new(m, bpe, n_ps * o.num_samples, &err)) == NULL ||
-	    (r.g = gen_new(e, &o.gen, &err)) == NULL) {
+	    (r.g = gen_new(e, o.gen, &err)) == NULL) {
 		cli_error("%s", err.msg);
 		goto out;
 	}
@@ -538,7 +539,7 @@ generate_run(int argc, char **argv)
 	r.out = out;
 	r.n_seqs = gen_n_seqs(r.g);
 	r.n_samples = o.num_samples;
-	r.seed = o.gen.seed;
+	r.seed = o.gen->seed;
 	r.done = xcalloc((size_t)r.n_seqs, 1);
 	rc = cg_generate(&r);
 	log_debug("generate: prefill %.3f s, decode %.3f s",
@@ -553,6 +554,7 @@ out:
 	model_close(m);
 	bpe_free(bpe);
 	log_close();
+	options_fini(&o);
 	return rc;
 }
 

@@ -208,6 +208,7 @@ out:
 	history_close(h);
 	buf_fini(&out);
 	free(ops);
+	options_fini(&o);
 	return rc;
 }
 
@@ -416,7 +417,7 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	    (bpe = cli_load_bpe(o, 1)) == NULL)
 		goto out;
 	cli_replay_check_model(h, t, cli_model_path(o), m);
-	replay_settings(t, &o->gen, mask, &s);
+	replay_settings(t, o->gen, mask, &s);
 	if ((e = gen_engine_new(m, bpe, 1, &err)) == NULL ||
 	    (g = replay_run(e, t, &s, mask, cli_replay_piece, NULL, &res,
 	    &err)) == NULL) {
@@ -469,9 +470,9 @@ cli_replay_cfg_num(const char *json, const char *key)
 static void
 cli_replay_shape(struct lm_options *o, const struct history_turn *t)
 {
-	struct lm_config *c = &o->src.cfg;
+	struct lm_config *c = &o->src->cfg;
 
-	if (t->config_json == NULL || o->src.config_path != NULL ||
+	if (t->config_json == NULL || o->src->config_path != NULL ||
 	    c->d_model != 0)
 		return;
 	c->vocab_size = (int)cli_replay_cfg_num(t->config_json, "vocab_size");
@@ -531,7 +532,7 @@ replay_run_cmd(int argc, char **argv)
 			goto out;
 		}
 		o.model = t.model_path;
-		o.src.checkpoint = NULL;
+		o.src->checkpoint = NULL;
 		if (!cli_replay_is_dir(t.model_path))
 			cli_replay_shape(&o, &t);
 	}
@@ -540,6 +541,7 @@ out:
 	history_turn_fini(&t);
 	history_close(h);
 	free(ops);
+	options_fini(&o);
 	return rc;
 }
 

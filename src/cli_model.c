@@ -40,6 +40,7 @@ cli_model_parse(const struct cli_command *cmd, struct lm_options *o,
 		cli_error("%s: too many operands (see lmsh %s --help)",
 		    cmd->name, cmd->name);
 		free(all);
+		options_fini(o);
 		return CLI_EXIT_USAGE;
 	}
 	memcpy(ops, all, (size_t)*n_ops * sizeof *ops);
@@ -260,6 +261,7 @@ eval_main(int argc, char **argv)
 		return rc;
 	if (n_ops != 1) {
 		cli_error("eval: give one FILE (see lmsh eval --help)");
+		options_fini(&o);
 		return CLI_EXIT_USAGE;
 	}
 	path = ops[0];
@@ -298,6 +300,7 @@ out:
 		fclose(npy);
 	free(ids);
 	model_close(m);
+	options_fini(&o);
 	return rc;
 }
 
@@ -383,19 +386,21 @@ convert_main(int argc, char **argv)
 	if ((rc = cli_model_parse(&cli_cmd_convert, &o, argc, argv, ops, 2,
 	    &n_ops)) != -1)
 		return rc;
-	if (n_ops == 1 && o.src.checkpoint == NULL)
-		o.src.checkpoint = ops[0];
-	else if (n_ops != 0 || o.src.checkpoint == NULL) {
+	if (n_ops == 1 && o.src->checkpoint == NULL)
+		o.src->checkpoint = ops[0];
+	else if (n_ops != 0 || o.src->checkpoint == NULL) {
 		cli_error("convert: give one CHECKPOINT (see lmsh convert "
 		    "--help)");
-		return CLI_EXIT_USAGE;
+		rc = CLI_EXIT_USAGE;
+		goto out;
 	}
+	rc = CLI_EXIT_USAGE;
 	if (o.out == NULL || o.vocab == NULL || o.merges == NULL) {
 		cli_error("convert: -o DIR, --vocab and --merges are required");
-		return CLI_EXIT_USAGE;
+		goto out;
 	}
 	if (convert_dtype(o.dtype, &dt) == -1)
-		return CLI_EXIT_USAGE;
+		goto out;
 	rc = CLI_EXIT_ERROR;
 	/* Load everything first: nothing is written for a bad input. */
 	if ((m = cli_load_model(&o)) == NULL || (b = cli_load_bpe(&o, 1)) ==
@@ -431,6 +436,7 @@ out:
 	free(p);
 	bpe_free(b);
 	model_close(m);
+	options_fini(&o);
 	return rc;
 }
 

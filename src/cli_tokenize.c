@@ -177,6 +177,7 @@ out:
 	free(text);
 	free(ops);
 	bpe_free(b);
+	options_fini(&o);
 	return rc;
 }
 
@@ -258,6 +259,7 @@ out:
 	free(text);
 	free(ops);
 	bpe_free(b);
+	options_fini(&o);
 	return rc;
 }
 
@@ -364,6 +366,7 @@ out:
 	free(mp);
 	free(ops);
 	bpe_free(b);
+	options_fini(&o);
 	return rc;
 }
 

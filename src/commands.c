@@ -937,15 +937,15 @@ void
 cmd_init(struct repl *st, const struct lm_options *o)
 {
 	memset(st, 0, sizeof *st);
-	st->gen = o->gen;
+	st->gen = *o->gen;
 	st->gen.n_stop = 0;
-	for (int i = 0; i < o->gen.n_stop; i++) {
-		st->stop_own[i] = cmd_unescape(o->gen.stop[i]);
+	for (int i = 0; i < o->gen->n_stop; i++) {
+		st->stop_own[i] = cmd_unescape(o->gen->stop[i]);
 		st->gen.stop[st->gen.n_stop++] = st->stop_own[i];
 	}
 	st->seed_fixed = options_given(o, OPT_SEED);
 	st->replace_invalid = o->replace_invalid;
-	st->turn_seed = o->gen.seed;
+	st->turn_seed = o->gen->seed;
 	st->mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
 	    CMD_MODE_FRESH : CMD_MODE_CONTINUE;
 }

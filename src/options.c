@@ -23,7 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "generate.h"
+#include "model.h"
 #include "options.h"
+#include "sampler.h"
 #include "util.h"
 
 struct options_def {
@@ -136,10 +139,12 @@ options_init(struct lm_options *o)
 	const char *env;
 
 	memset(o, 0, sizeof *o);
-	sampler_params_default(&o->gen.sp);
-	o->gen.seed = 0;
-	o->gen.max_new_tokens = GEN_MAX_NEW_DEFAULT;
-	o->gen.eos_id = -1;
+	o->gen = xcalloc(1, sizeof *o->gen);
+	o->src = xcalloc(1, sizeof *o->src);
+	sampler_params_default(&o->gen->sp);
+	o->gen->seed = 0;
+	o->gen->max_new_tokens = GEN_MAX_NEW_DEFAULT;
+	o->gen->eos_id = -1;
 	o->num_samples = 1;
 	o->output = "text";
 	o->mode = "continue";
@@ -148,6 +153,15 @@ options_init(struct lm_options *o)
 		o->model = env;
 	if ((env = getenv("LMSH_HISTORY")) != NULL && *env != '\0')
 		o->history = env;
+}
+
+void
+options_fini(struct lm_options *o)
+{
+	free(o->gen);
+	free(o->src);
+	o->gen = NULL;
+	o->src = NULL;
 }
 
 /*
@@ -227,12 +241,12 @@ static int
 options_apply_model(struct lm_options *o, int id, const char *a,
     struct err *err)
 {
-	struct lm_config *cfg = &o->src.cfg;
+	struct lm_config *cfg = &o->src->cfg;
 
 	switch (id) {
 	case OPT_MODEL:		o->model = a; return 0;
-	case OPT_CHECKPOINT:	o->src.checkpoint = a; return 0;
-	case OPT_CONFIG:	o->src.config_path = a; return 0;
+	case OPT_CHECKPOINT:	o->src->checkpoint = a; return 0;
+	case OPT_CONFIG:	o->src->config_path = a; return 0;
 	case OPT_VOCAB_SIZE:
 		/* also bpe-train's target size */
 		if (options_int(a, 1, INT_MAX, &cfg->vocab_size, err) != 0)
@@ -278,7 +292,7 @@ static int
 options_apply_sampling(struct lm_options *o, int id, const char *a,
     struct err *err)
 {
-	struct sampler_params *sp = &o->gen.sp;
+	struct sampler_params *sp = &o->gen->sp;
 
 	switch (id) {
 	case OPT_TEMPERATURE:
@@ -298,18 +312,18 @@ options_apply_sampling(struct lm_options *o, int id, const char *a,
 		return options_float(a, 1, 1e6, &sp->repeat_penalty, err);
 	case OPT_REPEAT_WINDOW:
 		return options_int(a, 0, 1 << 24, &sp->repeat_window, err);
-	case OPT_SEED:	return options_u64(a, &o->gen.seed, err);
+	case OPT_SEED:	return options_u64(a, &o->gen->seed, err);
 	case OPT_MAX_NEW:
-		return options_int(a, 0, 1 << 24, &o->gen.max_new_tokens, err);
+		return options_int(a, 0, 1 << 24, &o->gen->max_new_tokens, err);
 	case OPT_EOS:
-		return options_int(a, -1, INT_MAX, &o->gen.eos_id, err);
+		return options_int(a, -1, INT_MAX, &o->gen->eos_id, err);
 	case OPT_STOP:
-		if (o->gen.n_stop == GEN_MAX_STOP || *a == '\0') {
+		if (o->gen->n_stop == GEN_MAX_STOP || *a == '\0') {
 			err_set(err, "at most %d non-empty strings",
 			    GEN_MAX_STOP);
 			return -1;
 		}
-		o->gen.stop[o->gen.n_stop++] = a;
+		o->gen->stop[o->gen->n_stop++] = a;
 		return 0;
 	}
 	abort();

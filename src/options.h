@@ -4,12 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "generate.h"
-#include "model.h"
-#include "sampler.h"
-
 struct buf;
 struct err;
+struct gen_settings;
+struct lm_model_source;
 
 #define OPTIONS_MAX_SPECIAL	16
 
@@ -60,7 +58,8 @@ struct lm_options {
 
 	/* model and tokenizer */
 	const char		*model;		/* --model DIR */
-	struct lm_model_source	 src;		/* --checkpoint_path, --config, shape flags */
+	struct lm_model_source	*src;		/* --checkpoint_path, --config, shape
+						   flags (owned) */
 	const char		*vocab;		/* --vocab vocab.json */
 	const char		*merges;	/* --merges merges.txt */
 	const char		*tokenizer;	/* --tokenizer tokenizer.json */
@@ -70,7 +69,8 @@ struct lm_options {
 	const char		*device;	/* --device; only "cpu" */
 
 	/* sampling and generation */
-	struct gen_settings	 gen;		/* sampler params, seed, max, eos, stops */
+	struct gen_settings	*gen;		/* sampler params, seed, max, eos,
+						   stops (owned) */
 	int			 num_samples;	/* --num-samples */
 	const char		*prompt;	/* --prompt TEXT */
 	const char		*prompt_tokens;	/* --prompt-tokens "1,2,3" */
@@ -109,7 +109,9 @@ enum options_result {
 	OPTIONS_USAGE		/* bad usage, the message in err */
 };
 
+/* Defaults and environment; options_fini() frees (and may be repeated). */
 void	options_init(struct lm_options *);
+void	options_fini(struct lm_options *);
 /* Parse argv against the options a subcommand takes.  On return
  * *optind_out indexes the first operand. */
 enum options_result options_parse(struct lm_options *,

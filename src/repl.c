@@ -107,6 +107,7 @@ repl_main(int argc, char **argv)
 		cli_error("unexpected argument '%s': type prompts, or pipe "
 		    "them in", argv[optind_]);
 		fputs("Try 'lmsh --help'.\n", stderr);
+		options_fini(&o);
 		return CLI_EXIT_USAGE;
 	}
 	cmd_init(&st, &o);
@@ -148,5 +149,6 @@ out:
 	model_close(model);
 	bpe_free(bpe);
 	log_close();
+	options_fini(&o);
 	return rc;
 }

@@ -223,14 +223,15 @@ test_init(void)
 	struct lm_options o;
 
 	options_init(&o);
-	o.gen.sp.temperature = 0.3f;
-	o.gen.stop[0] = "\\n";
-	o.gen.n_stop = 1;
+	o.gen->sp.temperature = 0.3f;
+	o.gen->stop[0] = "\\n";
+	o.gen->n_stop = 1;
 	o.mode = "fresh";
 	o.given |= OPTIONS_BIT(OPT_SEED);
-	o.gen.seed = 7;
+	o.gen->seed = 7;
 	cmd_fini(&st);
 	cmd_init(&st, &o);
+	options_fini(&o);
 	CHECK_NEAR(st.gen.sp.temperature, 0.3, 1e-6);
 	CHECK(st.gen.n_stop == 1 && strcmp(st.gen.stop[0], "\n") == 0);
 	CHECK(st.mode == CMD_MODE_FRESH && st.seed_fixed && st.gen.seed == 7);
@@ -313,6 +314,7 @@ test_turns(void)
 	options_init(&o);
 	cmd_fini(&st);
 	cmd_init(&st, &o);
+	options_fini(&o);
 	st.engine = eng;
 	st.bpe = bpe;
 	st.n_ctx = model_config(model)->context_length;
@@ -390,6 +392,7 @@ test_turns(void)
 	bpe_free(bpe);
 	options_init(&o);
 	cmd_init(&st, &o);
+	options_fini(&o);
 }
 
 int
@@ -399,6 +402,7 @@ main(void)
 
 	options_init(&o);
 	cmd_init(&st, &o);
+	options_fini(&o);
 	buf_init(&out);
 	test_dispatch();
 	test_settings();

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "generate.h"
+#include "model.h"
 #include "options.h"
 #include "util.h"
 
@@ -22,6 +24,7 @@ static struct options_use all_opts[OPT__N + 1];
 static enum options_result
 parse(struct lm_options *o, int argc, char **argv, int *ind, struct err *err)
 {
+	options_fini(o);
 	options_init(o);
 	return options_parse(o, all_opts, argc, argv, ind, err);
 }
@@ -29,7 +32,7 @@ parse(struct lm_options *o, int argc, char **argv, int *ind, struct err *err)
 static void
 test_reference_flags(void)
 {
-	struct lm_options	 o;
+	struct lm_options	 o = { 0 };
 	struct err		 err;
 	int			 ind;
 	char *argv[] = { "generate", "--checkpoint_path", "m.pt",
@@ -44,24 +47,25 @@ test_reference_flags(void)
 
 	CHECK(parse(&o, argc, argv, &ind, &err) == OPTIONS_OK);
 	CHECK(ind == argc);
-	CHECK(strcmp(o.src.checkpoint, "m.pt") == 0);
-	CHECK(o.src.cfg.vocab_size == 10000 && o.src.cfg.context_length == 256);
-	CHECK(o.src.cfg.d_model == 512 && o.src.cfg.num_layers == 4);
-	CHECK(o.src.cfg.num_heads == 16 && o.src.cfg.d_ff == 1344);
-	CHECK_NEAR(o.src.cfg.rope_theta, 10000, 0);
+	CHECK(strcmp(o.src->checkpoint, "m.pt") == 0);
+	CHECK(o.src->cfg.vocab_size == 10000 && o.src->cfg.context_length == 256);
+	CHECK(o.src->cfg.d_model == 512 && o.src->cfg.num_layers == 4);
+	CHECK(o.src->cfg.num_heads == 16 && o.src->cfg.d_ff == 1344);
+	CHECK_NEAR(o.src->cfg.rope_theta, 10000, 0);
 	CHECK(strcmp(o.prompt_tokens, "1,2,3") == 0);
-	CHECK(o.gen.max_new_tokens == 50);
-	CHECK_NEAR(o.gen.sp.temperature, 0.8, 1e-7);
-	CHECK_NEAR(o.gen.sp.top_p, 0.9, 1e-7);
-	CHECK(options_given(&o, OPT_SEED) && o.gen.seed == 42);
+	CHECK(o.gen->max_new_tokens == 50);
+	CHECK_NEAR(o.gen->sp.temperature, 0.8, 1e-7);
+	CHECK_NEAR(o.gen->sp.top_p, 0.9, 1e-7);
+	CHECK(options_given(&o, OPT_SEED) && o.gen->seed == 42);
 	CHECK(o.num_samples == 5);
-	CHECK(options_given(&o, OPT_EOS) && o.gen.eos_id == 256);
+	CHECK(options_given(&o, OPT_EOS) && o.gen->eos_id == 256);
+	options_fini(&o);
 }
 
 static void
 test_gnu_flags(void)
 {
-	struct lm_options	 o;
+	struct lm_options	 o = { 0 };
 	struct err		 err;
 	int			 ind;
 	char *argv[] = { "generate", "--top-p", "0.5", "--max-new-tokens",
@@ -70,22 +74,23 @@ test_gnu_flags(void)
 	    "--no-history", "operand", NULL };
 
 	CHECK(parse(&o, 19, argv, &ind, &err) == OPTIONS_OK);
-	CHECK_NEAR(o.gen.sp.top_p, 0.5, 1e-7);
-	CHECK(o.gen.max_new_tokens == 7);
-	CHECK(o.gen.sp.temperature == 0);
-	CHECK(o.gen.n_stop == 2 && strcmp(o.gen.stop[1], "The end") == 0);
-	CHECK(o.gen.sp.top_k == 40);
-	CHECK_NEAR(o.gen.sp.min_p, 0.05, 1e-7);
-	CHECK_NEAR(o.gen.sp.repeat_penalty, 1.1, 1e-6);
+	CHECK_NEAR(o.gen->sp.top_p, 0.5, 1e-7);
+	CHECK(o.gen->max_new_tokens == 7);
+	CHECK(o.gen->sp.temperature == 0);
+	CHECK(o.gen->n_stop == 2 && strcmp(o.gen->stop[1], "The end") == 0);
+	CHECK(o.gen->sp.top_k == 40);
+	CHECK_NEAR(o.gen->sp.min_p, 0.05, 1e-7);
+	CHECK_NEAR(o.gen->sp.repeat_penalty, 1.1, 1e-6);
 	CHECK(o.no_history);
 	CHECK(ind == 18 && strcmp(argv[ind], "operand") == 0);
+	options_fini(&o);
 }
 
 /* The bitmask holds the options on argv, whatever their values. */
 static void
 test_given(void)
 {
-	struct lm_options	 o;
+	struct lm_options	 o = { 0 };
 	struct err		 err;
 	int			 ind;
 	/* values equal to the defaults still count as given */
@@ -98,14 +103,20 @@ test_given(void)
 	CHECK_MSG(o.given == want, "%llx", (unsigned long long)o.given);
 	CHECK(options_given(&o, OPT_TEMPERATURE) && !options_given(&o, OPT_SEED));
 	CHECK(strcmp(o.log_path, "lmsh.log") == 0);
+	options_fini(&o);
 	options_init(&o);
 	CHECK(o.given == 0);
+	/* the settings live apart from the struct, and fini may repeat */
+	CHECK(o.gen != NULL && o.src != NULL);
+	options_fini(&o);
+	CHECK(o.gen == NULL && o.src == NULL);
+	options_fini(&o);
 }
 
 static void
 test_bad_values(void)
 {
-	struct lm_options	 o;
+	struct lm_options	 o = { 0 };
 	struct err		 err;
 	int			 ind;
 	static const char *bad[][4] = {
@@ -136,12 +147,13 @@ test_bad_values(void)
 		CHECK_MSG(strncmp(err.msg, bad[i][2], strlen(bad[i][2])) == 0,
 		    "%s: '%s'", bad[i][0], err.msg);
 	}
+	options_fini(&o);
 }
 
 static void
 test_missing_argument(void)
 {
-	struct lm_options	 o;
+	struct lm_options	 o = { 0 };
 	struct err		 err;
 	int			 ind;
 	char *a1[] = { "generate", "--prompt", NULL };
@@ -153,6 +165,7 @@ test_missing_argument(void)
 	CHECK(parse(&o, 2, a2, &ind, &err) == OPTIONS_USAGE);
 	CHECK_MSG(strcmp(err.msg, "option '-t' needs an argument") == 0, "%s",
 	    err.msg);
+	options_fini(&o);
 }
 
 /* A subcommand refuses the options it does not list, by their GNU name. */
@@ -163,7 +176,7 @@ test_does_not_apply(void)
 		{ OPT_MODEL, NULL }, { OPT_FORMAT, "ids or json" },
 		{ OPT__N, NULL }
 	};
-	struct lm_options	 o;
+	struct lm_options	 o = { 0 };
 	struct err		 err;
 	int			 ind;
 	char *a1[] = { "tokenize", "--temperature", "2", NULL };
@@ -182,7 +195,7 @@ test_does_not_apply(void)
 	CHECK(strcmp(err.msg, "option --temperature does not apply") == 0);
 	CHECK(options_parse(&o, tok, 3, a5, &ind, &err) == OPTIONS_USAGE);
 	CHECK(strcmp(err.msg, "option --top-p does not apply") == 0);
-	CHECK(o.gen.sp.temperature != 2);
+	CHECK(o.gen->sp.temperature != 2);
 	/* refused as not applying before its argument is looked at */
 	CHECK(options_parse(&o, tok, 2, a6, &ind, &err) == OPTIONS_USAGE);
 	CHECK(strcmp(err.msg, "option --temperature does not apply") == 0);
@@ -191,6 +204,7 @@ test_does_not_apply(void)
 	/* --help and --version apply everywhere */
 	CHECK(options_parse(&o, tok, 4, a3, &ind, &err) == OPTIONS_HELP);
 	CHECK(options_parse(&o, tok, 2, a4, &ind, &err) == OPTIONS_VERSION);
+	options_fini(&o);
 }
 
 /* --help's list names the subcommand's options, with their own texts. */
@@ -227,12 +241,13 @@ test_usage(void)
 static void
 test_help(void)
 {
-	struct lm_options	 o;
+	struct lm_options	 o = { 0 };
 	struct err		 err;
 	int			 ind;
 	char *argv[] = { "generate", "--help", NULL };
 
 	CHECK(parse(&o, 2, argv, &ind, &err) == OPTIONS_HELP);
+	options_fini(&o);
 }
 
 int
