@@ -265,13 +265,7 @@ cg_json(struct cg_run *r, int k, struct buf *b)
 	    json_string(gen_stop_name(gen_stop_reason(r->g, k))));
 	json_object_set_new(o, "n_tokens",
 	    json_integer(gen_output_ids(r->g, k, &n) ? (json_int_t)n : 0));
-	json_object_set_new(o, "temperature", util_json_float(sp->temperature));
-	json_object_set_new(o, "top_p", util_json_float(sp->top_p));
-	json_object_set_new(o, "top_k", json_integer(sp->top_k));
-	json_object_set_new(o, "min_p", util_json_float(sp->min_p));
-	json_object_set_new(o, "repeat_penalty",
-	    util_json_float(sp->repeat_penalty));
-	json_object_set_new(o, "repeat_window", json_integer(sp->repeat_window));
+	history_json_sampling(o, sp);
 	/* timings to the microsecond, as measured */
 	json_object_set_new(o, "prefill_s",
 	    util_json_double(round(gen_prefill_seconds(r->g) * 1e6) / 1e6));
@@ -562,12 +556,7 @@ static const struct options_use generate_opts[] = {
 	{ OPT_GROUP, "Model:" },
 	{ OPT_MODEL, "model directory (config.json, model.safetensors, "
 	    "vocab.json, merges.txt)" },
-	{ OPT_CHECKPOINT, NULL }, { OPT_CONFIG, NULL },
-	{ OPT_VOCAB_SIZE, NULL }, { OPT_CONTEXT_LENGTH, NULL },
-	{ OPT_D_MODEL, NULL }, { OPT_NUM_LAYERS, NULL }, { OPT_NUM_HEADS, NULL },
-	{ OPT_D_FF, NULL }, { OPT_ROPE_THETA, NULL },
-	{ OPT_VOCAB, NULL }, { OPT_MERGES, NULL }, { OPT_TOKENIZER, NULL },
-	{ OPT_SPECIAL, NULL }, { OPT_THREADS, NULL }, { OPT_DEVICE, NULL },
+	OPTIONS_USE_MODEL, { OPT_THREADS, NULL }, { OPT_DEVICE, NULL },
 	{ OPT_GROUP, "Prompts:" },
 	{ OPT_PROMPT, NULL }, { OPT_PROMPT_TOKENS, NULL },
 	{ OPT_PROMPT_FILE, NULL },

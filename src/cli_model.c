@@ -307,12 +307,7 @@ out:
 static const struct options_use eval_opts[] = {
 	{ OPT_MODEL, "model directory (config.json, model.safetensors, "
 	    "vocab.json, merges.txt)" },
-	{ OPT_CHECKPOINT, NULL }, { OPT_CONFIG, NULL },
-	{ OPT_VOCAB_SIZE, NULL }, { OPT_CONTEXT_LENGTH, NULL },
-	{ OPT_D_MODEL, NULL }, { OPT_NUM_LAYERS, NULL }, { OPT_NUM_HEADS, NULL },
-	{ OPT_D_FF, NULL }, { OPT_ROPE_THETA, NULL },
-	{ OPT_VOCAB, NULL }, { OPT_MERGES, NULL }, { OPT_TOKENIZER, NULL },
-	{ OPT_SPECIAL, NULL },
+	OPTIONS_USE_MODEL,
 	{ OPT_TOKENS, "FILE holds token ids separated by whitespace or "
 	    "commas, not text" },
 	{ OPT_DUMP_LOGITS, "write the float32 logits of every position as a "
@@ -444,9 +439,7 @@ static const struct options_use convert_opts[] = {
 	{ OPT_CHECKPOINT, "the checkpoint (or give it as the operand)" },
 	{ OPT_CONFIG, "model_config.json (or the shape flags; missing ones "
 	    "are read off the tensor shapes where possible)" },
-	{ OPT_VOCAB_SIZE, NULL }, { OPT_CONTEXT_LENGTH, NULL },
-	{ OPT_D_MODEL, NULL }, { OPT_NUM_LAYERS, NULL }, { OPT_NUM_HEADS, NULL },
-	{ OPT_D_FF, NULL }, { OPT_ROPE_THETA, NULL },
+	OPTIONS_USE_SHAPE,
 	{ OPT_VOCAB, "GPT-2 style vocab.json" },
 	{ OPT_MERGES, "merges.txt" },
 	{ OPT_OUTPUT_DIR, NULL }, { OPT_DTYPE, NULL }, { OPT_LOG, NULL },

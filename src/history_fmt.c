@@ -125,12 +125,13 @@ history_json_stop_array(const struct gen_settings *g)
 	return a;
 }
 
-static json_t *
-history_json_settings(const struct gen_settings *g)
+/*
+ * Add the sampler's settings to the JSON object o, in the order the sampler
+ * applies them where it matters (export, and generate's jsonl).
+ */
+void
+history_json_sampling(json_t *o, const struct sampler_params *sp)
 {
-	const struct sampler_params	*sp = &g->sp;
-	json_t				*o = json_object();
-
 	json_object_set_new(o, "temperature", util_json_float(sp->temperature));
 	json_object_set_new(o, "top_p", util_json_float(sp->top_p));
 	json_object_set_new(o, "top_k", json_integer(sp->top_k));
@@ -138,6 +139,14 @@ history_json_settings(const struct gen_settings *g)
 	json_object_set_new(o, "repeat_penalty",
 	    util_json_float(sp->repeat_penalty));
 	json_object_set_new(o, "repeat_window", json_integer(sp->repeat_window));
+}
+
+static json_t *
+history_json_settings(const struct gen_settings *g)
+{
+	json_t *o = json_object();
+
+	history_json_sampling(o, &g->sp);
 	json_object_set_new(o, "seed", util_json_u64(g->seed));
 	json_object_set_new(o, "max_new_tokens",
 	    json_integer(g->max_new_tokens));

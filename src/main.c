@@ -29,15 +29,9 @@ static const struct cli_command *const main_commands[] = {
 
 /* The REPL's options; `lmsh --help` shows them before the subcommands. */
 static const struct options_use main_repl_opts[] = {
-	{ OPT_MODEL, NULL }, { OPT_CHECKPOINT, NULL }, { OPT_CONFIG, NULL },
-	{ OPT_VOCAB_SIZE, NULL }, { OPT_CONTEXT_LENGTH, NULL },
-	{ OPT_D_MODEL, NULL }, { OPT_NUM_LAYERS, NULL }, { OPT_NUM_HEADS, NULL },
-	{ OPT_D_FF, NULL }, { OPT_ROPE_THETA, NULL },
-	{ OPT_VOCAB, NULL }, { OPT_MERGES, NULL }, { OPT_TOKENIZER, NULL },
-	{ OPT_SPECIAL, NULL }, { OPT_THREADS, NULL }, { OPT_DEVICE, NULL },
-	{ OPT_TEMPERATURE, NULL }, { OPT_TOP_P, NULL }, { OPT_TOP_K, NULL },
-	{ OPT_MIN_P, NULL }, { OPT_REPEAT_PENALTY, NULL },
-	{ OPT_REPEAT_WINDOW, NULL },
+	{ OPT_MODEL, NULL }, OPTIONS_USE_MODEL,
+	{ OPT_THREADS, NULL }, { OPT_DEVICE, NULL },
+	OPTIONS_USE_SAMPLING,
 	{ OPT_SEED, "seed of every turn (default: a new one per turn, "
 	    "recorded in the history)" },
 	{ OPT_MAX_NEW, NULL }, { OPT_EOS, NULL }, { OPT_STOP, NULL },

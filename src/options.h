@@ -48,6 +48,20 @@ struct options_use {
 	const char	*help;		/* overrides the table's help text */
 };
 
+/* The option groups several commands take, for options_use lists. */
+#define OPTIONS_USE_SHAPE \
+	{ OPT_VOCAB_SIZE, NULL }, { OPT_CONTEXT_LENGTH, NULL }, \
+	{ OPT_D_MODEL, NULL }, { OPT_NUM_LAYERS, NULL }, \
+	{ OPT_NUM_HEADS, NULL }, { OPT_D_FF, NULL }, { OPT_ROPE_THETA, NULL }
+#define OPTIONS_USE_MODEL \
+	{ OPT_CHECKPOINT, NULL }, { OPT_CONFIG, NULL }, OPTIONS_USE_SHAPE, \
+	{ OPT_VOCAB, NULL }, { OPT_MERGES, NULL }, { OPT_TOKENIZER, NULL }, \
+	{ OPT_SPECIAL, NULL }
+#define OPTIONS_USE_SAMPLING \
+	{ OPT_TEMPERATURE, NULL }, { OPT_TOP_P, NULL }, { OPT_TOP_K, NULL }, \
+	{ OPT_MIN_P, NULL }, { OPT_REPEAT_PENALTY, NULL }, \
+	{ OPT_REPEAT_WINDOW, NULL }
+
 /*
  * Every option of every subcommand, filled from defaults, then the
  * environment, then the command line.  Each long option is accepted in two

@@ -546,29 +546,30 @@ util_fmt_real(char *out, size_t cap, double v, int is_float)
 		snprintf(out, cap, "%.0f", v);
 }
 
+static json_t *
+util_json_real(double v, int is_float)
+{
+	char s[40];
+
+	if (!isfinite(v))
+		return util_json_check(json_null());
+	util_fmt_real(s, sizeof s, v, is_float);
+	return util_json_raw(s);
+}
+
 /* Return f as a JSON number: the shortest decimal that reads back as f
  * (0.8, not 0.800000011920929), or null when it is not finite. */
 json_t *
 util_json_float(float f)
 {
-	char s[40];
-
-	if (!isfinite(f))
-		return util_json_check(json_null());
-	util_fmt_real(s, sizeof s, f, 1);
-	return util_json_raw(s);
+	return util_json_real(f, 1);
 }
 
 /* The same for a double: up to 17 digits, as few as read back exactly. */
 json_t *
 util_json_double(double d)
 {
-	char s[40];
-
-	if (!isfinite(d))
-		return util_json_check(json_null());
-	util_fmt_real(s, sizeof s, d, 0);
-	return util_json_raw(s);
+	return util_json_real(d, 0);
 }
 
 /* Return token ids as a JSON array of integers. */
