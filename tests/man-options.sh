@@ -5,8 +5,8 @@
 # subcommand (and the REPL) accepts exactly the options its --help lists
 # and refuses any other with "option --x does not apply" (exit 2); and the
 # options a subcommand's man section lists (its .It lines) are ones it
-# accepts.  Also: the LMSH_BLIS_ARCH kernel sets agree in code, --help and
-# the man page.
+# accepts.  Every --help fits 79 columns.  Also: the LMSH_BLIS_ARCH kernel
+# sets agree in code, --help and the man page.
 man="$LMSH_SRCDIR/man/lmsh.1"
 [ -x "$LMSH" ] || exit 99
 fail=0
@@ -55,6 +55,12 @@ for c in "" $cmds; do
 				{ echo "lmsh $c takes $opt, which its --help omits"; fail=1; }
 		fi
 	done
+done
+# every --help fits an 80-column terminal
+for c in "" $cmds; do
+	"$LMSH" $c --help | awk -v c="lmsh $c" 'length > 79 {
+	    print c " --help: line over 79 columns: " $0; bad = 1 }
+	    END { exit bad }' || fail=1
 done
 out=$("$LMSH" tokenize --temperature 2 2>&1)
 [ $? -eq 2 ] && [ "$out" = "lmsh tokenize: option --temperature does not apply
