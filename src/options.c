@@ -164,19 +164,16 @@ options_fini(struct lm_options *o)
 	o->src = NULL;
 }
 
-/*
- * Return the spelling of an option as a user types it: "--top-p", or "-n"
- * for an option with no long name.  The string is static.
- */
-const char *
-options_name(enum options_id id)
+/* The option as messages name it: "--top-p", or "-n" when it has no long
+ * name.  Returns out. */
+static const char *
+options_spell(char out[static 40], int id)
 {
-	static const char shorts[][3] = { "-n", "-?" };
-
-	if (options_table[id].name == NULL)
-		return options_table[id].short_name == 'n' ? shorts[0] :
-		    shorts[1];
-	return options_table[id].name;
+	if (options_table[id].name != NULL)
+		snprintf(out, 40, "--%s", options_table[id].name);
+	else
+		snprintf(out, 40, "-%c", options_table[id].short_name);
+	return out;
 }
 
 /* Return nonzero when the command line gave option id. */
@@ -383,7 +380,8 @@ options_apply_other(struct lm_options *o, int id, const char *a,
 static int
 options_apply(struct lm_options *o, int id, const char *a, struct err *err)
 {
-	int rc;
+	char	spelled[40];
+	int	rc;
 
 	if (id < OPT_TEMPERATURE)
 		rc = options_apply_model(o, id, a, err);
@@ -392,8 +390,7 @@ options_apply(struct lm_options *o, int id, const char *a, struct err *err)
 	else
 		rc = options_apply_other(o, id, a, err);
 	if (rc != 0)
-		err_prefix(err, "%s%s", options_table[id].name ? "--" : "",
-		    options_name(id));
+		err_prefix(err, "%s", options_spell(spelled, id));
 	return rc;
 }
 
@@ -498,11 +495,12 @@ options_getopt_error(int c, int argc, char **argv, struct err *err)
 		err_set(err, "unknown option '-%c'", optopt);
 		return;
 	}
-	options_typed(typed, sizeof typed, arg);
+	if (strncmp(arg, "--", 2) == 0)
+		options_typed(typed, sizeof typed, arg);
+	else	/* a short option, perhaps after others in one word */
+		snprintf(typed, sizeof typed, "-%c", optopt);
 	if (c == ':')
-		err_set(err, "option '%s' needs an argument", id >= 0 &&
-		    strncmp(arg, "--", 2) != 0 ? (optopt == 'v' ? "--log" :
-		    arg) : typed);
+		err_set(err, "option '%s' needs an argument", typed);
 	else if (id >= 0)
 		err_set(err, "option '%s' takes no argument", typed);
 	else if (options_n_prefixed(typed) > 1)
@@ -532,7 +530,7 @@ enum options_result
 options_parse(struct lm_options *o, const struct options_use *use, int argc,
     char **argv, int *optind_out, struct err *err)
 {
-	char			 shorts[2 * OPT__N + 2], **names;
+	char			 shorts[2 * OPT__N + 2], **names, spelled[40];
 	struct option		*lo;
 	size_t			 n_names;
 	enum options_result	 rc = OPTIONS_OK;
@@ -549,9 +547,8 @@ options_parse(struct lm_options *o, const struct options_use *use, int argc,
 		id = options_id_of(c == '?' || c == ':' ? optopt : c);
 		rc = OPTIONS_USAGE;
 		if (id >= 0 && !options_takes(use, id)) {
-			err_set(err, "option %s%s does not apply",
-			    options_table[id].name ? "--" : "",
-			    options_name(id));
+			err_set(err, "option %s does not apply",
+			    options_spell(spelled, id));
 			break;
 		}
 		if (c == '?' || c == ':') {

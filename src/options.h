@@ -134,7 +134,5 @@ enum options_result options_parse(struct lm_options *,
 int	options_given(const struct lm_options *, enum options_id);
 /* Append the option list of --help to b. */
 void	options_usage(struct buf *, const struct options_use *);
-/* The spelling --help shows ("--top-p", or "-n" for a short-only option). */
-const char *options_name(enum options_id);
 
 #endif
