@@ -39,7 +39,8 @@ done
     no "eval exit $?"
 loss=$(sed -n 's/^loss: \([0-9.]*\) nats\/token$/\1/p' "$T/out.txt")
 near "${loss:-0}" "$(jget mean_nll "$R")" 1e-4 || no "plain loss: $loss"
-grep -q '^bits per byte: [0-9.]* (191 bytes)$' "$T/out.txt" || no "bpb line"
+bytes=$(wc -c <"$M/eval.txt" | tr -d ' ')
+grep -q "^bits per byte: [0-9.]* ($bytes bytes)\$" "$T/out.txt" || no "bpb line"
 grep -q '^perplexity: [0-9.]*$' "$T/out.txt" || no "perplexity line"
 
 # --- --tokens and --dump-logits ----------------------------------------------

@@ -55,16 +55,18 @@ printf '"""\nOnce upon\na time\n"""\n' | lm --max-new-tokens 3 > /dev/null ||
 [ "$(sed -n 2,3p "$T/p")" = "Once upon
 a time" ] || fail "block prompt: $(cat "$T/p")"
 
-# continue carries the transcript (16 + 5 + 10 tokens), fresh does not
+# continue carries the transcript (prompt + 5 + next prompt), fresh does not
+ntok() { "$LMSH" tokenize --model "$M" --format count "$1"; }
 new_db 3
 printf 'Once upon a time\n, and then\n' | lm --max-new-tokens 5 \
     --eos-token-id -1 > /dev/null || fail "continue"
-"$LMSH" history show 2 | grep -q "31 prompt + 5 output tokens" ||
+"$LMSH" history show 2 |
+    grep -q "$(($(ntok 'Once upon a time') + 5 + $(ntok ', and then'))) prompt + 5 output tokens" ||
     fail "continue mode: $("$LMSH" history show 2 | grep prompt)"
 new_db 4
 printf 'Once upon a time\n, and then\n' | lm --max-new-tokens 5 \
     --eos-token-id -1 --mode fresh > /dev/null || fail "fresh"
-"$LMSH" history show 2 | grep -q "10 prompt + 5 output tokens" ||
+"$LMSH" history show 2 | grep -q "$(ntok ', and then') prompt + 5 output tokens" ||
     fail "fresh mode"
 
 # a full context (64) drops the oldest: 40 + 10 kept, then 20 more and
