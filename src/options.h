@@ -11,7 +11,12 @@ struct lm_model_source;
 
 #define OPTIONS_MAX_SPECIAL	16
 
-/* Every option lmsh knows; each subcommand takes a subset (options_use). */
+/*
+ * Every option lmsh knows; each subcommand takes a subset (options_use).
+ * The groups are ranges that options.c dispatches on: a new option goes
+ * into its group (a model option before OPT_TEMPERATURE, a sampling one
+ * before OPT_PROMPT).
+ */
 enum options_id {
 	/* model and tokenizer */
 	OPT_MODEL, OPT_CHECKPOINT, OPT_CONFIG, OPT_VOCAB_SIZE,
