@@ -6,7 +6,9 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,20 +22,46 @@
 
 #define CLI_BUNDLED_NAME "tinystories"
 
+/*
+ * Write cmd's --help to f: the usage lines and prose, then the option list
+ * generated from the options the command takes.
+ */
+void
+cli_usage(const struct cli_command *cmd, FILE *f)
+{
+	struct buf b;
+
+	buf_init(&b);
+	options_usage(&b, cmd->opts);
+	fputs(cmd->usage, f);
+	fputs("\n", f);
+	fwrite(b.data, 1, b.len, f);
+	buf_fini(&b);
+}
+
 int
 cli_parse(const struct cli_command *cmd, struct lm_options *o, int argc,
     char **argv, int *optind_out)
 {
+	struct err	 err;
+	const char	*name = cmd->name ? cmd->name : "";
+
 	options_init(o);
-	switch (options_parse(o, cmd->name, argc, argv, optind_out)) {
+	switch (options_parse(o, cmd->opts, argc, argv, optind_out, &err)) {
 	case OPTIONS_OK:
 		break;
 	case OPTIONS_HELP:
-		fputs(cmd->usage, stdout);
+		cli_usage(cmd, stdout);
+		options_fini(o);
 		return CLI_EXIT_OK;
-	case OPTIONS_EXIT_OK:
+	case OPTIONS_VERSION:
+		printf("lmsh %s\n", PACKAGE_VERSION);
+		options_fini(o);
 		return CLI_EXIT_OK;
 	case OPTIONS_USAGE:
+		fprintf(stderr, "lmsh%s%s: %s\nTry 'lmsh%s%s --help'.\n",
+		    *name ? " " : "", name, err.msg, *name ? " " : "", name);
+		options_fini(o);
 		return CLI_EXIT_USAGE;
 	}
 	if (o->log_path != NULL)
@@ -118,8 +146,8 @@ cli_default_model(void)
 const char *
 cli_model_path(const struct lm_options *o)
 {
-	if (o->src.checkpoint != NULL)
-		return o->src.checkpoint;
+	if (o->src->checkpoint != NULL)
+		return o->src->checkpoint;
 	if (o->model != NULL)
 		return o->model;
 	return cli_default_model();
@@ -142,7 +170,7 @@ cli_load_bpe(const struct lm_options *o, int required)
 	const char	*dir = cli_model_dir(o);
 	char		*v = NULL, *m = NULL, *t = NULL;
 
-	if (o->model != NULL && o->src.checkpoint == NULL &&
+	if (o->model != NULL && o->src->checkpoint == NULL &&
 	    !cli_is_dir(o->model) && !cli_is_file(o->model)) {
 		cli_error("%s: no such model directory or file", o->model);
 		return NULL;
@@ -190,7 +218,7 @@ cli_load_bpe(const struct lm_options *o, int required)
 struct lm_model *
 cli_load_model(const struct lm_options *o)
 {
-	struct lm_model_source	 src = o->src;
+	struct lm_model_source	 src = *o->src;
 	struct lm_model		*m;
 	struct err		 err;
 	const char		*p = cli_model_path(o);
@@ -216,4 +244,47 @@ cli_load_model(const struct lm_options *o)
 	if (o->threads > 0)
 		model_set_threads(m, o->threads);
 	return m;
+}
+
+/*
+ * Append the token ids in s[0, len) to *ids (*n used, *cap allocated; the
+ * caller frees *ids): decimal ids in [0, 2^31), separated by whitespace or
+ * commas, brackets ignored, so that tokenize's JSON array reads back.
+ * Returns 0, or -1 with err naming the first word that is no token id and
+ * its byte offset.
+ */
+int
+cli_parse_ids(const char *s, size_t len, int32_t **ids, size_t *n,
+    size_t *cap, struct err *err)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const char	*w = s + i;
+		size_t		 wl = 0, k;
+		uint64_t	 v = 0;
+
+		if (isspace((unsigned char)*w) || strchr(",[]", *w) != NULL) {
+			i++;
+			continue;
+		}
+		while (i + wl < len && !isspace((unsigned char)w[wl]) &&
+		    strchr(",[]", w[wl]) == NULL)
+			wl++;
+		for (k = 0; k < wl && isdigit((unsigned char)w[k]) &&
+		    v <= INT32_MAX; k++)
+			v = 10 * v + (uint64_t)(w[k] - '0');
+		if (k == 0 || k < wl || v > INT32_MAX) {
+			err_set(err, "byte %zu: '%.*s' is not a token id", i,
+			    (int)(wl < 40 ? wl : 40), w);
+			return -1;
+		}
+		if (*n == *cap) {
+			*cap = *cap ? 2 * *cap : 256;
+			*ids = xreallocarray(*ids, *cap, sizeof **ids);
+		}
+		(*ids)[(*n)++] = (int32_t)v;
+		i += wl;
+	}
+	return 0;
 }

@@ -106,6 +106,11 @@ int		 history_show(struct history *, int64_t id, struct buf *out,
 int		 history_export(struct history *, const int64_t *ids, size_t n,
 		    int markdown, struct buf *out, struct err *);
 int		 history_delete(struct history *, int64_t id, struct err *);
+/* The sampler settings as JSON fields of o (export; generate's jsonl). */
+struct json_t;
+struct sampler_params;
+void		 history_json_sampling(struct json_t *,
+		    const struct sampler_params *);
 /* Earlier prompts, oldest first, for the REPL's up-arrow. */
 int		 history_prompts(struct history *, int n,
 		    void (*fn)(void *, const char *), void *, struct err *);

@@ -570,17 +570,6 @@ fail:
 	return NULL;
 }
 
-/* splitmix64: a documented generator, so a seed means the same weights. */
-static uint64_t
-model_rng(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /*
  * A model with random weights of the given shape: uniform with the CS336
  * initialisation's standard deviation (sqrt(2 / (d_in + d_out)) for linear
@@ -615,8 +604,8 @@ model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
 		/* Uniform on [-a, a] has standard deviation a / sqrt(3). */
 		a = (float)(sd * sqrt(3.0));
 		for (size_t j = 0; j < cnt; j++)
-			p[j] = sd == 0 ? 1.0f : a * (float)((double)(model_rng(
-			    &s) >> 11) * 0x1.0p-52 - 1.0);
+			p[j] = sd == 0 ? 1.0f : a * (float)((double)
+			    (util_splitmix64(&s) >> 11) * 0x1.0p-52 - 1.0);
 		*slots[i].dst = p;
 	}
 	free(slots);

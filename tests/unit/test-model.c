@@ -642,7 +642,7 @@ test_cs336_2024(void)
 	p = xasprintf("%s/../shared/data/cs336-2024-checkpoint/"
 	    "transformer_lm_weights.pt", src != NULL ? src : "..");
 	if (access(p, R_OK) != 0) {
-		fprintf(stderr, "skip: %s absent\n", p);
+		CHECK_SKIP("%s absent", p);
 		free(p);
 		return;
 	}
