@@ -211,9 +211,5 @@ history_files_diff(const char *old_files, const char *new_files)
 char *
 history_config_json(const struct lm_config *c)
 {
-	return xasprintf("{\"vocab_size\": %d, \"context_length\": %d, "
-	    "\"d_model\": %d, \"num_layers\": %d, \"num_heads\": %d, "
-	    "\"d_ff\": %d, \"rope_theta\": %.9g}", c->vocab_size,
-	    c->context_length, c->d_model, c->num_layers, c->num_heads,
-	    c->d_ff, (double)c->rope_theta);
+	return model_config_json(c);
 }

@@ -332,7 +332,8 @@ test_collect(void *arg, const char *prompt)
 static void
 test_config_json(void)
 {
-	struct lm_config	 c = { 257, 64, 32, 2, 4, 64, 10000.5f };
+	struct lm_config	 c = { 257, 64, 32, 2, 4, 64,
+	    .rope_theta = 10000.5f };
 	char			*s = history_config_json(&c);
 	json_t			*o = json_loads(s, 0, NULL);
 
