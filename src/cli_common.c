@@ -254,7 +254,7 @@ cli_load_model(const struct lm_options *o)
 			src.checkpoint = p;
 	}
 	if (src.checkpoint != NULL && src.config_path == NULL &&
-	    !cli_is_dir(src.checkpoint)) {
+	    src.config_json == NULL && !cli_is_dir(src.checkpoint)) {
 		if ((beside = cli_config_beside(src.checkpoint)) != NULL) {
 			src.config_path = beside;
 			cli_note("model config: %s", beside);

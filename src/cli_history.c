@@ -473,20 +473,15 @@ cli_replay_is_dir(const char *path)
 /*
  * A checkpoint file does not carry its shape: unless --config or shape
  * flags are given, take it (and the variant) from the config recorded with
- * the session.
+ * the session.  t outlives the replay.
  */
 static void
 cli_replay_shape(struct lm_options *o, const struct history_turn *t)
 {
-	struct lm_config	 c = { 0 };
-	struct err		 err;
-
 	if (t->config_json == NULL || o->src.config_path != NULL ||
 	    o->src.cfg.d_model != 0)
 		return;
-	if (model_config_parse(t->config_json, "recorded config", &c, NULL,
-	    &err) == 0)
-		o->src.cfg = c;
+	o->src.config_json = t->config_json;
 }
 
 static int

@@ -45,11 +45,14 @@ struct lm_config {
 
 /* Where a model comes from.  Either dir (a model directory with config.json
  * and model.safetensors) or checkpoint (a .pt or .safetensors file) with
- * config_path and/or the fields of cfg (0 = not given) supplying the shape. */
+ * config_path, config_json and/or the fields of cfg (0 = not given)
+ * supplying the shape, each overriding the one before. */
 struct lm_model_source {
 	const char		*dir;		/* model directory or NULL */
 	const char		*checkpoint;	/* .pt/.safetensors or NULL */
 	const char		*config_path;	/* config.json or NULL */
+	const char		*config_json;	/* a config's text (as the
+						 * history records it) or NULL */
 	struct lm_config	 cfg;		/* overrides; 0 fields unset */
 };
 

@@ -808,8 +808,9 @@ model_bind_all(struct lm_model *m, const struct weights *w, const char *path,
 
 /*
  * Open a model: a directory (config.json + model.safetensors) or a
- * checkpoint (.pt or .safetensors) whose shape comes from config_path and
- * the non-zero fields of src->cfg (which override the file); fields still
+ * checkpoint (.pt or .safetensors) whose shape comes from config_path,
+ * config_json and the non-zero fields of src->cfg (each overriding the one
+ * before); fields still
  * missing are read off the tensor shapes where they can be, and so are the
  * variant switches no config states (missing norm weights, no w3, learned
  * position embeddings).  Tensors are checked against the config: missing,
@@ -845,15 +846,17 @@ model_open(const struct lm_model_source *src, struct err *err)
 		cfg_path = xstrdup(src->config_path);
 	}
 	buf_init(&warn);
-	if (cfg_path != NULL && model_config_load(cfg_path, &cfg, &warn,
-	    err) == -1)
+	if ((cfg_path != NULL && model_config_load(cfg_path, &cfg, &warn,
+	    err) == -1) || (src->config_json != NULL && model_config_parse(
+	    src->config_json, "recorded config", &cfg, &warn, err) == -1))
 		goto fail;
 	model_apply_overrides(&cfg, &src->cfg);
 	if ((w = weights_open(wpath, err)) == NULL)
 		goto fail;
 	model_infer_config(w, &cfg);
 	if (model_check_known(&cfg, wpath, err) == -1 ||
-	    model_resolve_variant(w, &cfg, cfg_path != NULL ? cfg_path :
+	    model_resolve_variant(w, &cfg, src->config_json != NULL ?
+	    "the recorded config" : cfg_path != NULL ? cfg_path :
 	    "the model config", wpath, err) == -1)
 		goto fail;
 	if (model_config_check(&cfg, err) == -1) {

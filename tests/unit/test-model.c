@@ -16,7 +16,8 @@
  * from config and tensors; saved and reopened (convert) to the same
  * variant, config keys and logits; switches that contradict the tensors,
  * unsupported values, unknown keys warned about and training keys not; no
- * config (read off the tensors) and the error naming the missing flags;
+ * config (read off the tensors) and the error naming the missing flags; a
+ * recorded config in a string;
  * the real CS336 2024 checkpoint (../shared) against PyTorch logits.
  */
 #include "config.h"
@@ -894,6 +895,28 @@ test_variant_errors(const char *tmp)
 		if (m != NULL)
 			check_fixture("models/nonorm", m, "ref-logits.bin");
 		model_close(m);
+		free(w);
+	}
+	/* a recorded config (replay) brings the switches tensors cannot */
+	{
+		struct lm_model_source src = { 0 };
+		char *w = xasprintf("%s/models/postnorm/model.safetensors",
+		    check_data_dir());
+
+		src.checkpoint = w;
+		src.config_json = "{" SHAPE16 ", \"d_ff\": 32, "
+		    "\"use_post_norm\": true}";
+		m = model_open(&src, &err);
+		CHECK_MSG(m != NULL, "%s", err.msg);
+		if (m != NULL) {
+			CHECK(model_config(m)->use_post_norm == LM_YES);
+			check_fixture("models/postnorm", m, "ref-logits.bin");
+		}
+		model_close(m);
+		src.config_json = "{" SHAPE16 ", \"remove_rmsnorm\": true}";
+		CHECK(model_open(&src, &err) == NULL);
+		CHECK_MSG(strstr(err.msg, "the recorded config says "
+		    "remove_rmsnorm: true"), "%s", err.msg);
 		free(w);
 	}
 }
