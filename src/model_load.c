@@ -205,6 +205,22 @@ model_json_error(const char *what, const json_error_t *jerr, struct err *err)
 		err_set(err, "%s:%d: %s", what, jerr->line, jerr->text);
 }
 
+/* Read a parsed config (NULL: jansson's error is in jerr) and free it. */
+static int
+model_config_take(json_t *root, const json_error_t *jerr, const char *what,
+    struct lm_config *cfg, struct buf *warn, struct err *err)
+{
+	int rc;
+
+	if (root == NULL) {
+		model_json_error(what, jerr, err);
+		return -1;
+	}
+	rc = model_config_object(root, what, cfg, warn, err);
+	json_decref(root);
+	return rc;
+}
+
 /*
  * Read the CS336 hyper-parameters from a config.json (or model_config.json)
  * into *cfg.  Keys that are absent leave their field as it was; training
@@ -218,16 +234,9 @@ model_config_load(const char *path, struct lm_config *cfg, struct buf *warn,
     struct err *err)
 {
 	json_error_t jerr;
-	json_t *root;
-	int rc;
 
-	if ((root = json_load_file(path, 0, &jerr)) == NULL) {
-		model_json_error(path, &jerr, err);
-		return -1;
-	}
-	rc = model_config_object(root, path, cfg, warn, err);
-	json_decref(root);
-	return rc;
+	return model_config_take(json_load_file(path, 0, &jerr), &jerr, path,
+	    cfg, warn, err);
 }
 
 /* The same for a config held in a string; what names it in messages. */
@@ -236,16 +245,9 @@ model_config_parse(const char *json, const char *what, struct lm_config *cfg,
     struct buf *warn, struct err *err)
 {
 	json_error_t jerr;
-	json_t *root;
-	int rc;
 
-	if ((root = json_loads(json, 0, &jerr)) == NULL) {
-		model_json_error(what, &jerr, err);
-		return -1;
-	}
-	rc = model_config_object(root, what, cfg, warn, err);
-	json_decref(root);
-	return rc;
+	return model_config_take(json_loads(json, 0, &jerr), &jerr, what, cfg,
+	    warn, err);
 }
 
 /*

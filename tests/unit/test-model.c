@@ -806,45 +806,37 @@ open_with_config(const char *tmp, const char *dir, const char *cfg,
 static void
 test_variant_errors(const char *tmp)
 {
+	static const struct {
+		const char	*dir;
+		const char	*cfg;
+		const char	*want[2];	/* in the error */
+	} bad[] = {
+		{ "models/tiny", "{\"num_heads\": 4, \"context_length\": 64, "
+		    "\"remove_rmsnorm\": true}", { "remove_rmsnorm: true",
+		    "has layers.0.ln1.weight" } },
+		{ "models/nonorm", "{" SHAPE16 ", \"remove_rmsnorm\": false}",
+		    { "remove_rmsnorm: false", "has no layers.0.ln1.weight" } },
+		{ "models/tiny", "{\"num_heads\": 4, \"context_length\": 64, "
+		    "\"ffn_type\": \"silu\"}", { "ffn_type: \"silu\"",
+		    "has layers.0.ffn.w3.weight" } },
+		{ "models/silu", "{" SHAPE16 ", \"ffn_type\": null}",
+		    { "ffn_type: \"swiglu\"", "has no layers.0.ffn.w3.weight" } },
+		{ "models/silu", "{" SHAPE16 ", \"ffn_type\": \"relu\"}",
+		    { "ffn_type \"relu\" is not supported", "(swiglu, silu or "
+		    "gelu)" } },
+		{ "models/nope", "{" SHAPE16 ", \"remove_rope\": \"yes\"}",
+		    { "remove_rope: not true or false", "v.json" } },
+	};
 	struct lm_model *m;
 	struct err err;
 
-	m = open_with_config(tmp, "models/tiny", "{\"num_heads\": 4, "
-	    "\"context_length\": 64, \"remove_rmsnorm\": true}", &err);
-	CHECK(m == NULL);
-	CHECK_MSG(m == NULL && strstr(err.msg, "remove_rmsnorm: true") &&
-	    strstr(err.msg, "has layers.0.ln1.weight"), "%s", err.msg);
-	model_close(m);
-	m = open_with_config(tmp, "models/nonorm", "{" SHAPE16
-	    ", \"remove_rmsnorm\": false}", &err);
-	CHECK(m == NULL);
-	CHECK_MSG(m == NULL && strstr(err.msg, "remove_rmsnorm: false") &&
-	    strstr(err.msg, "has no layers.0.ln1.weight"), "%s", err.msg);
-	model_close(m);
-	m = open_with_config(tmp, "models/tiny", "{\"num_heads\": 4, "
-	    "\"context_length\": 64, \"ffn_type\": \"silu\"}", &err);
-	CHECK(m == NULL);
-	CHECK_MSG(m == NULL && strstr(err.msg, "ffn_type: \"silu\"") &&
-	    strstr(err.msg, "has layers.0.ffn.w3.weight"), "%s", err.msg);
-	model_close(m);
-	m = open_with_config(tmp, "models/silu", "{" SHAPE16
-	    ", \"ffn_type\": null}", &err);
-	CHECK(m == NULL);
-	CHECK_MSG(m == NULL && strstr(err.msg, "ffn_type: \"swiglu\"") &&
-	    strstr(err.msg, "has no layers.0.ffn.w3.weight"), "%s", err.msg);
-	model_close(m);
-	m = open_with_config(tmp, "models/silu", "{" SHAPE16
-	    ", \"ffn_type\": \"relu\"}", &err);
-	CHECK(m == NULL);
-	CHECK_MSG(m == NULL && strstr(err.msg, "ffn_type \"relu\" is not "
-	    "supported"), "%s", err.msg);
-	model_close(m);
-	m = open_with_config(tmp, "models/nope", "{" SHAPE16
-	    ", \"remove_rope\": \"yes\"}", &err);
-	CHECK(m == NULL);
-	CHECK_MSG(m == NULL && strstr(err.msg, "remove_rope: not true or "
-	    "false"), "%s", err.msg);
-	model_close(m);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		m = open_with_config(tmp, bad[i].dir, bad[i].cfg, &err);
+		CHECK_MSG(m == NULL && strstr(err.msg, bad[i].want[0]) &&
+		    strstr(err.msg, bad[i].want[1]), "%s: %s", bad[i].cfg,
+		    m == NULL ? err.msg : "loaded");
+		model_close(m);
+	}
 	/* unknown keys: one warning naming each; training keys: silence */
 	m = open_with_config(tmp, "models/silu", "{" SHAPE16 ", \"lr\": 1e-3,"
 	    " \"weight_decay\": 0.1, \"tie_embeddings\": true, "
