@@ -497,6 +497,7 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 		/* attention, output projection added to the residual */
 		model_prefill_attention(m, kc, l, s, p0, n, nt);
 		blas_gemm(nt, 1, n, d, d, 1, kc->att, d, L->wo, d, 1, kc->x, d);
+		/* post-norm: z = RMSNorm1(x + attn(x)) */
 		if (post && L->ln1 != NULL)
 			model_rmsnorm(nt, kc->x, L->ln1, kc->x, n, d);
 		/* ffn */
@@ -507,6 +508,7 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 			    f);
 		model_ffn_act(nt, c->ffn_type, kc->g, kc->u, n * f);
 		blas_gemm(nt, 1, n, d, f, 1, kc->g, f, L->w2, f, 1, kc->x, d);
+		/* post-norm: y = RMSNorm2(z + ffn(z)) */
 		if (post && L->ln2 != NULL)
 			model_rmsnorm(nt, kc->x, L->ln2, kc->x, n, d);
 	}
@@ -671,6 +673,7 @@ model_decode_team(const struct lm_model *m, struct lm_cache *kc,
 		model_decode_attention(m, kc, l, seqs, n);
 		blas_matvec_team(L->wo, d, d, kc->att, nb, kc->h, 0);
 		model_add_team(kc->x, kc->h, nb * d);
+		/* post-norm: z = RMSNorm1(x + attn(x)) */
 		if (post && L->ln1 != NULL)
 			model_rmsnorm_team(kc->x, L->ln1, kc->x, nb, d);
 		/* ffn */
@@ -681,6 +684,7 @@ model_decode_team(const struct lm_model *m, struct lm_cache *kc,
 		model_ffn_act_team(c->ffn_type, kc->g, kc->u, nb * f);
 		blas_matvec_team(L->w2, d, f, kc->g, nb, kc->h, 0);
 		model_add_team(kc->x, kc->h, nb * d);
+		/* post-norm: y = RMSNorm2(z + ffn(z)) */
 		if (post && L->ln2 != NULL)
 			model_rmsnorm_team(kc->x, L->ln2, kc->x, nb, d);
 	}
