@@ -902,9 +902,9 @@ model_rng(uint64_t *s)
  * A model with random weights of the given shape and variant (switches not
  * stated take the 2025 default; pos_emb LM_YES adds learned positions):
  * uniform with the CS336 initialisation's standard deviation (sqrt(2 /
- * (d_in + d_out)) for linear weights, 1 for embeddings), norm gains 1.  The same config and seed give
- * the same weights.  Caller frees with model_close(); NULL with err if the
- * config is bad or memory runs out.
+ * (d_in + d_out)) for linear weights, 1 for embeddings), norm gains 1.
+ * The same config and seed give the same weights.  Caller frees with
+ * model_close(); NULL with err if the config is bad or memory runs out.
  */
 struct lm_model *
 model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
