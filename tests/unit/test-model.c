@@ -18,7 +18,9 @@
  * unsupported values, unknown keys warned about and training keys not; no
  * config (read off the tensors) and the error naming the missing flags; a
  * recorded config in a string;
- * the real CS336 2024 checkpoint (../shared) against PyTorch logits.
+ * the real CS336 2024 checkpoint (../shared) against PyTorch logits;
+ * random models of each variant: incremental equal to full, decode
+ * bitwise independent of the batch and the threads.
  */
 #include "config.h"
 
@@ -470,6 +472,25 @@ test_random(void)
 	model_cache_free(kb);
 	model_close(a);
 	model_close(b);
+	/* every variant: incremental = full, decode independent of the batch */
+	for (int v = 0; v < 5; v++) {
+		struct lm_config cv = c;
+
+		cv.remove_rmsnorm = v == 0 ? LM_YES : 0;
+		cv.use_post_norm = v == 1 ? LM_YES : 0;
+		cv.remove_rope = v == 2 ? LM_YES : 0;
+		cv.ffn_type = v == 3 ? LM_FFN_SILU : v == 4 ? LM_FFN_GELU : 0;
+		cv.pos_emb = v == 4 ? LM_YES : 0;
+		a = model_new_random(&cv, 7, &err);
+		CHECK_MSG(a != NULL, "variant %d: %s", v, err.msg);
+		if (a == NULL)
+			continue;
+		CHECK(model_config(a)->remove_rope == (v == 2 || v == 4 ?
+		    LM_YES : LM_NO));
+		test_incremental(a);
+		test_batch_determinism(a);
+		model_close(a);
+	}
 	c.num_heads = 3;	/* 64 / 3 */
 	CHECK(model_new_random(&c, 1, &err) == NULL);
 	CHECK(strstr(err.msg, "heads") != NULL);
