@@ -44,7 +44,7 @@
  * the 2025 handout (remove_rmsnorm, use_post_norm, remove_rope, ffn_type).
  */
 
-/* Keys that only training reads: accepted in silence (see lmsh(5)). */
+/* Keys that only training reads: accepted in silence (listed in lmsh(1)). */
 static const char *const model_train_keys[] = {
 	"attn_pdrop", "residual_pdrop", "dropout", "batch_size",
 	"learning_rate", "lr", "max_learning_rate", "min_learning_rate",
