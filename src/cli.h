@@ -54,6 +54,7 @@ int	cli_parse_ops(const struct cli_command *, struct lm_options *, int argc,
 void	cli_usage(const struct cli_command *, FILE *);
 void	cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The bundled model's directory (installed or in the build tree), or NULL. */
 const char *cli_default_model(void);
 /* Load the tokenizer named by the options (--tokenizer, --vocab/--merges, or

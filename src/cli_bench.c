@@ -419,10 +419,11 @@ bench_main(int argc, char **argv)
 {
 	struct lm_options o;
 	struct lm_config shapes[2] = {
-		{ 32000, 256, 288, 6, 6, 768, 10000 },
-		{ 32000, 1024, 768, 12, 12, 2048, 10000 },
+		{ 32000, 256, 288, 6, 6, 768, .rope_theta = 10000 },
+		{ 32000, 1024, 768, 12, 12, 2048, .rope_theta = 10000 },
 	};
-	struct lm_config quick = { 4096, 128, 128, 4, 4, 384, 10000 };
+	struct lm_config quick = { 4096, 128, 128, 4, 4, 384,
+	    .rope_theta = 10000 };
 	struct bench_plan pl = { 5, 48, 1024 };
 	struct lm_config ovc;
 	const struct lm_config *ov = &ovc;

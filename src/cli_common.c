@@ -85,16 +85,22 @@ cli_parse_ops(const struct cli_command *cmd, struct lm_options *o, int argc,
 	return -1;
 }
 
+static void
+cli_vsay(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void
 cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("lmsh: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vsay("lmsh: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void
@@ -102,11 +108,20 @@ cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("lmsh: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vsay("lmsh: warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+/* A notice on stderr: what lmsh chose for the user (which config). */
+void
+cli_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vsay("lmsh: ", fmt, ap);
+	va_end(ap);
 }
 
 static int
@@ -215,6 +230,35 @@ cli_load_bpe(const struct lm_options *o, int required)
 	return b;
 }
 
+/*
+ * The config CS336 training saves beside a checkpoint file: DIR/
+ * model_config.json, else DIR/config.json, or NULL.  Caller frees.
+ */
+static char *
+cli_config_beside(const char *checkpoint)
+{
+	static const char *const names[] = { "model_config.json",
+	    "config.json" };
+	const char *slash = strrchr(checkpoint, '/');
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char *p = slash == NULL ? xstrdup(names[i]) :
+		    xasprintf("%.*s/%s", (int)(slash - checkpoint), checkpoint,
+		    names[i]);
+
+		if (cli_is_file(p))
+			return p;
+		free(p);
+	}
+	return NULL;
+}
+
+/*
+ * The model the options name (--checkpoint_path with --config or the
+ * config beside it, --model DIR, or the bundled model), with its warnings
+ * and a note on which config was used printed.  NULL after printing the
+ * error.
+ */
 struct lm_model *
 cli_load_model(const struct lm_options *o)
 {
@@ -222,6 +266,8 @@ cli_load_model(const struct lm_options *o)
 	struct lm_model		*m;
 	struct err		 err;
 	const char		*p = cli_model_path(o);
+	char			*beside = NULL;
+	int			 no_config = 0;
 
 	if (src.checkpoint == NULL) {
 		if (p == NULL) {
@@ -235,10 +281,25 @@ cli_load_model(const struct lm_options *o)
 		else
 			src.checkpoint = p;
 	}
-	if ((m = model_open(&src, &err)) == NULL) {
+	if (src.checkpoint != NULL && src.config_path == NULL &&
+	    src.config_json == NULL && !cli_is_dir(src.checkpoint)) {
+		if ((beside = cli_config_beside(src.checkpoint)) != NULL) {
+			src.config_path = beside;
+			cli_note("model config: %s", beside);
+		} else
+			no_config = 1;
+	}
+	m = model_open(&src, &err);
+	free(beside);
+	if (m == NULL) {
 		cli_error("%s", err.msg);
 		return NULL;
 	}
+	/* post-norm and NoPE leave no trace in the tensors */
+	if (no_config)
+		cli_note("no model config beside %s: assuming pre-norm%s "
+		    "(--config FILE says otherwise)", src.checkpoint,
+		    model_config(m)->pos_emb == LM_YES ? "" : " with RoPE");
 	if (model_warnings(m) != NULL)
 		cli_warn("%s", model_warnings(m));
 	if (o->threads > 0)

@@ -412,22 +412,10 @@ cli_replay_is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* One number from the recorded config JSON ("key": N), or 0. */
-static double
-cli_replay_cfg_num(const char *json, const char *key)
-{
-	char		 pat[40];
-	const char	*p;
-
-	snprintf(pat, sizeof pat, "\"%s\":", key);
-	if ((p = strstr(json, pat)) == NULL)
-		return 0;
-	return strtod(p + strlen(pat), NULL);
-}
-
 /*
  * A checkpoint file does not carry its shape: unless --config or shape
- * flags are given, take it from the config recorded with the session.
+ * flags are given, take it (and the variant) from the config recorded with
+ * the session.  t outlives the replay.
  */
 static void
 cli_replay_shape(struct lm_options *o, const struct history_turn *t)
@@ -437,15 +425,7 @@ cli_replay_shape(struct lm_options *o, const struct history_turn *t)
 	if (t->config_json == NULL || o->src->config_path != NULL ||
 	    c->d_model != 0)
 		return;
-	c->vocab_size = (int)cli_replay_cfg_num(t->config_json, "vocab_size");
-	c->context_length = (int)cli_replay_cfg_num(t->config_json,
-	    "context_length");
-	c->d_model = (int)cli_replay_cfg_num(t->config_json, "d_model");
-	c->num_layers = (int)cli_replay_cfg_num(t->config_json, "num_layers");
-	c->num_heads = (int)cli_replay_cfg_num(t->config_json, "num_heads");
-	c->d_ff = (int)cli_replay_cfg_num(t->config_json, "d_ff");
-	c->rope_theta = (float)cli_replay_cfg_num(t->config_json,
-	    "rope_theta");
+	o->src->config_json = t->config_json;
 }
 
 static int

@@ -268,11 +268,10 @@ eval_main(int argc, char **argv)
 	rc = CLI_EXIT_ERROR;
 	if ((m = cli_load_model(&o)) == NULL)
 		goto out;
-	if (model_warnings(m) != NULL)
-		cli_warn("%s", model_warnings(m));
 	if ((ids = eval_read_ids(&o, path, &n, &n_bytes)) == NULL)
 		goto out;
-	if (n < 2) {
+	/* one row of logits is well defined; only the loss needs two */
+	if (n < (o.dump_logits != NULL ? 1u : 2u)) {
 		cli_error("%s: %zu tokens: eval needs at least 2", path, n);
 		goto out;
 	}
@@ -293,7 +292,12 @@ eval_main(int argc, char **argv)
 			goto out;
 		}
 	}
-	eval_print(&o, path, &r, n_bytes, model_config(m)->context_length);
+	if (r.n_pred == 0)
+		cli_note("%s: 1 token: its logits are in %s; the loss needs at "
+		    "least 2 tokens", path, o.dump_logits);
+	else
+		eval_print(&o, path, &r, n_bytes,
+		    model_config(m)->context_length);
 	rc = CLI_EXIT_OK;
 out:
 	if (npy != NULL)
@@ -401,8 +405,6 @@ convert_main(int argc, char **argv)
 	if ((m = cli_load_model(&o)) == NULL || (b = cli_load_bpe(&o, 1)) ==
 	    NULL)
 		goto out;
-	if (model_warnings(m) != NULL)
-		cli_warn("%s", model_warnings(m));
 	if (bpe_n_vocab(b) > (size_t)model_config(m)->vocab_size)
 		cli_warn("%s: %zu tokens, more than the model's vocab_size %d",
 		    o.vocab, bpe_n_vocab(b), model_config(m)->vocab_size);

@@ -43,10 +43,11 @@ static const struct options_def options_table[OPT__N] = {
 	[OPT_MODEL] = { "model", 'm', "DIR",
 	    "model directory (default $LMSH_MODEL, else the bundled model)" },
 	[OPT_CHECKPOINT] = { "checkpoint-path", 0, "FILE",
-	    ".pt or .safetensors checkpoint, with --config or the shape "
-	    "flags (also --checkpoint)" },
+	    ".pt or .safetensors checkpoint (also --checkpoint)" },
 	[OPT_CONFIG] = { "config", 0, "FILE",
-	    "the checkpoint's model_config.json" },
+	    "the checkpoint's model_config.json (default: model_config.json "
+	    "or config.json beside it; else the shape flags, and what the "
+	    "tensors tell)" },
 	[OPT_VOCAB_SIZE] = { "vocab-size", 0, "N", NULL },
 	[OPT_CONTEXT_LENGTH] = { "context-length", 0, "N", NULL },
 	[OPT_D_MODEL] = { "d-model", 0, "N", NULL },
