@@ -709,7 +709,8 @@ cmd_story_prefill(struct repl *st, const struct cmd_sink *k)
 		}
 		if (n > chunk && k->on_progress != NULL)
 			k->on_progress(k->arg, done, n);
-		if (done < n && (k->poll(k->arg) || st->story.cancel)) {
+		/* after the last chunk too: a Ctrl-C during it cancels */
+		if (k->poll(k->arg) || st->story.cancel) {
 			cmd_clear(st);
 			cmd_story_clear(st);
 			k->on_note(k->arg, "resume cancelled: the story starts "

@@ -145,6 +145,11 @@ int		 history_last_turn(struct history *, const char *spec,
 		    int64_t *id, struct err *);
 int		 history_list_sessions(struct history *, struct buf *out,
 		    struct err *);
+/* The sampler settings as JSON fields of o (export; generate's jsonl). */
+struct json_t;
+struct sampler_params;
+void		 history_json_sampling(struct json_t *,
+		    const struct sampler_params *);
 /* Earlier prompts, oldest first, for the REPL's up-arrow. */
 int		 history_prompts(struct history *, int n,
 		    void (*fn)(void *, const char *), void *, struct err *);

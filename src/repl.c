@@ -22,44 +22,6 @@
 #include "ui.h"
 #include "util.h"
 
-const char repl_usage[] =
-"usage: lmsh [options]\n"
-"       lmsh COMMAND [options] ...\n"
-"\n"
-"Without a command: the REPL.  Type a prompt and watch the reply stream in;\n"
-"/help lists commands and keys.  It runs in line mode (plain lines on stdin\n"
-"and stdout) when either is not a terminal, TERM=dumb, or --plain.\n"
-"\n"
-"  -m, --model DIR            model directory (default $LMSH_MODEL, else\n"
-"                             the bundled model)\n"
-"      --checkpoint-path FILE CS336 checkpoint, with --config FILE or the\n"
-"                             shape flags\n"
-"      --vocab FILE --merges FILE, --tokenizer FILE\n"
-"                             tokenizer (default: the model directory's)\n"
-"  -t, --temperature T        0 is greedy (default 0.8)\n"
-"  -p, --top-p P              nucleus mass kept (default 0.9)\n"
-"      --top-k K, --min-p P, --typical-p P\n"
-"                             more filters (default off)\n"
-"      --repeat-penalty R, --repeat-window N\n"
-"  -s, --seed N               seed of every turn (default: a new one per\n"
-"                             turn, recorded in the history)\n"
-"      --max-new-tokens N     most tokens per reply (default 256)\n"
-"      --stop TEXT            stop string, repeatable\n"
-"      --mode continue|fresh  prompts continue the transcript, or start\n"
-"                             afresh (default continue)\n"
-"      --keep N               tokens pinned when the context slides\n"
-"                             (default: the first prompt's)\n"
-"      --resume [SESSION]     go on with the story of the last session, or\n"
-"                             of SESSION (an id or a /name)\n"
-"      --no-scrollback        leave no transcript on the terminal at the end\n"
-"      --plain                line mode even on a terminal\n"
-"      --history PATH         history database; --no-history: none\n"
-"      --threads N            CPU threads (default all)\n"
-"  -v, --log FILE             debug log (-v: lmsh.log)\n"
-"  -h, --help, -V, --version\n"
-"\n"
-"Long options also accept underscores: --top_p, --max_new_tokens.\n";
-
 /* The last path component, for the status line. */
 static char *
 repl_model_name(const char *path)
@@ -125,24 +87,18 @@ repl_open_history(struct repl *st, const struct lm_options *o)
 }
 
 /*
- * Settings the command line gave win over those a resumed story brings:
- * a value other than the default counts as given.
+ * Settings the command line gave win over those a resumed story brings.
  */
 static void
-repl_keep_given(struct gen_settings *now, const struct gen_settings *given)
+repl_keep_given(struct gen_settings *now, const struct lm_options *o)
 {
-	struct sampler_params def;
-
-	sampler_params_default(&def);
-	for (size_t i = 0; i < sampler_n_settings; i++) {
-		const struct sampler_setting *row = &sampler_settings[i];
-		double v = sampler_setting_get(&given->sp, row);
-
-		if (v != sampler_setting_get(&def, row))
-			sampler_setting_store(&now->sp, row, v);
-	}
-	if (given->max_new_tokens != GEN_MAX_NEW_DEFAULT)
-		now->max_new_tokens = given->max_new_tokens;
+	for (size_t i = 0; i < sampler_n_settings; i++)
+		if (options_given(o, OPT_SETTING + (int)i))
+			sampler_setting_store(&now->sp, &sampler_settings[i],
+			    sampler_setting_get(&o->gen->sp,
+			    &sampler_settings[i]));
+	if (options_given(o, OPT_MAX_NEW))
+		now->max_new_tokens = o->gen->max_new_tokens;
 }
 
 /* --resume [SESSION]: the story comes back before the first prompt; the
@@ -150,16 +106,15 @@ repl_keep_given(struct gen_settings *now, const struct gen_settings *given)
 static int
 repl_resume(struct repl *st, const struct lm_options *o)
 {
-	struct gen_settings	given = st->next.gen;
-	struct buf		out;
-	struct err		err;
-	int			rc;
+	struct buf	out;
+	struct err	err;
+	int		rc;
 
 	buf_init(&out);
 	if ((rc = cmd_story_resume(st, o->resume_session, &out, &err)) != 0)
 		cli_error("--resume: %s", err.msg);
 	else {
-		repl_keep_given(&st->next.gen, &given);
+		repl_keep_given(&st->next.gen, o);
 		fputs(out.data, stderr);
 	}
 	buf_fini(&out);
@@ -174,8 +129,6 @@ repl_resume(struct repl *st, const struct lm_options *o)
 int
 repl_main(int argc, char **argv)
 {
-	static const struct cli_command	 cmd = { NULL, NULL, "the REPL",
-	    repl_usage };
 	struct lm_options		 o;
 	struct repl			 st;
 	struct bpe			*bpe = NULL;
@@ -184,15 +137,16 @@ repl_main(int argc, char **argv)
 	struct err			 err;
 	int				 rc, optind_;
 
-	if ((rc = cli_parse(&cmd, &o, argc, argv, &optind_)) >= 0)
+	if ((rc = cli_parse(&cli_cmd_repl, &o, argc, argv, &optind_)) >= 0)
 		return rc;
-	/* --resume takes its SESSION as the next word too */
-	if (o.resume && o.resume_session == NULL && optind_ < argc)
+	/* --resume takes its SESSION as the next word */
+	if (o.resume && optind_ < argc)
 		o.resume_session = argv[optind_++];
 	if (optind_ < argc) {
 		cli_error("unexpected argument '%s': type prompts, or pipe "
 		    "them in", argv[optind_]);
 		fputs("Try 'lmsh --help'.\n", stderr);
+		options_fini(&o);
 		return CLI_EXIT_USAGE;
 	}
 	cmd_init(&st, &o);
@@ -213,7 +167,7 @@ repl_main(int argc, char **argv)
 	st.res.model_name = repl_model_name(st.res.model_path);
 	st.res.n_ctx = model_config(model)->context_length;
 	st.res.n_vocab = model_config(model)->vocab_size;
-	if (!o.eos_set) {
+	if (!options_given(&o, OPT_EOS)) {
 		st.next.gen.eos_id = bpe_token_id(bpe, "<|endoftext|>", 13);
 		if (st.next.gen.eos_id >= st.res.n_vocab)
 			st.next.gen.eos_id = -1;	/* a tokenizer bigger than
@@ -246,5 +200,6 @@ out:
 	model_close(model);
 	bpe_free(bpe);
 	log_close();
+	options_fini(&o);
 	return rc;
 }
