@@ -66,6 +66,12 @@ struct lm_model *cli_load_model(const struct lm_options *);
 /* Token ids written as text ("1, 2 3", "[1, 2]"), appended to *ids. */
 int	cli_parse_ids(const char *, size_t, int32_t **ids, size_t *n,
 	    size_t *cap, struct err *);
+/* The model directory's generation_config.json: its temperature, top_p,
+ * top_k, repetition_penalty (any row of the settings table) and
+ * max_new_tokens become the defaults of the options the command line did
+ * not give; do_sample false is temperature 0.  A bad file or value is a
+ * warning and changes nothing of it. */
+void	cli_generation_defaults(struct lm_options *);
 /* The model path as a user would name it (for messages and history). */
 const char *cli_model_path(const struct lm_options *);
 

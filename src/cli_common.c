@@ -17,7 +17,9 @@
 #include "bpe.h"
 #include "cli.h"
 #include "model.h"
+#include "generate.h"
 #include "options.h"
+#include "sampler.h"
 #include "util.h"
 
 #define CLI_BUNDLED_NAME "tinystories"
@@ -348,4 +350,48 @@ cli_parse_ids(const char *s, size_t len, int32_t **ids, size_t *n,
 		i += wl;
 	}
 	return 0;
+}
+
+/* One generation_config.json key: the options not given take it. */
+static int
+cli_generation_key(void *arg, const char *key, double v)
+{
+	struct lm_options		*o = arg;
+	const struct sampler_setting	*row;
+	struct err			 err;
+
+	if (strcmp(key, "max_new_tokens") == 0) {
+		if (options_given(o, OPT_MAX_NEW))
+			return 0;
+		if (v >= GEN_MAX_NEW_MIN && v <= GEN_MAX_NEW_MAX &&
+		    v == (int)v)
+			o->gen->max_new_tokens = (int)v;
+		else
+			cli_warn("generation_config.json: max_new_tokens %g "
+			    "ignored", v);
+		return 0;
+	}
+	/* HF's greedy switch: do_sample false samples at temperature 0 */
+	if (strcmp(key, "do_sample") == 0) {
+		if (v == 0)
+			cli_generation_key(arg, "temperature", 0);
+		return 0;
+	}
+	if ((row = sampler_setting_find(key)) == NULL ||
+	    options_given(o, OPT_SETTING + (int)(row - sampler_settings)))
+		return 0;
+	if (sampler_setting_put(&o->gen->sp, row, v, &err) != 0)
+		cli_warn("generation_config.json: %s (ignored)", err.msg);
+	return 0;
+}
+
+void
+cli_generation_defaults(struct lm_options *o)
+{
+	const char	*dir = cli_model_dir(o);
+	struct err	 err;
+
+	if (dir != NULL && model_generation_config(dir, cli_generation_key, o,
+	    &err) != 0)
+		cli_warn("%s (ignored)", err.msg);
 }

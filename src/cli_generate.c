@@ -488,6 +488,7 @@ generate_run(int argc, char **argv)
 	if (cg_output_mode(o.output, &out) != 0)
 		goto out;
 	rc = CLI_EXIT_ERROR;
+	cli_generation_defaults(&o);
 	/* a tokenizer is optional when the prompt is ids */
 	bpe = cli_load_bpe(&o, o.prompt_tokens == NULL);
 	if (bpe == NULL && o.prompt_tokens == NULL)

@@ -63,6 +63,12 @@ int		 model_config_load(const char *path, struct lm_config *,
 int		 model_config_parse(const char *json, const char *what,
 		    struct lm_config *, struct buf *warn, struct err *);
 int		 model_config_check(const struct lm_config *, struct err *);
+/* The generation defaults of a model directory, generation_config.json in
+ * Hugging Face's keys: fn gets each number (true and false as 1 and 0);
+ * a nonzero return stops and is returned.  No file is 0 with no call. */
+int		 model_generation_config(const char *dir,
+		    int (*fn)(void *, const char *key, double v), void *arg,
+		    struct err *);
 struct lm_model	*model_open(const struct lm_model_source *, struct err *);
 /* Random weights (benchmarks, tests); seed picks them. */
 struct lm_model	*model_new_random(const struct lm_config *, uint64_t seed,

@@ -15,13 +15,13 @@
  */
 #include "config.h"
 
-#include <sys/stat.h>
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #ifdef _OPENMP
@@ -237,6 +237,50 @@ model_config_load(const char *path, struct lm_config *cfg, struct buf *warn,
 
 	return model_config_take(json_load_file(path, 0, &jerr), &jerr, path,
 	    cfg, warn, err);
+}
+
+/*
+ * See model.h.  Keys that are not numbers or booleans (a version string,
+ * a list of EOS ids) are skipped; the caller decides which keys it knows.
+ * Returns 0, fn's nonzero result, or -1 with err set for a file that is
+ * not a JSON object.
+ */
+int
+model_generation_config(const char *dir, int (*fn)(void *, const char *,
+    double), void *arg, struct err *err)
+{
+	char		*path = xasprintf("%s/generation_config.json", dir);
+	json_error_t	 jerr;
+	json_t		*root, *v;
+	const char	*key;
+	struct stat	 sb;
+	int		 rc = 0;
+
+	if (stat(path, &sb) != 0) {
+		free(path);
+		return 0;
+	}
+	if ((root = json_load_file(path, 0, &jerr)) == NULL ||
+	    !json_is_object(root)) {
+		if (root == NULL)
+			model_json_error(path, &jerr, err);
+		else
+			err_set(err, "%s: not a JSON object", path);
+		json_decref(root);
+		free(path);
+		return -1;
+	}
+	json_object_foreach(root, key, v) {
+		if (json_is_number(v))
+			rc = fn(arg, key, json_number_value(v));
+		else if (json_is_boolean(v))
+			rc = fn(arg, key, json_is_true(v) ? 1 : 0);
+		if (rc != 0)
+			break;
+	}
+	json_decref(root);
+	free(path);
+	return rc;
 }
 
 /* The same for a config held in a string; what names it in messages. */

@@ -149,6 +149,7 @@ repl_main(int argc, char **argv)
 		options_fini(&o);
 		return CLI_EXIT_USAGE;
 	}
+	cli_generation_defaults(&o);
 	cmd_init(&st, &o);
 	rc = CLI_EXIT_ERROR;
 	if ((bpe = cli_load_bpe(&o, 1)) == NULL ||
