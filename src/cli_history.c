@@ -7,8 +7,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +24,8 @@
 #include "record.h"
 #include "replay.h"
 #include "util.h"
+
+#define CLI_HISTORY_PAGER	"less -FRX"
 
 static int
 cli_history_id(const char *s, int64_t *id)
@@ -85,6 +90,53 @@ cli_history_flush(struct buf *b)
 	return rc;
 }
 
+/* The columns a list may take: the terminal's, else $COLUMNS, else no
+ * limit (a pipe gets whole lines). */
+static size_t
+cli_history_width(void)
+{
+	struct winsize	 ws;
+	const char	*env = getenv("COLUMNS");
+
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) ==
+	    0 && ws.ws_col > 0)
+		return ws.ws_col;
+	if (env != NULL && atoi(env) > 0)
+		return (size_t)atoi(env);
+	return 0;
+}
+
+/*
+ * On a terminal, text goes through $PAGER (default less -FRX, which
+ * leaves a short list on the screen as it is); an empty $PAGER is none.
+ * Returns 1 when the pager took the text (b is emptied), 0 to print it.
+ */
+static int
+cli_history_page(struct buf *b)
+{
+	const char	*pager = getenv("PAGER");
+	struct sigaction sa, old;
+	FILE		*p;
+
+	if (!isatty(STDOUT_FILENO) || b->len == 0 ||
+	    (pager != NULL && *pager == '\0'))
+		return 0;
+	if (pager == NULL)
+		pager = CLI_HISTORY_PAGER;
+	fflush(stdout);
+	if ((p = popen(pager, "w")) == NULL)
+		return 0;
+	/* quitting the pager early is not an error */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, &old);
+	fwrite(b->data, 1, b->len, p);
+	pclose(p);
+	sigaction(SIGPIPE, &old, NULL);
+	buf_fini(b);
+	return 1;
+}
+
 /* show ID, delete ID...: every operand a turn id. */
 static int
 cli_history_ids(char **ops, int n, int64_t **ids)
@@ -105,17 +157,25 @@ cli_history_do(struct history *h, const struct lm_options *o,
 	int64_t		*ids = NULL;
 	int		 rc = -1;
 
+	size_t		 width = cli_history_width();
+
 	if (strcmp(verb, "sessions") == 0)
 		rc = history_list_sessions(h, out, &err);
 	else if (strcmp(verb, "list") == 0)
-		rc = history_list_turns(h, o->count, o->session, o->json, out, &err);
+		rc = history_list_turns(h, o->count, o->session, o->json, width,
+		    out, &err);
 	else if (strcmp(verb, "search") == 0) {
 		struct buf q;
 		buf_init(&q);
 		for (int i = 0; i < n_ops; i++)
 			buf_printf(&q, "%s%s", i ? " " : "", ops[i]);
-		rc = history_search_turns(h, q.data, o->count, o->json, out, &err);
+		rc = history_search_turns(h, q.data, o->count, o->json, width,
+		    out, &err);
 		buf_fini(&q);
+	} else if (strcmp(verb, "export") == 0 && n_ops == 0 &&
+	    o->session > 0) {
+		rc = history_export_session(h, o->session, o->format != NULL &&
+		    strcmp(o->format, "markdown") == 0, out, &err);
 	} else if (cli_history_ids(ops, n_ops, &ids) != 0) {
 		free(ids);
 		return CLI_EXIT_USAGE;
@@ -158,9 +218,9 @@ cli_history_check(const struct lm_options *o, const char *verb, int n_ops)
 			    o->format);
 			return CLI_EXIT_USAGE;
 		}
-		if ((n_ops > 0) != !o->all)
-			cli_error("export: give turn ids or --all, not both "
-			    "or neither");
+		if ((n_ops > 0) + o->all + (o->session > 0) != 1)
+			cli_error("export: give turn ids, --session ID or "
+			    "--all: one of them");
 		else
 			return -1;
 		return CLI_EXIT_USAGE;
@@ -197,6 +257,10 @@ history_run(int argc, char **argv)
 			if (o.json || (strcmp(verb, "export") == 0 &&
 			    (o.format == NULL || strcmp(o.format, "json") == 0)))
 				buf_puts(&out, "[]\n");
+			else if (strcmp(verb, "search") == 0)
+				buf_puts(&out, "no turns match\n");
+			else if (strcmp(verb, "list") == 0)
+				buf_puts(&out, "no turns\n");
 			rc = cli_history_flush(&out) ? CLI_EXIT_ERROR : 0;
 			goto out;
 		}
@@ -206,7 +270,8 @@ history_run(int argc, char **argv)
 	if (h == NULL)
 		goto out;
 	rc = cli_history_do(h, &o, verb, ops + 1, n_ops, &out);
-	if (cli_history_flush(&out) != 0)
+	if ((o.json || strcmp(verb, "export") == 0 || strcmp(verb, "delete") ==
+	    0 || !cli_history_page(&out)) && cli_history_flush(&out) != 0)
 		rc = CLI_EXIT_ERROR;
 out:
 	history_close(h);
@@ -218,7 +283,7 @@ out:
 
 static const struct options_use history_opts[] = {
 	{ OPT_COUNT, "at most N turns (default 20; 0 = all)" },
-	{ OPT_SESSION, NULL },
+	{ OPT_SESSION, "only turns of session ID; with export, the session" },
 	{ OPT_JSON, "one JSON array instead of text" },
 	{ OPT_ALL, "export every turn" },
 	{ OPT_FORMAT, "export as json (default) or markdown" },
@@ -235,7 +300,8 @@ const struct cli_command cli_cmd_history = {
 	"       lmsh history sessions\n"
 	"       lmsh history show ID\n"
 	"       lmsh history search [-n N] [--json] WORD...\n"
-	"       lmsh history export ID... | --all [--format json|markdown]\n"
+	"       lmsh history export ID... | --session ID | --all\n"
+	"                                 [--format json|markdown]\n"
 	"       lmsh history delete ID...\n"
 	"\n"
 	"List recent turns (id, time, model, key settings, first line of the\n"

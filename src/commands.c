@@ -158,7 +158,6 @@ cmd_do_history(struct repl *st, const struct cmd_entry *e, const char *args,
     struct buf *out, struct err *err)
 {
 	long	 n = CMD_HISTORY_DEFAULT;
-	size_t	 before = out->len;
 	int	 rc;
 
 	(void)e;
@@ -172,18 +171,16 @@ cmd_do_history(struct repl *st, const struct cmd_entry *e, const char *args,
 			err_set(err, "history: usage: /history search TEXT");
 			return CMD_ERROR;
 		}
-		rc = history_search_turns(st->res.hist, q, CMD_HISTORY_DEFAULT, 0, out,
-		    err);
+		rc = history_search_turns(st->res.hist, q, CMD_HISTORY_DEFAULT, 0,
+		    0, out, err);
 	} else {
 		if (*args != '\0' &&
 		    cmd_parse_long("history", args, 1, 100000, &n, err) != 0)
 			return CMD_ERROR;
-		rc = history_list_turns(st->res.hist, (int)n, 0, 0, out, err);
+		rc = history_list_turns(st->res.hist, (int)n, 0, 0, 0, out, err);
 	}
 	if (rc != 0)
 		return CMD_ERROR;
-	if (out->len == before)
-		buf_puts(out, "(no turns)\n");
 	return CMD_DONE;
 }
 

@@ -113,13 +113,17 @@ int		 history_record_turn(struct history *, struct history_turn *,
 int		 history_get_turn(struct history *, int64_t id,
 		    struct history_turn *, struct err *);
 void		 history_turn_fini(struct history_turn *);
+/* Text lists are tables that fit width columns (0: no limit). */
 int		 history_list_turns(struct history *, int n, int64_t session_id,
-		    int json, struct buf *out, struct err *);
+		    int json, size_t width, struct buf *out, struct err *);
 int		 history_search_turns(struct history *, const char *query, int n,
-		    int json, struct buf *out, struct err *);
+		    int json, size_t width, struct buf *out, struct err *);
 int		 history_show(struct history *, int64_t id, struct buf *out,
 		    struct err *);
 int		 history_export(struct history *, const int64_t *ids, size_t n,
+		    int markdown, struct buf *out, struct err *);
+/* A whole session: JSON as history_export(), Markdown as one story. */
+int		 history_export_session(struct history *, int64_t session_id,
 		    int markdown, struct buf *out, struct err *);
 int		 history_delete(struct history *, int64_t id, struct err *);
 

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <wchar.h>
 
 #include "history.h"
 #include "history_int.h"
@@ -66,28 +68,6 @@ history_fmt_model(struct buf *b, const char *path)
 	while (start > 0 && path[start - 1] != '/')
 		start--;
 	buf_append(b, path + start, len - start);
-}
-
-/* The first line of s, at most max bytes (whole UTF-8 characters), with
- * control characters as spaces and "..." when cut. */
-static void
-history_fmt_line(struct buf *b, const char *s, size_t max)
-{
-	size_t len = strcspn(s, "\n"), cut = len;
-
-	if (cut > max) {
-		cut = max;
-		while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
-			cut--;
-	}
-	for (size_t i = 0; i < cut; i++) {
-		char c = s[i];
-		if ((unsigned char)c < 0x20 || c == 0x7f)
-			c = ' ';
-		buf_append(b, &c, 1);
-	}
-	if (cut < strlen(s))
-		buf_puts(b, "...");
 }
 
 /* A string that may be NULL, as JSON. */
@@ -267,28 +247,55 @@ history_text_stats(struct buf *b, const struct history_turn *t)
 		    (double)t->n_output / t->decode_s);
 }
 
-/* A fence longer than any run of backticks in s (len bytes). */
+/* Text as Markdown shows it literally: its marks escaped. */
 static void
-history_md_block(struct buf *b, const char *title, const char *s,
-    size_t len)
+history_md_escape(struct buf *b, const char *s, size_t len)
 {
-	size_t run = 0, longest = 2;
-
 	for (size_t i = 0; i < len; i++) {
-		run = s[i] == '`' ? run + 1 : 0;
-		if (run > longest)
-			longest = run;
+		if (strchr("\\`*_[]<>#|", s[i]) != NULL && s[i] != '\0')
+			buf_puts(b, "\\");
+		buf_append(b, s + i, 1);
 	}
-	buf_printf(b, "\n### %s\n\n", title);
-	for (size_t i = 0; i <= longest; i++)
-		buf_puts(b, "`");
-	buf_puts(b, "\n");
-	buf_append(b, s, len);
-	if (len > 0 && s[len - 1] != '\n')
-		buf_puts(b, "\n");
-	for (size_t i = 0; i <= longest; i++)
-		buf_puts(b, "`");
-	buf_puts(b, "\n");
+}
+
+static int
+history_md_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* A prompt and its reply as one text, the prompt in bold, each of its
+ * paragraphs on its own (bold cannot span a blank line); whitespace at
+ * the ends of a paragraph stays outside the marks, where Markdown wants
+ * it. */
+static void
+history_md_text(struct buf *b, const char *prompt, size_t plen,
+    const char *output, size_t olen)
+{
+	size_t i = 0;
+
+	while (i < plen) {
+		size_t lead = i, end, next;
+
+		while (lead < plen && history_md_space(prompt[lead]))
+			lead++;
+		for (end = lead; end < plen; end++)
+			if (end + 1 < plen && prompt[end] == '\n' &&
+			    prompt[end + 1] == '\n')
+				break;
+		next = end;
+		while (end > lead && history_md_space(prompt[end - 1]))
+			end--;
+		buf_append(b, prompt + i, lead - i);
+		if (end > lead) {
+			buf_puts(b, "**");
+			history_md_escape(b, prompt + lead, end - lead);
+			buf_puts(b, "**");
+		}
+		buf_append(b, prompt + end, next - end);
+		i = next;
+	}
+	history_md_escape(b, output, olen);
 }
 
 static void
@@ -312,96 +319,316 @@ history_md_turn(struct buf *b, const struct history_turn *t)
 	if (t->replay_of > 0)
 		buf_printf(b, "\n- replay of turn %lld",
 		    (long long)t->replay_of);
+	if (t->undone)
+		buf_puts(b, "\n- undone");
+	/* the prompt and its reply read on as one text */
+	buf_puts(b, "\n\n");
+	history_md_text(b, t->prompt, history_text_len(t->prompt,
+	    t->prompt_len), t->output, history_text_len(t->output,
+	    t->output_len));
 	buf_puts(b, "\n");
-	history_md_block(b, "Prompt", t->prompt,
-	    history_text_len(t->prompt, t->prompt_len));
-	history_md_block(b, "Output", t->output,
-	    history_text_len(t->output, t->output_len));
 }
 
 /* ---- listing and searching ---------------------------------------------- */
 
-/* Columns every summary query selects first, in this order. */
+/* Columns every summary query selects first, in this order; a search adds
+ * its snippet after them. */
 #define HISTORY_SUMMARY_COLS \
 	"t.id, t.session_id, t.time, s.model_path, t.temperature, t.top_p, " \
-	"t.top_k, t.seed, t.stop_reason, t.n_output, t.prompt, t.replay_of"
+	"t.top_k, t.seed, t.stop_reason, t.n_output, t.prompt, t.replay_of, " \
+	"(SELECT count(*) FROM setting_changes c WHERE c.turn_id = t.id), " \
+	"t.branch_step IS NOT NULL, t.undone"
+#define HISTORY_N_SUMMARY_COLS	15
+#define HISTORY_MODEL_COLS	12	/* widest model name listed */
+#define HISTORY_MIN_PROMPT	16	/* narrowest prompt column */
 
-/* One summary row as text or as a JSON object; snippet may be NULL. */
+static char	*history_scan_snippet(const char *, const char *,
+		    const char *);
+
+/* One listed turn, as text cells. */
+struct history_row {
+	char		*cell[9];	/* ID .. MARKS, owned */
+	char		*text;		/* the prompt (or the match), owned */
+};
+
+static const char *const history_heads[9] = {
+	"ID", "DATE", "MODEL", "TEMP", "TOP_P", "SEED", "STOP", "TOKENS",
+	"MARKS"
+};
+
+/* The stop reasons as the list abbreviates them. */
+static const char *
+history_stop_short(const char *name)
+{
+	static const char *const map[][2] = {
+		{ "max_tokens", "max" }, { "context", "ctx" },
+		{ "interrupted", "int" }, { "error", "err" },
+	};
+
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (name != NULL && strcmp(name, map[i][0]) == 0)
+			return map[i][1];
+	return name != NULL ? name : "-";
+}
+
+/* Columns the first n bytes of s take on a terminal (wide CJK take 2). */
+static size_t
+history_cols(const char *s, size_t n)
+{
+	mbstate_t	mbs;
+	size_t		cols = 0, i = 0;
+
+	memset(&mbs, 0, sizeof mbs);
+	while (i < n) {
+		wchar_t	wc;
+		size_t	k = mbrtowc(&wc, s + i, n - i, &mbs);
+		int	w;
+
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+			memset(&mbs, 0, sizeof mbs);
+			k = 1;
+			w = 1;
+		} else
+			w = (w = wcwidth(wc)) < 0 ? 1 : w;
+		cols += (size_t)w;
+		i += k;
+	}
+	return cols;
+}
+
+/* The first line of s, control characters as spaces, in at most max
+ * columns (max 0: all of it): cut after a whole word when there is one,
+ * with "..." added. */
 static void
-history_fmt_summary(struct buf *b, sqlite3_stmt *st, int json,
-    const char *snippet)
+history_fmt_cut(struct buf *b, const char *s, size_t max)
+{
+	size_t	len = strcspn(s, "\n"), cut = 0, word = 0, cols = 0;
+	int	more = s[len] != '\0';
+
+	if (max == 0 || history_cols(s, len) <= max) {
+		cut = len;
+	} else {
+		more = 1;
+		while (cut < len) {
+			size_t k = 1;
+
+			while (cut + k < len &&
+			    ((unsigned char)s[cut + k] & 0xc0) == 0x80)
+				k++;
+			if (cols + history_cols(s + cut, k) + 3 > max)
+				break;
+			cols += history_cols(s + cut, k);
+			cut += k;
+			if (s[cut] == ' ')
+				word = cut;
+		}
+		/* a whole word, unless that leaves too little */
+		if (word > cut / 2)
+			cut = word;
+	}
+	for (size_t i = 0; i < cut; i++) {
+		char c = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' :
+		    s[i];
+
+		buf_append(b, &c, 1);
+	}
+	if (more && max != 0)
+		buf_puts(b, "...");
+	else if (more)
+		buf_puts(b, " ...");
+}
+
+/* One summary row as a JSON object; snippet may be NULL. */
+static json_t *
+history_json_summary(sqlite3_stmt *st, const char *snippet)
 {
 	const char	*model = (const char *)sqlite3_column_text(st, 3);
 	const char	*prompt = (const char *)sqlite3_column_text(st, 10);
 	double		 time = sqlite3_column_double(st, 2);
+	json_t		*o = json_object();
 
-	prompt = prompt != NULL ? prompt : "";
-	if (json) {
-		json_t *o = json_object();
-
-		json_object_set_new(o, "id",
-		    json_integer(sqlite3_column_int64(st, 0)));
-		json_object_set_new(o, "session",
-		    json_integer(sqlite3_column_int64(st, 1)));
-		json_object_set_new(o, "time",
-		    util_json_double(round(time * 1e3) / 1e3));
-		json_object_set_new(o, "date", history_json_date(time));
-		json_object_set_new(o, "model", history_json_str(model));
-		json_object_set_new(o, "temperature",
-		    util_json_float((float)sqlite3_column_double(st, 4)));
-		json_object_set_new(o, "top_p",
-		    util_json_float((float)sqlite3_column_double(st, 5)));
-		json_object_set_new(o, "top_k",
-		    json_integer(sqlite3_column_int(st, 6)));
-		/* the column holds the seed's bits as a signed integer */
-		json_object_set_new(o, "seed",
-		    util_json_u64((uint64_t)sqlite3_column_int64(st, 7)));
-		json_object_set_new(o, "stop_reason", history_json_str(
-		    (const char *)sqlite3_column_text(st, 8)));
-		json_object_set_new(o, "n_output",
-		    json_integer(sqlite3_column_int(st, 9)));
-		json_object_set_new(o, "prompt", history_json_str(prompt));
-		if (sqlite3_column_int64(st, 11) > 0)
-			json_object_set_new(o, "replay_of",
-			    json_integer(sqlite3_column_int64(st, 11)));
-		if (snippet != NULL)
-			json_object_set_new(o, "match",
-			    history_json_str(snippet));
-		buf_json(b, o);
-		return;
-	}
-	buf_printf(b, "%6lld  ", sqlite3_column_int64(st, 0));
-	history_fmt_time(b, time, 0);
-	buf_puts(b, "  ");
-	history_fmt_model(b, model);
-	buf_puts(b, "  t=");
-	history_fmt_float(b, sqlite3_column_double(st, 4));
-	buf_puts(b, " p=");
-	history_fmt_float(b, sqlite3_column_double(st, 5));
-	buf_printf(b, " k=%d seed=%llu  ", sqlite3_column_int(st, 6),
-	    (unsigned long long)sqlite3_column_int64(st, 7));
-	history_fmt_line(b, snippet != NULL ? snippet : prompt, 60);
-	buf_puts(b, "\n");
+	json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
+	json_object_set_new(o, "session",
+	    json_integer(sqlite3_column_int64(st, 1)));
+	json_object_set_new(o, "time",
+	    util_json_double(round(time * 1e3) / 1e3));
+	json_object_set_new(o, "date", history_json_date(time));
+	json_object_set_new(o, "model", history_json_str(model));
+	json_object_set_new(o, "temperature",
+	    util_json_float((float)sqlite3_column_double(st, 4)));
+	json_object_set_new(o, "top_p",
+	    util_json_float((float)sqlite3_column_double(st, 5)));
+	json_object_set_new(o, "top_k", json_integer(sqlite3_column_int(st, 6)));
+	/* the column holds the seed's bits as a signed integer */
+	json_object_set_new(o, "seed",
+	    util_json_u64((uint64_t)sqlite3_column_int64(st, 7)));
+	json_object_set_new(o, "stop_reason",
+	    history_json_str((const char *)sqlite3_column_text(st, 8)));
+	json_object_set_new(o, "n_output", json_integer(sqlite3_column_int(st, 9)));
+	json_object_set_new(o, "prompt", history_json_str(prompt != NULL ?
+	    prompt : ""));
+	if (sqlite3_column_int64(st, 11) > 0)
+		json_object_set_new(o, "replay_of",
+		    json_integer(sqlite3_column_int64(st, 11)));
+	if (sqlite3_column_int(st, 12) > 0)
+		json_object_set_new(o, "n_changes",
+		    json_integer(sqlite3_column_int(st, 12)));
+	if (sqlite3_column_int(st, 13))
+		json_object_set_new(o, "branch", json_true());
+	if (sqlite3_column_int(st, 14))
+		json_object_set_new(o, "undone", json_true());
+	if (snippet != NULL)
+		json_object_set_new(o, "match", history_json_str(snippet));
+	return o;
 }
 
-/* Step through a summary query, appending each row; "[...]" when json. */
+/* One summary row as text cells; snippet may be NULL. */
+static void
+history_row_fill(struct history_row *r, sqlite3_stmt *st,
+    const char *snippet)
+{
+	const char	*prompt = (const char *)sqlite3_column_text(st, 10);
+	struct buf	 b;
+
+	buf_init(&b);
+	r->cell[0] = xasprintf("%lld", (long long)sqlite3_column_int64(st, 0));
+	history_fmt_time(&b, sqlite3_column_double(st, 2), 0);
+	r->cell[1] = xstrdup(b.data);
+	b.len = 0;
+	history_fmt_model(&b, (const char *)sqlite3_column_text(st, 3));
+	r->cell[2] = xstrndup(b.data, b.len < HISTORY_MODEL_COLS ? b.len :
+	    HISTORY_MODEL_COLS);
+	b.len = 0;
+	history_fmt_float(&b, sqlite3_column_double(st, 4));
+	r->cell[3] = xstrdup(b.data);
+	b.len = 0;
+	history_fmt_float(&b, sqlite3_column_double(st, 5));
+	r->cell[4] = xstrdup(b.data);
+	r->cell[5] = xasprintf("%llu",
+	    (unsigned long long)sqlite3_column_int64(st, 7));
+	r->cell[6] = xstrdup(history_stop_short(
+	    (const char *)sqlite3_column_text(st, 8)));
+	r->cell[7] = xasprintf("%d", sqlite3_column_int(st, 9));
+	/* c: live changes, b: a branch, r: a replay, u: undone */
+	r->cell[8] = xasprintf("%s%s%s%s", sqlite3_column_int(st, 12) > 0 ?
+	    "c" : "", sqlite3_column_int(st, 13) ? "b" : "",
+	    sqlite3_column_int64(st, 11) > 0 ? "r" : "",
+	    sqlite3_column_int(st, 14) ? "u" : "");
+	r->text = xstrdup(snippet != NULL ? snippet : prompt != NULL ? prompt :
+	    "");
+	buf_fini(&b);
+}
+
+/*
+ * The rows as a table under a header, numbers right-aligned, the prompt
+ * last and cut to fit width columns (0: no limit).  When even a short
+ * prompt would not fit, columns go, the least needed first: seed, top-p,
+ * date, model, temperature.
+ */
+static void
+history_fmt_table(struct buf *out, struct history_row *rows, size_t n,
+    size_t width)
+{
+	static const int drop[] = { 5, 4, 1, 2, 3 };
+	size_t	w[9], used = 0;
+	int	right[9] = { 1, 0, 0, 1, 1, 1, 0, 1, 0 }, hide[9] = { 0 };
+
+	for (int c = 0; c < 9; c++) {
+		w[c] = strlen(history_heads[c]);
+		for (size_t i = 0; i < n; i++)
+			if (history_cols(rows[i].cell[c],
+			    strlen(rows[i].cell[c])) > w[c])
+				w[c] = history_cols(rows[i].cell[c],
+				    strlen(rows[i].cell[c]));
+		used += w[c] + 2;
+	}
+	for (size_t k = 0; k < sizeof drop / sizeof drop[0] && width > 0 &&
+	    used + HISTORY_MIN_PROMPT > width; k++) {
+		hide[drop[k]] = 1;
+		used -= w[drop[k]] + 2;
+	}
+	for (size_t i = 0; i <= n; i++) {
+		for (int c = 0; c < 9; c++) {
+			const char	*s = i == 0 ? history_heads[c] :
+			    rows[i - 1].cell[c];
+			size_t		 pad = w[c] - history_cols(s, strlen(s));
+
+			if (hide[c])
+				continue;
+			if (right[c])
+				buf_printf(out, "%*s", (int)pad, "");
+			buf_puts(out, s);
+			if (!right[c])
+				buf_printf(out, "%*s", (int)pad, "");
+			buf_puts(out, "  ");
+		}
+		if (i == 0)
+			buf_puts(out, "PROMPT");
+		else
+			history_fmt_cut(out, rows[i - 1].text, width == 0 ? 0 :
+			    width > used + 4 ? width - used : 4);
+		buf_puts(out, "\n");
+	}
+}
+
+static void
+history_rows_free(struct history_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (int c = 0; c < 9; c++)
+			free(rows[i].cell[c]);
+		free(rows[i].text);
+	}
+	free(rows);
+}
+
+/*
+ * Step through a summary query: a JSON array, or the table; *n_rows gets
+ * how many rows there were.  The column after the summary's is the
+ * index's snippet when scan is NULL, else the output, in which the words
+ * of scan are found for a snippet.
+ */
 static int
 history_run_summary(struct history *h, sqlite3_stmt *st, int json,
-    int has_snippet, struct buf *out, struct err *err)
+    const char *scan, size_t width, struct buf *out, size_t *n_rows,
+    struct err *err)
 {
-	int rc, n = 0;
+	struct history_row	*rows = NULL;
+	json_t			*arr = json_array();
+	size_t			 n = 0, cap = 0;
+	int			 rc;
 
-	if (json)
-		buf_puts(out, "[");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (json)
-			buf_puts(out, n ? ",\n " : "");
-		history_fmt_summary(out, st, json, has_snippet ?
-		    (const char *)sqlite3_column_text(st, 12) : NULL);
+		const char	*col = sqlite3_column_count(st) >
+		    HISTORY_N_SUMMARY_COLS ? (const char *)
+		    sqlite3_column_text(st, HISTORY_N_SUMMARY_COLS) : NULL;
+		char		*own = scan != NULL ? history_scan_snippet(
+		    (const char *)sqlite3_column_text(st, 10), col, scan) :
+		    NULL;
+		const char	*snip = scan != NULL ? own : col;
+
+		if (json) {
+			json_array_append_new(arr, history_json_summary(st,
+			    snip));
+		} else {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 32;
+				rows = xreallocarray(rows, cap, sizeof *rows);
+			}
+			history_row_fill(&rows[n], st, snip);
+		}
+		free(own);
 		n++;
 	}
-	if (json)
-		buf_puts(out, "]\n");
+	if (rc == SQLITE_DONE && json) {
+		buf_json(out, arr);
+		arr = NULL;
+		buf_puts(out, "\n");
+	} else if (rc == SQLITE_DONE && n > 0)
+		history_fmt_table(out, rows, n, width);
+	json_decref(arr);
+	history_rows_free(rows, json ? 0 : n);
+	*n_rows = n;
 	if (rc != SQLITE_DONE) {
 		history_db_err(h, err, "read turns");
 		return -1;
@@ -410,15 +637,18 @@ history_run_summary(struct history *h, sqlite3_stmt *st, int json,
 }
 
 /*
- * Append the n most recent turns (all if n <= 0), oldest first, one line
- * each (id, local time, model, key settings, first line of the prompt) or
- * as one JSON array.  session_id > 0 limits them to that session.
+ * Append the n most recent turns (all if n <= 0), oldest first: as a
+ * table that fits width columns (0: no limit) under a header (id, local
+ * time, model, temperature, top-p, seed, stop reason, tokens, markers, the
+ * first line of the prompt), or "no turns"; or as one JSON array.
+ * session_id > 0 limits them to that session.
  */
 int
 history_list_turns(struct history *h, int n, int64_t session_id, int json,
-    struct buf *out, struct err *err)
+    size_t width, struct buf *out, struct err *err)
 {
 	sqlite3_stmt	*st;
+	size_t		 n_rows;
 	int		 rc;
 
 	st = history_prepare(h, "SELECT * FROM (SELECT " HISTORY_SUMMARY_COLS
@@ -429,47 +659,157 @@ history_list_turns(struct history *h, int n, int64_t session_id, int json,
 		return -1;
 	sqlite3_bind_int64(st, 1, session_id);
 	sqlite3_bind_int(st, 2, n > 0 ? n : -1);
-	rc = history_run_summary(h, st, json, 0, out, err);
+	rc = history_run_summary(h, st, json, NULL, width, out, &n_rows, err);
+	sqlite3_finalize(st);
+	if (rc == 0 && !json && n_rows == 0)
+		buf_puts(out, "no turns\n");
+	return rc;
+}
+
+/* The words of text, each appended by fn; returns how many. */
+static size_t
+history_words(const char *text, void (*fn)(void *, const char *, size_t),
+    void *arg)
+{
+	const char	*p = text;
+	size_t		 n = 0, len;
+
+	for (;;) {
+		p += strspn(p, " \t\n\r");
+		if ((len = strcspn(p, " \t\n\r")) == 0)
+			return n;
+		fn(arg, p, len);
+		n++;
+		p += len;
+	}
+}
+
+/* One word as an FTS5 prefix query: a quoted phrase (punctuation and FTS5
+ * operators are plain text) with '*'. */
+static void
+history_fts_word(void *arg, const char *w, size_t len)
+{
+	struct buf *q = arg;
+
+	buf_puts(q, q->len ? " \"" : "\"");
+	for (size_t i = 0; i < len; i++)
+		buf_append(q, w[i] == '"' ? "\"\"" : &w[i], w[i] == '"' ? 2 : 1);
+	buf_puts(q, "\"*");
+}
+
+/* Every word as a prefix, all of them required; NULL when none. */
+static char *
+history_fts_query(const char *text)
+{
+	struct buf q;
+
+	buf_init(&q);
+	history_words(text, history_fts_word, &q);
+	return q.data;
+}
+
+/* One word of a substring scan: a condition on prompt or output. */
+static void
+history_scan_word(void *arg, const char *w, size_t len)
+{
+	(void)w; (void)len;
+	buf_puts(arg, " AND (instr(lower(t.prompt), lower(?)) > 0 OR "
+	    "instr(lower(t.output), lower(?)) > 0)");
+}
+
+struct history_bind {
+	sqlite3_stmt	*st;
+	int		 i;		/* next parameter */
+};
+
+static void
+history_bind_word(void *arg, const char *w, size_t len)
+{
+	struct history_bind *b = arg;
+
+	sqlite3_bind_text(b->st, b->i++, w, (int)len, SQLITE_TRANSIENT);
+	sqlite3_bind_text(b->st, b->i++, w, (int)len, SQLITE_TRANSIENT);
+}
+
+/* Where the first word of query occurs in prompt or output, as the
+ * index's snippet would show it: a few words around it, [marked]. */
+static char *
+history_scan_snippet(const char *prompt, const char *output,
+    const char *query)
+{
+	const char	*q = query + strspn(query, " \t\n\r");
+	size_t		 qlen = strcspn(q, " \t\n\r");
+	const char	*texts[2] = { prompt, output };
+
+	for (int k = 0; k < 2; k++) {
+		const char *s = texts[k] != NULL ? texts[k] : "";
+
+		for (const char *p = s; *p != '\0'; p++) {
+			size_t	i = 0, start;
+
+			while (i < qlen && p[i] != '\0' &&
+			    tolower((unsigned char)p[i]) ==
+			    tolower((unsigned char)q[i]))
+				i++;
+			if (i < qlen)
+				continue;
+			start = (size_t)(p - s) > 30 ? (size_t)(p - s) - 30 : 0;
+			while (start > 0 && ((unsigned char)s[start] & 0xc0) ==
+			    0x80)
+				start--;
+			return xasprintf("%s%.*s[%.*s]%.40s", start ? "..." : "",
+			    (int)((size_t)(p - s) - start), s + start, (int)qlen,
+			    p, p + qlen);
+		}
+	}
+	return NULL;
+}
+
+/* The substring scan: turns whose prompt or output holds every word,
+ * newest first. */
+static int
+history_scan(struct history *h, const char *query, int n, int json,
+    size_t width, struct buf *out, size_t *n_rows, struct err *err)
+{
+	struct buf		 sql;
+	struct history_bind	 b;
+	sqlite3_stmt		*st;
+	int			 rc;
+
+	buf_init(&sql);
+	buf_puts(&sql, "SELECT " HISTORY_SUMMARY_COLS ", t.output FROM turns "
+	    "t JOIN sessions s ON s.id = t.session_id WHERE 1");
+	history_words(query, history_scan_word, &sql);
+	buf_puts(&sql, " ORDER BY t.id DESC LIMIT ?");
+	st = history_prepare(h, sql.data, err);
+	buf_fini(&sql);
+	if (st == NULL)
+		return -1;
+	b.st = st;
+	b.i = 1;
+	history_words(query, history_bind_word, &b);
+	sqlite3_bind_int(st, b.i, n > 0 ? n : -1);
+	rc = history_run_summary(h, st, json, query, width, out, n_rows, err);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-/* Turn free text into an FTS5 query: every word a quoted phrase (so that
- * punctuation and FTS5 operators are plain text), all of them required. */
-static char *
-history_fts_query(const char *text)
-{
-	struct buf	 q;
-	const char	*p = text;
-
-	buf_init(&q);
-	while (*p != '\0') {
-		size_t len;
-
-		p += strspn(p, " \t\n\r");
-		if ((len = strcspn(p, " \t\n\r")) == 0)
-			break;
-		buf_puts(&q, q.len ? " \"" : "\"");
-		for (size_t i = 0; i < len; i++)
-			buf_append(&q, p[i] == '"' ? "\"\"" : &p[i],
-			    p[i] == '"' ? 2 : 1);
-		buf_puts(&q, "\"");
-		p += len;
-	}
-	return q.data;
-}
-
 /*
- * Full-text search over prompts and outputs (FTS5, best match first, at
- * most n results, all if n <= 0).  Every word of query must occur.  Each
- * hit is listed as in history_list_turns(), with the matching words [marked].
+ * Search prompts and outputs: every word of query must occur, as the
+ * start of a word (FTS5 prefix queries: "Lil" finds Lily, 日本 finds
+ * 日本語), best match first, at most n results (all if n <= 0).  When the
+ * index finds nothing, a plain substring scan (case-insensitive for ASCII)
+ * looks inside words too ("本語", "ily"), newest first.  Each hit is
+ * listed as in history_list_turns(), with the match [marked]; none is "no
+ * turns match".
  */
 int
 history_search_turns(struct history *h, const char *query, int n, int json,
-    struct buf *out, struct err *err)
+    size_t width, struct buf *out, struct err *err)
 {
 	sqlite3_stmt	*st = NULL;
 	char		*q = history_fts_query(query);
+	size_t		 n_rows = 0, before = out->len;
 	int		 rc = -1;
 
 	if (q == NULL) {
@@ -485,8 +825,16 @@ history_search_turns(struct history *h, const char *query, int n, int json,
 		goto out;
 	sqlite3_bind_text(st, 1, q, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, n > 0 ? n : -1);
-	rc = history_run_summary(h, st, json, 1, out, err);
+	if ((rc = history_run_summary(h, st, json, NULL, width, out, &n_rows,
+	    err)) != 0 || n_rows > 0)
+		goto out;
+	out->len = before;
+	if ((rc = history_scan(h, query, n, json, width, out, &n_rows,
+	    err)) == 0 && !json && n_rows == 0)
+		buf_puts(out, "no turns match\n");
 out:
+	if (out->data != NULL)
+		out->data[out->len] = '\0';
 	sqlite3_finalize(st);
 	free(q);
 	return rc;
@@ -670,4 +1018,86 @@ history_list_sessions(struct history *h, struct buf *out, struct err *err)
 	if (n == 0)
 		buf_puts(out, "no sessions\n");
 	return 0;
+}
+
+/* The turns ids as one story in Markdown; nothing is appended on error. */
+static int
+history_md_story(struct history *h, const int64_t *ids, size_t n,
+    struct buf *out, struct err *err)
+{
+	struct buf	b;
+	int		rc = -1;
+
+	buf_init(&b);
+	for (size_t i = 0; i < n; i++) {
+		struct history_turn t;
+
+		if (history_get_turn(h, ids[i], &t, err) != 0) {
+			history_turn_fini(&t);
+			goto out;
+		}
+		if (i == 0) {
+			buf_printf(&b, "# Session %lld", (long long)t.session_id);
+			if (t.session_name != NULL)
+				buf_printf(&b, ": %s", t.session_name);
+			buf_puts(&b, "\n\n- started: ");
+			history_fmt_time(&b, t.time, 1);
+			buf_printf(&b, "\n- model: `%s`\n\n", t.model_path ?
+			    t.model_path : "-");
+		}
+		if (!t.undone)
+			history_md_text(&b, t.prompt, history_text_len(t.prompt,
+			    t.prompt_len), t.output, history_text_len(t.output,
+			    t.output_len));
+		history_turn_fini(&t);
+	}
+	buf_puts(&b, "\n");
+	buf_append(out, b.data, b.len);
+	rc = 0;
+out:
+	buf_fini(&b);
+	return rc;
+}
+
+/*
+ * Export a session: its turns as one JSON array, or in Markdown as the
+ * story it tells (each prompt in bold, its reply after it, the turns one
+ * after the other as they were written, undone turns left out) under a
+ * header.  "no session N" when it has no turns.
+ */
+int
+history_export_session(struct history *h, int64_t session_id, int markdown,
+    struct buf *out, struct err *err)
+{
+	sqlite3_stmt	*st;
+	int64_t		*ids = NULL;
+	size_t		 n = 0, cap = 0;
+	int		 rc;
+
+	st = history_prepare(h, "SELECT id FROM turns WHERE session_id = ? "
+	    "ORDER BY seq_no, id", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			ids = xreallocarray(ids, cap, sizeof *ids);
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	if (rc != SQLITE_DONE)
+		history_db_err(h, err, "read turns");
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE && n == 0)
+		err_set(err, "%s: no session %lld with turns", h->path,
+		    (long long)session_id);
+	if (rc != SQLITE_DONE || n == 0) {
+		free(ids);
+		return -1;
+	}
+	rc = markdown ? history_md_story(h, ids, n, out, err) :
+	    history_export(h, ids, n, 0, out, err);
+	free(ids);
+	return rc;
 }

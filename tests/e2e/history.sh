@@ -17,20 +17,31 @@ FILL="${LMSH%/src/lmsh}/tests/unit/test-history"
 DB="$T/h.db"
 "$FILL" --fill "$DB" || { echo "cannot fill $DB"; exit 99; }
 export LMSH_HISTORY="$DB"
+unset COLUMNS PAGER
 
 # --- list -------------------------------------------------------------------
 "$LMSH" history >"$T/list" 2>"$T/err" || no "history exit $?: $(cat "$T/err")"
-[ "$(wc -l <"$T/list")" -eq 4 ] || no "list: $(cat "$T/list")"
-head -1 "$T/list" | grep -q '^ *1  .*tiny  t=0.7 p=0.95 k=40 .*The quick brown fox\.\.\.$' \
-    || no "list line 1: $(head -1 "$T/list")"
+[ "$(wc -l <"$T/list")" -eq 5 ] || no "list: $(cat "$T/list")"
+head -1 "$T/list" | grep -q '^ID  DATE  *MODEL  TEMP  TOP_P  *SEED  STOP  TOKENS  MARKS  PROMPT$' ||
+    no "list header: $(head -1 "$T/list")"
+sed -n 2p "$T/list" | grep -q '^ 1  .*  tiny  *0\.7   0\.95  18446744073709551615  max  *4  *The quick brown fox \.\.\.$' \
+    || no "list line 1: $(sed -n 2p "$T/list")"
+# markers: live changes (c); columns aligned: every PROMPT at one place
+sed -n 3p "$T/list" | grep -q '  c  *Once upon a time$' || no "markers: $(cat "$T/list")"
+col=$(head -1 "$T/list" | awk '{ print index($0, "PROMPT") }')
+[ "$(cut -c"$col"- "$T/list" | sed -n 5p)" = unrelated ] || no "alignment: $(cat "$T/list")"
+# a narrow terminal: columns go, the prompt is cut at a word with ...
+COLUMNS=40 "$LMSH" history >"$T/narrow" || no "narrow"
+[ "$(awk 'length($0) > 40' "$T/narrow" | wc -l)" -eq 0 ] || no "too wide: $(cat "$T/narrow")"
+grep -q '^ 1  max  *4  *The quick\.\.\.$' "$T/narrow" || no "cut: $(cat "$T/narrow")"
 "$LMSH" history -n 2 >"$T/list2" || no "history -n 2"
-[ "$(awk '{print $1}' "$T/list2" | tr '\n' ' ')" = "3 4 " ] || no "-n 2: $(cat "$T/list2")"
+[ "$(sed 1d "$T/list2" | awk '{print $1}' | tr '\n' ' ')" = "3 4 " ] || no "-n 2: $(cat "$T/list2")"
 "$LMSH" history --session 1 --json >"$T/s1.json" || no "history --session 1 --json"
 [ "$(jq -c '[.[].id]' "$T/s1.json")" = "[1,2,3]" ] || no "--session: $(cat "$T/s1.json")"
 [ "$(jq -r '.[0].prompt' "$T/s1.json")" = "$(printf 'The quick brown fox\nsecond line')" ] \
     || no "list --json prompt"
 "$LMSH" history --history "$DB" --session 2 -n 5 >"$T/s2" || no "--history"
-grep -q unrelated "$T/s2" && [ "$(wc -l <"$T/s2")" -eq 1 ] || no "--session 2: $(cat "$T/s2")"
+grep -q unrelated "$T/s2" && [ "$(wc -l <"$T/s2")" -eq 2 ] || no "--session 2: $(cat "$T/s2")"
 
 # --- show -------------------------------------------------------------------
 "$LMSH" history show 2 >"$T/show" || no "show 2"
@@ -43,10 +54,18 @@ grep -q '^there was a fox. The fox ran. Fox!$' "$T/show" || no "show output"
 "$LMSH" history search --json fox >"$T/fox.json" || no "search fox"
 [ "$(jq -c '[.[].id]' "$T/fox.json")" = "[2,1]" ] || no "search ranking: $(cat "$T/fox.json")"
 "$LMSH" history search lazy dog >"$T/dog" || no "search lazy dog"
-grep -q '^ *1 .*\[lazy\] \[dog\]' "$T/dog" && [ "$(wc -l <"$T/dog")" -eq 1 ] \
+grep -q '^ *1 .*\[lazy\] \[dog\]' "$T/dog" && [ "$(wc -l <"$T/dog")" -eq 2 ] \
     || no "search two words: $(cat "$T/dog")"
 "$LMSH" history search 'fox NOT' '"(' >"$T/none" 2>"$T/err" || no "search syntax: $(cat "$T/err")"
-[ ! -s "$T/none" ] || no "search syntax matched: $(cat "$T/none")"
+[ "$(cat "$T/none")" = "no turns match" ] || no "search syntax matched: $(cat "$T/none")"
+# word prefixes (FTS5 prefix queries), CJK, and a substring scan when the
+# index finds nothing
+[ "$("$LMSH" history search --json qui | jq -c '[.[].id]')" = "[1]" ] || no "prefix qui"
+[ "$("$LMSH" history search --json 'LAZ' | jq -c '[.[].id]')" = "[1]" ] || no "prefix LAZ"
+[ "$("$LMSH" history search --json 日本 | jq -c '[.[].id]')" = "[3]" ] || no "CJK 日本"
+"$LMSH" history search 本語 >"$T/cjk" || no "search 本語"
+grep -q '^ 3  .*日\[本語\] text' "$T/cjk" || no "substring: $(cat "$T/cjk")"
+[ "$("$LMSH" history search --json ump | jq -c '[.[].id]')" = "[1]" ] || no "substring ump"
 
 # --- export -----------------------------------------------------------------
 "$LMSH" history export 3 >"$T/e3.json" || no "export 3"
@@ -71,8 +90,18 @@ grep -q '"min_p": 0.05,' "$T/e3.json" || no "export: shortest reals"
 [ "$(jq -c '.[1].changes | map([.step, .name, .value])' "$T/all.json")" = \
     '[[1,"temperature",0.25],[3,"top_k",5]]' ] || no "export changes"
 "$LMSH" history export 1 4 --format markdown >"$T/md" || no "export markdown"
-grep -q '^## Turn 4$' "$T/md" && grep -q '^jumps over the lazy dog$' "$T/md" \
+# a prompt and its reply read as one text, the prompt in bold
+grep -q '^## Turn 4$' "$T/md" && grep -q '^\*\*The quick brown fox$' "$T/md" &&
+    grep -q '^second line\*\*jumps over the lazy dog$' "$T/md" && ! grep -q '```' "$T/md" \
     || no "markdown: $(cat "$T/md")"
+# a whole session, in JSON and as one story in Markdown
+[ "$("$LMSH" history export --session 1 | jq -c '[.[].id]')" = "[1,2,3]" ] ||
+    no "export --session 1"
+"$LMSH" history export --session 1 --format markdown >"$T/smd" || no "export --session md"
+head -1 "$T/smd" | grep -q '^# Session 1' && grep -q '^second line\*\*jumps over the lazy dog\*\*Once upon a time\*\*' "$T/smd" ||
+    no "session markdown: $(cat "$T/smd")"
+"$LMSH" history export --session 9 2>"$T/err"; [ $? -eq 1 ] || no "export --session 9"
+"$LMSH" history export 1 --session 1 2>/dev/null; [ $? -eq 2 ] || no "export ids and --session"
 
 # --- delete -----------------------------------------------------------------
 "$LMSH" history delete 1 >/dev/null || no "delete 1"
@@ -90,7 +119,9 @@ grep -q '^## Turn 4$' "$T/md" && grep -q '^jumps over the lazy dog$' "$T/md" \
 
 # --- no file yet: empty lists -------------------------------------------------
 LMSH_HISTORY="$T/none.db" "$LMSH" history >"$T/out" || no "missing file list"
-[ ! -s "$T/out" ] && [ ! -e "$T/none.db" ] || no "missing file: $(cat "$T/out")"
+[ "$(cat "$T/out")" = "no turns" ] && [ ! -e "$T/none.db" ] || no "missing file: $(cat "$T/out")"
+[ "$(LMSH_HISTORY="$T/none.db" "$LMSH" history search fox)" = "no turns match" ] ||
+    no "missing file search"
 [ "$(LMSH_HISTORY="$T/none.db" "$LMSH" history --json)" = "[]" ] || no "missing --json"
 
 # --- refused files: one message naming the file, not a byte changed -----------
