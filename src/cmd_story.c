@@ -324,7 +324,8 @@ cmd_story_take_edit(struct repl *st)
 /*
  * The story text: each turn's text and reply.  Markdown marks each
  * prompt in bold inside the running text, so that the story reads as one
- * text; an empty story is empty.
+ * text; an empty story is empty.  A turn that started afresh (fresh mode)
+ * begins a paragraph of its own.
  */
 void
 cmd_story_text(const struct repl *st, int markdown, struct buf *out)
@@ -332,6 +333,8 @@ cmd_story_text(const struct repl *st, int markdown, struct buf *out)
 	for (size_t i = 0; i < st->story.n; i++) {
 		const struct repl_story_turn *t = &st->story.turns[i];
 
+		if (i > 0 && t->n_ctx_before == 0 && out->len > 0)
+			buf_puts(out, "\n\n");
 		if (!markdown) {
 			buf_puts(out, t->text);
 			buf_puts(out, t->reply);

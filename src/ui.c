@@ -490,6 +490,8 @@ ui_redraw_story(struct ui *u)
 		ui_append_str(u, s->turns[i].reply, UI_CLS_OUTPUT);
 	}
 	u->st->story.changed = 0;
+	ui_dim_story(u, s->n_pinned_bytes, s->n_pinned_bytes +
+	    s->n_shifted_bytes);
 }
 
 /* Dim what the model no longer sees of the story. */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # story.sh: the story in line mode, through stdin, as scripts use it.
-# /save writes the story as text (prompts joined with a space) or Markdown
-# (prompts marked), an empty story an empty file; /retry gives the same
+# /save writes the story as text (prompts joined with a space; in fresh
+# mode, turns as paragraphs) or Markdown (prompts marked), an empty story
+# an empty file; /retry gives the same
 # reply again for the same seed; /undo drops the last turn from the story
 # and the history marks it undone; /edit TEXT and /edit then a line rerun
 # the last turn in place; /name, `lmsh history sessions`, and --resume
@@ -34,6 +35,13 @@ r2=$(sed -n 2p "$T/o")
 [ "$(cat "$T/s.md")" = "**Once upon a time**$r1 **the end**$r2" ] ||
     no "saved markdown: $(cat "$T/s.md")"
 grep -q "^saved 2 turns" "$T/o" || no "save answer: $(cat "$T/o")"
+
+# fresh mode: each turn is a paragraph of its own
+printf 'One\nTwo\n/save %s\n' "$T/f.txt" | lm --no-history --mode fresh \
+    --max-new-tokens 4 --seed 3 > "$T/o" || no "fresh: status $?"
+[ "$(cat "$T/f.txt")" = "One$(sed -n 1p "$T/o")
+
+Two$(sed -n 2p "$T/o")" ] || no "fresh save: $(cat "$T/f.txt")"
 
 # /retry with the same seed, /undo, /edit
 printf 'Once upon a time\nthe end\n/retry\n/undo\n/edit\nthe start\n/save %s\n' \
