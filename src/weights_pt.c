@@ -7,6 +7,11 @@
  * <prefix>/data/<key>, its CRC-32 checked, into a buffer the weights object
  * owns.  Sizes, offsets and strides from the pickle are checked against the
  * storage before any tensor points into it.
+ *
+ * A .pt is deflated, up to 1,000:1, so entry sizes are checked before
+ * anything is inflated: a storage entry must be exactly the size the pickle
+ * declares (numel x element size), and data.pkl at most the unpickler's
+ * budget, so a small file cannot claim gigabytes.
  */
 #include "config.h"
 
@@ -132,14 +137,19 @@ weights_crc32(const unsigned char *p, size_t n)
 	return c ^ 0xffffffffu;
 }
 
+/* weights_zip_read()'s want when any size up to its max will do */
+#define WEIGHTS_PT_ANY_SIZE	SIZE_MAX
+
 /*
  * Read a whole zip entry into a buffer the weights object owns.  The size
- * the archive claims is checked against what the compressed bytes can hold
- * before anything is allocated.
+ * the archive claims is checked against what the compressed bytes can hold,
+ * and against want (the size the pickle declares) or max, before anything
+ * is allocated or inflated; nothing past that size is ever inflated.
  */
 static int
 weights_zip_read(struct weights *w, struct weights_pt *pt, zip_int64_t idx,
-    const char *what, unsigned char **out, size_t *out_len, struct err *err)
+    const char *what, size_t want, size_t max, unsigned char **out,
+    size_t *out_len, struct err *err)
 {
 	zip_t		*za = pt->za;
 	zip_stat_t	 zs;
@@ -162,6 +172,16 @@ weights_zip_read(struct weights *w, struct weights_pt *pt, zip_int64_t idx,
 		err_set(err, "%s: bad zip entry (size %llu from %llu bytes)",
 		    what, (unsigned long long)zs.size,
 		    (unsigned long long)zs.comp_size);
+		return -1;
+	}
+	if (want != WEIGHTS_PT_ANY_SIZE && zs.size != want) {
+		err_set(err, "%s: entry is %llu bytes, the pickle declares %zu",
+		    what, (unsigned long long)zs.size, want);
+		return -1;
+	}
+	if (zs.size > max) {
+		err_set(err, "%s: entry is %llu bytes (at most %zu)", what,
+		    (unsigned long long)zs.size, max);
 		return -1;
 	}
 	if ((buf = malloc((size_t)zs.size + 1)) == NULL) {
@@ -238,8 +258,8 @@ weights_pt_byteorder(struct weights *w, struct weights_pt *pt,
 
 	/* older files have no byteorder entry: they are little-endian */
 	if (idx >= 0) {
-		rc = weights_zip_read(w, pt, idx, "byteorder", &d, &len,
-		    err);
+		rc = weights_zip_read(w, pt, idx, "byteorder",
+		    WEIGHTS_PT_ANY_SIZE, 64, &d, &len, err);
 		if (rc == 0 && (len != 6 || memcmp(d, "little", 6) != 0)) {
 			err_set(err, "byteorder: only little-endian "
 			    "checkpoints are supported");
@@ -259,15 +279,23 @@ weights_pt_storage(struct weights *w, struct weights_pt *pt,
 		if (strcmp(pt->st[i].key, s->s) == 0)
 			return &pt->st[i];
 	char *name = xasprintf("%s/data/%s", pt->prefix, s->s);
+	char *what = xasprintf("data/%s", s->s);
 	zip_int64_t idx = zip_name_locate(pt->za, name, 0);
 	struct weights_storage st = { .key = s->s };
+	size_t declared;
 	int rc = -1;
 	if (idx < 0)
 		err_set(err, "tensor '%s': storage data/%s is missing", tname,
 		    s->s);
+	else if (s->i < 0 || (uint64_t)s->i > SIZE_MAX ||
+	    util_mul_size((size_t)s->i, s->elem_size, &declared) != 0 ||
+	    declared == WEIGHTS_PT_ANY_SIZE)
+		err_set(err, "%s: the pickle declares %lld elements of %zu "
+		    "bytes", what, (long long)s->i, s->elem_size);
 	else
-		rc = weights_zip_read(w, pt, idx, name, &st.data, &st.len,
-		    err);
+		rc = weights_zip_read(w, pt, idx, what, declared,
+		    WEIGHTS_PT_ANY_SIZE, &st.data, &st.len, err);
+	free(what);
 	free(name);
 	if (rc != 0)
 		return NULL;
@@ -377,7 +405,8 @@ weights_pt_parse(struct weights *w, zip_t *za, size_t zip_len,
 
 	zip_int64_t idx = weights_pt_find_pkl(&pt, err);
 	if (idx < 0 || weights_pt_byteorder(w, &pt, err) != 0 ||
-	    weights_zip_read(w, &pt, idx, "data.pkl", &pkl, &pkl_len, err) != 0)
+	    weights_zip_read(w, &pt, idx, "data.pkl", WEIGHTS_PT_ANY_SIZE,
+	    PICKLE_MAX_BYTES, &pkl, &pkl_len, err) != 0)
 		goto out;
 	if ((pk = pickle_parse(pkl, pkl_len, err)) == NULL) {
 		err_prefix(err, "data.pkl");

@@ -9,7 +9,9 @@
  * headers, absurd shapes, bad dtypes.  PyTorch .pt checkpoints: raw state
  * dicts, training checkpoints (iteration, optimizer skipped), _orig_mod.,
  * bf16/f16 storages, views with a storage offset, protocol 4, a real file
- * from another PyTorch version, and hostile or broken archives.
+ * from another PyTorch version, and hostile or broken archives, memory
+ * bombs included: a storage entry bigger than the pickle declares, a data.pkl
+ * of EMPTY_LIST opcodes, a data.pkl over the unpickler's budget.
  */
 #include "config.h"
 
@@ -22,7 +24,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <zip.h>
+
 #include "check.h"
+#include "pickle.h"
 #include "util.h"
 #include "weights.h"
 
@@ -537,7 +542,8 @@ test_pt_refusals(void)
 		    "is not allowed" },
 		{ "no-pkl.pt", "no data.pkl" },
 		{ "missing-storage.pt", "storage data/0 is missing" },
-		{ "short-storage.pt", "has 76 bytes, the tensor needs 80" },
+		{ "short-storage.pt", "data/0: entry is 76 bytes, the pickle "
+		    "declares 80" },
 		{ "big-endian.pt", "only little-endian" },
 		{ "absurd-shape.pt", "tensor 'w': absurd shape" },
 		{ "bad-offset.pt", "needs 16 at offset 18" },
@@ -550,6 +556,10 @@ test_pt_refusals(void)
 		/* found by make fuzz: an entry claiming 4 GB, not allocated */
 		{ "fuzz-oom-size.pt", "data/12: bad zip entry (size "
 		    "4211015679 from 4294967218 bytes)" },
+		/* memory bombs: 16 MiB for one float, refused uninflated */
+		{ "bomb-storage.pt", "bomb-storage.pt: data/0: entry is "
+		    "16777216 bytes, the pickle declares 4" },
+		{ "bomb-pickle.pt", "data.pkl: over the unpickler's budget" },
 	};
 	struct err err;
 
@@ -607,6 +617,32 @@ test_pt_zip_lies(void)
 	free(d);
 }
 
+/* A data.pkl over the unpickler's budget is refused before it is
+ * inflated; libzip deflates 64 MiB of EMPTY_LIST into about 64 KB. */
+static void
+test_pt_pkl_too_big(void)
+{
+	char *path = xasprintf("%s/big-pkl.pt", tmpdir);
+	size_t len = (size_t)PICKLE_MAX_BYTES + 1;
+	char *pkl = xmalloc(len);
+	int zerr = 0;
+	struct err err;
+
+	memset(pkl, ']', len);
+	zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
+	zip_source_t *src = za ? zip_source_buffer(za, pkl, len, 0) : NULL;
+	CHECK(src != NULL && zip_file_add(za, "archive/data.pkl", src, 0) >= 0);
+	CHECK(za != NULL && zip_close(za) == 0);
+	free(pkl);
+	struct weights *w = weights_open(path, &err);
+	CHECK_MSG(w == NULL && err_says(&err, path, "data.pkl: entry is "
+	    "67108865 bytes (at most 67108864)"), "%s",
+	    w ? "accepted" : err.msg);
+	weights_close(w);
+	unlink(path);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -626,6 +662,7 @@ main(void)
 	test_pt_real();
 	test_pt_refusals();
 	test_pt_zip_lies();
+	test_pt_pkl_too_big();
 	test_truncated("raw.pt");
 	test_truncated("train.pt");
 	for (int i = 0; i < 3; i++) {
