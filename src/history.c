@@ -324,16 +324,34 @@ out:
 	return rc;
 }
 
-/* Is this file ours and not from the future?  Reads only. */
+/*
+ * Is this file ours and not from the future?  Reads only.  The three facts
+ * come from one statement, so from one snapshot: read one by one, a file
+ * that another process creates meanwhile (tables and application id in one
+ * transaction) could show tables but no id yet, and look foreign.  A file
+ * with neither is new or being created: history_migrate() waits for its
+ * creator's lock and looks again.
+ */
 static int
 history_check_file(struct history *h, int64_t *version, struct err *err)
 {
-	int64_t app_id = 0, n_tables = 0;
+	int64_t		 app_id = 0, n_tables = 0;
+	sqlite3_stmt	*st = history_prepare(h, "SELECT"
+	    " (SELECT user_version FROM pragma_user_version),"
+	    " (SELECT application_id FROM pragma_application_id),"
+	    " (SELECT count(*) FROM sqlite_master)", err);
+	int		 rc;
 
-	if (history_query_int(h, "PRAGMA user_version", version, err) != 0 ||
-	    history_query_int(h, "PRAGMA application_id", &app_id, err) != 0 ||
-	    history_query_int(h, "SELECT count(*) FROM sqlite_master",
-	    &n_tables, err) != 0)
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*version = sqlite3_column_int64(st, 0);
+		app_id = sqlite3_column_int64(st, 1);
+		n_tables = sqlite3_column_int64(st, 2);
+	} else
+		history_db_err(h, err, "read");
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
 		return -1;
 	if ((app_id != 0 && app_id != HISTORY_APP_ID) ||
 	    (app_id == 0 && n_tables > 0)) {
@@ -357,7 +375,9 @@ history_migrate(struct history *h, struct err *err)
 	int64_t	 version = 0;
 	char	 sql[128];
 
-	if (history_exec(h, "BEGIN IMMEDIATE", "upgrade", err) != 0)
+	/* one exclusive transaction: a second process creating the same new
+	 * file waits here (busy handler), then finds the work done */
+	if (history_exec(h, "BEGIN EXCLUSIVE", "upgrade", err) != 0)
 		return -1;
 	/* another process may have migrated while we waited for the lock */
 	if (history_check_file(h, &version, err) != 0)
@@ -394,7 +414,15 @@ history_setup_rw(struct history *h, int64_t version, struct err *err)
 	}
 	if ((st = history_prepare(h, "PRAGMA journal_mode = WAL", err)) == NULL)
 		return -1;
-	ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+	/* the switch of a new file needs it to itself, and SQLite answers
+	 * SQLITE_BUSY at once rather than call the busy handler: wait here */
+	double give_up = util_now() + h->busy_ms / 1000.0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_BUSY && util_now() < give_up) {
+		sqlite3_reset(st);
+		sqlite3_sleep(5);
+	}
+	ok = rc == SQLITE_ROW && sqlite3_column_text(st, 0) &&
 	    strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
 	if (!ok)
 		history_db_err(h, err, "switch to WAL journal");

@@ -13,6 +13,8 @@
  *    program's SQLite file, a read-only file (as an unprivileged user),
  *    a file locked by another process
  *  - two processes writing at once both succeed
+ *  - several processes creating the same new file at the same moment all
+ *    open it and record (the race is provoked on purpose, many times)
  *  - a writer killed with SIGKILL leaves a file that opens cleanly with
  *    every finished turn
  * With --fill PATH it only records four known turns (tests/e2e/history.sh).
@@ -779,6 +781,65 @@ test_concurrent(void)
 	free(path);
 }
 
+/* Open path for writing and record a session; the child's exit status. */
+static int
+test_creator(const char *path, int go_fd)
+{
+	struct history_session_info info = { .model_path = "c" };
+	struct err	 err;
+	char		 c;
+
+	if (read(go_fd, &c, 1) != 0)		/* wait for the starting gun */
+		return 2;
+	struct history *h = history_open(path, 0, &err);
+	if (h == NULL || history_begin_session(h, &info, &err) < 0) {
+		fprintf(stderr, "creator %d: %s\n", (int)getpid(), err.msg);
+		history_close(h);
+		return 1;
+	}
+	history_close(h);
+	return 0;
+}
+
+/* Processes that find a new file half-created must wait for it, not call
+ * it foreign: TEST_CREATORS at once, on TEST_CREATE_ROUNDS new files. */
+#define TEST_CREATORS		6
+#define TEST_CREATE_ROUNDS	40
+
+static void
+test_create_race(void)
+{
+	int failed = 0;
+
+	for (int r = 0; r < TEST_CREATE_ROUNDS; r++) {
+		char	 name[32];
+		pid_t	 pid[TEST_CREATORS];
+		int	 go[2], status;
+
+		snprintf(name, sizeof name, "race/%d.db", r);
+		char *path = test_path(name);
+		CHECK(pipe(go) == 0);
+		fflush(NULL);
+		for (int i = 0; i < TEST_CREATORS; i++)
+			if ((pid[i] = fork()) == 0) {
+				close(go[1]);
+				_exit(test_creator(path, go[0]));
+			}
+		close(go[0]);
+		close(go[1]);		/* all of them start now */
+		for (int i = 0; i < TEST_CREATORS; i++) {
+			CHECK(waitpid(pid[i], &status, 0) == pid[i]);
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				failed++;
+		}
+		CHECK(test_sql_int(path, "SELECT count(*) FROM sessions") ==
+		    TEST_CREATORS);
+		free(path);
+	}
+	CHECK_MSG(failed == 0, "%d of %d creators failed", failed,
+	    TEST_CREATORS * TEST_CREATE_ROUNDS);
+}
+
 static void
 test_sigkill(void)
 {
@@ -880,6 +941,7 @@ main(int argc, char **argv)
 	test_read_only();
 	test_locked();
 	test_concurrent();
+	test_create_race();
 	test_sigkill();
 	if (check_failures == 0) {
 		char *cmd = xasprintf("rm -rf '%s'", test_dir);
