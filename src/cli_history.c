@@ -68,9 +68,9 @@ cli_history_id(const char *s, int64_t *id)
 }
 
 /*
- * Open the history the options name.  Readers open read-only unless they
- * may write (so an older file is upgraded); *missing is set, and NULL
- * returned quietly, when a reader finds no file.
+ * Open the history the options name.  Readers open read-only (an older
+ * file they may write is upgraded first by history_open()); *missing is
+ * set, and NULL returned quietly, when a reader finds no file.
  */
 static struct history *
 cli_history_open(const struct lm_options *o, int write, int *missing)
@@ -91,8 +91,6 @@ cli_history_open(const struct lm_options *o, int write, int *missing)
 		free(path);
 		return NULL;
 	}
-	if (path != NULL && !write && access(path, W_OK) == 0)
-		write = 1;
 	if ((h = history_open(path, !write, &err)) == NULL)
 		cli_error("%s", err.msg);
 	free(path);
@@ -151,14 +149,10 @@ cli_history_do(struct history *h, const struct lm_options *o,
 	else if (strcmp(verb, "export") == 0)
 		rc = history_export(h, ids, (size_t)n_ops, o->format != NULL &&
 		    strcmp(o->format, "markdown") == 0, out, &err);
-	else {
-		for (int i = 0; i < n_ops; i++) {
-			if ((rc = history_delete(h, ids[i], &err)) != 0)
-				break;
+	else if ((rc = history_delete_turns(h, ids, (size_t)n_ops, &err)) == 0)
+		for (int i = 0; i < n_ops; i++)
 			buf_printf(out, "deleted turn %lld\n",
 			    (long long)ids[i]);
-		}
-	}
 	free(ids);
 	if (rc != 0)
 		cli_error("%s", err.msg);

@@ -64,6 +64,9 @@ struct history	*history_open_timeout(const char *path, int read_only,
 		    int busy_ms, struct err *);
 void		 history_close(struct history *);
 const char	*history_path(const struct history *);
+/* 1 when a write to the file failed since it was opened (a turn was lost),
+ * else 0; NULL gives 0. */
+int		 history_failed(const struct history *);
 
 /* Model identity.  history_fingerprint() hashes the weights, config and
  * tokenizer files of a model directory (or the one checkpoint file): *files
@@ -109,6 +112,9 @@ int		 history_show(struct history *, int64_t id, struct buf *out,
 		    struct err *);
 int		 history_export(struct history *, const int64_t *ids, size_t n,
 		    int markdown, struct buf *out, struct err *);
+/* Delete turns: all of them in one transaction, or none. */
+int		 history_delete_turns(struct history *, const int64_t *ids,
+		    size_t n, struct err *);
 int		 history_delete(struct history *, int64_t id, struct err *);
 /* Earlier prompts, oldest first, for the REPL's up-arrow. */
 int		 history_prompts(struct history *, int n,

@@ -22,6 +22,7 @@
 #include <readline/readline.h>
 
 #include "commands.h"
+#include "history.h"
 #include "sampler.h"
 #include "util.h"
 #include "ui_int.h"
@@ -577,7 +578,8 @@ ui_draw_status(struct ui *u)
 	UI_FIELD(8, "ctx %d/%d", st->ctx_used, st->n_ctx);
 	UI_FIELD(9, "%d tok", st->n_generated);
 	UI_FIELD(6, "%s/%s tok/s", pre, dec);
-	UI_FIELD(6, "hist %s", st->hist != NULL ? "on" : "off");
+	UI_FIELD(6, "hist %s", st->hist == NULL ? "off" :
+	    history_failed(st->hist) ? "FAILED" : "on");
 	UI_FIELD(2, "%s", st->mode == CMD_MODE_CONTINUE ? "continue" :
 	    "fresh");
 	if (u->paused)

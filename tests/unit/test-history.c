@@ -11,7 +11,11 @@
  *  - migration of a hand-built version-1 file, keeping its rows
  *  - refused without a byte changed: a newer version, garbage, another
  *    program's SQLite file, a read-only file (as an unprivileged user),
- *    a file locked by another process
+ *    a file locked by another process, and (for writing) a file with one
+ *    damaged interior b-tree page that only PRAGMA quick_check finds
+ *  - a write that fails (a full disk: RLIMIT_FSIZE) is remembered by
+ *    history_failed(), for the REPL's status line
+ *  - delete of several turns is all or nothing
  *  - two processes writing at once both succeed
  *  - several processes creating the same new file at the same moment all
  *    open it and record (the race is provoked on purpose, many times)
@@ -28,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -605,6 +610,118 @@ test_bad_files(void)
 	free(other);
 }
 
+/* Record n turns of about 2 KB each in a new session: 0 or -1. */
+static int
+test_record_many(struct history *h, int n, struct err *err)
+{
+	struct history_session_info info = { .model_path = "m" };
+	struct history_turn t;
+	char text[2048];
+	int64_t sid = history_begin_session(h, &info, err);
+
+	for (int i = 0; sid > 0 && i < n; i++) {
+		snprintf(text, sizeof text, "turn %d ", i);
+		memset(text + strlen(text), 'a' + i % 26, sizeof text - 1 -
+		    strlen(text));
+		text[sizeof text - 1] = '\0';
+		test_fill_turn(&t, sid, text, text, i);
+		if (history_record_turn(h, &t, err) != 0)
+			return -1;
+	}
+	return sid > 0 ? 0 : -1;
+}
+
+/* One interior table page whose first child pointer points nowhere: the
+ * opens' own reads never touch it; PRAGMA quick_check does. */
+static void
+test_corrupt_page(void)
+{
+	char		*path = test_path("corrupt.db");
+	struct err	 err;
+	struct history	*h = history_open(path, 0, &err);
+	size_t		 len = 0;
+	int		 done = 0;
+
+	CHECK(h != NULL && test_record_many(h, 300, &err) == 0);
+	history_close(h);
+	char *d = test_slurp(path, &len);
+	size_t page = d ? ((size_t)(unsigned char)d[16] << 8 |
+	    (unsigned char)d[17]) : 0;
+	if (page == 1)
+		page = 65536;
+	for (size_t off = page; d && page && off + page <= len && !done;
+	    off += page) {
+		unsigned char *p = (unsigned char *)d + off;
+		if (p[0] != 0x05)	/* interior table b-tree page */
+			continue;
+		size_t cell = (size_t)p[12] << 8 | p[13];
+		memcpy(p + cell, "\x7f\xff\xff\xf0", 4);
+		done = 1;
+	}
+	CHECK_MSG(done, "no interior page in %zu bytes", len);
+	CHECK(d != NULL && util_write_file_atomic(path, d, len, &err) == 0);
+	free(d);
+	test_refused(path, 0, "damaged interior page");
+	h = history_open_timeout(path, 0, 200, &err);
+	CHECK_MSG(h == NULL && strstr(err.msg, "corrupt") != NULL &&
+	    strstr(err.msg, "left untouched") != NULL, "%s",
+	    h ? "opened" : err.msg);
+	history_close(h);
+	free(path);
+}
+
+/* A full disk, as a file size limit (SIGXFSZ ignored, so writes fail with
+ * EFBIG): the turn is refused and the handle remembers it. */
+static void
+test_disk_full(void)
+{
+	char	*path = test_path("full.db");
+	pid_t	 pid;
+	int	 status;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		struct err err;
+		struct history *h = history_open(path, 0, &err);
+		struct rlimit rl = { 256 * 1024, 256 * 1024 };
+		if (h == NULL || history_failed(h))
+			_exit(2);
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+			_exit(77);
+		if (test_record_many(h, 1000, &err) == 0)
+			_exit(3);	/* 2 MB fitted in 256 KB? */
+		_exit(history_failed(h) && history_failed(NULL) == 0 ? 0 : 4);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK_MSG(WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
+	    WEXITSTATUS(status) == 77), "disk-full child: %d",
+	    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	free(path);
+}
+
+/* Deleting several turns: one missing id, and none goes. */
+static void
+test_delete_all_or_none(void)
+{
+	char		*path = test_path("delete.db");
+	struct err	 err;
+	struct history	*h = history_open(path, 0, &err);
+	int64_t		 ids[] = { 2, 999, 3 };
+
+	CHECK(h != NULL && test_record_many(h, 4, &err) == 0);
+	CHECK(h != NULL && history_delete_turns(h, ids, 3, &err) == -1);
+	CHECK_MSG(strstr(err.msg, "no turn 999; nothing deleted") != NULL,
+	    "%s", err.msg);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM turns") == 4);
+	ids[1] = 4;
+	CHECK(h != NULL && history_delete_turns(h, ids, 3, &err) == 0);
+	CHECK(test_sql_int(path, "SELECT group_concat(id) FROM turns") == 1);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM setting_changes") == 2);
+	history_close(h);
+	free(path);
+}
+
 /* A read-only file, checked as an unprivileged user (root may write
  * anything): the writer is refused, a reader still lists it. */
 static void
@@ -938,6 +1055,9 @@ main(int argc, char **argv)
 	test_turns();
 	test_migration();
 	test_bad_files();
+	test_corrupt_page();
+	test_disk_full();
+	test_delete_all_or_none();
 	test_read_only();
 	test_locked();
 	test_concurrent();
