@@ -269,11 +269,14 @@ def gen_hostile():
 
 
 def gen_bombs():
-    """Small cousins of the two memory bombs of issue 17 (the full-size ones
+    """A legacy (non-zip) torch file, and small cousins of the two memory bombs of issue 17 (the full-size ones
     come from tools/gen-pt-bombs.py), as refusal tests and fuzz seeds:
     data.pkl of 1 MiB of EMPTY_LIST opcodes, and a storage entry of 16 MiB
     of zeros behind a pickle that declares one float.  Both deflate to a
     few KB."""
+    # torch.save before 1.6 wrote a bare pickle stream, not a zip
+    torch.save({"w": torch.ones(2)}, path("legacy.pt"),
+               _use_new_zipfile_serialization=False)
     write_zip("bomb-pickle.pt", [("archive/data.pkl", b"]" * (1 << 20))],
               zipfile.ZIP_DEFLATED)
     pkl = fake_pkl(OrderedDict(w=FakeTensor(FakeStorage("0", 1), 0, (1,),

@@ -11,16 +11,20 @@
  * bf16/f16 storages, views with a storage offset, protocol 4, a real file
  * from another PyTorch version, and hostile or broken archives, memory
  * bombs included: a storage entry bigger than the pickle declares, a data.pkl
- * of EMPTY_LIST opcodes, a data.pkl over the unpickler's budget.
+ * of EMPTY_LIST opcodes, a data.pkl over the unpickler's budget.  A legacy
+ * (non-zip) torch file is named as such; a mapped file truncated while it
+ * is read gives a message naming it, not a bare SIGBUS.
  */
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -560,6 +564,7 @@ test_pt_refusals(void)
 		{ "bomb-storage.pt", "bomb-storage.pt: data/0: entry is "
 		    "16777216 bytes, the pickle declares 4" },
 		{ "bomb-pickle.pt", "data.pkl: over the unpickler's budget" },
+		{ "legacy.pt", "legacy.pt: a legacy PyTorch file (not a zip)" },
 	};
 	struct err err;
 
@@ -643,6 +648,54 @@ test_pt_pkl_too_big(void)
 	free(path);
 }
 
+/* Another process truncates a mapped safetensors file: reading a tensor
+ * then faults; the child must say which file and exit 1. */
+static void
+test_truncated_under_us(void)
+{
+	char *path = xasprintf("%s/bus.safetensors", tmpdir);
+	char *log = xasprintf("%s/bus.log", tmpdir);
+	size_t len;
+	char *d = read_all("f32.safetensors", &len);
+	struct err err;
+	int status;
+
+	CHECK(util_write_file_atomic(path, d, len, &err) == 0);
+	free(d);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(99);
+		struct weights *w = weights_open(path, &err);
+		const struct weights_tensor *t = w ? weights_find(w,
+		    "token_embeddings.weight") : NULL;
+		if (t == NULL || truncate(path, 0) != 0)
+			_exit(98);
+		volatile float f = ((const float *)t->data)[0];
+		(void)f;
+		_exit(0);	/* read the truncated page without a fault? */
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+	    "child: %s %d", WIFEXITED(status) ? "exit" : "signal",
+	    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	d = NULL;
+	if (util_read_file(log, &d, &len, &err) == 0) {
+		char *want = xasprintf("lmsh: %s: the file changed (truncated?) "
+		    "while lmsh had it mapped\n", path);
+		CHECK_MSG(strcmp(d, want) == 0, "'%s'", d);
+		free(want);
+	} else
+		CHECK_MSG(0, "%s", err.msg);
+	free(d);
+	unlink(log);
+	unlink(path);
+	free(log);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -663,6 +716,7 @@ main(void)
 	test_pt_refusals();
 	test_pt_zip_lies();
 	test_pt_pkl_too_big();
+	test_truncated_under_us();
 	test_truncated("raw.pt");
 	test_truncated("train.pt");
 	for (int i = 0; i < 3; i++) {
