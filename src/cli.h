@@ -52,6 +52,8 @@ struct bpe *cli_load_bpe(const struct lm_options *, int required);
 /* Load the model named by the options (--model DIR, --checkpoint_path with
  * --config or shape flags, else the bundled model). */
 struct lm_model *cli_load_model(const struct lm_options *);
+/* Warn when the tokenizer is smaller than the model's vocabulary. */
+void	cli_check_vocab(const struct bpe *, const struct lm_model *);
 /* The model path as a user would name it (for messages and history). */
 const char *cli_model_path(const struct lm_options *);
 

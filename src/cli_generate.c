@@ -513,6 +513,7 @@ generate_run(int argc, char **argv)
 		out = GEN_OUT_IDS;
 	if ((m = cli_load_model(&o)) == NULL)
 		goto out;
+	cli_check_vocab(bpe, m);
 	eos = o.gen.eos_id;
 	if (!o.eos_set && bpe != NULL)
 		eos = bpe_token_id(bpe, "<|endoftext|>", 13);

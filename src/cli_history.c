@@ -430,6 +430,7 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	if ((m = cli_load_model(o)) == NULL ||
 	    (bpe = cli_load_bpe(o, 1)) == NULL)
 		goto out;
+	cli_check_vocab(bpe, m);
 	cli_replay_check_model(h, t, cli_model_path(o), m);
 	replay_settings(t, &o->gen, mask, &s);
 	if ((e = gen_engine_new(m, bpe, 1, &err)) == NULL ||

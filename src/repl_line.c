@@ -89,7 +89,13 @@ line_read(struct line_state *ls, const char *prompt)
 
 	if (ls->tty_in)
 		return readline(prompt);
-	if ((n = getline(&line, &cap, stdin)) < 0) {
+	while ((n = getline(&line, &cap, stdin)) >= 0 &&
+	    memchr(line, '\0', (size_t)n) != NULL) {
+		/* refused, not cut at the NUL: prompts are text lines */
+		fprintf(stderr, "lmsh: a line with a NUL byte: skipped\n");
+		ls->failed = 1;
+	}
+	if (n < 0) {
 		free(line);
 		return NULL;
 	}
