@@ -57,16 +57,32 @@ cli_parse_ops(const struct cli_command *cmd, struct lm_options *o, int argc,
 	return -1;
 }
 
+/* One message line on stderr.  Messages quote file names and file content
+ * (a token, a config key): controls are shown, never sent, even into a
+ * file (util.c's buf_escape()). */
+static void
+cli_vmessage(const char *head, const char *fmt, va_list ap)
+{
+	char		 msg[2048];
+	struct buf	 b;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	buf_init(&b);
+	buf_puts(&b, head);
+	buf_escape(&b, msg, strlen(msg), BUF_ESC_TEXT);
+	buf_puts(&b, "\n");
+	fputs(b.data, stderr);
+	buf_fini(&b);
+}
+
 void
 cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("lmsh: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmessage("lmsh: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void
@@ -74,11 +90,9 @@ cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("lmsh: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmessage("lmsh: warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static int

@@ -48,6 +48,7 @@ struct cg_run {
 	int			 cur;		/* sequence streaming now */
 	int			 started;	/* prefill done: turns to record */
 	int			 io_error;	/* stdout failed */
+	int			 escape;	/* text to a terminal: escaped */
 };
 
 /* The session SIGINT stops; set while generating. */
@@ -245,7 +246,7 @@ cg_prompts_free(struct cg_prompt *ps, int n)
 static void
 cg_write(struct cg_run *r, const char *s, size_t len)
 {
-	if (len > 0 && fwrite(s, 1, len, stdout) != len)
+	if (util_write_text(stdout, s, len, r->escape) != 0)
 		r->io_error = 1;
 }
 
@@ -548,6 +549,7 @@ generate_run(int argc, char **argv)
 		}
 	r.bpe = bpe;
 	r.out = out;
+	r.escape = util_escape_for(stdout, o.raw);
 	r.n_seqs = gen_n_seqs(r.g);
 	r.n_samples = o.num_samples;
 	r.seed = o.gen.seed;
@@ -610,6 +612,8 @@ const struct cli_command cli_cmd_generate = {
 	"Output:\n"
 	"  --output text|ids|jsonl    generated text (default), ids, or one JSON\n"
 	"                             object per sample\n"
+	"  --raw                      text to a terminal as it is (by default\n"
+	"                             controls are shown there, not obeyed)\n"
 	"  --history PATH             history database to record in\n"
 	"  --no-history               do not record\n"
 	"  -v, --log FILE             debug log\n"

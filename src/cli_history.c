@@ -282,12 +282,11 @@ cli_replay_mask(const struct lm_options *g)
 	return m;
 }
 
+/* arg: an int, 1 to escape the text (a terminal, no --raw). */
 static void
 cli_replay_piece(void *arg, const struct gen_token *tok)
 {
-	(void)arg;
-	if (tok->piece_len > 0)
-		fwrite(tok->piece, 1, tok->piece_len, stdout);
+	util_write_text(stdout, tok->piece, tok->piece_len, *(int *)arg);
 	fflush(stdout);
 }
 
@@ -300,8 +299,7 @@ static void
 cli_replay_token(struct buf *b, const struct bpe *bpe, int32_t id)
 {
 	const char	*s;
-	size_t		 len, bad;
-	int		 utf8;
+	size_t		 len;
 
 	if (id < 0) {
 		buf_puts(b, "the end");
@@ -310,16 +308,7 @@ cli_replay_token(struct buf *b, const struct bpe *bpe, int32_t id)
 	buf_printf(b, "%d \"", (int)id);
 	if ((s = bpe_token_bytes(bpe, id, &len)) == NULL)
 		len = 0;
-	utf8 = utf8_is_valid(s, len, &bad);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8))
-			buf_printf(b, "\\x%02x", c);
-		else
-			buf_append(b, &s[i], 1);
-	}
+	buf_escape(b, s, len, BUF_ESC_TOKEN);
 	buf_puts(b, "\"");
 }
 
@@ -426,6 +415,7 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	struct err		 err;
 	int64_t			 new_id;
 	int			 rc = CLI_EXIT_ERROR;
+	int			 escape = util_escape_for(stdout, o->raw);
 
 	if ((m = cli_load_model(o)) == NULL ||
 	    (bpe = cli_load_bpe(o, 1)) == NULL)
@@ -434,7 +424,7 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	cli_replay_check_model(h, t, cli_model_path(o), m);
 	replay_settings(t, &o->gen, mask, &s);
 	if ((e = gen_engine_new(m, bpe, 1, &err)) == NULL ||
-	    (g = replay_run(e, t, &s, mask, cli_replay_piece, NULL, &res,
+	    (g = replay_run(e, t, &s, mask, cli_replay_piece, &escape, &res,
 	    &err)) == NULL) {
 		cli_error("replay of turn %lld: %s", (long long)t->id, err.msg);
 		goto out;
@@ -582,6 +572,8 @@ const struct cli_command cli_cmd_replay = {
 	"  -t, --temperature T      -p, --top-p P    --top-k K    --min-p P\n"
 	"      --repeat-penalty R   --repeat-window N    -s, --seed S\n"
 	"      --max-new-tokens N   --eos-token-id ID    --stop TEXT\n"
+	"      --raw                the text to a terminal as it is (by default\n"
+	"                           controls are shown there, not obeyed)\n"
 	"      --history PATH       the history file\n"
 	"      --no-history         do not record a variation\n"
 	"\n"

@@ -167,28 +167,6 @@ cmd_unescape(const char *s)
 	return out;
 }
 
-/* Append s with control characters escaped, for /show and /tokens. */
-static void
-cmd_escape(struct buf *out, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '\n')
-			buf_puts(out, "\\n");
-		else if (c == '\t')
-			buf_puts(out, "\\t");
-		else if (c == '\r')
-			buf_puts(out, "\\r");
-		else if (c == '\\')
-			buf_puts(out, "\\\\");
-		else if (c < 0x20 || c == 0x7f)
-			buf_printf(out, "\\x%02x", c);
-		else
-			buf_append(out, &s[i], 1);
-	}
-}
-
 /* Settings. */
 
 static int
@@ -432,7 +410,8 @@ cmd_show(const struct repl *st, struct buf *out)
 		buf_puts(out, "(none)");
 	for (int i = 0; i < st->gen.n_stop; i++) {
 		buf_puts(out, i ? " \"" : "\"");
-		cmd_escape(out, st->gen.stop[i], strlen(st->gen.stop[i]));
+		buf_escape(out, st->gen.stop[i], strlen(st->gen.stop[i]),
+		    BUF_ESC_TOKEN);
 		buf_puts(out, "\"");
 	}
 	buf_puts(out, "\n");
@@ -896,31 +875,24 @@ cmd_run(struct repl *st, const char *line, struct buf *out, struct err *err)
 }
 
 /*
- * A printable form of token id: its bytes with control characters and
- * invalid UTF-8 escaped (\n, \x1b).  Returns out.
+ * A printable form of token id: its bytes through buf_escape() (\n, \x1b,
+ * \u009b), or <|id N|> for an id the tokenizer lacks.  Returns out.
  */
 char *
 cmd_token_text(const struct repl *st, int32_t id, char *out, size_t out_cap)
 {
 	const char	*b = NULL;
-	size_t		 len = 0, i = 0;
+	size_t		 len = 0;
 	struct buf	 tmp;
 
 	if (st->bpe != NULL)
 		b = bpe_token_bytes(st->bpe, id, &len);
 	if (b == NULL) {
-		snprintf(out, out_cap, "<%d>", id);
+		snprintf(out, out_cap, "<|id %d|>", id);
 		return out;
 	}
 	buf_init(&tmp);
-	while (i < len) {
-		size_t ok = utf8_valid_prefix(b + i, len - i);
-
-		cmd_escape(&tmp, b + i, ok);
-		i += ok;
-		if (i < len)
-			buf_printf(&tmp, "\\x%02x", (unsigned char)b[i++]);
-	}
+	buf_escape(&tmp, b, len, BUF_ESC_TOKEN);
 	snprintf(out, out_cap, "%s", tmp.data != NULL ? tmp.data : "");
 	/* never leave half a character at the cut */
 	out[utf8_valid_prefix(out, strlen(out))] = '\0';
@@ -944,6 +916,7 @@ cmd_init(struct repl *st, const struct lm_options *o)
 	}
 	st->seed_fixed = o->seed_set;
 	st->replace_invalid = o->replace_invalid;
+	st->raw = o->raw;
 	st->turn_seed = o->gen.seed;
 	st->mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
 	    CMD_MODE_FRESH : CMD_MODE_CONTINUE;

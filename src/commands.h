@@ -56,6 +56,7 @@ struct repl {
 	int			 seed_fixed;	/* 1: every turn uses gen.seed */
 	enum cmd_mode		 mode;		/* continue or fresh */
 	int			 replace_invalid; /* 1: bad UTF-8 -> U+FFFD */
+	int			 raw;		/* --raw: reply text unescaped */
 
 	/* resources (borrowed) */
 	struct gen_engine	*engine;	/* NULL in unit tests */

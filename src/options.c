@@ -28,7 +28,7 @@ enum {
 	OPT_OUTPUT, OPT_REPLACE_INVALID, OPT_HISTORY, OPT_NO_HISTORY,
 	OPT_PLAIN, OPT_MODE, OPT_LOG, OPT_FORMAT, OPT_DTYPE, OPT_JSON,
 	OPT_ALL, OPT_SESSION, OPT_TOKENS, OPT_DUMP_LOGITS, OPT_BATCH,
-	OPT_QUICK, OPT_NO_PROGRESS, OPT_HELP, OPT_VERSION
+	OPT_QUICK, OPT_NO_PROGRESS, OPT_HELP, OPT_VERSION, OPT_RAW
 };
 
 struct options_def {
@@ -72,6 +72,7 @@ static const struct options_def options_table[] = {
 	{ "prompt-file",	required_argument,	OPT_PROMPT_FILE },
 	{ "output",		required_argument,	OPT_OUTPUT },
 	{ "replace-invalid",	no_argument,		OPT_REPLACE_INVALID },
+	{ "raw",		no_argument,		OPT_RAW },
 	{ "history",		required_argument,	OPT_HISTORY },
 	{ "no-history",		no_argument,		OPT_NO_HISTORY },
 	{ "plain",		no_argument,		OPT_PLAIN },
@@ -252,6 +253,7 @@ options_apply(struct lm_options *o, int c, const char *a)
 	case OPT_PROMPT_FILE:	o->prompt_file = a; return 0;
 	case OPT_OUTPUT:	o->output = a; return 0;
 	case OPT_REPLACE_INVALID: o->replace_invalid = 1; return 0;
+	case OPT_RAW:		o->raw = 1; return 0;
 	case OPT_HISTORY:	o->history = a; o->no_history = 0; return 0;
 	case OPT_NO_HISTORY:	o->no_history = 1; return 0;
 	case OPT_PLAIN:		o->plain = 1; return 0;

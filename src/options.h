@@ -38,6 +38,8 @@ struct lm_options {
 	const char		*prompt_file;	/* --prompt-file FILE */
 	const char		*output;	/* --output text|ids|jsonl */
 	int			 replace_invalid; /* --replace-invalid: U+FFFD */
+	int			 raw;		/* --raw: text to a terminal
+						 * unescaped */
 
 	/* history */
 	const char		*history;	/* --history PATH */

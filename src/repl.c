@@ -45,6 +45,7 @@ const char repl_usage[] =
 "      --mode continue|fresh  prompts continue the transcript, or start\n"
 "                             afresh (default continue)\n"
 "      --plain                line mode even on a terminal\n"
+"      --raw                  replies to a terminal unescaped (line mode)\n"
 "      --history PATH         history database; --no-history: none\n"
 "      --threads N            CPU threads (default all)\n"
 "  -v, --log FILE             debug log (-v: lmsh.log)\n"

@@ -33,6 +33,7 @@ struct line_state {
 	int		 tty_in;	/* stdin is a terminal: readline */
 	int		 at_bol;	/* stdout's last byte was a newline */
 	int		 failed;	/* a line failed: exit status 1 */
+	int		 escape;	/* replies to a terminal: escaped */
 };
 
 static void
@@ -146,7 +147,7 @@ line_on_token(void *arg, const struct gen_token *tok)
 
 	if (tok->piece_len == 0)
 		return;
-	fwrite(tok->piece, 1, tok->piece_len, stdout);
+	util_write_text(stdout, tok->piece, tok->piece_len, ls->escape);
 	fflush(stdout);
 	ls->at_bol = tok->piece[tok->piece_len - 1] == '\n';
 }
@@ -257,7 +258,8 @@ line_handle(struct line_state *ls, char *line)
 int
 repl_line_run(struct repl *st)
 {
-	struct line_state	 ls = { st, isatty(STDIN_FILENO), 1, 0 };
+	struct line_state	 ls = { st, isatty(STDIN_FILENO), 1, 0,
+	    util_escape_for(stdout, st->raw) };
 	struct sigaction	 sa, old;
 	struct err		 err;
 	char			*line;
