@@ -34,7 +34,19 @@ struct line_state {
 	int		 at_bol;	/* stdout's last byte was a newline */
 	int		 failed;	/* a line failed: exit status 1 */
 	int		 escape;	/* replies to a terminal: escaped */
+	int		 out_errno;	/* stdout failed (full, closed, EPIPE) */
 };
+
+/* Note the first failure to write or flush stdout: it ends the REPL with
+ * one line and status 1, never silently. */
+static void
+line_check_out(struct line_state *ls, int failed)
+{
+	if ((failed || ferror(stdout)) && ls->out_errno == 0)
+		ls->out_errno = errno != 0 ? errno : EIO;
+}
+
+static volatile sig_atomic_t line_exit_sig;	/* SIGTERM or SIGHUP came */
 
 static void
 line_on_sigint(int sig)
@@ -43,11 +55,25 @@ line_on_sigint(int sig)
 	line_sigint = 1;
 }
 
+/* SIGTERM and SIGHUP (a timeout wrapper, a closed terminal) stop a reply
+ * as Ctrl-C does, so that it is recorded as interrupted; then the REPL
+ * ends with status 128 + the signal. */
+static void
+line_on_term(int sig)
+{
+	line_exit_sig = sig;
+	line_sigint = 1;
+}
+
 /* Readline calls this when a read is interrupted by a signal: Ctrl-C at
  * the prompt clears the line, or says how to quit if it is empty. */
 static int
 line_rl_signal(void)
 {
+	if (line_exit_sig) {
+		rl_done = 1;		/* readline restores the terminal */
+		return 0;
+	}
 	if (!line_sigint)
 		return 0;
 	line_sigint = 0;
@@ -147,8 +173,9 @@ line_on_token(void *arg, const struct gen_token *tok)
 
 	if (tok->piece_len == 0)
 		return;
-	util_write_text(stdout, tok->piece, tok->piece_len, ls->escape);
-	fflush(stdout);
+	errno = 0;
+	line_check_out(ls, util_write_text(stdout, tok->piece, tok->piece_len,
+	    ls->escape) != 0 || fflush(stdout) != 0);
 	ls->at_bol = tok->piece[tok->piece_len - 1] == '\n';
 }
 
@@ -182,17 +209,19 @@ line_turn(struct line_state *ls, const char *prompt)
 	line_notes(&note);
 	ls->at_bol = 1;
 	while ((rc = cmd_turn_step(st, line_on_token, ls, &err)) == 1)
-		if (line_sigint) {
+		if (line_sigint || ls->out_errno) {
 			line_sigint = 0;
 			cmd_turn_interrupt(st);
 		}
 	log_debug("line: %d tokens, %.3f s wall from the first step, "
 	    "%.3f s in decode", st->n_generated, util_now() - st->turn_t0,
 	    gen_decode_seconds(st->sess));
+	errno = 0;
 	if (!ls->at_bol || st->n_generated == 0)
 		fputc('\n', stdout);
-	fflush(stdout);
-	if (gen_stop_reason(st->sess, 0) == GEN_STOP_INTERRUPTED)
+	line_check_out(ls, fflush(stdout) != 0);
+	if (gen_stop_reason(st->sess, 0) == GEN_STOP_INTERRUPTED &&
+	    ls->out_errno == 0)
 		fprintf(stderr, "[interrupted after %d tokens; kept]\n",
 		    st->n_generated);
 	if (rc < 0) {
@@ -243,8 +272,9 @@ line_handle(struct line_state *ls, char *line)
 		break;
 	}
 	if (out.len > 0) {
-		fputs(out.data, stdout);
-		fflush(stdout);
+		errno = 0;
+		line_check_out(ls, fputs(out.data, stdout) == EOF ||
+		    fflush(stdout) != 0);
 	}
 	buf_fini(&out);
 	free(text);
@@ -259,15 +289,18 @@ int
 repl_line_run(struct repl *st)
 {
 	struct line_state	 ls = { st, isatty(STDIN_FILENO), 1, 0,
-	    util_escape_for(stdout, st->raw) };
-	struct sigaction	 sa, old;
+	    util_escape_for(stdout, st->raw), 0 };
+	struct sigaction	 sa, old, old_term, old_hup;
 	struct err		 err;
-	char			*line;
+	char			*line = NULL;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = line_on_sigint;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old);	/* no SA_RESTART: reads see EINTR */
+	sa.sa_handler = line_on_term;
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
 	if (ls.tty_in) {
 		rl_readline_name = "lmsh";
 		rl_catch_signals = 0;
@@ -279,15 +312,25 @@ repl_line_run(struct repl *st)
 		    NULL, &err) != 0)
 			fprintf(stderr, "lmsh: history: %s\n", err.msg);
 	}
-	while ((line = line_read(&ls, LINE_PROMPT)) != NULL) {
-		int quit = line_handle(&ls, line);
+	while (!line_exit_sig && (line = line_read(&ls, LINE_PROMPT)) != NULL) {
+		int quit = line_exit_sig ? 1 : line_handle(&ls, line);
 
 		free(line);
+		if (ls.out_errno != 0) {
+			fprintf(stderr, "lmsh: standard output: %s\n",
+			    strerror(ls.out_errno));
+			ls.failed = 1;
+			break;
+		}
 		if (quit)
 			break;
 	}
-	if (line == NULL && ls.tty_in)
+	if ((line == NULL || line_exit_sig) && ls.tty_in)
 		fputc('\n', rl_outstream);
 	sigaction(SIGINT, &old, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	if (line_exit_sig)
+		return 128 + line_exit_sig;
 	return ls.failed ? 1 : 0;
 }

@@ -39,6 +39,7 @@
  * screen to restore it: the one running UI. */
 static struct ui		*ui_cur;
 static volatile sig_atomic_t	 ui_curses_on;
+static volatile sig_atomic_t	 ui_exit_sig;	/* SIGTERM or SIGHUP came */
 
 /* Terminal restoration, on every path out. */
 
@@ -59,11 +60,22 @@ ui_on_fatal_signal(int sig)
 	raise(sig);
 }
 
+/* SIGTERM and SIGHUP (a timeout wrapper, a closed terminal window) end
+ * lmsh as Ctrl-C then /quit would: a reply is stopped and recorded as
+ * interrupted, the terminal restored, and the exit status is 128 + sig. */
+static void
+ui_on_term(int sig)
+{
+	ui_exit_sig = sig;
+	if (ui_cur != NULL)
+		ui_cur->quit = 1;
+}
+
 static void
 ui_install_signals(void)
 {
-	static const int sigs[] = { SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS,
-	    SIGFPE, SIGILL, SIGABRT };
+	static const int sigs[] = { SIGQUIT, SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+	    SIGABRT };
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof sa);
@@ -72,6 +84,10 @@ ui_install_signals(void)
 	sa.sa_flags = SA_RESETHAND;
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaction(sigs[i], &sa, NULL);
+	sa.sa_handler = ui_on_term;	/* no SA_RESTART: wgetch() returns */
+	sa.sa_flags = 0;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	util_set_fatal_hook(ui_restore);
 	atexit(ui_restore);
 }
@@ -705,5 +721,5 @@ ui_run(struct repl *st)
 	}
 	free(u.lines);
 	buf_fini(&u.block);
-	return 0;
+	return ui_exit_sig ? 128 + ui_exit_sig : 0;
 }
