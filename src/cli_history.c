@@ -305,9 +305,11 @@ cli_replay_token(struct buf *b, const struct bpe *bpe, int32_t id)
 		buf_puts(b, "the end");
 		return;
 	}
+	if ((s = bpe_token_bytes(bpe, id, &len)) == NULL) {
+		buf_printf(b, "%d <|id %d|>", (int)id, (int)id);
+		return;
+	}
 	buf_printf(b, "%d \"", (int)id);
-	if ((s = bpe_token_bytes(bpe, id, &len)) == NULL)
-		len = 0;
 	buf_escape(b, s, len, BUF_ESC_TOKEN);
 	buf_puts(b, "\"");
 }

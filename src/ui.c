@@ -29,6 +29,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "bpe.h"
 #include "commands.h"
 #include "sampler.h"
 #include "ui.h"
@@ -430,9 +431,18 @@ static void
 ui_on_token(void *arg, const struct gen_token *tok)
 {
 	struct ui *u = arg;
+	char unknown[32];
 
 	if (tok->seq == 0 && tok->piece_len > 0)
 		ui_append(u, tok->piece, tok->piece_len, UI_CLS_OUTPUT);
+	/* an id the tokenizer lacks (a padded vocabulary) has no text: the
+	 * transcript is a display, so show it rather than nothing */
+	else if (tok->seq == 0 && tok->id != u->st->gen.eos_id &&
+	    u->st->bpe != NULL && tok->id >= 0 &&
+	    (size_t)tok->id >= bpe_n_vocab(u->st->bpe)) {
+		snprintf(unknown, sizeof unknown, "<|id %d|>", (int)tok->id);
+		ui_append(u, unknown, strlen(unknown), UI_CLS_OUTPUT);
+	}
 }
 
 /* Notices of a turn, joined into the message row. */
