@@ -628,9 +628,9 @@ history_path(const struct history *h)
 }
 
 /*
- * Did a write to this file fail since it was opened (a turn not recorded:
- * a full disk, a lock held too long)?  The failure's message went to the
- * caller that met it; this only remembers that it happened.
+ * Did an operation on this writable file fail since it was opened (a turn
+ * perhaps not recorded: a full disk, a lock held too long)?  The message
+ * went to the caller that met it; this only remembers that it happened.
  */
 int
 history_failed(const struct history *h)

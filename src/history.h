@@ -64,8 +64,8 @@ struct history	*history_open_timeout(const char *path, int read_only,
 		    int busy_ms, struct err *);
 void		 history_close(struct history *);
 const char	*history_path(const struct history *);
-/* 1 when a write to the file failed since it was opened (a turn was lost),
- * else 0; NULL gives 0. */
+/* 1 when an operation on a file opened for writing failed since it was
+ * opened (a turn may not have been recorded), else 0; NULL gives 0. */
 int		 history_failed(const struct history *);
 
 /* Model identity.  history_fingerprint() hashes the weights, config and

@@ -179,11 +179,20 @@ line_on_token(void *arg, const struct gen_token *tok)
 	ls->at_bol = tok->piece[tok->piece_len - 1] == '\n';
 }
 
+/* Errors and notes may quote a prompt or a file: controls are shown. */
+static void
+line_error(const char *msg)
+{
+	fputs("lmsh: ", stderr);
+	util_write_text(stderr, msg, strlen(msg), 1);
+	fputc('\n', stderr);
+}
+
 static void
 line_notes(struct buf *note)
 {
 	if (note->len > 0)
-		fputs(note->data, stderr);
+		util_write_text(stderr, note->data, note->len, 1);
 	note->len = 0;
 	if (note->data != NULL)
 		note->data[0] = '\0';
@@ -202,7 +211,7 @@ line_turn(struct line_state *ls, const char *prompt)
 	line_sigint = 0;
 	if (cmd_turn_begin(st, prompt, &note, &err) != 0) {
 		line_notes(&note);
-		fprintf(stderr, "lmsh: %s\n", err.msg);
+		line_error(err.msg);
 		ls->failed = 1;
 		goto out;
 	}
@@ -225,11 +234,11 @@ line_turn(struct line_state *ls, const char *prompt)
 		fprintf(stderr, "[interrupted after %d tokens; kept]\n",
 		    st->n_generated);
 	if (rc < 0) {
-		fprintf(stderr, "lmsh: %s\n", err.msg);
+		line_error(err.msg);
 		ls->failed = 1;
 	}
 	if (cmd_turn_end(st, &note, &err) != 0) {
-		fprintf(stderr, "lmsh: %s\n", err.msg);
+		line_error(err.msg);
 		ls->failed = 1;
 	}
 	line_notes(&note);
@@ -258,7 +267,7 @@ line_handle(struct line_state *ls, char *line)
 	case CMD_CLEAR:
 		break;
 	case CMD_ERROR:
-		fprintf(stderr, "lmsh: %s\n", err.msg);
+		line_error(err.msg);
 		ls->failed = 1;
 		break;
 	case CMD_QUIT:

@@ -6,7 +6,8 @@
 # with --raw; detokenize likewise; a stored prompt with OSC 52, a title
 # change and U+009B is escaped by history list, show and export --format
 # markdown, even into a pipe, and JSON escapes it per JSON; an error that
-# quotes a file name with ESC in it is escaped.
+# quotes a file name with ESC in it, or what was typed in the REPL, is
+# escaped.
 . "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 need_jq
 command -v script >/dev/null 2>&1 || { echo "no script(1)"; exit 77; }
@@ -80,4 +81,9 @@ grep -q '\\u009b2J' "$T/list" || no "list: $(cat "$T/list")"
 "$LMSH" generate --model "$T/m${ESC}]0;pwned" --prompt a 2>"$T/err" >/dev/null
 has_esc "$T/err" && no "error: raw ESC: $(od -c "$T/err")"
 grep -q 'm\\x1b\]0;pwned' "$T/err" || no "error: $(cat "$T/err")"
+# and one from the line REPL quoting what was typed
+printf '/temp x\033]0;pwned\007\n' | "$LMSH" --model "$M" --no-history \
+    >/dev/null 2>"$T/err"
+has_esc "$T/err" && no "REPL error: raw ESC: $(od -c "$T/err")"
+grep -q "'x\\x1b\]0;pwned\\x07'" "$T/err" || no "REPL error: $(cat "$T/err")"
 exit $fail
