@@ -85,5 +85,5 @@ grep -q 'm\\x1b\]0;pwned' "$T/err" || no "error: $(cat "$T/err")"
 printf '/temp x\033]0;pwned\007\n' | "$LMSH" --model "$M" --no-history \
     >/dev/null 2>"$T/err"
 has_esc "$T/err" && no "REPL error: raw ESC: $(od -c "$T/err")"
-grep -q "'x\\x1b\]0;pwned\\x07'" "$T/err" || no "REPL error: $(cat "$T/err")"
+grep -qF "'x\\x1b]0;pwned\\x07'" "$T/err" || no "REPL error: $(cat "$T/err")"
 exit $fail
