@@ -109,7 +109,14 @@ struct weights_pt {
 	char			*prefix;	/* "archive", owned */
 	struct weights_storage	*st;		/* [n_st] storages read so far */
 	size_t			 n_st;		/* storages read */
+	size_t			 st_allow;	/* bytes all storages may take */
+	size_t			 st_total;	/* bytes of those read */
 };
+
+/* Storages may exceed the tensors that view them (a saved view of a bigger
+ * tensor) by this much in all, and no more: a pickle that declares 2 GiB
+ * for a one-float tensor cannot make us inflate 2 GiB. */
+#define WEIGHTS_PT_SLACK	((size_t)64 << 20)
 
 /* CRC-32 as zip uses it: libzip's reader does not verify it for us. */
 static uint32_t weights_crc_table[256];
@@ -292,6 +299,10 @@ weights_pt_storage(struct weights *w, struct weights_pt *pt,
 	    declared == WEIGHTS_PT_ANY_SIZE)
 		err_set(err, "%s: the pickle declares %lld elements of %zu "
 		    "bytes", what, (long long)s->i, s->elem_size);
+	else if (declared > pt->st_allow - pt->st_total)
+		err_set(err, "%s: the pickle declares %zu bytes, far more than "
+		    "its tensors need (%zu bytes in all)", what, declared,
+		    pt->st_allow - WEIGHTS_PT_SLACK);
 	else
 		rc = weights_zip_read(w, pt, idx, what, declared,
 		    WEIGHTS_PT_ANY_SIZE, &st.data, &st.len, err);
@@ -299,6 +310,7 @@ weights_pt_storage(struct weights *w, struct weights_pt *pt,
 	free(name);
 	if (rc != 0)
 		return NULL;
+	pt->st_total += st.len;
 	pt->st = xreallocarray(pt->st, pt->n_st + 1, sizeof *pt->st);
 	pt->st[pt->n_st] = st;
 	return &pt->st[pt->n_st++];
@@ -365,6 +377,27 @@ weights_pt_tensor(struct weights *w, struct weights_pt *pt, const char *name,
 	return 0;
 }
 
+/* Bytes the model's tensors take, as the pickle declares them, plus the
+ * slack (saturating: an absurd shape is refused later, by name). */
+static size_t
+weights_pt_allow(const struct pickle_value *sd)
+{
+	size_t total = WEIGHTS_PT_SLACK;
+
+	for (size_t i = 1; i < sd->n_items; i += 2) {
+		const struct pickle_value *t = sd->items[i];
+		size_t n = t->kind == PICKLE_TENSOR ? t->elem_size : 0;
+		for (int d = 0; n != 0 && t->kind == PICKLE_TENSOR &&
+		    d < t->n_dims; d++)
+			if (t->shape[d] < 0 || util_mul_size(n,
+			    (size_t)t->shape[d], &n) != 0)
+				return SIZE_MAX;
+		if (util_add_size(total, n, &total) != 0)
+			return SIZE_MAX;
+	}
+	return total;
+}
+
 /* Pick the state dict: the root, or root["model"] of a training
  * checkpoint, whose "iteration" is kept. */
 static const struct pickle_value *
@@ -416,6 +449,7 @@ weights_pt_parse(struct weights *w, zip_t *za, size_t zip_len,
 	    pickle_root(pk), err);
 	if (sd == NULL)
 		goto out;
+	pt.st_allow = weights_pt_allow(sd);
 	for (size_t i = 0; i + 1 < sd->n_items; i += 2) {
 		const struct pickle_value *k = sd->items[i];
 		if (k->kind != PICKLE_STR) {

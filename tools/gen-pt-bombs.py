@@ -7,6 +7,8 @@ pickle-bomb.pt   data.pkl is 64 MiB * SCALE of EMPTY_LIST opcodes, deflated
                  to about 65 KB: the unpickler's appetite is the only bound.
 storage-bomb.pt  a state dict with one 4-byte tensor whose storage entry
                  data/0 is 2 GiB * SCALE of zeros, deflated to about 2 MB.
+view-bomb.pt     the same, but the pickle declares the storage's 2 GiB
+                 honestly: the one-float tensor is a view of it.
 """
 import sys
 import zipfile
@@ -66,5 +68,11 @@ write("pickle-bomb.pt", [
 ])
 write("storage-bomb.pt", [
     ("archive/data.pkl", STATE),
+    ("archive/data/0", (int(2 * scale * (1 << 30)), b"\0")),
+])
+write("view-bomb.pt", [
+    ("archive/data.pkl", STATE.replace(b"cpuq\x06K\x01t", b"cpuq\x06J" +
+                                       int(2 * scale * (1 << 28)).to_bytes(
+                                           4, "little") + b"t")),
     ("archive/data/0", (int(2 * scale * (1 << 30)), b"\0")),
 ])

@@ -10,7 +10,8 @@
  * dicts, training checkpoints (iteration, optimizer skipped), _orig_mod.,
  * bf16/f16 storages, views with a storage offset, protocol 4, a real file
  * from another PyTorch version, and hostile or broken archives, memory
- * bombs included: a storage entry bigger than the pickle declares, a data.pkl
+ * bombs included: a storage entry bigger than the pickle declares, a
+ * storage far bigger than the tensors that view it, a data.pkl
  * of EMPTY_LIST opcodes, a data.pkl over the unpickler's budget.  A legacy
  * (non-zip) torch file is named as such; a mapped file truncated while it
  * is read gives a message naming it, not a bare SIGBUS.
@@ -696,6 +697,43 @@ test_truncated_under_us(void)
 	free(path);
 }
 
+/* A pickle that declares an 80 MiB storage for its one-float tensor, and
+ * the 80 MiB (deflated to 80 KB) to match: refused before inflating. */
+static void
+test_pt_storage_too_big(void)
+{
+	/* {'w': _rebuild_tensor_v2(storage('0', FloatStorage, numel
+	 * 20971520), 0, (1,), (1,), False, OrderedDict())}, protocol 2 */
+	static const char pkl[] =
+	    "\200\002}q\000X\001\000\000\000wq\001ctorch._utils\012_re"
+	    "build_tensor_v2\012q\002((X\007\000\000\000storageq\003ct"
+	    "orch\012FloatStorage\012q\004X\001\000\000\0000q\005X\003"
+	    "\000\000\000cpuq\006J\000\000@\001tq\007QK\000K\001\205q\010"
+	    "K\001\205q\011\211ccollections\012OrderedDict\012q\012)Rq"
+	    "\013tq\014Rq\015s.";
+	char *path = xasprintf("%s/big-storage.pt", tmpdir);
+	size_t len = (size_t)20971520 * 4;
+	char *zeros = xcalloc(len, 1);
+	int zerr = 0;
+	struct err err;
+
+	zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
+	zip_source_t *s1 = za ? zip_source_buffer(za, pkl, sizeof pkl - 1, 0) :
+	    NULL;
+	CHECK(s1 != NULL && zip_file_add(za, "archive/data.pkl", s1, 0) >= 0);
+	zip_source_t *s2 = za ? zip_source_buffer(za, zeros, len, 0) : NULL;
+	CHECK(s2 != NULL && zip_file_add(za, "archive/data/0", s2, 0) >= 0);
+	CHECK(za != NULL && zip_close(za) == 0);
+	free(zeros);
+	struct weights *w = weights_open(path, &err);
+	CHECK_MSG(w == NULL && err_says(&err, path, "data/0: the pickle "
+	    "declares 83886080 bytes, far more than its tensors need (4 "
+	    "bytes in all)"), "%s", w ? "accepted" : err.msg);
+	weights_close(w);
+	unlink(path);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -716,6 +754,7 @@ main(void)
 	test_pt_refusals();
 	test_pt_zip_lies();
 	test_pt_pkl_too_big();
+	test_pt_storage_too_big();
 	test_truncated_under_us();
 	test_truncated("raw.pt");
 	test_truncated("train.pt");
