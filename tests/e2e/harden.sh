@@ -9,7 +9,8 @@
 W="$LMSH_TEST_DATA/weights"
 
 # --- valgrind cannot follow the re-exec -------------------------------------
-if command -v valgrind >/dev/null 2>&1; then
+# (not an ASan build: ASan and valgrind do not mix)
+if command -v valgrind >/dev/null 2>&1 && ! ldd "$LMSH" | grep -q libasan; then
 	valgrind -q --error-exitcode=99 "$LMSH" --version >"$T/out" 2>"$T/err" \
 	    || no "under valgrind: exit $?: $(cat "$T/err")"
 	grep -q '^lmsh ' "$T/out" || no "under valgrind: $(cat "$T/out" "$T/err")"

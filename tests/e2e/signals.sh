@@ -79,7 +79,9 @@ n=$(tr ',' '\n' <"$T/ids" | grep -c .)
 [ "$n" -ge 1 ] && [ "$n" -lt 40 ] || no "ids: $n ids before the kill: $(cat "$T/ids")"
 if command -v strace >/dev/null 2>&1 &&
     strace -f -o /dev/null true 2>/dev/null; then
-	strace -f -e trace=write -o "$T/trace" "$LMSH" generate --model "$M" \
+	# (LeakSanitizer cannot run under ptrace)
+	ASAN_OPTIONS=detect_leaks=0 \
+	    strace -f -e trace=write -o "$T/trace" "$LMSH" generate --model "$M" \
 	    --threads 1 --no-history --max-new-tokens 8 --eos-token-id -1 \
 	    --prompt "Once" --output ids >"$T/ids" 2>"$T/e" || no "ids: $(cat "$T/e")"
 	w=$(grep -c 'write(1,' "$T/trace")
