@@ -12,7 +12,7 @@ cat > "$T/run.sh" <<RUN
 trap '' XFSZ
 ulimit -f 200
 "$LMSH" --model "$MODEL" --threads 1 --history "$H" --max-new-tokens 20 \
-    --eos-token-id -1 --seed 1
+    --eos-token-id -1 --seed 1 --mode fresh
 echo EXIT=\$?
 exec sleep 600
 RUN
@@ -22,9 +22,11 @@ status_line | grep -q "hist on" || fail "not on at first: $(status_line)"
 i=0
 while ! status_line | grep -q "hist FAILED"; do
 	i=$((i + 1)); [ $i -lt 20 ] || fail "never failed: $(screen)"
-	tm send-keys -l "a long prompt to fill the history file, turn $i"
+	# no spaces: a Space typed during a reply would pause it
+	tm send-keys -l "fill-the-history-file-turn-$i."
 	tm send-keys Enter
-	wait_idle
+	wait_re "^fill-the-history-file-turn-$i\\."	# the turn began
+	wait_re "Enter send|hist FAILED"		# and ended
 done
 tm send-keys C-d
 wait_for "EXIT="
