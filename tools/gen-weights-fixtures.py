@@ -274,7 +274,8 @@ def gen_bombs():
     data.pkl of 1 MiB of EMPTY_LIST opcodes, and a storage entry of 16 MiB
     of zeros behind a pickle that declares one float.  Both deflate to a
     few KB."""
-    # torch.save before 1.6 wrote a bare pickle stream, not a zip
+    # torch.save before 1.6 wrote a bare pickle stream, not a zip (its
+    # storage keys differ from run to run; only its magic matters here)
     torch.save({"w": torch.ones(2)}, path("legacy.pt"),
                _use_new_zipfile_serialization=False)
     write_zip("bomb-pickle.pt", [("archive/data.pkl", b"]" * (1 << 20))],
