@@ -141,7 +141,8 @@ fi
 # SIGINT mid-reply: kept, recorded as interrupted, the REPL goes on
 new_db 7
 mkfifo "$T/in"
-LMSH_TEST_STEP_MS=100 "$LMSH" --model "$M" --threads 1 --max-new-tokens 40 \
+# (400 steps of 100 ms: the Ctrl-C lands mid-reply even on a loaded machine)
+LMSH_TEST_STEP_MS=100 "$LMSH" --model "$M" --threads 1 --max-new-tokens 400 \
     --eos-token-id -1 < "$T/in" > "$T/o" 2> "$T/e" &
 pid=$!
 exec 3> "$T/in"
