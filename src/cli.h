@@ -72,6 +72,8 @@ int	cli_parse_ids(const char *, size_t, int32_t **ids, size_t *n,
  * not give; do_sample false is temperature 0.  A bad file or value is a
  * warning and changes nothing of it. */
 void	cli_generation_defaults(struct lm_options *);
+/* Warn when the tokenizer is smaller than the model's vocabulary. */
+void	cli_check_vocab(const struct bpe *, const struct lm_model *);
 /* The model path as a user would name it (for messages and history). */
 const char *cli_model_path(const struct lm_options *);
 

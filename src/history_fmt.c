@@ -52,6 +52,14 @@ history_fmt_time(struct buf *b, double t, int iso)
 }
 
 /* The last component of a model path ("tiny" for ".../models/tiny/"). */
+/* Stored text for a human reader: controls shown, never sent (a prompt
+ * or a file name may hold ESC ] 52 ..., which sets the clipboard). */
+static void
+history_fmt_text(struct buf *b, const char *s)
+{
+	buf_escape(b, s, strlen(s), BUF_ESC_TEXT);
+}
+
 static void
 history_fmt_model(struct buf *b, const char *path)
 {
@@ -67,7 +75,7 @@ history_fmt_model(struct buf *b, const char *path)
 	start = len;
 	while (start > 0 && path[start - 1] != '/')
 		start--;
-	buf_append(b, path + start, len - start);
+	buf_escape(b, path + start, len - start, BUF_ESC_TEXT);
 }
 
 /* A string that may be NULL, as JSON. */
@@ -251,11 +259,18 @@ history_text_stats(struct buf *b, const struct history_turn *t)
 static void
 history_md_escape(struct buf *b, const char *s, size_t len)
 {
+	struct buf md;
+
+	buf_init(&md);
 	for (size_t i = 0; i < len; i++) {
-		if (strchr("\\`*_[]<>#|", s[i]) != NULL && s[i] != '\0')
-			buf_puts(b, "\\");
-		buf_append(b, s + i, 1);
+		if (strchr("\\`*_[<>#|", s[i]) != NULL && s[i] != '\0')
+			buf_puts(&md, "\\");
+		buf_append(&md, s + i, 1);
 	}
+	/* and no control reaches the reader's terminal */
+	if (md.len > 0)
+		buf_escape(b, md.data, md.len, BUF_ESC_TEXT);
+	buf_fini(&md);
 }
 
 static int
@@ -303,9 +318,10 @@ history_md_turn(struct buf *b, const struct history_turn *t)
 {
 	buf_printf(b, "## Turn %lld\n\n- time: ", (long long)t->id);
 	history_fmt_time(b, t->time, 1);
-	buf_printf(b, "\n- session: %lld, turn %d\n- model: `%s`",
-	    (long long)t->session_id, t->seq_no,
-	    t->model_path ? t->model_path : "-");
+	buf_printf(b, "\n- session: %lld, turn %d\n- model: `",
+	    (long long)t->session_id, t->seq_no);
+	history_fmt_text(b, t->model_path ? t->model_path : "-");
+	buf_puts(b, "`");
 	if (t->fingerprint != NULL)
 		buf_printf(b, " (sha256 `%.16s`)", t->fingerprint);
 	buf_puts(b, "\n- settings: ");
@@ -426,12 +442,15 @@ history_fmt_cut(struct buf *b, const char *s, size_t max)
 		if (word > cut / 2)
 			cut = word;
 	}
-	for (size_t i = 0; i < cut; i++) {
-		char c = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' :
-		    s[i];
+	/* C0 controls and DEL are spaces in a table; C1 controls and bytes
+	 * that are not UTF-8 are shown escaped, never sent as they are */
+	char *line = xstrndup(s, cut);
 
-		buf_append(b, &c, 1);
-	}
+	for (size_t i = 0; i < cut; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = ' ';
+	buf_escape(b, line, cut, BUF_ESC_TEXT);
+	free(line);
 	if (more && max != 0)
 		buf_puts(b, "...");
 	else if (more)
@@ -854,7 +873,9 @@ history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
 	buf_printf(out, "turn %lld (session %lld, turn %d)  ", (long long)t.id,
 	    (long long)t.session_id, t.seq_no);
 	history_fmt_time(out, t.time, 0);
-	buf_printf(out, "\nmodel     %s\n", t.model_path ? t.model_path : "-");
+	buf_puts(out, "\nmodel     ");
+	history_fmt_text(out, t.model_path ? t.model_path : "-");
+	buf_puts(out, "\n");
 	if (t.fingerprint != NULL)
 		buf_printf(out, "sha256    %s\n", t.fingerprint);
 	buf_puts(out, "settings  ");
@@ -868,9 +889,11 @@ history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
 	if (t.replay_of > 0)
 		buf_printf(out, "\nreplay of %lld", (long long)t.replay_of);
 	buf_puts(out, "\n--- prompt\n");
-	buf_append(out, t.prompt, t.prompt_len);
+	buf_escape(out, t.prompt, history_text_len(t.prompt, t.prompt_len),
+	    BUF_ESC_TEXT);
 	buf_puts(out, "\n--- output\n");
-	buf_append(out, t.output, t.output_len);
+	buf_escape(out, t.output, history_text_len(t.output, t.output_len),
+	    BUF_ESC_TEXT);
 	buf_puts(out, "\n");
 	history_turn_fini(&t);
 	return 0;
@@ -1003,11 +1026,21 @@ history_list_sessions(struct history *h, struct buf *out, struct err *err)
 		if (n++ == 0)
 			buf_printf(out, "%6s  %-19s  %5s  %-16s  %s\n", "ID",
 			    "STARTED", "TURNS", "NAME", "MODEL");
-		buf_printf(out, "%6lld  %-19s  %5d  %-16s  %s\n",
+		size_t before;
+
+		buf_printf(out, "%6lld  %-19s  %5d  ",
 		    (long long)sqlite3_column_int64(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
-		    sqlite3_column_int(st, 2), name != NULL ? name : "",
-		    model != NULL ? model : "");
+		    sqlite3_column_int(st, 2));
+		/* a name is the user's text: no control goes out as it is */
+		before = out->len;
+		if (name != NULL)
+			buf_escape(out, name, strlen(name), BUF_ESC_TEXT);
+		buf_printf(out, "%*s  ", out->len - before < 16 ?
+		    (int)(16 - (out->len - before)) : 0, "");
+		if (model != NULL)
+			buf_escape(out, model, strlen(model), BUF_ESC_TEXT);
+		buf_puts(out, "\n");
 	}
 	if (rc != SQLITE_DONE) {
 		history_db_err(h, err, "read sessions");

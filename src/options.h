@@ -37,7 +37,7 @@ enum options_id {
 	/* subcommand specific */
 	OPT_FORMAT, OPT_OUTPUT_DIR, OPT_DTYPE, OPT_COUNT, OPT_SESSION,
 	OPT_JSON, OPT_ALL, OPT_TOKENS, OPT_DUMP_LOGITS, OPT_QUICK,
-	OPT_NO_PROGRESS,
+	OPT_NO_PROGRESS, OPT_RAW,
 	/* every subcommand */
 	OPT_LOG, OPT_HELP, OPT_VERSION,
 	OPT__N
@@ -100,6 +100,8 @@ struct lm_options {
 	const char		*prompt_file;	/* --prompt-file FILE */
 	const char		*output;	/* --output text|ids|jsonl */
 	int			 replace_invalid; /* --replace-invalid: U+FFFD */
+	int			 raw;		/* --raw: text to a terminal
+						 * unescaped */
 
 	/* history */
 	const char		*history;	/* --history PATH */

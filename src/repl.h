@@ -40,6 +40,7 @@ struct repl_next {
 						   model keeps it */
 	int			 no_scrollback;	/* --no-scrollback: the screen
 						   leaves no transcript */
+	int			 raw;		/* --raw: reply text unescaped */
 };
 
 /* What repl.c opens and closes; borrowed here except the strings. */

@@ -23,6 +23,7 @@
 #include <readline/readline.h>
 
 #include "commands.h"
+#include "history.h"
 #include "sampler.h"
 #include "util.h"
 #include "ui_int.h"
@@ -628,7 +629,8 @@ ui_draw_status(struct ui *u)
 	UI_FIELD(8, "ctx %d/%d", st->fig.ctx_used, st->res.n_ctx);
 	UI_FIELD(9, "%d tok", st->fig.n_generated);
 	UI_FIELD(6, "%s/%s tok/s", pre, dec);
-	UI_FIELD(6, "hist %s", st->res.hist != NULL ? "on" : "off");
+	UI_FIELD(6, "hist %s", st->res.hist == NULL ? "off" :
+	    history_failed(st->res.hist) ? "FAILED" : "on");
 	UI_FIELD(2, "%s", st->next.mode == CMD_MODE_CONTINUE ? "continue" :
 	    "fresh");
 	if (u->paused)
