@@ -5,8 +5,9 @@
  * directory (the installed one, then the source tree's share/).  With a
  * directory or one of those names it loads that model and its tokenizer,
  * and only when both load does it swap them in: the story and the cached
- * context go (the old token ids mean nothing to another tokenizer), and
- * the history begins a new session, which records the new model.
+ * context go (the old token ids mean nothing to another tokenizer), the
+ * settings take the new model's generation_config.json, and the history
+ * begins a new session, which records the new model.
  */
 #include "config.h"
 
@@ -188,6 +189,26 @@ cmd_model_short(const char *path)
 	return xstrndup(start, (size_t)(end - start));
 }
 
+/* One generation_config.json key of the new model: the next turn's
+ * setting takes it (a bad value is skipped; /set changes it again). */
+static int
+cmd_model_default(void *arg, const char *key, double v)
+{
+	struct repl			*st = arg;
+	const struct sampler_setting	*row;
+	struct err			 err;
+
+	if (strcmp(key, "max_new_tokens") == 0) {
+		if (v >= GEN_MAX_NEW_MIN && v <= GEN_MAX_NEW_MAX && v == (int)v)
+			st->next.gen.max_new_tokens = (int)v;
+	} else if (strcmp(key, "do_sample") == 0) {
+		if (v == 0)
+			st->next.gen.sp.temperature = 0;
+	} else if ((row = sampler_setting_find(key)) != NULL)
+		sampler_setting_put(&st->next.gen.sp, row, v, &err);
+	return 0;
+}
+
 /* Swap in the model of dir; the old one stays when anything fails. */
 static int
 cmd_model_switch(struct repl *st, const char *dir, struct buf *out,
@@ -241,6 +262,8 @@ cmd_model_switch(struct repl *st, const char *dir, struct buf *out,
 	st->panel.logits = NULL;
 	sampler_free(st->panel.sampler);
 	st->panel.sampler = NULL;
+	if (model_generation_config(dir, cmd_model_default, st, err) != 0)
+		buf_printf(out, "%s (ignored)\n", err->msg);
 	cmd_model_session(st, out);
 	buf_printf(out, "model %s: context %d, vocabulary %d; the story "
 	    "starts afresh\n", dir, c->context_length, c->vocab_size);

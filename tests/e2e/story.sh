@@ -11,7 +11,8 @@
 # --resume exits 1; the context slides through several turns and every
 # turn replays identically with lmsh replay; /model lists
 # the models of $LMSH_MODEL_PATH and switches to one by name or directory
-# (a new session records it), and a bad name leaves the model as it was.
+# (a new session records it, its generation_config.json sets the
+# settings), and a bad name leaves the model as it was.
 . "$(dirname "$0")/common.sh"
 M="$LMSH_TEST_DATA/models/tiny"
 [ -f "$M/config.json" ] || exit 77
@@ -137,7 +138,8 @@ done
 # /model: the list, a switch by name, a bad one
 XDG_DATA_HOME="$T/xdg3"
 mkdir -p "$T/models/other" && cp "$M"/* "$T/models/other/"
-printf '/model\n/model other\nOnce\n/model /nowhere\n/model\n' |
+echo '{ "temperature": 0.3 }' > "$T/models/other/generation_config.json"
+printf '/model\n/model other\nOnce\n/model /nowhere\n/model\n/temp\n' |
     LMSH_MODEL_PATH="$T/models" lm --max-new-tokens 3 > "$T/o" 2> "$T/e" ||
     no "model: status $?"
 grep -q "^  other  *$T/models/other$" "$T/o" || no "model list: $(cat "$T/o")"
@@ -145,6 +147,7 @@ grep -q "^model $T/models/other: context 64, vocabulary 257" "$T/o" ||
     no "switch: $(cat "$T/o")"
 [ "$(grep -c "^model          $T/models/other$" "$T/o")" -eq 1 ] ||
     no "after the switch: $(cat "$T/o")"
+grep -qx "temperature    0.30" "$T/o" || no "the new model's defaults: $(cat "$T/o")"
 grep -q "^lmsh: model: /nowhere: not a model directory" "$T/e" ||
     no "bad model: $(cat "$T/e")"
 "$LMSH" history sessions | grep -Eq "^ +2  .* +1  .*$T/models/other$" ||
