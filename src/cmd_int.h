@@ -44,7 +44,7 @@ cmd_fn	cmd_do_help, cmd_do_set, cmd_do_short, cmd_do_show, cmd_do_clear,
 	cmd_do_history, cmd_do_show_turn, cmd_do_replay, cmd_do_tokens,
 	cmd_do_model, cmd_do_mode, cmd_do_quit,
 	cmd_do_save, cmd_do_undo, cmd_do_retry, cmd_do_edit, cmd_do_keep,
-	cmd_do_resume, cmd_do_name;
+	cmd_do_resume, cmd_do_name, cmd_do_shift;
 
 /* The story (cmd_story.c), for the turns (cmd_turn.c). */
 void	cmd_story_fit(struct repl *, int32_t *new_ids, size_t *n_new,

@@ -495,6 +495,29 @@ cmd_do_edit(struct repl *st, const struct cmd_entry *e, const char *args,
 	return CMD_RUN;
 }
 
+/* /shift [X]: the share of the unpinned context a full context drops. */
+enum cmd_action
+cmd_do_shift(struct repl *st, const struct cmd_entry *e, const char *args,
+    struct buf *out, struct err *err)
+{
+	char	*end;
+	double	 v;
+
+	(void)e;
+	if (*args != '\0') {
+		v = strtod(args, &end);
+		if (*end != '\0' || !(v >= 0 && v <= 1)) {
+			err_set(err, "shift: '%s' is not a number in [0, 1]",
+			    args);
+			return CMD_ERROR;
+		}
+		st->story.shift_share = v;
+	}
+	buf_printf(out, "shift          %g (of the context after the pinned "
+	    "part)\n", st->story.shift_share);
+	return CMD_DONE;
+}
+
 /* /keep [N]: the pinned prefix, in tokens. */
 enum cmd_action
 cmd_do_keep(struct repl *st, const struct cmd_entry *e, const char *args,

@@ -75,6 +75,8 @@ static const struct cmd_entry cmd_table[] = {
 	    cmd_do_edit },
 	{ "keep", NULL, "[N]", "tokens pinned when the context slides",
 	    cmd_do_keep },
+	{ "shift", NULL, "[X]", "share a full context drops (default 0.5)",
+	    cmd_do_shift },
 	{ "resume", NULL, "[SESSION]", "the story of a session (default the "
 	    "last)", cmd_do_resume },
 	{ "name", NULL, "TEXT", "name this session (lmsh --resume TEXT)",

@@ -33,8 +33,6 @@
 #include "util.h"
 
 #define CMD_HISTORY_DEFAULT	20	/* rows /history lists */
-#define CMD_SHIFT_SHARE		0.5	/* of the unpinned context a full
-					   context drops */
 /*
  * Forget the transcript: the next prompt starts from nothing, and the
  * engine drops its cached text.
@@ -352,7 +350,7 @@ cmd_init(struct repl *st, const struct lm_options *o)
 	st->turn.seed = o->gen->seed;
 	st->next.mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
 	    CMD_MODE_FRESH : CMD_MODE_CONTINUE;
-	st->story.shift_share = CMD_SHIFT_SHARE;
+	st->story.shift_share = o->shift;
 	if (o->keep >= 0) {
 		st->story.keep = (size_t)o->keep;
 		st->story.keep_set = 1;

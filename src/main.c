@@ -41,7 +41,8 @@ static const struct options_use main_repl_opts[] = {
 	{ OPT_MAX_NEW, NULL }, { OPT_EOS, NULL }, { OPT_STOP, NULL },
 	{ OPT_REPLACE_INVALID, "turn bytes of a prompt that are not UTF-8 "
 	    "into U+FFFD instead of refusing it" },
-	{ OPT_MODE, NULL }, { OPT_KEEP, NULL }, { OPT_RESUME, NULL },
+	{ OPT_MODE, NULL }, { OPT_KEEP, NULL }, { OPT_SHIFT, NULL },
+	{ OPT_RESUME, NULL },
 	{ OPT_NO_SCROLLBACK, NULL }, { OPT_PLAIN, NULL },
 	{ OPT_RAW, "replies to a terminal as they are (line mode; by "
 	    "default controls are shown there, not obeyed)" },

@@ -92,6 +92,8 @@ static const struct options_def options_table[OPT__N] = {
 	    "transcript (default); fresh: each starts afresh" },
 	[OPT_KEEP] = { "keep", 0, "N", "tokens pinned when the context "
 	    "slides (default: the first prompt's)" },
+	[OPT_SHIFT] = { "shift", 0, "X", "share of the context after the "
+	    "pinned part that a full context drops (default 0.5)" },
 	[OPT_NO_SCROLLBACK] = { "no-scrollback", 0, NULL,
 	    "leave no transcript on the terminal at the end" },
 	[OPT_RESUME] = { "resume", 0, NULL, "go on with the story of the last "
@@ -191,6 +193,7 @@ options_init(struct lm_options *o)
 	o->output = "text";
 	o->mode = "continue";
 	o->keep = -1;
+	o->shift = 0.5f;
 	o->count = 20;
 	if ((env = getenv("LMSH_MODEL")) != NULL && *env != '\0')
 		o->model = env;
@@ -397,6 +400,7 @@ options_apply_other(struct lm_options *o, int id, const char *a,
 		o->mode = a;
 		return 0;
 	case OPT_KEEP:		return options_int(a, 0, INT_MAX, &o->keep, err);
+	case OPT_SHIFT:		return options_float(a, 0, 1, &o->shift, err);
 	case OPT_NO_SCROLLBACK:	o->no_scrollback = 1; return 0;
 	case OPT_RESUME:	o->resume = 1; return 0;
 	case OPT_FORMAT:	o->format = a; return 0;

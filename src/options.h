@@ -33,7 +33,7 @@ enum options_id {
 	/* input and output */
 	OPT_PROMPT, OPT_PROMPT_TOKENS, OPT_PROMPT_FILE, OPT_REPLACE_INVALID,
 	OPT_NUM_SAMPLES, OPT_OUTPUT, OPT_HISTORY, OPT_NO_HISTORY, OPT_PLAIN,
-	OPT_MODE, OPT_KEEP, OPT_NO_SCROLLBACK, OPT_RESUME,
+	OPT_MODE, OPT_KEEP, OPT_SHIFT, OPT_NO_SCROLLBACK, OPT_RESUME,
 	/* subcommand specific */
 	OPT_FORMAT, OPT_OUTPUT_DIR, OPT_DTYPE, OPT_COUNT, OPT_SESSION,
 	OPT_JSON, OPT_ALL, OPT_TOKENS, OPT_DUMP_LOGITS, OPT_QUICK,
@@ -112,6 +112,8 @@ struct lm_options {
 	const char		*mode;		/* --mode continue|fresh */
 	int			 keep;		/* --keep N pinned tokens; -1:
 						   the first prompt */
+	float			 shift;		/* --shift: share of the unpinned
+						   context a full one drops */
 	int			 no_scrollback;	/* --no-scrollback */
 	int			 resume;	/* --resume [SESSION] given */
 	const char		*resume_session; /* its id or name (the operand

@@ -516,6 +516,9 @@ test_story(void)
 	CHECK(run("/keep 5") == CMD_DONE && st.story.keep == 5 &&
 	    st.story.keep_set && has("keep           5 tokens"));
 	CHECK(run("/keep -1") == CMD_ERROR);
+	CHECK(run("/shift") == CMD_DONE && has("shift          0.5"));
+	CHECK(run("/shift 2") == CMD_ERROR && strcmp(err.msg,
+	    "shift: '2' is not a number in [0, 1]") == 0);
 
 	/* the slide: 44 + a space and 30 + 4 of room is 79 > 64; half of the
 	 * 39 unpinned (20) goes, more than the 15 needed */
@@ -548,6 +551,19 @@ test_story(void)
 	/* undo puts the slid-out context back */
 	CHECK(run("/undo") == CMD_DONE && st.ctx.n_ids == 59 &&
 	    st.story.n_shifted_bytes == 20);
+
+	/* a share of 1 drops all of the unpinned part */
+	CHECK(run("/shift 1") == CMD_DONE);
+	memset(text, 'd', 50);
+	text[50] = '\0';
+	buf_fini(&out);
+	buf_init(&out);
+	CHECK(cmd_turn_begin(&st, text, &out, &err) == 0);
+	CHECK_MSG(has("context full: shifted out 54 tokens after the first 5"),
+	    "%s", out.data);
+	drain();
+	CHECK(cmd_turn_end(&st, &out, &err) == 0);
+	CHECK(run("/shift 0.5") == CMD_DONE);
 
 	CHECK(run("/clear") == CMD_CLEAR && st.story.n == 0 &&
 	    st.story.keep == 5);
