@@ -504,13 +504,15 @@ ui_turn_poll(void *arg)
 	return u->quit;
 }
 
-/* The story again, after /undo, /retry or /edit took turns out of it. */
+/* The story again, after /undo, /retry or /edit took turns out of it;
+ * with keep, below what the transcript holds (the banner at start-up). */
 static void
-ui_redraw_story(struct ui *u)
+ui_show_story(struct ui *u, int keep)
 {
 	const struct repl_story *s = &u->st->story;
 
-	ui_clear_transcript(u);
+	if (!keep)
+		ui_clear_transcript(u);
 	for (size_t i = 0; i < s->n; i++) {
 		ui_append_str(u, s->turns[i].text, UI_CLS_PROMPT);
 		ui_append_str(u, s->turns[i].reply, UI_CLS_OUTPUT);
@@ -540,15 +542,16 @@ ui_on_progress(void *arg, size_t done, size_t total)
 	ui_render(u, 0);
 }
 
-/* A resumed story: shown, and its context prefilled with progress. */
+/* A resumed story: shown (at start-up below the banner), and its context
+ * prefilled with progress. */
 static void
-ui_prefill(struct ui *u)
+ui_prefill(struct ui *u, int start)
 {
 	const struct cmd_sink sink = { ui_on_token, ui_on_note, ui_turn_poll,
 	    u, ui_on_progress };
 
 	if (u->st->story.changed)
-		ui_redraw_story(u);
+		ui_show_story(u, start);
 	if (!u->st->story.need_prefill)
 		return;
 	u->generating = 1;
@@ -576,7 +579,7 @@ ui_turn(struct ui *u, const char *prompt)
 	int		 rerun = prompt == NULL && st->story.rerun != NULL;
 
 	if (st->story.changed)
-		ui_redraw_story(u);
+		ui_show_story(u, 0);
 	if (st->next.mode == CMD_MODE_FRESH || (prompt == NULL && !rerun)) {
 		if (!ui_at_bol(u))
 			ui_newline(u);
@@ -654,7 +657,7 @@ ui_handle_line(struct ui *u, char *line)
 	switch (cmd_run(u->st, line, &out, &err)) {
 	case CMD_DONE:
 		if (u->st->story.changed)
-			ui_redraw_story(u);
+			ui_show_story(u, 0);
 		ui_show_output(u, line, &out);
 		break;
 	case CMD_EDIT:
@@ -685,7 +688,7 @@ ui_handle_line(struct ui *u, char *line)
 	}
 	buf_fini(&out);
 	if (u->st->story.need_prefill)
-		ui_prefill(u);
+		ui_prefill(u, 0);
 	ui_render(u, 0);
 }
 
@@ -805,7 +808,7 @@ ui_run(struct repl *st)
 	    "commands and keys.\n", UI_CLS_INFO);
 	ui_render(&u, 1);
 	if (st->story.need_prefill)
-		ui_prefill(&u);
+		ui_prefill(&u, 1);
 	while (!u.quit) {
 		wtimeout(u.iw, -1);
 		if ((c = wgetch(u.iw)) == ERR)

@@ -3,7 +3,8 @@
 # off the screen; /edit puts the last prompt back in the input line and
 # Enter reruns it in place of the old turn; text that slid out of the
 # context is drawn dim; on /quit the transcript is printed to the normal
-# screen (the scrollback), and with --no-scrollback it is not.
+# screen (the scrollback), and with --no-scrollback it is not; --resume
+# shows the story again.
 . "$LMSH_SRCDIR/tests/ui/common.sh"
 
 start -- --no-history --eos-token-id -1 --max-new-tokens 4 --seed 1
@@ -53,4 +54,21 @@ tm send-keys -l "/quit"
 tm send-keys Enter
 wait_for "EXIT=0"
 screen | grep -q Zebra && fail "--no-scrollback left the transcript"
+
+# --resume: the story comes back on the screen, its context prefilled
+restart
+start -- --eos-token-id -1 --max-new-tokens 4 --seed 1
+tm send-keys -l "Narwhal"
+tm send-keys Enter
+wait_idle
+tm send-keys -l "/quit"
+tm send-keys Enter
+wait_for "EXIT=0"
+restart
+start -- --resume --eos-token-id -1 --max-new-tokens 4
+wait_for "resumed: 1 turn"
+wait_for "Narwhal"
+tm send-keys -l "/quit"
+tm send-keys Enter
+wait_for "EXIT=0"
 exit 0
