@@ -54,5 +54,6 @@ void	cmd_story_end(struct repl *, const char *text, const char *reply,
 	    uint64_t seed, int64_t hist_id, int closed);
 void	cmd_story_abort(struct repl *);
 void	cmd_story_replayed(struct repl *, int64_t hist_id);
+size_t	cmd_story_bytes(const struct repl *, const int32_t *ids, size_t n);
 
 #endif

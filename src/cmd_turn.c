@@ -155,10 +155,12 @@ cmd_prompt_ids(struct repl *st, const char *typed, struct gen_settings *gs,
 	*gs = st->next.gen;
 	if (!st->next.seed_fixed)
 		gs->seed = cmd_random_seed();
-	if (st->story.rerun_seed_set) {
+	if (st->story.rerun_seed_set)
 		gs->seed = st->story.rerun_seed;
-		st->story.rerun_seed_set = 0;
-	}
+	else if (st->story.rerun_seed_new)
+		gs->seed = cmd_random_seed();
+	st->story.rerun_seed_set = 0;
+	st->story.rerun_seed_new = 0;
 	return 0;
 }
 

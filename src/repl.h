@@ -143,6 +143,8 @@ struct repl_story {
 						   next (owned), or NULL */
 	int			 rerun_seed_set; /* rerun with rerun_seed */
 	uint64_t		 rerun_seed;	/* the seed /retry keeps */
+	int			 rerun_seed_new; /* /retry new: a new seed even
+						   when --seed fixed one */
 	int			 editing;	/* /edit: the next prompt
 						   replaces the last turn */
 	int			 changed;	/* turns were removed: the front
