@@ -147,7 +147,8 @@ cli_history_do(struct history *h, const struct lm_options *o,
 		free(ids);
 		return CLI_EXIT_USAGE;
 	} else if (strcmp(verb, "show") == 0)
-		rc = history_show(h, ids[0], out, &err);
+		rc = o->json ? history_show_json(h, ids[0], out, &err) :
+		    history_show(h, ids[0], out, &err);
 	else if (strcmp(verb, "export") == 0)
 		rc = history_export(h, ids, (size_t)n_ops, o->format != NULL &&
 		    strcmp(o->format, "markdown") == 0, out, &err);
@@ -246,7 +247,7 @@ const struct cli_command cli_cmd_history = {
 	"history", history_run,
 	"list, show, search, export and delete recorded turns",
 	"usage: lmsh history [list] [-n N] [--session ID] [--json]\n"
-	"       lmsh history show ID\n"
+	"       lmsh history show [--json] ID\n"
 	"       lmsh history search [-n N] [--json] WORD...\n"
 	"       lmsh history export ID... | --all [--format json|markdown]\n"
 	"       lmsh history delete ID...\n"

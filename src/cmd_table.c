@@ -65,6 +65,8 @@ static const struct cmd_entry cmd_table[] = {
 	    cmd_do_show_turn },
 	{ "replay", NULL, "ID [-t T ...]", "run turn ID again and compare; "
 	    "-t 0 etc. override", cmd_do_replay },
+	{ "branch", NULL, "TURN STEP [TOKEN_ID]", "go on from token STEP of "
+	    "turn TURN", cmd_do_branch },
 	{ "tokens", NULL, "TEXT", "how TEXT tokenizes: ids and pieces",
 	    cmd_do_tokens },
 	{ "model", NULL, "", "model path and shape", cmd_do_model },

@@ -198,6 +198,38 @@ cmd_turn_reset(struct repl *st)
 	st->turn.new_ids = NULL;
 	st->turn.n_new = 0;
 	cmd_replay_free(st);
+	cmd_branch_free(st);
+}
+
+/* Start the branch /branch loaded: its context (in the cache up to the
+ * branch point when it is a recent reply), a new seed unless the seed is
+ * fixed, and the forced token. */
+static int
+cmd_branch_start(struct repl *st, struct gen_settings *gs, struct err *err)
+{
+	int32_t	*ids = NULL;
+	size_t	 n = 0;
+	int	 rc = -1;
+
+	if (cmd_branch_setup(st, gs, &ids, &n, err) != 0)
+		goto out;
+	gs->seed = st->next.seed_fixed ? st->next.gen.seed : cmd_random_seed();
+	st->turn.prompt = xstrdup("");
+	st->turn.new_ids = ids;
+	st->turn.n_new = n;
+	ids = NULL;
+	st->turn.parent = st->branch.from->id;
+	st->branch.running = 1;
+	if ((st->turn.sess = gen_new(st->res.engine, gs, err)) == NULL ||
+	    gen_add_prompt(st->turn.sess, st->turn.new_ids, n, 1, err) != 0 ||
+	    gen_start(st->turn.sess, err) != 0 ||
+	    (st->branch.forced && gen_force(st->turn.sess, st->branch.token,
+	    err) != 0))
+		goto out;
+	rc = 0;
+out:
+	free(ids);
+	return rc;
 }
 
 /* The status line's figures at the start of a turn. */
@@ -235,7 +267,11 @@ cmd_turn_begin(struct repl *st, const char *prompt, struct buf *note,
 		err_set(err, "no model loaded");
 		goto out;
 	}
-	if (prompt == NULL) {
+	st->turn.parent = 0;
+	if (prompt == NULL && st->branch.from != NULL) {
+		if (cmd_branch_start(st, &gs, err) != 0)
+			goto out;
+	} else if (prompt == NULL) {
 		if (st->turn.replay == NULL) {
 			err_set(err, "no turn to replay");
 			goto out;
@@ -246,6 +282,9 @@ cmd_turn_begin(struct repl *st, const char *prompt, struct buf *note,
 	} else {
 		if (cmd_prompt_ids(st, prompt, &gs, note, err) != 0)
 			goto out;
+		/* a prompt after the transcript continues the story */
+		if (st->ctx.n_ids > 0)
+			st->turn.parent = st->turn.last_id;
 		n = st->ctx.n_ids + st->turn.n_new;
 		ids = xreallocarray(NULL, n ? n : 1, sizeof *ids);
 		if (st->ctx.n_ids > 0)
@@ -314,8 +353,17 @@ cmd_record(struct repl *st, struct buf *note)
 	record_turn(&t, st->turn.sess, 0, st->turn.prompt);
 	t.session_id = st->res.session_id;
 	t.replay_of = st->turn.replay != NULL ? st->turn.replay->id : 0;
+	t.parent = st->turn.parent;
+	if (st->branch.running) {
+		t.branch = 1;
+		t.branch_step = st->branch.step;
+		t.forced = st->branch.forced;
+		t.forced_token = st->branch.token;
+	}
 	if (history_record_turn(st->res.hist, &t, &err) != 0)
 		buf_printf(note, "history: %s\n", err.msg);
+	else
+		st->turn.last_id = t.id;
 	history_turn_fini(&t);
 }
 

@@ -40,6 +40,7 @@ void
 cmd_clear(struct repl *st)
 {
 	st->ctx.n_ids = 0;
+	st->turn.last_id = 0;
 	st->fig.ctx_used = 0;
 	st->panel.have_logits = 0;
 	if (st->res.engine != NULL && st->turn.sess == NULL)
@@ -237,6 +238,7 @@ cmd_do_replay(struct repl *st, const struct cmd_entry *e, const char *args,
 		return CMD_ERROR;
 	}
 	cmd_replay_free(st);
+	cmd_branch_free(st);
 	st->turn.replay_over = st->next.gen;
 	st->turn.replay_mask = 0;
 	if (replay_parse_overrides(args + n, &st->turn.replay_over,

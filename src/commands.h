@@ -22,7 +22,8 @@ enum cmd_action {
 	CMD_ERROR,		/* failed; err holds one line */
 	CMD_QUIT,		/* /quit */
 	CMD_CLEAR,		/* /clear: forget the transcript, redraw */
-	CMD_RUN,		/* /replay: run the loaded turn (cmd_turn_begin) */
+	CMD_RUN,		/* /replay, /branch: run the loaded turn
+				   (cmd_turn_begin with no prompt) */
 	CMD_PROMPT		/* not a command: the line is prompt text */
 };
 
@@ -126,6 +127,12 @@ int		 cmd_history_prompts(struct repl *, int n,
 /* Between commands.c and cmd_turn.c. */
 void		 cmd_turn_reset(struct repl *);
 void		 cmd_replay_free(struct repl *);
+/* Between cmd_branch.c and cmd_turn.c: the pending branch's settings
+ * (seed left to the caller) and context ids (caller frees); forgetting
+ * it. */
+int		 cmd_branch_setup(struct repl *, struct gen_settings *,
+		    int32_t **ids, size_t *n, struct err *);
+void		 cmd_branch_free(struct repl *);
 
 /* The line-mode front end (repl_line.c); returns an exit status. */
 int		 repl_line_run(struct repl *);

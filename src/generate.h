@@ -53,6 +53,9 @@ int		 gen_step(struct gen_session *, gen_token_fn *, void *,
  * as gen_change entries.  Invalid values are refused. */
 int		 gen_set_params(struct gen_session *,
 		    const struct sampler_params *, struct err *);
+/* Take id as the next token of every running sequence instead of sampling
+ * it (a branch's forced token); no RNG draw.  -1 if id is not a token. */
+int		 gen_force(struct gen_session *, int32_t id, struct err *);
 void		 gen_interrupt(struct gen_session *);
 void		 gen_free(struct gen_session *);
 
@@ -62,6 +65,8 @@ const struct gen_settings *gen_settings(const struct gen_session *);
 const struct sampler_params *gen_params(const struct gen_session *);
 const int32_t	*gen_prompt_ids(const struct gen_session *, int seq, size_t *);
 const int32_t	*gen_output_ids(const struct gen_session *, int seq, size_t *);
+/* Final sampling probability of each generated id; borrowed. */
+const float	*gen_output_probs(const struct gen_session *, int seq, size_t *);
 /* Output text so far (NUL-terminated, flushed at the end); borrowed. */
 const char	*gen_output_text(const struct gen_session *, int seq, size_t *);
 enum gen_stop	 gen_stop_reason(const struct gen_session *, int seq);

@@ -142,6 +142,26 @@ history_json_settings(struct buf *b, const struct gen_settings *g)
 	buf_puts(b, "}");
 }
 
+/* ", "parent": 3, "branch_step": 5, "forced_token": null": a turn's place
+ * in its story tree, null for what it lacks. */
+static void
+history_json_tree(struct buf *b, int64_t parent, int branch, int step,
+    int forced, int32_t token)
+{
+	if (parent > 0)
+		buf_printf(b, ", \"parent\": %lld", (long long)parent);
+	else
+		buf_puts(b, ", \"parent\": null");
+	if (branch)
+		buf_printf(b, ", \"branch_step\": %d", step);
+	else
+		buf_puts(b, ", \"branch_step\": null");
+	if (forced)
+		buf_printf(b, ", \"forced_token\": %ld", (long)token);
+	else
+		buf_puts(b, ", \"forced_token\": null");
+}
+
 /* One turn as a JSON object (export). */
 static void
 history_json_turn(struct buf *b, const struct history_turn *t)
@@ -184,9 +204,20 @@ history_json_turn(struct buf *b, const struct history_turn *t)
 	else
 		buf_puts(b, "null");
 	if (t->replay_of > 0)
-		buf_printf(b, ", \"replay_of\": %lld}", (long long)t->replay_of);
+		buf_printf(b, ", \"replay_of\": %lld", (long long)t->replay_of);
 	else
-		buf_puts(b, ", \"replay_of\": null}");
+		buf_puts(b, ", \"replay_of\": null");
+	history_json_tree(b, t->parent, t->branch, t->branch_step, t->forced,
+	    t->forced_token);
+	buf_printf(b, ", \"undone\": %s", t->undone ? "true" : "false");
+	if (t->probs != NULL) {
+		buf_puts(b, ", \"probs\": [");
+		for (size_t i = 0; i < t->n_probs; i++)
+			buf_printf(b, "%s%.5g", i ? ", " : "",
+			    history_prob_unpack(t->probs[i]));
+		buf_puts(b, "]");
+	}
+	buf_puts(b, "}");
 }
 
 /* "temperature=0.8 top_p=0.9 ..." for show and markdown: the sampler's
@@ -286,7 +317,8 @@ history_md_turn(struct buf *b, const struct history_turn *t)
 /* Columns every summary query selects first, in this order. */
 #define HISTORY_SUMMARY_COLS \
 	"t.id, t.session_id, t.time, s.model_path, t.temperature, t.top_p, " \
-	"t.top_k, t.seed, t.stop_reason, t.n_output, t.prompt, t.replay_of"
+	"t.top_k, t.seed, t.stop_reason, t.n_output, t.prompt, t.replay_of, " \
+	"t.parent, t.branch_step, t.forced_token"
 
 /* One summary row as text or as a JSON object; snippet may be NULL. */
 static void
@@ -319,6 +351,11 @@ history_fmt_summary(struct buf *b, sqlite3_stmt *st, int json,
 		if (sqlite3_column_int64(st, 11) > 0)
 			buf_printf(b, ", \"replay_of\": %lld",
 			    sqlite3_column_int64(st, 11));
+		history_json_tree(b, sqlite3_column_int64(st, 12),
+		    sqlite3_column_type(st, 13) != SQLITE_NULL,
+		    sqlite3_column_int(st, 13),
+		    sqlite3_column_type(st, 14) != SQLITE_NULL,
+		    sqlite3_column_int(st, 14));
 		if (snippet != NULL) {
 			buf_puts(b, ", ");
 			history_json_str(b, "match", snippet);
@@ -353,7 +390,7 @@ history_run_summary(struct history *h, sqlite3_stmt *st, int json,
 		if (json)
 			buf_puts(out, n ? ",\n " : "");
 		history_fmt_summary(out, st, json, has_snippet ?
-		    (const char *)sqlite3_column_text(st, 12) : NULL);
+		    (const char *)sqlite3_column_text(st, 15) : NULL);
 		n++;
 	}
 	if (json)
@@ -448,8 +485,110 @@ out:
 	return rc;
 }
 
+/* ---- the story tree ----------------------------------------------------- */
+
+/* Deep enough for any story a person writes; guards a cycle a hand-edited
+ * file could hold. */
+#define HISTORY_TREE_DEPTH	256
+
+/* The root of id's tree: follow parents up. */
+static int64_t
+history_tree_root(struct history *h, int64_t id, struct err *err)
+{
+	for (int d = 0; d < HISTORY_TREE_DEPTH; d++) {
+		sqlite3_stmt	*st = history_prepare(h, "SELECT parent FROM "
+		    "turns WHERE id = ?", err);
+		int64_t		 up = 0;
+
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			up = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (up <= 0)
+			break;
+		id = up;
+	}
+	return id;
+}
+
+/* One line of the tree: indent, id, where it branched, the text it adds;
+ * "*" marks the turn shown. */
+static void
+history_tree_line(struct history *h, int64_t id, int depth, int64_t mark,
+    struct buf *out)
+{
+	struct history_turn	t;
+	struct err		err;
+
+	if (history_get_turn(h, id, &t, &err) != 0) {
+		history_turn_fini(&t);
+		return;
+	}
+	buf_printf(out, "%s ", id == mark ? "*" : " ");
+	for (int i = 0; i < depth; i++)
+		buf_puts(out, "  ");
+	buf_printf(out, "%lld", (long long)id);
+	if (t.branch)
+		buf_printf(out, " @%d", t.branch_step);
+	if (t.forced)
+		buf_printf(out, " =%ld", (long)t.forced_token);
+	if (t.undone)
+		buf_puts(out, " (undone)");
+	buf_puts(out, "  ");
+	history_fmt_line(out, t.prompt_len > 0 || (t.prompt && *t.prompt) ?
+	    t.prompt : t.output, 50);
+	buf_puts(out, "\n");
+	history_turn_fini(&t);
+}
+
+static int
+history_tree_walk(struct history *h, int64_t id, int depth, int64_t mark,
+    struct buf *out, struct err *err)
+{
+	int64_t	*kids = NULL;
+	size_t	 n = 0;
+	int	 rc = 0;
+
+	history_tree_line(h, id, depth, mark, out);
+	if (depth >= HISTORY_TREE_DEPTH)
+		return 0;
+	if (history_children(h, id, &kids, &n, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = history_tree_walk(h, kids[i], depth + 1, mark, out, err);
+	free(kids);
+	return rc;
+}
+
+/*
+ * The tree of turns id belongs to, from its root: one line per turn,
+ * children indented under their parent, "@S" the branch step, "=T" a
+ * forced token, "*" the turn id.  Nothing for a turn alone.
+ */
+int
+history_show_tree(struct history *h, int64_t id, struct buf *out,
+    struct err *err)
+{
+	int64_t	 root = history_tree_root(h, id, err), *kids = NULL;
+	size_t	 n = 0;
+
+	if (root < 0)
+		return -1;
+	if (root == id) {
+		if (history_children(h, id, &kids, &n, err) != 0)
+			return -1;
+		free(kids);
+		if (n == 0)
+			return 0;
+	}
+	buf_puts(out, "--- tree\n");
+	return history_tree_walk(h, root, 0, id, out, err);
+}
+
 /* Append turn id in full: header, model, settings, live changes, stop
- * reason and counts, then the prompt and the output. */
+ * reason and counts, its tree, then the prompt and the output. */
 int
 history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
 {
@@ -475,10 +614,45 @@ history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
 	history_text_stats(out, &t);
 	if (t.replay_of > 0)
 		buf_printf(out, "\nreplay of %lld", (long long)t.replay_of);
-	buf_puts(out, "\n--- prompt\n");
+	if (t.parent > 0 || t.branch) {
+		buf_puts(out, "\nparent    ");
+		if (t.parent > 0)
+			buf_printf(out, "%lld", (long long)t.parent);
+		else
+			buf_puts(out, "deleted");
+		if (t.branch)
+			buf_printf(out, "; a branch at step %d", t.branch_step);
+		if (t.forced)
+			buf_printf(out, ", token %ld forced", (long)t.forced_token);
+	}
+	if (t.undone)
+		buf_puts(out, "\nundone");
+	buf_puts(out, "\n");
+	if (history_show_tree(h, t.id, out, err) != 0) {
+		history_turn_fini(&t);
+		return -1;
+	}
+	buf_puts(out, "--- prompt\n");
 	buf_append(out, t.prompt, t.prompt_len);
 	buf_puts(out, "\n--- output\n");
 	buf_append(out, t.output, t.output_len);
+	buf_puts(out, "\n");
+	history_turn_fini(&t);
+	return 0;
+}
+
+/* Turn id as one JSON object (history show --json). */
+int
+history_show_json(struct history *h, int64_t id, struct buf *out,
+    struct err *err)
+{
+	struct history_turn t;
+
+	if (history_get_turn(h, id, &t, err) != 0) {
+		history_turn_fini(&t);
+		return -1;
+	}
+	history_json_turn(out, &t);
 	buf_puts(out, "\n");
 	history_turn_fini(&t);
 	return 0;

@@ -72,6 +72,19 @@ struct repl_turn {
 	unsigned		 replay_mask;	/* which (replay.h's bits) */
 	int			 step;		/* tokens sampled so far */
 	uint64_t		 seed;		/* seed of this (or the last) turn */
+	int64_t			 parent;	/* turn the running one continues */
+	int64_t			 last_id;	/* recorded id of the story's last
+						   turn, 0: none */
+};
+
+/* A branch /branch asked for (run by cmd_turn_begin with no prompt) or
+ * the one running; from is owned, NULL when there is none. */
+struct repl_branch {
+	struct history_turn	*from;		/* the parent turn */
+	int			 step;		/* its tokens kept */
+	int			 forced;	/* 1: token is forced at step */
+	int32_t			 token;
+	int			 running;	/* the turn running is the branch */
 };
 
 /* Figures for the status line (last or running turn). */
@@ -103,6 +116,7 @@ struct repl {
 	struct repl_turn	 turn;		/* the running turn */
 	struct repl_fig		 fig;		/* status line figures */
 	struct repl_panel	 panel;		/* candidate panel */
+	struct repl_branch	 branch;	/* /branch */
 };
 
 #endif
