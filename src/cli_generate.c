@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,8 @@ struct cg_run {
 	int			 cur;		/* sequence streaming now */
 	int			 started;	/* prefill done: turns to record */
 	int			 io_error;	/* stdout failed */
+	int			 probs;		/* --probs: jsonl carries them */
+	struct gen_pacer	 pacer;		/* --pace */
 };
 
 /* The session SIGINT stops; set while generating. */
@@ -257,6 +260,30 @@ cg_ids_line(struct buf *b, const int32_t *ids, size_t n, const char *sep)
 		buf_printf(b, "%s%d", i ? sep : "", ids[i]);
 }
 
+/* --probs: "probs" and "logprobs" arrays, one entry per token, put before
+ * the object's closing brace (a forced-out 0 has log-probability null). */
+static void
+cg_json_probs(struct cg_run *r, int k, struct buf *b)
+{
+	size_t		 n;
+	const float	*p = gen_output_probs(r->g, k, &n);
+
+	if (b->len < 2 || b->data[b->len - 2] != '}')
+		return;
+	b->len -= 2;
+	buf_puts(b, ", \"probs\": [");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, "%s%.9g", i ? ", " : "", (double)p[i]);
+	buf_puts(b, "], \"logprobs\": [");
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] > 0)
+			buf_printf(b, "%s%.9g", i ? ", " : "", log((double)p[i]));
+		else
+			buf_printf(b, "%snull", i ? ", " : "");
+	}
+	buf_puts(b, "]}\n");
+}
+
 /* The JSON object of one finished sequence. */
 static void
 cg_json(struct cg_run *r, int k, struct buf *b)
@@ -291,6 +318,8 @@ cg_json(struct cg_run *r, int k, struct buf *b)
 	    gen_output_ids(r->g, k, &n) ? n : 0, (double)sp->temperature,
 	    (double)sp->top_p, sp->top_k, (double)sp->min_p,
 	    (double)sp->repeat_penalty, sp->repeat_window, pf, dc);
+	if (r->probs)
+		cg_json_probs(r, k, b);
 }
 
 /* Sequence k comes to the front: text mode prints what it has so far. */
@@ -463,8 +492,18 @@ cg_generate(struct cg_run *r)
 				r->done[k] = 1;
 		cg_begin(r, 0);
 		cg_advance(r);
-		while ((rc = gen_step(r->g, cg_on_token, r, &err)) == 1)
-			;
+		while ((rc = gen_step(r->g, cg_on_token, r, &err)) == 1) {
+			double d;
+
+			gen_pace_shown(&r->pacer);
+			/* SIGINT cuts the sleep short, and the next step
+			 * ends the sequence */
+			if ((d = gen_pace_due(&r->pacer)) > 0) {
+				struct timespec ts = { (time_t)d,
+				    (long)((d - (double)(time_t)d) * 1e9) };
+				nanosleep(&ts, NULL);
+			}
+		}
 	}
 	sigaction(SIGINT, &old, NULL);
 	cg_active = NULL;
@@ -549,6 +588,8 @@ generate_run(int argc, char **argv)
 	r.n_seqs = gen_n_seqs(r.g);
 	r.n_samples = o.num_samples;
 	r.seed = o.gen.seed;
+	r.probs = o.probs;
+	gen_pace_start(&r.pacer, o.pace > 0 ? o.pace : 0);
 	r.done = xcalloc((size_t)r.n_seqs, 1);
 	rc = cg_generate(&r);
 	log_debug("generate: prefill %.3f s, decode %.3f s",
@@ -608,6 +649,10 @@ const struct cli_command cli_cmd_generate = {
 	"Output:\n"
 	"  --output text|ids|jsonl    generated text (default), ids, or one JSON\n"
 	"                             object per sample\n"
+	"  --probs                    jsonl: each token's probability and log-\n"
+	"                             probability (\"probs\", \"logprobs\")\n"
+	"  --pace N                   at most N tokens a second (default 0 = full\n"
+	"                             speed)\n"
 	"  --history PATH             history database to record in\n"
 	"  --no-history               do not record\n"
 	"  -v, --log FILE             debug log\n"

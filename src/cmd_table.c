@@ -20,6 +20,8 @@ const struct cmd_key cmd_live_keys[] = {
 	{ "+  -", "temperature up / down by 0.1 (also F6 / F5)" },
 	{ "]  [", "top-p up / down by 0.05 (also F8 / F7)" },
 	{ "Space", "pause / resume the reply" },
+	{ ".", "while paused: one more token (step mode)" },
+	{ "F3", "colour tokens by probability on / off (/color)" },
 	{ "Tab", "candidate panel on / off (also F2)" },
 	{ "Ctrl-C", "stop the reply and keep it (recorded as interrupted)" },
 	{ NULL, NULL }
@@ -31,7 +33,8 @@ const struct cmd_key cmd_edit_keys[] = {
 	{ "Alt-Enter", "insert a newline (or start a block with \"\"\")" },
 	{ "Up  Down", "earlier prompts, from the history database" },
 	{ "Ctrl-R", "search earlier prompts" },
-	{ "Tab", "complete a /command or a file name" },
+	{ "Tab", "complete a /command or a file name; on an empty line, "
+	    "the candidate panel" },
 	{ "PgUp  PgDn", "scroll the transcript (also the mouse wheel)" },
 	{ "F2", "candidate panel on / off" },
 	{ "F5  F6", "temperature down / up" },
@@ -67,6 +70,10 @@ static const struct cmd_entry cmd_table[] = {
 	    "-t 0 etc. override", cmd_do_replay },
 	{ "branch", NULL, "TURN STEP [TOKEN_ID]", "go on from token STEP of "
 	    "turn TURN", cmd_do_branch },
+	{ "pace", NULL, "[N]", "show at most N tokens a second; 0 = full "
+	    "speed", cmd_do_pace },
+	{ "color", NULL, "[on|off]", "colour tokens by probability (also F3)",
+	    cmd_do_color },
 	{ "tokens", NULL, "TEXT", "how TEXT tokenizes: ids and pieces",
 	    cmd_do_tokens },
 	{ "model", NULL, "", "model path and shape", cmd_do_model },

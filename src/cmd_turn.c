@@ -434,27 +434,54 @@ cmd_sink_notes(const struct cmd_sink *k, struct buf *note)
 }
 
 /*
+ * Between steps: the sink's poll, then, while the pace holds the next
+ * token back, poll again every few milliseconds so keys stay live.
+ * Returns 1 when the sink asks to stop.
+ */
+static int
+cmd_turn_wait(const struct cmd_sink *k, const struct gen_pacer *pacer)
+{
+	double d;
+
+	for (;;) {
+		if (k->poll(k->arg))
+			return 1;
+		if ((d = gen_pace_due(pacer)) <= 0)
+			return 0;
+		if (d > 0.01)
+			d = 0.01;
+		struct timespec ts = { 0, (long)(d * 1e9) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/*
  * The one turn driver; see commands.h.  Between steps the sink's poll
  * may take keys (which may change the settings, logged by the engine at
- * the step they take effect) and asks to stop.
+ * the step they take effect) and asks to stop.  The pace (/pace) only
+ * delays the next step, so it never changes a token.
  */
 int
 cmd_turn_run(struct repl *st, const char *prompt, const struct cmd_sink *k)
 {
 	struct buf	 note;
 	struct err	 err;
+	struct gen_pacer pacer;
 	int		 rc = -1, step = 1;
 
 	buf_init(&note);
+	gen_pace_start(&pacer, st->view.pace);
 	if (cmd_turn_begin(st, prompt, &note, &err) != 0) {
 		cmd_sink_notes(k, &note);
 		k->on_note(k->arg, err.msg, 1);
 		goto out;
 	}
 	cmd_sink_notes(k, &note);
-	while ((step = cmd_turn_step(st, k->on_token, k->arg, &err)) == 1)
-		if (k->poll(k->arg))
+	while ((step = cmd_turn_step(st, k->on_token, k->arg, &err)) == 1) {
+		gen_pace_shown(&pacer);
+		if (cmd_turn_wait(k, &pacer))
 			cmd_turn_interrupt(st);
+	}
 	log_debug("turn: %d tokens, %.3f s wall from the first step, "
 	    "%.3f s in decode", st->fig.n_generated, util_now() - st->fig.t0,
 	    gen_decode_seconds(st->turn.sess));

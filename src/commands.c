@@ -385,6 +385,7 @@ cmd_init(struct repl *st, const struct lm_options *o)
 	}
 	st->next.seed_fixed = o->seed_set;
 	st->next.replace_invalid = o->replace_invalid;
+	st->view.pace = o->pace;
 	st->turn.seed = o->gen.seed;
 	st->next.mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
 	    CMD_MODE_FRESH : CMD_MODE_CONTINUE;

@@ -35,6 +35,17 @@ struct cmd_key {
 extern const struct cmd_key cmd_live_keys[];	/* ends with a NULL keys */
 extern const struct cmd_key cmd_edit_keys[];	/* ends with a NULL keys */
 
+/* The probability bands /color and history show --color use, highest
+ * first: a token at or above CMD_BAND_HI is likely, below CMD_BAND_LO
+ * unlikely. */
+#define CMD_BAND_HI	0.5
+#define CMD_BAND_MID	0.2
+#define CMD_BAND_LO	0.05
+#define CMD_COLOR_LEGEND \
+	"p>=.5 plain, .2-.5 green, .05-.2 yellow, <.05 red"
+/* The band of a probability: 0 (likely) to 3 (unlikely). */
+int		 cmd_band(double p);
+
 /* Set-up.  cmd_init copies the settings (and stop strings) of opts. */
 void		 cmd_init(struct repl *, const struct lm_options *);
 void		 cmd_fini(struct repl *);

@@ -870,6 +870,41 @@ gen_free(struct gen_session *s)
 	free(s);
 }
 
+/* ---- pacing ---------------------------------------------------------------- */
+
+void
+gen_pace_start(struct gen_pacer *p, double pace)
+{
+	p->pace = pace > 0 ? pace : 0;
+	p->next = 0;
+}
+
+/* Seconds until the next step may run; 0 when it may now. */
+double
+gen_pace_due(const struct gen_pacer *p)
+{
+	double d;
+
+	if (p->pace <= 0)
+		return 0;
+	d = p->next - util_now();
+	return d > 0 ? d : 0;
+}
+
+/* A step was shown: the next one is due 1/pace later, counted from now
+ * when the last was late (a pause, a slow step) so that nothing bursts. */
+void
+gen_pace_shown(struct gen_pacer *p)
+{
+	double now = util_now();
+
+	if (p->pace <= 0)
+		return;
+	if (p->next < now)
+		p->next = now;
+	p->next += 1.0 / p->pace;
+}
+
 /* ---- results ---------------------------------------------------------------- */
 
 /* Sequences in the session (prompts times their samples). */

@@ -59,6 +59,18 @@ int		 gen_force(struct gen_session *, int32_t id, struct err *);
 void		 gen_interrupt(struct gen_session *);
 void		 gen_free(struct gen_session *);
 
+/* Pacing: at most pace tokens a second are shown (0: full speed).  The
+ * front ends wait gen_pace_due() seconds before each step and call
+ * gen_pace_shown() after it; a pause simply makes the next step due at
+ * once.  It never touches a session, so it cannot change a token. */
+struct gen_pacer {
+	double		 pace;		/* tokens per second, 0: no limit */
+	double		 next;		/* util_now() when the next is due */
+};
+void		 gen_pace_start(struct gen_pacer *, double pace);
+double		 gen_pace_due(const struct gen_pacer *);
+void		 gen_pace_shown(struct gen_pacer *);
+
 /* Results. */
 int		 gen_n_seqs(const struct gen_session *);
 const struct gen_settings *gen_settings(const struct gen_session *);

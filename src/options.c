@@ -27,7 +27,7 @@ enum {
 	OPT_OUTPUT, OPT_REPLACE_INVALID, OPT_HISTORY, OPT_NO_HISTORY,
 	OPT_PLAIN, OPT_MODE, OPT_LOG, OPT_FORMAT, OPT_DTYPE, OPT_JSON,
 	OPT_ALL, OPT_SESSION, OPT_TOKENS, OPT_DUMP_LOGITS, OPT_BATCH,
-	OPT_QUICK, OPT_NO_PROGRESS, OPT_HELP, OPT_VERSION,
+	OPT_QUICK, OPT_NO_PROGRESS, OPT_HELP, OPT_VERSION, OPT_PACE, OPT_PROBS,
 	OPT_SETTING = 1024	/* + row of sampler_settings */
 };
 
@@ -84,6 +84,8 @@ static const struct options_def options_table[] = {
 	{ "batch",		required_argument,	OPT_BATCH },
 	{ "quick",		no_argument,		OPT_QUICK },
 	{ "no-progress",	no_argument,		OPT_NO_PROGRESS },
+	{ "pace",		required_argument,	OPT_PACE },
+	{ "probs",		no_argument,		OPT_PROBS },
 	{ "help",		no_argument,		OPT_HELP },
 	{ "version",		no_argument,		OPT_VERSION },
 };
@@ -103,6 +105,7 @@ options_init(struct lm_options *o)
 	o->output = "text";
 	o->mode = "continue";
 	o->count = 20;
+	o->pace = -1;
 	if ((env = getenv("LMSH_MODEL")) != NULL && *env != '\0')
 		o->model = env;
 	if ((env = getenv("LMSH_HISTORY")) != NULL && *env != '\0')
@@ -283,6 +286,8 @@ options_apply(struct lm_options *o, int c, const char *a)
 	case OPT_BATCH:		return options_int(nm, a, 1, 4096, &o->batch);
 	case OPT_QUICK:		o->quick = 1; return 0;
 	case OPT_NO_PROGRESS:	o->no_progress = 1; return 0;
+	case OPT_PACE:		return options_float(nm, a, 0, 1e6, &o->pace);
+	case OPT_PROBS:		o->probs = 1; return 0;
 	case 'v':		o->log_path = "lmsh.log"; return 0;
 	}
 	return -1;

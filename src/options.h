@@ -38,6 +38,10 @@ struct lm_options {
 	const char		*prompt_file;	/* --prompt-file FILE */
 	const char		*output;	/* --output text|ids|jsonl */
 	int			 replace_invalid; /* --replace-invalid: U+FFFD */
+	float			 pace;		/* --pace: most tokens/s shown;
+						   0 full speed, -1 the front
+						   end's default */
+	int			 probs;		/* --probs (jsonl output) */
 
 	/* history */
 	const char		*history;	/* --history PATH */

@@ -47,6 +47,8 @@ const char repl_usage[] =
 "      --mode continue|fresh  prompts continue the transcript, or start\n"
 "                             afresh (default continue)\n"
 "      --plain                line mode even on a terminal\n"
+"      --pace N               show at most N tokens a second (default 30\n"
+"                             on the screen, 0 = full speed in line mode)\n"
 "      --history PATH         history database; --no-history: none\n"
 "      --threads N            CPU threads (default all)\n"
 "  -v, --log FILE             debug log (-v: lmsh.log)\n"

@@ -77,6 +77,14 @@ struct repl_turn {
 						   turn, 0: none */
 };
 
+/* How replies are shown (/pace, /color); never changes a token. */
+struct repl_view {
+	double			 pace;		/* most tokens a second; 0: full
+						   speed; < 0: the front end's
+						   default */
+	int			 color;		/* colour tokens by probability */
+};
+
 /* A branch /branch asked for (run by cmd_turn_begin with no prompt) or
  * the one running; from is owned, NULL when there is none. */
 struct repl_branch {
@@ -117,6 +125,7 @@ struct repl {
 	struct repl_fig		 fig;		/* status line figures */
 	struct repl_panel	 panel;		/* candidate panel */
 	struct repl_branch	 branch;	/* /branch */
+	struct repl_view	 view;		/* /pace, /color */
 };
 
 #endif

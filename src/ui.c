@@ -304,6 +304,11 @@ ui_key_common(struct ui *u, int c)
 	case KEY_F(2):
 		ui_toggle_panel(u);
 		return 1;
+	case KEY_F(3):
+		u->st->view.color = !u->st->view.color;
+		ui_message(u, 0, "color %s", u->st->view.color ?
+		    "on: " CMD_COLOR_LEGEND : "off");
+		return 1;
 	case KEY_F(5):
 		ui_knob(u, "temperature", -1);
 		return 1;
@@ -353,10 +358,39 @@ ui_key_live(struct ui *u, int c)
 	case ' ':
 		u->paused = !u->paused;
 		break;
+	case '.':
+		u->step_once = u->paused;
+		break;
 	case '\t':
 		ui_toggle_panel(u);
 		break;
 	}
+}
+
+/* Just after a reply: a live key still means what it meant while the
+ * reply streamed (a knob turns for the next reply, Tab toggles the panel,
+ * Space and '.' find nothing to pause), and never reaches the prompt. */
+static int
+ui_key_grace(struct ui *u, int c)
+{
+	/* only before anything is typed: then the keys are text */
+	if (util_now() >= u->grace_until || rl_end > 0 || u->kq_len > 0)
+		return 0;
+	switch (c) {
+	case '+': case '=': case '-': case '_': case '[': case ']':
+		ui_key_live(u, c);
+		ui_message(u, 0, "%s for the next reply", c == '[' ||
+		    c == ']' ? "top-p changed" : "temperature changed");
+		return 1;
+	case '\t':
+		ui_toggle_panel(u);
+		return 1;
+	case ' ':
+	case '.':
+		ui_message(u, 0, "the reply has ended");
+		return 1;
+	}
+	return 0;
 }
 
 /* A key at the prompt: ours, or bytes for readline. */
@@ -380,6 +414,13 @@ ui_key_idle(struct ui *u, int c)
 		rl_set_prompt("> ");
 		ui_render(u, 0);
 		return;
+	case '\t':
+		/* nothing to complete: never a list of files */
+		if (rl_end == 0 && !u->block.open) {
+			ui_toggle_panel(u);
+			return;
+		}
+		break;
 	case KEY_UP:	seq = "\033[A"; break;
 	case KEY_DOWN:	seq = "\033[B"; break;
 	case KEY_RIGHT:	seq = "\033[C"; break;
@@ -403,6 +444,8 @@ ui_key(struct ui *u, int c)
 	if (c != KEY_RESIZE && c != KEY_MOUSE && !u->generating)
 		u->msg[0] = '\0';	/* a message lasts until the next key */
 	if (ui_key_common(u, c))
+		return;
+	if (!u->generating && ui_key_grace(u, c))
 		return;
 	if (u->generating)
 		ui_key_live(u, c);
@@ -445,7 +488,9 @@ ui_on_token(void *arg, const struct gen_token *tok)
 
 	ui_turn_started(u);
 	if (tok->seq == 0 && tok->piece_len > 0)
-		ui_append(u, tok->piece, tok->piece_len, UI_CLS_OUTPUT);
+		ui_append(u, tok->piece, tok->piece_len, (enum ui_cls)
+		    (UI_CLS_OUTPUT | (cmd_band(tok->prob) + 1) <<
+		    UI_BAND_SHIFT));
 }
 
 /* Notices of a turn, joined into the message row; an error turns it
@@ -473,7 +518,8 @@ ui_turn_poll(void *arg)
 		ui_poll_keys(u);
 		if (u->paused || ui_render_due(u))
 			ui_render(u, 0);
-	} while (u->paused && !u->quit);
+	} while (u->paused && !u->quit && !u->step_once);
+	u->step_once = 0;
 	return u->quit;
 }
 
@@ -491,8 +537,8 @@ ui_turn(struct ui *u, const char *prompt)
 		if (u->n_lines > 1)
 			ui_newline(u);
 	} else if (u->n_lines > 0 && !ui_at_bol(u) &&
-	    u->lines[u->n_lines - 1].cls[u->lines[u->n_lines - 1].n - 1] >=
-	    UI_CLS_INFO)
+	    (u->lines[u->n_lines - 1].cls[u->lines[u->n_lines - 1].n - 1] &
+	    UI_CLS_MASK) >= UI_CLS_INFO)
 		ui_newline(u);
 	u->scroll = 0;
 	if (prompt != NULL)
@@ -507,6 +553,7 @@ ui_turn(struct ui *u, const char *prompt)
 	    u->utf8 ? "\xe2\x80\xa6" : "...");
 	ui_render(u, 0);
 	cmd_turn_run(st, prompt, &sink);
+	u->grace_until = util_now() + UI_GRACE_S;
 	u->generating = 0;
 	u->paused = 0;
 	u->waiting = 0;
@@ -627,6 +674,9 @@ ui_start(struct ui *u)
 		init_pair(UI_PAIR_KEPT, COLOR_GREEN, -1);
 		init_pair(UI_PAIR_CUT, COLOR_RED, -1);
 		init_pair(UI_PAIR_STATUS, -1, -1);
+		init_pair(UI_PAIR_BAND1, COLOR_GREEN, -1);
+		init_pair(UI_PAIR_BAND2, COLOR_YELLOW, -1);
+		init_pair(UI_PAIR_BAND3, COLOR_RED, -1);
 	}
 	ui_layout(u);
 	return 0;
@@ -649,6 +699,8 @@ ui_run(struct repl *st)
 	buf_init(&u.notes);
 	ui_newline(&u);
 	st->panel.want_logits = 1;
+	if (st->view.pace < 0)
+		st->view.pace = UI_PACE_DEFAULT;
 	/* before the first rl_set_screen_size(): readline must not export
 	 * LINES and COLUMNS, which would pin curses to the first size */
 	rl_change_environment = 0;

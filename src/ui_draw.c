@@ -272,11 +272,35 @@ ui_clear_transcript(struct ui *u)
 	ui_newline(u);
 }
 
+/* An output token's look in its probability band under /color: colours,
+ * or underline, bold and reverse where colours are off. */
 static attr_t
-ui_cls_attr(const struct ui *u, enum ui_cls cls, short *pair)
+ui_band_attr(const struct ui *u, int band, short *pair)
 {
+	static const attr_t mono[] = { A_NORMAL, A_UNDERLINE,
+	    A_UNDERLINE | A_BOLD, A_REVERSE };
+
+	*pair = 0;
+	if (band <= 0 || band > 3 || !u->st->view.color)
+		return A_NORMAL;
+	if (u->color) {
+		*pair = (short)(band == 1 ? UI_PAIR_BAND1 : band == 2 ?
+		    UI_PAIR_BAND2 : UI_PAIR_BAND3);
+		return A_NORMAL;
+	}
+	return mono[band];
+}
+
+static attr_t
+ui_cls_attr(const struct ui *u, unsigned cls_band, short *pair)
+{
+	enum ui_cls cls = (enum ui_cls)(cls_band & UI_CLS_MASK);
+
 	*pair = 0;
 	switch (cls) {
+	case UI_CLS_OUTPUT:
+		return ui_band_attr(u, (int)(cls_band >> UI_BAND_SHIFT) - 1,
+		    pair);
 	case UI_CLS_PROMPT:
 		*pair = u->color ? UI_PAIR_PROMPT : 0;
 		return A_BOLD;
@@ -319,8 +343,8 @@ ui_draw_line_rows(struct ui *u, const struct ui_line *l, int row, int y,
 			if ((i == e || clip || l->cls[i] != l->cls[run]) &&
 			    i > run) {
 				short	pair;
-				attr_t	a = ui_cls_attr(u,
-				    (enum ui_cls)l->cls[run], &pair);
+				attr_t	a = ui_cls_attr(u, l->cls[run],
+				    &pair);
 
 				wattr_set(u->tw, a, pair, NULL);
 				waddnwstr(u->tw, l->wc + run, (int)(i - run));
@@ -520,8 +544,8 @@ ui_draw_message(struct ui *u)
 		ui_put(u->mw, u->msg, u->cols - getcurx(u->mw));
 	} else {
 		if (u->generating && u->paused)
-			hint = "paused: Space resumes  +/- temp  [/] top-p  "
-			    "Tab panel  Ctrl-C stop";
+			hint = "paused: Space resumes  . one token  +/- temp  "
+			    "[/] top-p  Tab panel  Ctrl-C stop";
 		else if (u->generating)
 			hint = "+/- temp  [/] top-p  Space pause  Tab panel  "
 			    "Ctrl-C stop";
@@ -584,6 +608,11 @@ ui_draw_status(struct ui *u)
 	UI_FIELD(6, "hist %s", st->res.hist != NULL ? "on" : "off");
 	UI_FIELD(2, "%s", st->next.mode == CMD_MODE_CONTINUE ? "continue" :
 	    "fresh");
+	if (st->view.pace > 0)
+		UI_FIELD(3, "pace %g", st->view.pace);
+	if (st->view.color)
+		UI_FIELD(7, "%s", u->color ? "p>=.5 .2+ green .05+ yellow red" :
+		    "p>=.5 .2+ underline .05+ bold reverse");
 	if (u->paused)
 		UI_FIELD(11, "PAUSED");
 #undef UI_FIELD

@@ -17,6 +17,24 @@
 #define UI_WHEEL_ROWS	3
 #define UI_N_HISTORY	1000	/* earlier prompts for the up-arrow */
 #define UI_KEYQ_CAP	4096
+/* The curses REPL's pace when --pace is not given, in tokens a second.
+ * The bundled model writes a 250-token reply in 0.1-0.2 s: nobody can
+ * read it, pause it or turn a knob in time.  Tried at 10, 20, 30, 60:
+ * at 30 a reply reads as fast, steady text (about 20 words a second, a
+ * 250-token reply in 8 s), a key pressed on seeing a word lands within
+ * the next 5-10 tokens (a 150-300 ms reaction), and Space stops it
+ * mid-sentence; 60 halves that margin, 20 and below feel slow for a
+ * story.  It only delays steps, so the tokens are the same. */
+#define UI_PACE_DEFAULT	30
+/* After a reply ends, the live keys keep their meaning this long, so a
+ * key aimed at the reply never lands in the prompt. */
+#define UI_GRACE_S	0.5
+
+/* A transcript character's class is its low bits; an output token's
+ * probability band (cmd_band() + 1, 0: none) is kept above them, so that
+ * /color can recolour the whole transcript at any time. */
+#define UI_CLS_MASK	0x0f
+#define UI_BAND_SHIFT	4
 
 /* Character classes in the transcript, each with its own look. */
 enum ui_cls {
@@ -31,7 +49,8 @@ enum ui_cls {
 /* Colour pairs. */
 enum {
 	UI_PAIR_PROMPT = 1, UI_PAIR_INFO, UI_PAIR_NOTE, UI_PAIR_ERROR,
-	UI_PAIR_KEPT, UI_PAIR_CUT, UI_PAIR_STATUS
+	UI_PAIR_KEPT, UI_PAIR_CUT, UI_PAIR_STATUS, UI_PAIR_BAND1,
+	UI_PAIR_BAND2, UI_PAIR_BAND3
 };
 
 struct ui_line {
@@ -67,6 +86,9 @@ struct ui {
 	int		 panel;		/* candidate panel shown */
 	int		 generating;	/* a turn runs: live keys */
 	int		 paused;	/* the turn waits */
+	int		 step_once;	/* paused: let one token through */
+	double		 grace_until;	/* util_now() until which the live
+					   keys outlast the reply */
 	char		 msg[512];	/* message row text */
 	int		 msg_err;	/* msg is an error */
 	double		 last_draw;	/* util_now() of the last redraw */
