@@ -28,6 +28,7 @@ enum {
 	OPT_PLAIN, OPT_MODE, OPT_LOG, OPT_FORMAT, OPT_DTYPE, OPT_JSON,
 	OPT_ALL, OPT_SESSION, OPT_TOKENS, OPT_DUMP_LOGITS, OPT_BATCH,
 	OPT_QUICK, OPT_NO_PROGRESS, OPT_HELP, OPT_VERSION, OPT_PACE, OPT_PROBS,
+	OPT_COLOR,
 	OPT_SETTING = 1024	/* + row of sampler_settings */
 };
 
@@ -86,6 +87,7 @@ static const struct options_def options_table[] = {
 	{ "no-progress",	no_argument,		OPT_NO_PROGRESS },
 	{ "pace",		required_argument,	OPT_PACE },
 	{ "probs",		no_argument,		OPT_PROBS },
+	{ "color",		no_argument,		OPT_COLOR },
 	{ "help",		no_argument,		OPT_HELP },
 	{ "version",		no_argument,		OPT_VERSION },
 };
@@ -288,6 +290,7 @@ options_apply(struct lm_options *o, int c, const char *a)
 	case OPT_NO_PROGRESS:	o->no_progress = 1; return 0;
 	case OPT_PACE:		return options_float(nm, a, 0, 1e6, &o->pace);
 	case OPT_PROBS:		o->probs = 1; return 0;
+	case OPT_COLOR:		o->color = 1; return 0;
 	case 'v':		o->log_path = "lmsh.log"; return 0;
 	}
 	return -1;

@@ -42,6 +42,7 @@ struct lm_options {
 						   0 full speed, -1 the front
 						   end's default */
 	int			 probs;		/* --probs (jsonl output) */
+	int			 color;		/* --color (history show) */
 
 	/* history */
 	const char		*history;	/* --history PATH */

@@ -8,7 +8,8 @@
 # after its parent is deleted; `history show` prints the tree; a STEP past
 # the parent's output and a bad TOKEN_ID are refused on stderr while the
 # REPL goes on; every turn records one probability per output token, in
-# [0, 1].
+# [0, 1]; history show --color prints the same text in colour bands (with
+# NO_COLOR, underline, bold and reverse).
 . "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 need_jq
 M="$LMSH_TEST_DATA/models/tiny"
@@ -63,6 +64,16 @@ grep -q '^\*   3 @5 =42' "$T/show3" || no "tree: $(cat "$T/show3")"
 grep -q '^      4 @0 =7' "$T/show3" || no "tree child: $(cat "$T/show3")"
 grep -q '^parent    1; a branch at step 5, token 42 forced' "$T/show3" ||
     no "show: $(cat "$T/show3")"
+# history show --color: the same text, in bands
+E=$(printf '\033')
+hist show --color 2 >"$T/c2" || no "show --color"
+grep -q "$E\[3[123]m" "$T/c2" || no "no colour in show --color"
+sed -n '/^--- output/,$p' "$T/c2" | tail -n +2 | sed "s/$E\[[0-9;]*m//g" \
+    >"$T/c2.text"
+hist show 2 | sed -n '/^--- output$/,$p' | tail -n +2 >"$T/p2.text"
+cmp -s "$T/c2.text" "$T/p2.text" || no "show --color changed the text"
+NO_COLOR=1 hist show --color 2 | grep -q "$E\[\(4\|1;4\|7\)m" ||
+    no "show --color with NO_COLOR"
 hist delete 1 >/dev/null 2>&1 || no "delete"
 "$LMSH" replay --history "$DB" --threads 1 3 >"$T/r3b" 2>&1 ||
     no "replay without its parent: $(cat "$T/r3b")"
