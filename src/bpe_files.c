@@ -546,6 +546,41 @@ bpe_put_mapped(const struct bpe *b, struct buf *o, int32_t id)
 	}
 }
 
+/* Append vocab.json's text: one "token": id per line, by id. */
+static int
+bpe_vocab_json(const struct bpe *b, struct buf *v, struct err *err)
+{
+	json_t		*o = json_object();
+	struct buf	 t;
+	char		*s;
+
+	buf_init(&t);
+	for (size_t id = 0; id < b->n_vocab; id++) {
+		t.len = 0;
+		if (b->special[id] && utf8_is_valid(b->tok[id], b->tok_len[id],
+		    NULL) && bpe_looks_special(b->tok[id], b->tok_len[id]))
+			buf_append(&t, b->tok[id], b->tok_len[id]);
+		else
+			bpe_put_mapped(b, &t, (int32_t)id);
+		json_object_setn_new(o, t.data, t.len,
+		    json_integer((json_int_t)id));
+	}
+	buf_fini(&t);
+	/* two tokens with one spelling would lose an id */
+	if (json_object_size(o) != b->n_vocab) {
+		err_set(err, "vocab.json: two tokens have the same text");
+		json_decref(o);
+		return -1;
+	}
+	if ((s = json_dumps(o, JSON_INDENT(2))) == NULL)
+		util_fatal("json: out of memory");
+	buf_puts(v, s);
+	buf_puts(v, "\n");
+	free(s);
+	json_decref(o);
+	return 0;
+}
+
 /*
  * Write vocab.json (one "token": id per line, by id) and merges.txt (a
  * "#version: 0.2" line, then one merge per line in rank order), both
@@ -555,25 +590,13 @@ int
 bpe_save(const struct bpe *b, const char *vocab_path, const char *merges_path,
     struct err *err)
 {
-	struct buf	v, m, t;
+	struct buf	v, m;
 	int		rc = -1;
 
 	buf_init(&v);
 	buf_init(&m);
-	buf_init(&t);
-	buf_puts(&v, "{\n");
-	for (size_t id = 0; id < b->n_vocab; id++) {
-		t.len = 0;
-		if (b->special[id] && utf8_is_valid(b->tok[id], b->tok_len[id],
-		    NULL) && bpe_looks_special(b->tok[id], b->tok_len[id]))
-			buf_append(&t, b->tok[id], b->tok_len[id]);
-		else
-			bpe_put_mapped(b, &t, (int32_t)id);
-		buf_puts(&v, "  ");
-		buf_json_string(&v, t.data, t.len);
-		buf_printf(&v, ": %zu%s\n", id, id + 1 < b->n_vocab ? "," : "");
-	}
-	buf_puts(&v, "}\n");
+	if (bpe_vocab_json(b, &v, err) != 0)
+		goto out;
 	buf_puts(&m, "#version: 0.2\n");
 	for (size_t r = 0; r < b->n_merges; r++) {
 		bpe_put_mapped(b, &m, b->merges[2 * r]);
@@ -584,8 +607,8 @@ bpe_save(const struct bpe *b, const char *vocab_path, const char *merges_path,
 	if (util_write_file_atomic(vocab_path, v.data, v.len, err) == 0 &&
 	    util_write_file_atomic(merges_path, m.data, m.len, err) == 0)
 		rc = 0;
+out:
 	buf_fini(&v);
 	buf_fini(&m);
-	buf_fini(&t);
 	return rc;
 }

@@ -419,27 +419,34 @@ bench_main(int argc, char **argv)
 {
 	struct lm_options o;
 	struct lm_config shapes[2] = {
-		{ 32000, 256, 288, 6, 6, 768, 10000 },
-		{ 32000, 1024, 768, 12, 12, 2048, 10000 },
+		{ 32000, 256, 288, 6, 6, 768, .rope_theta = 10000 },
+		{ 32000, 1024, 768, 12, 12, 2048, .rope_theta = 10000 },
 	};
-	struct lm_config quick = { 4096, 128, 128, 4, 4, 384, 10000 };
+	struct lm_config quick = { 4096, 128, 128, 4, 4, 384,
+	    .rope_theta = 10000 };
 	struct bench_plan pl = { 5, 48, 1024 };
-	const struct lm_config *ov;
-	int ind, rc, nt, n_shapes = 2;
+	struct lm_config ovc;
+	const struct lm_config *ov = &ovc;
+	int ind, rc, nt, n_shapes = 2, quick_run;
 	double bw, gf;
 
 	if ((rc = cli_parse(&cli_cmd_bench, &o, argc, argv, &ind)) != -1)
 		return rc;
+	/* all bench needs of the options */
+	ovc = o.src->cfg;
+	quick_run = o.quick;
+	nt = o.threads;
+	options_fini(&o);
 	if (ind != argc) {
 		cli_error("bench: no operands (see lmsh bench --help)");
 		return CLI_EXIT_USAGE;
 	}
 #ifdef _OPENMP
-	nt = o.threads > 0 ? o.threads : omp_get_max_threads();
+	nt = nt > 0 ? nt : omp_get_max_threads();
 #else
 	nt = 1;
 #endif
-	if (o.quick) {
+	if (quick_run) {
 		shapes[0] = quick;
 		n_shapes = 1;
 		pl.runs = 3;
@@ -447,7 +454,6 @@ bench_main(int argc, char **argv)
 		pl.gemm_n = 512;
 	}
 	/* Shape flags change the first shape and run only it. */
-	ov = &o.src.cfg;
 	if (ov->vocab_size || ov->context_length || ov->d_model ||
 	    ov->num_layers || ov->num_heads || ov->d_ff) {
 		n_shapes = 1;
@@ -481,6 +487,15 @@ bench_main(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+static const struct options_use bench_opts[] = {
+	{ OPT_QUICK, NULL }, { OPT_THREADS, NULL },
+	{ OPT_D_MODEL, NULL }, { OPT_D_FF, NULL }, { OPT_NUM_LAYERS, NULL },
+	{ OPT_NUM_HEADS, NULL }, { OPT_VOCAB_SIZE, NULL },
+	{ OPT_CONTEXT_LENGTH, "change the first shape and time only it" },
+	{ OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
+
 const struct cli_command cli_cmd_bench = {
 	"bench", bench_main,
 	"speed of the model on this machine",
@@ -495,12 +510,7 @@ const struct cli_command cli_cmd_bench = {
 	"6 layers, 6 heads, vocab 32000, context 256; and d_model 768,\n"
 	"d_ff 2048, 12 layers, 12 heads, vocab 32000, context 1024.\n"
 	"\n"
-	"  --quick                 one small shape, fewer runs\n"
-	"  --threads N             threads (default: all cores)\n"
-	"  --d-model N, --d-ff N, --num-layers N, --num-heads N,\n"
-	"  --vocab-size N, --context-length N\n"
-	"                          change the first shape and time only it\n"
-	"\n"
 	"LMSH_BLIS_ARCH=skx|haswell|zen|zen3|generic|native overrides the BLIS\n"
-	"kernel set.  Long options also accept underscores (--d_model).\n"
+	"kernel set.\n",
+	bench_opts
 };

@@ -6,7 +6,9 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,20 +22,46 @@
 
 #define CLI_BUNDLED_NAME "tinystories"
 
+/*
+ * Write cmd's --help to f: the usage lines and prose, then the option list
+ * generated from the options the command takes.
+ */
+void
+cli_usage(const struct cli_command *cmd, FILE *f)
+{
+	struct buf b;
+
+	buf_init(&b);
+	options_usage(&b, cmd->opts);
+	fputs(cmd->usage, f);
+	fputs("\n", f);
+	fwrite(b.data, 1, b.len, f);
+	buf_fini(&b);
+}
+
 int
 cli_parse(const struct cli_command *cmd, struct lm_options *o, int argc,
     char **argv, int *optind_out)
 {
+	struct err	 err;
+	const char	*name = cmd->name ? cmd->name : "";
+
 	options_init(o);
-	switch (options_parse(o, cmd->name, argc, argv, optind_out)) {
+	switch (options_parse(o, cmd->opts, argc, argv, optind_out, &err)) {
 	case OPTIONS_OK:
 		break;
 	case OPTIONS_HELP:
-		fputs(cmd->usage, stdout);
+		cli_usage(cmd, stdout);
+		options_fini(o);
 		return CLI_EXIT_OK;
-	case OPTIONS_EXIT_OK:
+	case OPTIONS_VERSION:
+		printf("lmsh %s\n", PACKAGE_VERSION);
+		options_fini(o);
 		return CLI_EXIT_OK;
 	case OPTIONS_USAGE:
+		fprintf(stderr, "lmsh%s%s: %s\nTry 'lmsh%s%s --help'.\n",
+		    *name ? " " : "", name, err.msg, *name ? " " : "", name);
+		options_fini(o);
 		return CLI_EXIT_USAGE;
 	}
 	if (o->log_path != NULL)
@@ -57,16 +85,22 @@ cli_parse_ops(const struct cli_command *cmd, struct lm_options *o, int argc,
 	return -1;
 }
 
+static void
+cli_vsay(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void
 cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("lmsh: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vsay("lmsh: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void
@@ -74,11 +108,20 @@ cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("lmsh: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vsay("lmsh: warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+/* A notice on stderr: what lmsh chose for the user (which config). */
+void
+cli_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vsay("lmsh: ", fmt, ap);
+	va_end(ap);
 }
 
 static int
@@ -118,8 +161,8 @@ cli_default_model(void)
 const char *
 cli_model_path(const struct lm_options *o)
 {
-	if (o->src.checkpoint != NULL)
-		return o->src.checkpoint;
+	if (o->src->checkpoint != NULL)
+		return o->src->checkpoint;
 	if (o->model != NULL)
 		return o->model;
 	return cli_default_model();
@@ -142,7 +185,7 @@ cli_load_bpe(const struct lm_options *o, int required)
 	const char	*dir = cli_model_dir(o);
 	char		*v = NULL, *m = NULL, *t = NULL;
 
-	if (o->model != NULL && o->src.checkpoint == NULL &&
+	if (o->model != NULL && o->src->checkpoint == NULL &&
 	    !cli_is_dir(o->model) && !cli_is_file(o->model)) {
 		cli_error("%s: no such model directory or file", o->model);
 		return NULL;
@@ -187,13 +230,44 @@ cli_load_bpe(const struct lm_options *o, int required)
 	return b;
 }
 
+/*
+ * The config CS336 training saves beside a checkpoint file: DIR/
+ * model_config.json, else DIR/config.json, or NULL.  Caller frees.
+ */
+static char *
+cli_config_beside(const char *checkpoint)
+{
+	static const char *const names[] = { "model_config.json",
+	    "config.json" };
+	const char *slash = strrchr(checkpoint, '/');
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char *p = slash == NULL ? xstrdup(names[i]) :
+		    xasprintf("%.*s/%s", (int)(slash - checkpoint), checkpoint,
+		    names[i]);
+
+		if (cli_is_file(p))
+			return p;
+		free(p);
+	}
+	return NULL;
+}
+
+/*
+ * The model the options name (--checkpoint_path with --config or the
+ * config beside it, --model DIR, or the bundled model), with its warnings
+ * and a note on which config was used printed.  NULL after printing the
+ * error.
+ */
 struct lm_model *
 cli_load_model(const struct lm_options *o)
 {
-	struct lm_model_source	 src = o->src;
+	struct lm_model_source	 src = *o->src;
 	struct lm_model		*m;
 	struct err		 err;
 	const char		*p = cli_model_path(o);
+	char			*beside = NULL;
+	int			 no_config = 0;
 
 	if (src.checkpoint == NULL) {
 		if (p == NULL) {
@@ -207,13 +281,71 @@ cli_load_model(const struct lm_options *o)
 		else
 			src.checkpoint = p;
 	}
-	if ((m = model_open(&src, &err)) == NULL) {
+	if (src.checkpoint != NULL && src.config_path == NULL &&
+	    src.config_json == NULL && !cli_is_dir(src.checkpoint)) {
+		if ((beside = cli_config_beside(src.checkpoint)) != NULL) {
+			src.config_path = beside;
+			cli_note("model config: %s", beside);
+		} else
+			no_config = 1;
+	}
+	m = model_open(&src, &err);
+	free(beside);
+	if (m == NULL) {
 		cli_error("%s", err.msg);
 		return NULL;
 	}
+	/* post-norm and NoPE leave no trace in the tensors */
+	if (no_config)
+		cli_note("no model config beside %s: assuming pre-norm%s "
+		    "(--config FILE says otherwise)", src.checkpoint,
+		    model_config(m)->pos_emb == LM_YES ? "" : " with RoPE");
 	if (model_warnings(m) != NULL)
 		cli_warn("%s", model_warnings(m));
 	if (o->threads > 0)
 		model_set_threads(m, o->threads);
 	return m;
+}
+
+/*
+ * Append the token ids in s[0, len) to *ids (*n used, *cap allocated; the
+ * caller frees *ids): decimal ids in [0, 2^31), separated by whitespace or
+ * commas, brackets ignored, so that tokenize's JSON array reads back.
+ * Returns 0, or -1 with err naming the first word that is no token id and
+ * its byte offset.
+ */
+int
+cli_parse_ids(const char *s, size_t len, int32_t **ids, size_t *n,
+    size_t *cap, struct err *err)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const char	*w = s + i;
+		size_t		 wl = 0, k;
+		uint64_t	 v = 0;
+
+		if (isspace((unsigned char)*w) || strchr(",[]", *w) != NULL) {
+			i++;
+			continue;
+		}
+		while (i + wl < len && !isspace((unsigned char)w[wl]) &&
+		    strchr(",[]", w[wl]) == NULL)
+			wl++;
+		for (k = 0; k < wl && isdigit((unsigned char)w[k]) &&
+		    v <= INT32_MAX; k++)
+			v = 10 * v + (uint64_t)(w[k] - '0');
+		if (k == 0 || k < wl || v > INT32_MAX) {
+			err_set(err, "byte %zu: '%.*s' is not a token id", i,
+			    (int)(wl < 40 ? wl : 40), w);
+			return -1;
+		}
+		if (*n == *cap) {
+			*cap = *cap ? 2 * *cap : 256;
+			*ids = xreallocarray(*ids, *cap, sizeof **ids);
+		}
+		(*ids)[(*n)++] = (int32_t)v;
+		i += wl;
+	}
+	return 0;
 }

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -71,39 +72,20 @@ cg_sigint(int sig)
 static int
 cg_parse_ids(const char *s, struct cg_prompt *p)
 {
-	size_t cap = 16;
+	struct err	err;
+	size_t		cap = 0;
 
-	p->ids = xcalloc(cap, sizeof *p->ids);
+	p->ids = NULL;
 	p->n = 0;
-	for (;;) {
-		char	*end;
-		long	 v;
-
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (*s == '\0' && p->n > 0)
-			return 0;
-		errno = 0;
-		v = strtol(s, &end, 10);
-		if (end == s || errno != 0 || v < 0 || v > INT32_MAX) {
-			cli_error("--prompt-tokens: '%s' is not a comma-"
-			    "separated list of token ids", s);
-			return -1;
-		}
-		if (p->n == cap)
-			p->ids = xreallocarray(p->ids, cap *= 2,
-			    sizeof *p->ids);
-		p->ids[p->n++] = (int32_t)v;
-		s = end;
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (*s == ',')
-			s++;
-		else if (*s != '\0') {
-			cli_error("--prompt-tokens: unexpected '%c'", *s);
-			return -1;
-		}
+	if (cli_parse_ids(s, strlen(s), &p->ids, &p->n, &cap, &err) != 0) {
+		cli_error("--prompt-tokens: %s", err.msg);
+		return -1;
 	}
+	if (p->n == 0) {
+		cli_error("--prompt-tokens: no token ids");
+		return -1;
+	}
+	return 0;
 }
 
 /* Encode text; an empty prompt starts from the end-of-text token. */
@@ -260,31 +242,25 @@ cg_ids_line(struct buf *b, const int32_t *ids, size_t n, const char *sep)
 		buf_printf(b, "%s%d", i ? sep : "", ids[i]);
 }
 
-/* --probs: "probs" and "logprobs" arrays, one entry per token, put before
- * the object's closing brace (a forced-out 0 has log-probability null). */
+/* --probs: "probs" and "logprobs" arrays in o, one entry per token (a
+ * probability of 0 has log-probability null). */
 static void
-cg_json_probs(struct cg_run *r, int k, struct buf *b)
+cg_json_probs(struct cg_run *r, int k, json_t *o)
 {
 	size_t		 n;
 	const float	*p = gen_output_probs(r->g, k, &n);
+	json_t		*pa = json_array(), *la = json_array();
 
-	if (b->len < 2 || b->data[b->len - 2] != '}')
-		return;
-	b->len -= 2;
-	buf_puts(b, ", \"probs\": [");
-	for (size_t i = 0; i < n; i++)
-		buf_printf(b, "%s%.9g", i ? ", " : "", (double)p[i]);
-	buf_puts(b, "], \"logprobs\": [");
 	for (size_t i = 0; i < n; i++) {
-		if (p[i] > 0)
-			buf_printf(b, "%s%.9g", i ? ", " : "", log((double)p[i]));
-		else
-			buf_printf(b, "%snull", i ? ", " : "");
+		json_array_append_new(pa, util_json_float(p[i]));
+		json_array_append_new(la, p[i] > 0 ?
+		    util_json_double(log((double)p[i])) : json_null());
 	}
-	buf_puts(b, "]}\n");
+	json_object_set_new(o, "probs", pa);
+	json_object_set_new(o, "logprobs", la);
 }
 
-/* The JSON object of one finished sequence. */
+/* The JSON object of one finished sequence, on its own line. */
 static void
 cg_json(struct cg_run *r, int k, struct buf *b)
 {
@@ -292,34 +268,34 @@ cg_json(struct cg_run *r, int k, struct buf *b)
 	const int32_t			*ids;
 	const char			*text;
 	size_t				 n;
-	double				 pf = gen_prefill_seconds(r->g);
-	double				 dc = gen_decode_seconds(r->g);
+	json_t				*o = json_object();
 
-	buf_printf(b, "{\"sample\": %d, \"prompt\": %d, \"seed\": %llu, "
-	    "\"sample_seed\": %llu, \"prompt_tokens\": [", k,
-	    k / r->n_samples, (unsigned long long)r->seed,
-	    (unsigned long long)rng_stream_seed(r->seed, (uint64_t)k));
+	json_object_set_new(o, "sample", json_integer(k));
+	json_object_set_new(o, "prompt", json_integer(k / r->n_samples));
+	json_object_set_new(o, "seed", util_json_u64(r->seed));
+	json_object_set_new(o, "sample_seed",
+	    util_json_u64(rng_stream_seed(r->seed, (uint64_t)k)));
 	ids = gen_prompt_ids(r->g, k, &n);
-	cg_ids_line(b, ids, n, ", ");
-	buf_puts(b, "], \"tokens\": [");
+	json_object_set_new(o, "prompt_tokens", util_json_ids(ids, n));
 	ids = gen_output_ids(r->g, k, &n);
-	cg_ids_line(b, ids, n, ", ");
-	buf_puts(b, "], \"text\": ");
+	json_object_set_new(o, "tokens", util_json_ids(ids, n));
 	text = gen_output_text(r->g, k, &n);
-	if (r->bpe != NULL)
-		buf_json_string(b, text, n);
-	else
-		buf_puts(b, "null");
-	buf_printf(b, ", \"stop\": \"%s\", \"n_tokens\": %zu, "
-	    "\"temperature\": %g, \"top_p\": %g, \"top_k\": %d, "
-	    "\"min_p\": %g, \"repeat_penalty\": %g, \"repeat_window\": %d, "
-	    "\"prefill_s\": %.6f, \"decode_s\": %.6f}\n",
-	    gen_stop_name(gen_stop_reason(r->g, k)),
-	    gen_output_ids(r->g, k, &n) ? n : 0, (double)sp->temperature,
-	    (double)sp->top_p, sp->top_k, (double)sp->min_p,
-	    (double)sp->repeat_penalty, sp->repeat_window, pf, dc);
+	json_object_set_new(o, "text", r->bpe != NULL ?
+	    util_json_text(text, n) : json_null());
+	json_object_set_new(o, "stop",
+	    json_string(gen_stop_name(gen_stop_reason(r->g, k))));
+	json_object_set_new(o, "n_tokens",
+	    json_integer(gen_output_ids(r->g, k, &n) ? (json_int_t)n : 0));
+	history_json_sampling(o, sp);
+	/* timings to the microsecond, as measured */
+	json_object_set_new(o, "prefill_s",
+	    util_json_double(round(gen_prefill_seconds(r->g) * 1e6) / 1e6));
+	json_object_set_new(o, "decode_s",
+	    util_json_double(round(gen_decode_seconds(r->g) * 1e6) / 1e6));
 	if (r->probs)
-		cg_json_probs(r, k, b);
+		cg_json_probs(r, k, o);
+	buf_json(b, o);
+	buf_puts(b, "\n");
 }
 
 /* Sequence k comes to the front: text mode prints what it has so far. */
@@ -540,8 +516,9 @@ generate_run(int argc, char **argv)
 	memset(&r, 0, sizeof r);
 	if ((rc = cli_parse(cmd, &o, argc, argv, &oi)) >= 0)
 		return rc;
+	rc = CLI_EXIT_USAGE;
 	if (cg_output_mode(o.output, &out) != 0)
-		return CLI_EXIT_USAGE;
+		goto out;
 	rc = CLI_EXIT_ERROR;
 	/* a tokenizer is optional when the prompt is ids */
 	bpe = cli_load_bpe(&o, o.prompt_tokens == NULL);
@@ -551,18 +528,18 @@ generate_run(int argc, char **argv)
 		out = GEN_OUT_IDS;
 	if ((m = cli_load_model(&o)) == NULL)
 		goto out;
-	eos = o.gen.eos_id;
-	if (!o.eos_set && bpe != NULL)
+	eos = o.gen->eos_id;
+	if (!options_given(&o, OPT_EOS) && bpe != NULL)
 		eos = bpe_token_id(bpe, "<|endoftext|>", 13);
 	/* a tokenizer larger than the model: its end-of-text id never comes */
-	if (!o.eos_set && eos >= model_config(m)->vocab_size)
+	if (!options_given(&o, OPT_EOS) && eos >= model_config(m)->vocab_size)
 		eos = -1;
-	o.gen.eos_id = eos;
-	if (!o.seed_set)
-		o.gen.seed = (uint64_t)(util_now() * 1e6) ^
+	o.gen->eos_id = eos;
+	if (!options_given(&o, OPT_SEED))
+		o.gen->seed = (uint64_t)(util_now() * 1e6) ^
 		    ((uint64_t)getpid() << 32);
 	log_debug("generate: seed %llu, eos %d",
-	    (unsigned long long)o.gen.seed, eos);
+	    (unsigned long long)o.gen->seed, eos);
 	if ((rc = cg_prompts(&o, argv + oi, argc - oi, bpe, eos, &ps,
 	    &n_ps)) != 0)
 		goto out;
@@ -573,7 +550,7 @@ generate_run(int argc, char **argv)
 		goto out;
 	}
 	if ((e = gen_engine_new(m, bpe, n_ps * o.num_samples, &err)) == NULL ||
-	    (r.g = gen_new(e, &o.gen, &err)) == NULL) {
+	    (r.g = gen_new(e, o.gen, &err)) == NULL) {
 		cli_error("%s", err.msg);
 		goto out;
 	}
@@ -587,7 +564,7 @@ generate_run(int argc, char **argv)
 	r.out = out;
 	r.n_seqs = gen_n_seqs(r.g);
 	r.n_samples = o.num_samples;
-	r.seed = o.gen.seed;
+	r.seed = o.gen->seed;
 	r.probs = o.probs;
 	gen_pace_start(&r.pacer, o.pace > 0 ? o.pace : 0);
 	r.done = xcalloc((size_t)r.n_seqs, 1);
@@ -604,8 +581,33 @@ out:
 	model_close(m);
 	bpe_free(bpe);
 	log_close();
+	options_fini(&o);
 	return rc;
 }
+
+static const struct options_use generate_opts[] = {
+	{ OPT_GROUP, "Model:" },
+	{ OPT_MODEL, "model directory (config.json, model.safetensors, "
+	    "vocab.json, merges.txt)" },
+	OPTIONS_USE_MODEL, { OPT_THREADS, NULL }, { OPT_DEVICE, NULL },
+	{ OPT_GROUP, "Prompts:" },
+	{ OPT_PROMPT, NULL }, { OPT_PROMPT_TOKENS, NULL },
+	{ OPT_PROMPT_FILE, NULL },
+	{ OPT_REPLACE_INVALID, "replace invalid UTF-8 in prompts with U+FFFD" },
+	{ OPT_NUM_SAMPLES, NULL },
+	{ OPT_GROUP, "Sampling:" },
+	{ OPT_SETTING, NULL },
+	{ OPT_SEED, "RNG seed (default: from the clock, shown in jsonl "
+	    "output)" },
+	{ OPT_GROUP, "Stopping:" },
+	{ OPT_MAX_NEW, "most tokens per sample (default 256)" },
+	{ OPT_EOS, NULL }, { OPT_STOP, NULL },
+	{ OPT_GROUP, "Output:" },
+	{ OPT_OUTPUT, NULL }, { OPT_PROBS, NULL }, { OPT_PACE, NULL },
+	{ OPT_HISTORY, "history database to record in" },
+	{ OPT_NO_HISTORY, NULL }, { OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
 
 const struct cli_command cli_cmd_generate = {
 	"generate", generate_run, "one-shot generation for scripts",
@@ -613,47 +615,7 @@ const struct cli_command cli_cmd_generate = {
 	"\n"
 	"Continue each prompt and print the result.  Prompts: --prompt TEXT or\n"
 	"the operands, --prompt-tokens IDS, or one per line from --prompt-file\n"
-	"FILE or standard input.  Every option also has a spelling with\n"
-	"underscores (--top_p, --max_new_tokens), as in the CS336 reference.\n"
-	"\n"
-	"Model:\n"
-	"  -m, --model DIR            model directory (config.json, model.safetensors,\n"
-	"                             vocab.json, merges.txt)\n"
-	"  --checkpoint-path FILE     .pt or .safetensors checkpoint, with --config\n"
-	"                             FILE or --vocab-size, --context-length,\n"
-	"                             --d-model, --num-layers, --num-heads, --d-ff,\n"
-	"                             --rope-theta\n"
-	"  --vocab FILE --merges FILE, --tokenizer FILE   tokenizer files\n"
-	"  --special-token TOK        add a special token\n"
-	"  --threads N                threads (default: all cores)\n"
-	"  --device cpu               the only device\n"
-	"Prompts:\n"
-	"  --prompt TEXT              prompt text\n"
-	"  --prompt-tokens IDS        prompt as token ids, \"1,2,3\"\n"
-	"  --prompt-file FILE         one prompt per line (- for standard input)\n"
-	"  --replace-invalid          replace invalid UTF-8 in prompts with U+FFFD\n"
-	"  --num-samples N            samples per prompt (default 1)\n"
-	"Sampling (applied in this order):\n"
-	"  --repeat-penalty X         CTRL penalty on recent tokens (default 1 = off)\n"
-	"  --repeat-window N          recent tokens it looks at (default 64)\n"
-	"  -t, --temperature T        0 = greedy (default 0.8)\n"
-	"  --top-k K                  keep the K most likely (default 0 = off)\n"
-	"  -p, --top-p P              nucleus in (0, 1] (default 0.9; 1 = off)\n"
-	"  --min-p P                  drop tokens below P x the best (default 0)\n"
-	"  -s, --seed N               RNG seed (default: from the clock, shown in\n"
-	"                             jsonl output)\n"
-	"Stopping:\n"
-	"  --max-new-tokens N         most tokens per sample (default 256)\n"
-	"  --eos-token-id ID          end-of-text id (default <|endoftext|>; -1 none)\n"
-	"  --stop STR                 stop before STR (up to 8)\n"
-	"Output:\n"
-	"  --output text|ids|jsonl    generated text (default), ids, or one JSON\n"
-	"                             object per sample\n"
-	"  --probs                    jsonl: each token's probability and log-\n"
-	"                             probability (\"probs\", \"logprobs\")\n"
-	"  --pace N                   at most N tokens a second (default 0 = full\n"
-	"                             speed)\n"
-	"  --history PATH             history database to record in\n"
-	"  --no-history               do not record\n"
-	"  -v, --log FILE             debug log\n"
+	"FILE or standard input.  --num-samples N samples each prompt N times;\n"
+	"all the sequences are decoded together as one batch.\n",
+	generate_opts
 };

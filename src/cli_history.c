@@ -23,35 +23,6 @@
 #include "replay.h"
 #include "util.h"
 
-/*
- * Parse options wherever they stand ("show 12 --json").  With sentinel set,
- * o starts from impossible values instead of the defaults, so that the
- * caller can tell which settings were given (argv was checked by a first,
- * ordinary parse).  *ops gets the operands (caller frees the array, not the
- * strings).
- */
-static int
-cli_history_parse(const struct cli_command *cmd, struct lm_options *o,
-    int sentinel, int argc, char **argv, char ***ops, int *n_ops)
-{
-	int ind;
-
-	if (!sentinel)
-		return cli_parse_ops(cmd, o, argc, argv, ops, n_ops);
-	memset(o, 0, sizeof *o);
-	for (size_t i = 0; i < sampler_n_settings; i++)
-		sampler_setting_store(&o->gen.sp, &sampler_settings[i], -1);
-	o->gen.max_new_tokens = -1;
-	*ops = NULL;
-	*n_ops = 0;
-	if (options_parse(o, cmd->name, argc, argv, &ind) != OPTIONS_OK)
-		return CLI_EXIT_USAGE;
-	*n_ops = argc - ind;
-	*ops = xcalloc((size_t)*n_ops + 1, sizeof **ops);
-	memcpy(*ops, argv + ind, (size_t)*n_ops * sizeof **ops);
-	return -1;
-}
-
 static int
 cli_history_id(const char *s, int64_t *id)
 {
@@ -306,8 +277,7 @@ history_run(int argc, char **argv)
 	int			 n_ops, rc, missing;
 
 	buf_init(&out);
-	rc = cli_history_parse(&cli_cmd_history, &o, 0, argc, argv, &ops,
-	    &n_ops);
+	rc = cli_parse_ops(&cli_cmd_history, &o, argc, argv, &ops, &n_ops);
 	if (rc >= 0)
 		goto out;
 	if (n_ops > 0) {
@@ -339,8 +309,22 @@ out:
 	history_close(h);
 	buf_fini(&out);
 	free(ops);
+	options_fini(&o);
 	return rc;
 }
+
+static const struct options_use history_opts[] = {
+	{ OPT_COUNT, "at most N turns (default 20; 0 = all)" },
+	{ OPT_SESSION, NULL },
+	{ OPT_JSON, "one JSON array instead of text (show: one object)" },
+	{ OPT_COLOR, "show: the output coloured by token probability" },
+	{ OPT_ALL, "export every turn" },
+	{ OPT_FORMAT, "export as json (default) or markdown" },
+	{ OPT_HISTORY, "the history file (default $LMSH_HISTORY, else "
+	    "$XDG_DATA_HOME/lmsh/history.db)" },
+	{ OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
 
 const struct cli_command cli_cmd_history = {
 	"history", history_run,
@@ -353,35 +337,33 @@ const struct cli_command cli_cmd_history = {
 	"\n"
 	"List recent turns (id, time, model, key settings, first line of the\n"
 	"prompt), show one in full, search prompts and outputs (every word\n"
-	"must occur; best match first), export turns, or delete them.\n"
-	"\n"
-	"  -n N               at most N turns (default 20; 0 = all)\n"
-	"      --session ID   only turns of session ID\n"
-	"      --json         one JSON array instead of text\n"
-	"      --color        show: the output coloured by token probability\n"
-	"      --all          export every turn\n"
-	"      --format FMT   export as json (default) or markdown\n"
-	"      --history PATH the history file (default $LMSH_HISTORY, else\n"
-	"                     $XDG_DATA_HOME/lmsh/history.db)\n"
-	"\n"
-	"Long options are also accepted with underscores (--no_history).\n"
+	"must occur; best match first), export turns, or delete them.\n",
+	history_opts
 };
 
 /* ---- replay ------------------------------------------------------------- */
 
-/* Which settings the command line gave (a parse from sentinel values). */
+/* Which recorded settings the command line overrides. */
 static unsigned
-cli_replay_mask(const struct lm_options *g)
+cli_replay_mask(const struct lm_options *o)
 {
+	static const struct {
+		enum options_id	opt;
+		unsigned	replay;
+	} map[] = {
+		{ OPT_SEED, REPLAY_SEED },
+		{ OPT_MAX_NEW, REPLAY_MAX_NEW },
+		{ OPT_EOS, REPLAY_EOS },
+		{ OPT_STOP, REPLAY_STOP },
+	};
 	unsigned m = 0;
 
 	for (size_t i = 0; i < sampler_n_settings; i++)
-		if (sampler_setting_get(&g->gen.sp, &sampler_settings[i]) >= 0)
+		if (options_given(o, OPT_SETTING + (int)i))
 			m |= REPLAY_SETTING(i);
-	m |= g->seed_set ? REPLAY_SEED : 0;
-	m |= g->gen.max_new_tokens >= 0 ? REPLAY_MAX_NEW : 0;
-	m |= g->eos_set ? REPLAY_EOS : 0;
-	m |= g->gen.n_stop > 0 ? REPLAY_STOP : 0;
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (options_given(o, map[i].opt))
+			m |= map[i].replay;
 	return m;
 }
 
@@ -495,7 +477,7 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	now.dtype = record_dtype(m);
 	replay_check_model(h, t, cli_model_path(o), &now, &warn);
 	cli_replay_warnings(&warn);
-	replay_settings(t, &o->gen, mask, &s);
+	replay_settings(t, o->gen, mask, &s);
 	if ((e = gen_engine_new(m, bpe, 1, &err)) == NULL ||
 	    (g = replay_run(e, t, &s, mask, cli_replay_piece, &ids_only, &res,
 	    &err)) == NULL) {
@@ -531,46 +513,26 @@ cli_replay_is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* One number from the recorded config JSON ("key": N), or 0. */
-static double
-cli_replay_cfg_num(const char *json, const char *key)
-{
-	char		 pat[40];
-	const char	*p;
-
-	snprintf(pat, sizeof pat, "\"%s\":", key);
-	if ((p = strstr(json, pat)) == NULL)
-		return 0;
-	return strtod(p + strlen(pat), NULL);
-}
-
 /*
  * A checkpoint file does not carry its shape: unless --config or shape
- * flags are given, take it from the config recorded with the session.
+ * flags are given, take it (and the variant) from the config recorded with
+ * the session.  t outlives the replay.
  */
 static void
 cli_replay_shape(struct lm_options *o, const struct history_turn *t)
 {
-	struct lm_config *c = &o->src.cfg;
+	struct lm_config *c = &o->src->cfg;
 
-	if (t->config_json == NULL || o->src.config_path != NULL ||
+	if (t->config_json == NULL || o->src->config_path != NULL ||
 	    c->d_model != 0)
 		return;
-	c->vocab_size = (int)cli_replay_cfg_num(t->config_json, "vocab_size");
-	c->context_length = (int)cli_replay_cfg_num(t->config_json,
-	    "context_length");
-	c->d_model = (int)cli_replay_cfg_num(t->config_json, "d_model");
-	c->num_layers = (int)cli_replay_cfg_num(t->config_json, "num_layers");
-	c->num_heads = (int)cli_replay_cfg_num(t->config_json, "num_heads");
-	c->d_ff = (int)cli_replay_cfg_num(t->config_json, "d_ff");
-	c->rope_theta = (float)cli_replay_cfg_num(t->config_json,
-	    "rope_theta");
+	o->src->config_json = t->config_json;
 }
 
 static int
 replay_run_cmd(int argc, char **argv)
 {
-	struct lm_options	 o, given;
+	struct lm_options	 o;
 	struct history		*h = NULL;
 	struct history_turn	 t;
 	struct err		 err;
@@ -580,14 +542,10 @@ replay_run_cmd(int argc, char **argv)
 	unsigned		 mask;
 
 	memset(&t, 0, sizeof t);
-	rc = cli_history_parse(&cli_cmd_replay, &o, 0, argc, argv, &ops,
-	    &n_ops);
+	rc = cli_parse_ops(&cli_cmd_replay, &o, argc, argv, &ops, &n_ops);
 	if (rc >= 0)
 		goto out;
-	free(ops);
-	cli_history_parse(&cli_cmd_replay, &given, 1, argc, argv, &ops,
-	    &n_ops);
-	mask = cli_replay_mask(&given);
+	mask = cli_replay_mask(&o);
 	rc = CLI_EXIT_USAGE;
 	if (n_ops != 1) {
 		cli_error("replay: give one turn id");
@@ -609,14 +567,15 @@ replay_run_cmd(int argc, char **argv)
 		goto out;
 	}
 	/* the recorded model unless the command line names one */
-	if (given.model == NULL && given.src.checkpoint == NULL) {
+	if (!options_given(&o, OPT_MODEL) &&
+	    !options_given(&o, OPT_CHECKPOINT)) {
 		if (t.model_path == NULL) {
 			cli_error("turn %lld has no model path; give --model",
 			    (long long)id);
 			goto out;
 		}
 		o.model = t.model_path;
-		o.src.checkpoint = NULL;
+		o.src->checkpoint = NULL;
 		if (!cli_replay_is_dir(t.model_path))
 			cli_replay_shape(&o, &t);
 	}
@@ -625,8 +584,26 @@ out:
 	history_turn_fini(&t);
 	history_close(h);
 	free(ops);
+	options_fini(&o);
 	return rc;
 }
+
+static const struct options_use replay_opts[] = {
+	{ OPT_MODEL, "another model directory" },
+	{ OPT_CHECKPOINT, "another checkpoint file" }, { OPT_CONFIG, NULL },
+	{ OPT_VOCAB, NULL }, { OPT_MERGES, NULL },
+	{ OPT_TOKENIZER, "the tokenizer of a checkpoint-file model "
+	    "(without one, the tokens print as ids)" },
+	{ OPT_THREADS, NULL },
+	{ OPT_GROUP, "Settings (any of them records a variation):" },
+	OPTIONS_USE_SAMPLING, { OPT_SEED, "RNG seed" },
+	{ OPT_MAX_NEW, NULL }, { OPT_EOS, NULL }, { OPT_STOP, NULL },
+	{ OPT_GROUP, "History:" },
+	{ OPT_HISTORY, "the history file" },
+	{ OPT_NO_HISTORY, "do not record a variation" },
+	{ OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
 
 const struct cli_command cli_cmd_replay = {
 	"replay", replay_run_cmd,
@@ -642,18 +619,7 @@ const struct cli_command cli_cmd_replay = {
 	"ID (its recorded changes of that setting are then not applied),\n"
 	"unless --no-history is given.\n"
 	"\n"
-	"  -m, --model DIR          another model directory\n"
-	"      --vocab FILE --merges FILE, --tokenizer FILE\n"
-	"                           the tokenizer of a checkpoint-file model\n"
-	"                           (without one, the tokens print as ids)\n"
-	"  -t, --temperature T      -p, --top-p P    --top-k K    --min-p P\n"
-	"      --typical-p P        --repeat-penalty R   --repeat-window N\n"
-	"  -s, --seed S\n"
-	"      --max-new-tokens N   --eos-token-id ID    --stop TEXT\n"
-	"      --history PATH       the history file\n"
-	"      --no-history         do not record a variation\n"
-	"\n"
 	"Exit status: 0 identical (or a variation recorded), 1 diverged or\n"
-	"failed, 2 bad usage.  Long options are also accepted with\n"
-	"underscores (--top_p).\n"
+	"failed, 2 bad usage.\n",
+	replay_opts
 };

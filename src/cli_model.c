@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ cli_model_parse(const struct cli_command *cmd, struct lm_options *o,
 		cli_error("%s: too many operands (see lmsh %s --help)",
 		    cmd->name, cmd->name);
 		free(all);
+		options_fini(o);
 		return CLI_EXIT_USAGE;
 	}
 	memcpy(ops, all, (size_t)*n_ops * sizeof *ops);
@@ -52,34 +54,16 @@ cli_model_parse(const struct cli_command *cmd, struct lm_options *o,
 static int32_t *
 eval_parse_ids(const char *path, const char *s, size_t len, size_t *n_out)
 {
-	int32_t *ids = NULL;
-	size_t n = 0, cap = 0, i = 0;
+	struct err	 err;
+	int32_t		*ids = NULL;
+	size_t		 cap = 0;
 
-	while (i < len) {
-		char *end;
-		long v;
-
-		if (isspace((unsigned char)s[i]) || s[i] == ',') {
-			i++;
-			continue;
-		}
-		errno = 0;
-		v = strtol(s + i, &end, 10);
-		if (end == s + i || errno != 0 || v < 0 || v > INT32_MAX ||
-		    (end < s + len && !isspace((unsigned char)*end) &&
-		    *end != ',')) {
-			cli_error("%s: byte %zu: not a token id", path, i);
-			free(ids);
-			return NULL;
-		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			ids = xreallocarray(ids, cap, sizeof *ids);
-		}
-		ids[n++] = (int32_t)v;
-		i = (size_t)(end - s);
+	*n_out = 0;
+	if (cli_parse_ids(s, len, &ids, n_out, &cap, &err) != 0) {
+		cli_error("%s: %s", path, err.msg);
+		free(ids);
+		return NULL;
 	}
-	*n_out = n;
 	return ids;
 }
 
@@ -224,20 +208,26 @@ eval_print(const struct lm_options *o, const char *path,
 	double bpb = n_bytes ? r->total / log(2.0) / (double)n_bytes : NAN;
 
 	if (o->json) {
-		struct buf b;
+		struct buf	 b;
+		json_t		*j = json_object();
 
+		json_object_set_new(j, "file", util_json_text(path,
+		    strlen(path)));
+		json_object_set_new(j, "tokens", json_integer((json_int_t)
+		    r->n_ids));
+		json_object_set_new(j, "predicted", json_integer((json_int_t)
+		    r->n_pred));
+		json_object_set_new(j, "bytes", json_integer((json_int_t)
+		    n_bytes));
+		json_object_set_new(j, "context_length", json_integer(ctx));
+		json_object_set_new(j, "total_nats", util_json_double(r->total));
+		json_object_set_new(j, "loss", util_json_double(mean));
+		json_object_set_new(j, "perplexity", util_json_double(exp(mean)));
+		/* NaN (no byte count) is null */
+		json_object_set_new(j, "bits_per_byte", util_json_double(bpb));
 		buf_init(&b);
-		buf_puts(&b, "{\"file\": ");
-		buf_json_string(&b, path, strlen(path));
-		buf_printf(&b, ", \"tokens\": %zu, \"predicted\": %zu, "
-		    "\"bytes\": %zu, \"context_length\": %d, "
-		    "\"total_nats\": %.17g, \"loss\": %.17g, "
-		    "\"perplexity\": %.17g, \"bits_per_byte\": ", r->n_ids,
-		    r->n_pred, n_bytes, ctx, r->total, mean, exp(mean));
-		if (n_bytes)
-			buf_printf(&b, "%.17g}\n", bpb);
-		else
-			buf_puts(&b, "null}\n");
+		buf_json(&b, j);
+		buf_puts(&b, "\n");
 		fputs(b.data, stdout);
 		buf_fini(&b);
 		return;
@@ -271,17 +261,17 @@ eval_main(int argc, char **argv)
 		return rc;
 	if (n_ops != 1) {
 		cli_error("eval: give one FILE (see lmsh eval --help)");
+		options_fini(&o);
 		return CLI_EXIT_USAGE;
 	}
 	path = ops[0];
 	rc = CLI_EXIT_ERROR;
 	if ((m = cli_load_model(&o)) == NULL)
 		goto out;
-	if (model_warnings(m) != NULL)
-		cli_warn("%s", model_warnings(m));
 	if ((ids = eval_read_ids(&o, path, &n, &n_bytes)) == NULL)
 		goto out;
-	if (n < 2) {
+	/* one row of logits is well defined; only the loss needs two */
+	if (n < (o.dump_logits != NULL ? 1u : 2u)) {
 		cli_error("%s: %zu tokens: eval needs at least 2", path, n);
 		goto out;
 	}
@@ -302,15 +292,34 @@ eval_main(int argc, char **argv)
 			goto out;
 		}
 	}
-	eval_print(&o, path, &r, n_bytes, model_config(m)->context_length);
+	if (r.n_pred == 0)
+		cli_note("%s: 1 token: its logits are in %s; the loss needs at "
+		    "least 2 tokens", path, o.dump_logits);
+	else
+		eval_print(&o, path, &r, n_bytes,
+		    model_config(m)->context_length);
 	rc = CLI_EXIT_OK;
 out:
 	if (npy != NULL)
 		fclose(npy);
 	free(ids);
 	model_close(m);
+	options_fini(&o);
 	return rc;
 }
+
+static const struct options_use eval_opts[] = {
+	{ OPT_MODEL, "model directory (config.json, model.safetensors, "
+	    "vocab.json, merges.txt)" },
+	OPTIONS_USE_MODEL,
+	{ OPT_TOKENS, "FILE holds token ids separated by whitespace or "
+	    "commas, not text" },
+	{ OPT_DUMP_LOGITS, "write the float32 logits of every position as a "
+	    "NumPy array [n_tokens, vocab_size]" },
+	{ OPT_JSON, "print the figures as one JSON object" },
+	{ OPT_THREADS, NULL }, { OPT_DEVICE, NULL }, { OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
 
 const struct cli_command cli_cmd_eval = {
 	"eval", eval_main,
@@ -320,25 +329,8 @@ const struct cli_command cli_cmd_eval = {
 	"Score FILE with the model: mean loss in nats per token, bits per byte\n"
 	"of text (total nats / ln 2 / bytes) and perplexity.  The file is cut\n"
 	"into windows of the context length; every token but the first is\n"
-	"predicted once.\n"
-	"\n"
-	"  --model DIR             model directory (config.json,\n"
-	"                          model.safetensors, vocab.json, merges.txt)\n"
-	"  --checkpoint-path FILE  .pt or .safetensors checkpoint, with\n"
-	"  --config FILE           its model_config.json (or the shape flags\n"
-	"                          --vocab-size, --context-length, --d-model,\n"
-	"                          --num-layers, --num-heads, --d-ff,\n"
-	"                          --rope-theta)\n"
-	"  --vocab FILE --merges FILE, --tokenizer FILE\n"
-	"                          tokenizer, if not in the model directory\n"
-	"  --tokens                FILE holds token ids separated by\n"
-	"                          whitespace or commas, not text\n"
-	"  --dump-logits OUT.npy   write the float32 logits of every position\n"
-	"                          as a NumPy array [n_tokens, vocab_size]\n"
-	"  --json                  print the figures as one JSON object\n"
-	"  --threads N             threads (default: all cores)\n"
-	"\n"
-	"Long options also accept underscores (--checkpoint_path).\n"
+	"predicted once.\n",
+	eval_opts
 };
 
 /* --- convert ---------------------------------------------------------------- */
@@ -393,26 +385,26 @@ convert_main(int argc, char **argv)
 	if ((rc = cli_model_parse(&cli_cmd_convert, &o, argc, argv, ops, 2,
 	    &n_ops)) != -1)
 		return rc;
-	if (n_ops == 1 && o.src.checkpoint == NULL)
-		o.src.checkpoint = ops[0];
-	else if (n_ops != 0 || o.src.checkpoint == NULL) {
+	if (n_ops == 1 && o.src->checkpoint == NULL)
+		o.src->checkpoint = ops[0];
+	else if (n_ops != 0 || o.src->checkpoint == NULL) {
 		cli_error("convert: give one CHECKPOINT (see lmsh convert "
 		    "--help)");
-		return CLI_EXIT_USAGE;
+		rc = CLI_EXIT_USAGE;
+		goto out;
 	}
+	rc = CLI_EXIT_USAGE;
 	if (o.out == NULL || o.vocab == NULL || o.merges == NULL) {
 		cli_error("convert: -o DIR, --vocab and --merges are required");
-		return CLI_EXIT_USAGE;
+		goto out;
 	}
 	if (convert_dtype(o.dtype, &dt) == -1)
-		return CLI_EXIT_USAGE;
+		goto out;
 	rc = CLI_EXIT_ERROR;
 	/* Load everything first: nothing is written for a bad input. */
 	if ((m = cli_load_model(&o)) == NULL || (b = cli_load_bpe(&o, 1)) ==
 	    NULL)
 		goto out;
-	if (model_warnings(m) != NULL)
-		cli_warn("%s", model_warnings(m));
 	if (bpe_n_vocab(b) > (size_t)model_config(m)->vocab_size)
 		cli_warn("%s: %zu tokens, more than the model's vocab_size %d",
 		    o.vocab, bpe_n_vocab(b), model_config(m)->vocab_size);
@@ -441,8 +433,20 @@ out:
 	free(p);
 	bpe_free(b);
 	model_close(m);
+	options_fini(&o);
 	return rc;
 }
+
+static const struct options_use convert_opts[] = {
+	{ OPT_CHECKPOINT, "the checkpoint (or give it as the operand)" },
+	{ OPT_CONFIG, "model_config.json (or the shape flags; missing ones "
+	    "are read off the tensor shapes where possible)" },
+	OPTIONS_USE_SHAPE,
+	{ OPT_VOCAB, "GPT-2 style vocab.json" },
+	{ OPT_MERGES, "merges.txt" },
+	{ OPT_OUTPUT_DIR, NULL }, { OPT_DTYPE, NULL }, { OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
 
 const struct cli_command cli_cmd_convert = {
 	"convert", convert_main,
@@ -453,17 +457,6 @@ const struct cli_command cli_cmd_convert = {
 	"Check CHECKPOINT (.pt: a state dict or a training checkpoint\n"
 	"{\"model\", \"optimizer\", \"iteration\"}; or .safetensors) against its\n"
 	"config and write the model directory DIR: config.json,\n"
-	"model.safetensors, vocab.json and merges.txt.\n"
-	"\n"
-	"  --config FILE           model_config.json (or the shape flags\n"
-	"                          --vocab-size, --context-length, --d-model,\n"
-	"                          --num-layers, --num-heads, --d-ff,\n"
-	"                          --rope-theta; missing ones are read off\n"
-	"                          the tensor shapes where possible)\n"
-	"  --vocab FILE            GPT-2 style vocab.json\n"
-	"  --merges FILE           merges.txt\n"
-	"  -o, --output-dir DIR    where to write (created if needed)\n"
-	"  --dtype f32|bf16|f16    weight type written (default f32)\n"
-	"\n"
-	"Long options also accept underscores (--output_dir).\n"
+	"model.safetensors, vocab.json and merges.txt.\n",
+	convert_opts
 };

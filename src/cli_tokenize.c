@@ -112,10 +112,8 @@ tok_print(const struct bpe *b, const char *fmt, const int32_t *ids, size_t n)
 	if (strcmp(fmt, "count") == 0)
 		buf_printf(&out, "%zu\n", n);
 	else if (strcmp(fmt, "json") == 0) {
-		buf_puts(&out, "[");
-		for (size_t i = 0; i < n; i++)
-			buf_printf(&out, "%s%d", i ? ", " : "", (int)ids[i]);
-		buf_puts(&out, "]\n");
+		buf_json(&out, util_json_ids(ids, n));
+		buf_puts(&out, "\n");
 	} else if (strcmp(fmt, "pieces") == 0) {
 		for (size_t i = 0; i < n; i++) {
 			size_t		 len;
@@ -179,8 +177,21 @@ out:
 	free(text);
 	free(ops);
 	bpe_free(b);
+	options_fini(&o);
 	return rc;
 }
+
+static const struct options_use tokenize_opts[] = {
+	{ OPT_MODEL, "tokenizer of this model directory" },
+	{ OPT_VOCAB, NULL }, { OPT_MERGES, NULL }, { OPT_TOKENIZER, NULL },
+	{ OPT_SPECIAL, NULL },
+	{ OPT_PROMPT, "tokenize TEXT (when there are no operands)" },
+	{ OPT_PROMPT_FILE, "read the text from FILE (- = stdin)" },
+	{ OPT_FORMAT, "ids (default), json, pieces (id and text per line) or "
+	    "count" },
+	{ OPT_REPLACE_INVALID, NULL }, { OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
 
 const struct cli_command cli_cmd_tokenize = { "tokenize", tokenize_run,
     "text to token ids",
@@ -188,51 +199,17 @@ const struct cli_command cli_cmd_tokenize = { "tokenize", tokenize_run,
     "Print the token ids of TEXT (the operands joined by spaces), of\n"
     "--prompt-file FILE (- for standard input), --prompt TEXT, or of\n"
     "standard input.\n"
-    "The text is taken byte for byte: a trailing newline is a token too.\n"
-    "\n"
-    "  -m, --model DIR         tokenizer of this model directory\n"
-    "      --vocab FILE        GPT-2 vocab.json (with --merges)\n"
-    "      --merges FILE       GPT-2 merges.txt (with --vocab)\n"
-    "      --tokenizer FILE    Hugging Face tokenizer.json\n"
-    "      --special-token TOK also treat TOK as a special token (repeatable)\n"
-    "      --prompt TEXT       tokenize TEXT (when there are no operands)\n"
-    "      --prompt-file FILE  read the text from FILE (- = stdin)\n"
-    "      --format FMT        ids (default), json, pieces (id and text per\n"
-    "                          line) or count\n"
-    "      --replace-invalid   turn bytes that are not UTF-8 into U+FFFD\n"
-    "                          instead of failing\n"
-    "  -h, --help              show this help\n"
-    "Options with dashes are also accepted with underscores (--prompt_file).\n" };
+    "The text is taken byte for byte: a trailing newline is a token too.\n",
+    tokenize_opts };
 
-/* Parse ids separated by spaces, commas or brackets (JSON arrays work). */
 static int
 detok_parse_ids(const char *s, int32_t **ids, size_t *n, size_t *cap)
 {
-	while (*s != '\0') {
-		char	*end;
-		long	 v;
+	struct err err;
 
-		if (isspace((unsigned char)*s) || *s == ',' || *s == '[' ||
-		    *s == ']') {
-			s++;
-			continue;
-		}
-		errno = 0;
-		v = strtol(s, &end, 10);
-		if (end == s || errno != 0 || v < INT32_MIN || v > INT32_MAX ||
-		    (*end != '\0' && !isspace((unsigned char)*end) &&
-		    *end != ',' && *end != ']')) {
-			size_t k = strcspn(s, " \t\n,]");
-
-			cli_error("detokenize: '%.*s' is not a token id", (int)k, s);
-			return -1;
-		}
-		if (*n == *cap) {
-			*cap = *cap ? 2 * *cap : 256;
-			*ids = xreallocarray(*ids, *cap, sizeof **ids);
-		}
-		(*ids)[(*n)++] = (int32_t)v;
-		s = end;
+	if (cli_parse_ids(s, strlen(s), ids, n, cap, &err) != 0) {
+		cli_error("detokenize: %s", err.msg);
+		return -1;
 	}
 	return 0;
 }
@@ -282,26 +259,28 @@ out:
 	free(text);
 	free(ops);
 	bpe_free(b);
+	options_fini(&o);
 	return rc;
 }
+
+static const struct options_use detokenize_opts[] = {
+	{ OPT_MODEL, "tokenizer of this model directory" },
+	{ OPT_VOCAB, NULL }, { OPT_MERGES, NULL }, { OPT_TOKENIZER, NULL },
+	{ OPT_SPECIAL, NULL },
+	{ OPT_PROMPT_FILE, "read the ids from FILE (- = stdin)" },
+	{ OPT_REPLACE_INVALID, "write U+FFFD for bytes that are not UTF-8 "
+	    "instead of failing" },
+	{ OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
 
 const struct cli_command cli_cmd_detokenize = { "detokenize", detokenize_run,
     "token ids to text",
     "usage: lmsh detokenize [options] [ID...]\n"
     "Print the text of the token ids given as operands or on standard input\n"
     "(separated by spaces or commas; a JSON array works).  Nothing is added:\n"
-    "no newline at the end.\n"
-    "\n"
-    "  -m, --model DIR         tokenizer of this model directory\n"
-    "      --vocab FILE        GPT-2 vocab.json (with --merges)\n"
-    "      --merges FILE       GPT-2 merges.txt (with --vocab)\n"
-    "      --tokenizer FILE    Hugging Face tokenizer.json\n"
-    "      --special-token TOK also treat TOK as a special token (repeatable)\n"
-    "      --prompt-file FILE  read the ids from FILE (- = stdin)\n"
-    "      --replace-invalid   write U+FFFD for bytes that are not UTF-8\n"
-    "                          instead of failing\n"
-    "  -h, --help              show this help\n"
-    "Options with dashes are also accepted with underscores.\n" };
+    "no newline at the end.\n",
+    detokenize_opts };
 
 struct train_progress {
 	int	on;		/* stderr is a terminal and not --no-progress */
@@ -387,8 +366,19 @@ out:
 	free(mp);
 	free(ops);
 	bpe_free(b);
+	options_fini(&o);
 	return rc;
 }
+
+static const struct options_use bpe_train_opts[] = {
+	{ OPT_VOCAB_SIZE, "final vocabulary size (specials + 256 + merges)" },
+	{ OPT_SPECIAL, "a special token (repeatable; in order)" },
+	{ OPT_OUTPUT_DIR, NULL },
+	{ OPT_THREADS, "pre-tokenizing threads (default: all cores)" },
+	{ OPT_REPLACE_INVALID, NULL }, { OPT_NO_PROGRESS, NULL },
+	{ OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
 
 const struct cli_command cli_cmd_bpe_train = { "bpe-train", bpe_train_run,
     "train a byte-level BPE tokenizer",
@@ -397,14 +387,5 @@ const struct cli_command cli_cmd_bpe_train = { "bpe-train", bpe_train_run,
     "Train a byte-level BPE on the CORPUS files and write DIR/vocab.json and\n"
     "DIR/merges.txt (GPT-2 format).  Ids: the special tokens first, then the\n"
     "256 bytes, then one token per merge.  Special tokens are never merged\n"
-    "across; ties go to the lexicographically greater pair.\n"
-    "\n"
-    "      --vocab-size N      final vocabulary size (specials + 256 + merges)\n"
-    "      --special-token TOK a special token (repeatable; in order)\n"
-    "  -o, --output-dir DIR    where to write (created if missing)\n"
-    "      --threads N         pre-tokenizing threads (default: all cores)\n"
-    "      --replace-invalid   turn bytes that are not UTF-8 into U+FFFD\n"
-    "                          instead of failing\n"
-    "      --no-progress       no progress line on a terminal\n"
-    "  -h, --help              show this help\n"
-    "Options with dashes are also accepted with underscores (--vocab_size).\n" };
+    "across; ties go to the lexicographically greater pair.\n",
+    bpe_train_opts };

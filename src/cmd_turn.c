@@ -46,12 +46,10 @@ static uint64_t
 cmd_random_seed(void)
 {
 	static uint64_t	counter;
-	uint64_t	z = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
-	    (uint64_t)(util_now() * 1e6) ^ (++counter * 0x9e3779b97f4a7c15ULL);
+	uint64_t	s = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
+	    (uint64_t)(util_now() * 1e6) ^ ++counter;
 
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return (z ^ (z >> 31)) % 1000000ULL;
+	return util_splitmix64(&s) % 1000000ULL;
 }
 
 /*

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -377,16 +378,16 @@ void
 cmd_init(struct repl *st, const struct lm_options *o)
 {
 	memset(st, 0, sizeof *st);
-	st->next.gen = o->gen;
+	st->next.gen = *o->gen;
 	st->next.gen.n_stop = 0;
-	for (int i = 0; i < o->gen.n_stop; i++) {
-		st->next.stop_own[i] = cmd_unescape(o->gen.stop[i]);
+	for (int i = 0; i < o->gen->n_stop; i++) {
+		st->next.stop_own[i] = cmd_unescape(o->gen->stop[i]);
 		st->next.gen.stop[st->next.gen.n_stop++] = st->next.stop_own[i];
 	}
-	st->next.seed_fixed = o->seed_set;
+	st->next.seed_fixed = options_given(o, OPT_SEED);
 	st->next.replace_invalid = o->replace_invalid;
 	st->view.pace = o->pace;
-	st->turn.seed = o->gen.seed;
+	st->turn.seed = o->gen->seed;
 	st->next.mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
 	    CMD_MODE_FRESH : CMD_MODE_CONTINUE;
 }

@@ -699,19 +699,6 @@ history_end_session(struct history *h, int64_t id, struct err *err)
 	return rc;
 }
 
-/* Append g's stop strings as a JSON array (the stop_strings column). */
-void
-history_json_stops(struct buf *b, const struct gen_settings *g)
-{
-	buf_puts(b, "[");
-	for (int i = 0; i < g->n_stop; i++) {
-		if (i > 0)
-			buf_puts(b, ", ");
-		buf_json_string(b, g->stop[i], strlen(g->stop[i]));
-	}
-	buf_puts(b, "]");
-}
-
 /* Bytes of a turn's text: its length field, else up to the NUL. */
 size_t
 history_text_len(const char *s, size_t len)
@@ -837,7 +824,7 @@ history_record_turn(struct history *h, struct history_turn *t,
 
 	buf_init(&stops);
 	buf_init(&sql);
-	history_json_stops(&stops, &t->settings);
+	buf_json(&stops, history_json_stop_array(&t->settings));
 	if (t->n_prompt > INT32_MAX / 4 || t->n_output > INT32_MAX / 4 ||
 	    t->n_probs > INT32_MAX / 2 ||
 	    history_text_len(t->prompt, t->prompt_len) > INT32_MAX ||

@@ -144,6 +144,11 @@ int		 history_set_session_name(struct history *, int64_t session_id,
 		    const char *name, struct err *);
 int		 history_find_session(struct history *, const char *spec,
 		    int64_t *session_id, struct err *);
+/* The sampler settings as JSON fields of o (export; generate's jsonl). */
+struct json_t;
+struct sampler_params;
+void		 history_json_sampling(struct json_t *,
+		    const struct sampler_params *);
 /* Earlier prompts, oldest first, for the REPL's up-arrow. */
 int		 history_prompts(struct history *, int n,
 		    void (*fn)(void *, const char *), void *, struct err *);

@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <jansson.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,14 +26,9 @@
 static void
 history_fmt_float(struct buf *b, double v)
 {
-	char	s[32];
-	float	f = (float)v;
+	char s[40];
 
-	for (int prec = 6; prec <= 9; prec++) {
-		snprintf(s, sizeof s, "%.*g", prec, (double)f);
-		if (strtof(s, NULL) == f)
-			break;
-	}
+	util_fmt_real(s, sizeof s, v, 1);
 	buf_puts(b, s);
 }
 
@@ -93,23 +90,25 @@ history_fmt_line(struct buf *b, const char *s, size_t max)
 		buf_puts(b, "...");
 }
 
-static void
-history_json_ids(struct buf *b, const int32_t *ids, size_t n)
+/* A string that may be NULL, as JSON. */
+static json_t *
+history_json_str(const char *s)
 {
-	buf_puts(b, "[");
-	for (size_t i = 0; i < n; i++)
-		buf_printf(b, i ? ", %d" : "%d", (int)ids[i]);
-	buf_puts(b, "]");
+	return s == NULL ? json_null() : util_json_text(s, strlen(s));
 }
 
-static void
-history_json_str(struct buf *b, const char *key, const char *s)
+/* The "2026-12-06T04:00:00Z" of a time. */
+static json_t *
+history_json_date(double t)
 {
-	buf_printf(b, "\"%s\": ", key);
-	if (s == NULL)
-		buf_puts(b, "null");
-	else
-		buf_json_string(b, s, strlen(s));
+	struct buf	 b;
+	json_t		*v;
+
+	buf_init(&b);
+	history_fmt_time(&b, t, 1);
+	v = json_string(b.data);
+	buf_fini(&b);
+	return v;
 }
 
 /* A sampling setting's value: a whole number, or the shortest float. */
@@ -125,99 +124,133 @@ history_fmt_setting(struct buf *b, const struct sampler_params *sp,
 		history_fmt_float(b, v);
 }
 
-/* The settings object of a turn: every row of the sampler's table, then
- * the rest of the turn's settings. */
-static void
-history_json_settings(struct buf *b, const struct gen_settings *g)
+/*
+ * Return g's stop strings as a JSON array: the stop_strings column and the
+ * "stop" of an export.
+ */
+json_t *
+history_json_stop_array(const struct gen_settings *g)
 {
-	for (size_t i = 0; i < sampler_n_settings; i++) {
-		buf_printf(b, "%s\"%s\": ", i ? ", " : "{",
-		    sampler_settings[i].name);
-		history_fmt_setting(b, &g->sp, &sampler_settings[i]);
-	}
-	buf_printf(b, ", \"seed\": %llu, \"max_new_tokens\": %d, "
-	    "\"eos_id\": %d, \"stop\": ", (unsigned long long)g->seed,
-	    g->max_new_tokens, g->eos_id);
-	history_json_stops(b, g);
-	buf_puts(b, "}");
+	json_t *a = json_array();
+
+	for (int i = 0; i < g->n_stop; i++)
+		json_array_append_new(a, util_json_text(g->stop[i],
+		    strlen(g->stop[i])));
+	return a;
 }
 
-/* ", "parent": 3, "branch_step": 5, "forced_token": null": a turn's place
- * in its story tree, null for what it lacks. */
+/*
+ * Add the sampler's settings to the JSON object o, one member per row of
+ * its settings table (export, and generate's jsonl).
+ */
+void
+history_json_sampling(json_t *o, const struct sampler_params *sp)
+{
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		const struct sampler_setting	*row = &sampler_settings[i];
+		double				 v = sampler_setting_get(sp, row);
+
+		json_object_set_new(o, row->name, row->type == SAMPLER_INT ?
+		    json_integer((json_int_t)v) : util_json_float((float)v));
+	}
+}
+
+static json_t *
+history_json_settings(const struct gen_settings *g)
+{
+	json_t *o = json_object();
+
+	history_json_sampling(o, &g->sp);
+	json_object_set_new(o, "seed", util_json_u64(g->seed));
+	json_object_set_new(o, "max_new_tokens",
+	    json_integer(g->max_new_tokens));
+	json_object_set_new(o, "eos_id", json_integer(g->eos_id));
+	json_object_set_new(o, "stop", history_json_stop_array(g));
+	return o;
+}
+
+static json_t *
+history_json_changes(const struct history_turn *t)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < t->n_changes; i++) {
+		json_t *c = json_object();
+
+		json_object_set_new(c, "step", json_integer(t->changes[i].step));
+		json_object_set_new(c, "name",
+		    history_json_str(t->changes[i].name));
+		json_object_set_new(c, "value",
+		    util_json_float((float)t->changes[i].value));
+		json_array_append_new(a, c);
+	}
+	return a;
+}
+
+/* A turn's place in its story tree as members of o: "parent",
+ * "branch_step" and "forced_token", null for what it lacks. */
 static void
-history_json_tree(struct buf *b, int64_t parent, int branch, int step,
+history_json_tree(json_t *o, int64_t parent, int branch, int step,
     int forced, int32_t token)
 {
-	if (parent > 0)
-		buf_printf(b, ", \"parent\": %lld", (long long)parent);
-	else
-		buf_puts(b, ", \"parent\": null");
-	if (branch)
-		buf_printf(b, ", \"branch_step\": %d", step);
-	else
-		buf_puts(b, ", \"branch_step\": null");
-	if (forced)
-		buf_printf(b, ", \"forced_token\": %ld", (long)token);
-	else
-		buf_puts(b, ", \"forced_token\": null");
+	json_object_set_new(o, "parent", parent > 0 ? json_integer(parent) :
+	    json_null());
+	json_object_set_new(o, "branch_step", branch ? json_integer(step) :
+	    json_null());
+	json_object_set_new(o, "forced_token", forced ? json_integer(token) :
+	    json_null());
 }
 
 /* One turn as a JSON object (export). */
-static void
-history_json_turn(struct buf *b, const struct history_turn *t)
+static json_t *
+history_json_turn(const struct history_turn *t)
 {
-	buf_printf(b, "{\"id\": %lld, \"session\": %lld, \"seq\": %d, "
-	    "\"time\": %.3f, \"date\": \"", (long long)t->id,
-	    (long long)t->session_id, t->seq_no, t->time);
-	history_fmt_time(b, t->time, 1);
-	buf_puts(b, "\", ");
-	history_json_str(b, "model", t->model_path);
-	buf_puts(b, ", ");
-	history_json_str(b, "fingerprint", t->fingerprint);
-	buf_puts(b, ", ");
-	buf_puts(b, "\"prompt\": ");
-	buf_json_string(b, t->prompt, history_text_len(t->prompt, t->prompt_len));
-	buf_puts(b, ", \"prompt_ids\": ");
-	history_json_ids(b, t->prompt_ids, t->n_prompt);
-	buf_puts(b, ", ");
-	buf_puts(b, "\"output\": ");
-	buf_json_string(b, t->output, history_text_len(t->output, t->output_len));
-	buf_puts(b, ", \"output_ids\": ");
-	history_json_ids(b, t->output_ids, t->n_output);
-	buf_puts(b, ", \"settings\": ");
-	history_json_settings(b, &t->settings);
-	buf_puts(b, ", \"changes\": [");
-	for (size_t i = 0; i < t->n_changes; i++) {
-		buf_printf(b, "%s{\"step\": %d, ", i ? ", " : "",
-		    t->changes[i].step);
-		history_json_str(b, "name", t->changes[i].name);
-		buf_puts(b, ", \"value\": ");
-		history_fmt_float(b, t->changes[i].value);
-		buf_puts(b, "}");
-	}
-	buf_printf(b, "], \"stop_reason\": \"%s\", \"n_prompt\": %zu, "
-	    "\"n_output\": %zu, \"prefill_s\": %.6f, \"decode_s\": %.6f, "
-	    "\"tokens_per_s\": ", history_stop_name(t->stop), t->n_prompt,
-	    t->n_output, t->prefill_s, t->decode_s);
-	if (t->decode_s > 0)
-		buf_printf(b, "%.3f", (double)t->n_output / t->decode_s);
-	else
-		buf_puts(b, "null");
-	if (t->replay_of > 0)
-		buf_printf(b, ", \"replay_of\": %lld", (long long)t->replay_of);
-	else
-		buf_puts(b, ", \"replay_of\": null");
-	history_json_tree(b, t->parent, t->branch, t->branch_step, t->forced,
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", json_integer(t->id));
+	json_object_set_new(o, "session", json_integer(t->session_id));
+	json_object_set_new(o, "seq", json_integer(t->seq_no));
+	json_object_set_new(o, "time",
+	    util_json_double(round(t->time * 1e3) / 1e3));
+	json_object_set_new(o, "date", history_json_date(t->time));
+	json_object_set_new(o, "model", history_json_str(t->model_path));
+	json_object_set_new(o, "fingerprint", history_json_str(t->fingerprint));
+	json_object_set_new(o, "prompt", util_json_text(t->prompt ? t->prompt :
+	    "", history_text_len(t->prompt, t->prompt_len)));
+	json_object_set_new(o, "prompt_ids",
+	    util_json_ids(t->prompt_ids, t->n_prompt));
+	json_object_set_new(o, "output", util_json_text(t->output ? t->output :
+	    "", history_text_len(t->output, t->output_len)));
+	json_object_set_new(o, "output_ids",
+	    util_json_ids(t->output_ids, t->n_output));
+	json_object_set_new(o, "settings", history_json_settings(&t->settings));
+	json_object_set_new(o, "changes", history_json_changes(t));
+	json_object_set_new(o, "stop_reason",
+	    json_string(history_stop_name(t->stop)));
+	json_object_set_new(o, "n_prompt", json_integer((json_int_t)t->n_prompt));
+	json_object_set_new(o, "n_output", json_integer((json_int_t)t->n_output));
+	json_object_set_new(o, "prefill_s",
+	    util_json_double(round(t->prefill_s * 1e6) / 1e6));
+	json_object_set_new(o, "decode_s",
+	    util_json_double(round(t->decode_s * 1e6) / 1e6));
+	json_object_set_new(o, "tokens_per_s", t->decode_s > 0 ?
+	    util_json_double(round((double)t->n_output / t->decode_s * 1e3) /
+	    1e3) : json_null());
+	json_object_set_new(o, "replay_of", t->replay_of > 0 ?
+	    json_integer(t->replay_of) : json_null());
+	history_json_tree(o, t->parent, t->branch, t->branch_step, t->forced,
 	    t->forced_token);
-	buf_printf(b, ", \"undone\": %s", t->undone ? "true" : "false");
+	json_object_set_new(o, "undone", json_boolean(t->undone));
 	if (t->probs != NULL) {
-		buf_puts(b, ", \"probs\": [");
+		json_t *a = json_array();
+
+		/* 16 bits hold about 5 significant digits */
 		for (size_t i = 0; i < t->n_probs; i++)
-			buf_printf(b, "%s%.5g", i ? ", " : "",
-			    history_prob_unpack(t->probs[i]));
-		buf_puts(b, "]");
+			json_array_append_new(a, util_json_double(round(
+			    history_prob_unpack(t->probs[i]) * 1e5) / 1e5));
+		json_object_set_new(o, "probs", a);
 	}
-	buf_puts(b, "}");
+	return o;
 }
 
 /* "temperature=0.8 top_p=0.9 ..." for show and markdown: the sampler's
@@ -235,7 +268,7 @@ history_text_settings(struct buf *b, const struct gen_settings *g,
 	    g->eos_id);
 	if (g->n_stop > 0) {
 		buf_printf(b, "%sstop=", sep);
-		history_json_stops(b, g);
+		buf_json(b, history_json_stop_array(g));
 	}
 }
 
@@ -331,36 +364,42 @@ history_fmt_summary(struct buf *b, sqlite3_stmt *st, int json,
 
 	prompt = prompt != NULL ? prompt : "";
 	if (json) {
-		buf_printf(b, "{\"id\": %lld, \"session\": %lld, \"time\": %.3f, "
-		    "\"date\": \"", sqlite3_column_int64(st, 0),
-		    sqlite3_column_int64(st, 1), time);
-		history_fmt_time(b, time, 1);
-		buf_puts(b, "\", ");
-		history_json_str(b, "model", model);
-		buf_puts(b, ", \"temperature\": ");
-		history_fmt_float(b, sqlite3_column_double(st, 4));
-		buf_puts(b, ", \"top_p\": ");
-		history_fmt_float(b, sqlite3_column_double(st, 5));
-		buf_printf(b, ", \"top_k\": %d, \"seed\": %llu, ",
-		    sqlite3_column_int(st, 6),
-		    (unsigned long long)sqlite3_column_int64(st, 7));
-		history_json_str(b, "stop_reason",
-		    (const char *)sqlite3_column_text(st, 8));
-		buf_printf(b, ", \"n_output\": %d, ", sqlite3_column_int(st, 9));
-		history_json_str(b, "prompt", prompt);
+		json_t *o = json_object();
+
+		json_object_set_new(o, "id",
+		    json_integer(sqlite3_column_int64(st, 0)));
+		json_object_set_new(o, "session",
+		    json_integer(sqlite3_column_int64(st, 1)));
+		json_object_set_new(o, "time",
+		    util_json_double(round(time * 1e3) / 1e3));
+		json_object_set_new(o, "date", history_json_date(time));
+		json_object_set_new(o, "model", history_json_str(model));
+		json_object_set_new(o, "temperature",
+		    util_json_float((float)sqlite3_column_double(st, 4)));
+		json_object_set_new(o, "top_p",
+		    util_json_float((float)sqlite3_column_double(st, 5)));
+		json_object_set_new(o, "top_k",
+		    json_integer(sqlite3_column_int(st, 6)));
+		/* the column holds the seed's bits as a signed integer */
+		json_object_set_new(o, "seed",
+		    util_json_u64((uint64_t)sqlite3_column_int64(st, 7)));
+		json_object_set_new(o, "stop_reason", history_json_str(
+		    (const char *)sqlite3_column_text(st, 8)));
+		json_object_set_new(o, "n_output",
+		    json_integer(sqlite3_column_int(st, 9)));
+		json_object_set_new(o, "prompt", history_json_str(prompt));
 		if (sqlite3_column_int64(st, 11) > 0)
-			buf_printf(b, ", \"replay_of\": %lld",
-			    sqlite3_column_int64(st, 11));
-		history_json_tree(b, sqlite3_column_int64(st, 12),
+			json_object_set_new(o, "replay_of",
+			    json_integer(sqlite3_column_int64(st, 11)));
+		history_json_tree(o, sqlite3_column_int64(st, 12),
 		    sqlite3_column_type(st, 13) != SQLITE_NULL,
 		    sqlite3_column_int(st, 13),
 		    sqlite3_column_type(st, 14) != SQLITE_NULL,
 		    sqlite3_column_int(st, 14));
-		if (snippet != NULL) {
-			buf_puts(b, ", ");
-			history_json_str(b, "match", snippet);
-		}
-		buf_puts(b, "}");
+		if (snippet != NULL)
+			json_object_set_new(o, "match",
+			    history_json_str(snippet));
+		buf_json(b, o);
 		return;
 	}
 	buf_printf(b, "%6lld  ", sqlite3_column_int64(st, 0));
@@ -652,7 +691,7 @@ history_show_json(struct history *h, int64_t id, struct buf *out,
 		history_turn_fini(&t);
 		return -1;
 	}
-	history_json_turn(out, &t);
+	buf_json(out, history_json_turn(&t));
 	buf_puts(out, "\n");
 	history_turn_fini(&t);
 	return 0;
@@ -706,7 +745,7 @@ history_export(struct history *h, const int64_t *ids, size_t n, int markdown,
 			history_md_turn(&b, &t);
 		else {
 			buf_puts(&b, i ? ",\n " : "");
-			history_json_turn(&b, &t);
+			buf_json(&b, history_json_turn(&t));
 		}
 		if (markdown && i + 1 < n)
 			buf_puts(&b, "\n");

@@ -26,8 +26,8 @@ void		 history_db_err(struct history *, struct err *,
 		    const char *what);
 /* "eos", "max_tokens", ... for a stop reason. */
 const char	*history_stop_name(enum gen_stop);
-/* Append the stop strings of g as a JSON array. */
-void		 history_json_stops(struct buf *, const struct gen_settings *);
+/* The stop strings of g as a new JSON array (history_fmt.c). */
+struct json_t	*history_json_stop_array(const struct gen_settings *);
 /* Bytes of a turn's text: its length field, else up to the NUL. */
 size_t		 history_text_len(const char *, size_t);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 
 static const struct cli_command *const main_commands[] = {
 	&cli_cmd_generate,
@@ -26,19 +27,39 @@ static const struct cli_command *const main_commands[] = {
 };
 #define MAIN_N_COMMANDS (sizeof main_commands / sizeof main_commands[0])
 
-static char *
-main_prog_name(const char *cmd)
-{
-	static char name[64];
+/* The REPL's options; `lmsh --help` shows them before the subcommands. */
+static const struct options_use main_repl_opts[] = {
+	{ OPT_MODEL, NULL }, OPTIONS_USE_MODEL,
+	{ OPT_THREADS, NULL }, { OPT_DEVICE, NULL },
+	OPTIONS_USE_SAMPLING,
+	{ OPT_SEED, "seed of every turn (default: a new one per turn, "
+	    "recorded in the history)" },
+	{ OPT_MAX_NEW, NULL }, { OPT_EOS, NULL }, { OPT_STOP, NULL },
+	{ OPT_REPLACE_INVALID, "turn bytes of a prompt that are not UTF-8 "
+	    "into U+FFFD instead of refusing it" },
+	{ OPT_MODE, NULL }, { OPT_PLAIN, NULL },
+	{ OPT_PACE, "show at most N tokens a second (default 30 on the "
+	    "screen; 0 = full speed, the default in line mode)" },
+	{ OPT_HISTORY, NULL }, { OPT_NO_HISTORY, NULL },
+	{ OPT_LOG, NULL },
+	{ OPT__N, NULL }
+};
 
-	snprintf(name, sizeof name, "lmsh %s", cmd);
-	return name;
-}
+const struct cli_command cli_cmd_repl = {
+	NULL, repl_main, "the REPL",
+	"usage: lmsh [options]\n"
+	"       lmsh COMMAND [options] ...\n"
+	"\n"
+	"Without a command: the REPL.  Type a prompt and watch the reply stream in;\n"
+	"/help lists commands and keys.  It runs in line mode (plain lines on stdin\n"
+	"and stdout) when either is not a terminal, TERM=dumb, or --plain.\n",
+	main_repl_opts
+};
 
 static void
 main_usage(FILE *f)
 {
-	fputs(repl_usage, f);
+	cli_usage(&cli_cmd_repl, f);
 	fputs("\nSubcommands (lmsh CMD --help for each):\n", f);
 	for (size_t i = 0; i < MAIN_N_COMMANDS; i++)
 		fprintf(f, "  %-11s %s\n", main_commands[i]->name,
@@ -76,8 +97,6 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < MAIN_N_COMMANDS; i++) {
 			if (strcmp(argv[1], main_commands[i]->name) != 0)
 				continue;
-			/* getopt names argv[0] in its messages */
-			argv[1] = main_prog_name(main_commands[i]->name);
 			return main_commands[i]->run(argc - 1, argv + 1);
 		}
 		if (strcmp(argv[1], "help") == 0) {

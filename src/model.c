@@ -7,6 +7,14 @@
  * rotating interleaved pairs (x[2j], x[2j+1]) by pos * theta^(-2j/d_k).
  * Every linear weight is stored (d_out, d_in), as PyTorch keeps it.
  *
+ * The CS336 variants change single steps (struct lm_config says which):
+ *   remove_rmsnorm  a norm whose weight is absent (NULL) is the identity;
+ *   use_post_norm   z = RMSNorm1(x + attn(x)), y = RMSNorm2(z + ffn(z));
+ *   remove_rope     no rotation: attention sees no positions (NoPE);
+ *   ffn_type        silu: W2 SiLU(W1 h); gelu: W2 GELU(W1 h), exact erf;
+ *   pos_emb (2024)  x = token_embeddings[t] + position_embeddings[pos].
+ * All of them run through the same kernels as the default.
+ *
  * Loading, the config and saving are in model_load.c.
  *
  * KV cache layout (struct lm_cache): k and v are each
@@ -280,6 +288,31 @@ model_rmsnorm(int nt, const float *x, const float *g, float *out, size_t n,
 	model_rmsnorm_team(x, g, out, n, d);
 }
 
+/*
+ * The input of a sub-layer: RMSNorm(x, g) in out, or x itself where the
+ * step has no norm (g NULL: no RMSNorm in the variant, or post-norm).
+ */
+static const float *
+model_norm(int nt, const float *x, const float *g, float *out, size_t n,
+    size_t d)
+{
+	if (g == NULL)
+		return x;
+	model_rmsnorm(nt, x, g, out, n, d);
+	return out;
+}
+
+/* The same, shared by the enclosing team. */
+static const float *
+model_norm_team(const float *x, const float *g, float *out, size_t n,
+    size_t d)
+{
+	if (g == NULL)
+		return x;
+	model_rmsnorm_team(x, g, out, n, d);
+	return out;
+}
+
 /* Rotate every head of row x (d_model wide) for position pos. */
 static void
 model_rope_row(const struct lm_model *m, float *x, int pos)
@@ -318,21 +351,39 @@ model_softmax(float *p, size_t n)
 		p[i] *= k;
 }
 
-/* a[i] = SiLU(a[i]) * b[i], shared by the enclosing team. */
+/*
+ * The feed-forward activation in place, shared by the enclosing team:
+ * a = SiLU(a) * b (SwiGLU), SiLU(a), or GELU(a) = a/2 (1 + erf(a/sqrt 2)).
+ */
 static void
-model_swiglu_team(float *a, const float *b, size_t n)
+model_ffn_act_team(int ffn_type, float *a, const float *b, size_t n)
 {
-	#pragma omp for schedule(static)
-	for (size_t i = 0; i < n; i++)
-		a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+	switch (ffn_type) {
+	case LM_FFN_SILU:
+		#pragma omp for schedule(static)
+		for (size_t i = 0; i < n; i++)
+			a[i] = a[i] / (1.0f + expf(-a[i]));
+		break;
+	case LM_FFN_GELU:
+		#pragma omp for schedule(static)
+		for (size_t i = 0; i < n; i++)
+			a[i] = 0.5f * a[i] * (1.0f + erff(a[i] *
+			    0.70710678118654752f));
+		break;
+	default:
+		#pragma omp for schedule(static)
+		for (size_t i = 0; i < n; i++)
+			a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+		break;
+	}
 }
 
 /* The same on nt threads of its own. */
 static void
-model_swiglu(int nt, float *a, const float *b, size_t n)
+model_ffn_act(int nt, int ffn_type, float *a, const float *b, size_t n)
 {
 	#pragma omp parallel num_threads(nt) if (n > 65536)
-	model_swiglu_team(a, b, n);
+	model_ffn_act_team(ffn_type, a, b, n);
 }
 
 /* x[i] += y[i], shared by the enclosing team. */
@@ -357,14 +408,21 @@ model_check_tokens(const struct lm_model *m, const int32_t *t, size_t n,
 	return 0;
 }
 
+/* x[i] = token_embeddings[t[i]] (+ position_embeddings[p0 + i]). */
 static void
-model_embed(const struct lm_model *m, const int32_t *t, size_t n, float *x)
+model_embed(const struct lm_model *m, const int32_t *t, size_t n, int p0,
+    float *x)
 {
 	size_t d = (size_t)m->cfg.d_model;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		memcpy(x + i * d, m->tok_emb + (size_t)t[i] * d,
 		    d * sizeof(float));
+		if (m->pos_emb != NULL)
+			for (size_t j = 0; j < d; j++)
+				x[i * d + j] += m->pos_emb[((size_t)p0 + i) *
+				    d + j];
+	}
 }
 
 /* --- prefill --------------------------------------------------------------- */
@@ -417,45 +475,55 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff;
 	size_t V = (size_t)c->vocab_size;
 	int nt = m->n_threads, p0 = kc->pos[s];
+	int post = c->use_post_norm == LM_YES;
+	const float *in;
 
-	model_embed(m, tokens, n, kc->x);
+	model_embed(m, tokens, n, p0, kc->x);
 	for (int l = 0; l < c->num_layers; l++) {
 		const struct lm_layer *L = &m->layers[l];
 		float *K = model_cache_k(kc, l, s) + (size_t)p0 * d;
 		float *Vc = model_cache_v(kc, l, s) + (size_t)p0 * d;
 
 		/* attention rmsnorm, qkv (k and v straight into the cache) */
-		model_rmsnorm(nt, kc->x, L->ln1, kc->h, n, d);
-		blas_gemm(nt, 1, n, d, d, 1, kc->h, d, L->wq, d, 0, kc->q, d);
-		blas_gemm(nt, 1, n, d, d, 1, kc->h, d, L->wk, d, 0, K, d);
-		blas_gemm(nt, 1, n, d, d, 1, kc->h, d, L->wv, d, 0, Vc, d);
+		in = model_norm(nt, kc->x, post ? NULL : L->ln1, kc->h, n, d);
+		blas_gemm(nt, 1, n, d, d, 1, in, d, L->wq, d, 0, kc->q, d);
+		blas_gemm(nt, 1, n, d, d, 1, in, d, L->wk, d, 0, K, d);
+		blas_gemm(nt, 1, n, d, d, 1, in, d, L->wv, d, 0, Vc, d);
 		/* RoPE */
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && m->rope_cos != NULL; i++) {
 			model_rope_row(m, kc->q + i * d, p0 + (int)i);
 			model_rope_row(m, K + i * d, p0 + (int)i);
 		}
 		/* attention, output projection added to the residual */
 		model_prefill_attention(m, kc, l, s, p0, n, nt);
 		blas_gemm(nt, 1, n, d, d, 1, kc->att, d, L->wo, d, 1, kc->x, d);
+		/* post-norm: z = RMSNorm1(x + attn(x)) */
+		if (post && L->ln1 != NULL)
+			model_rmsnorm(nt, kc->x, L->ln1, kc->x, n, d);
 		/* ffn */
-		model_rmsnorm(nt, kc->x, L->ln2, kc->h, n, d);
-		blas_gemm(nt, 1, n, f, d, 1, kc->h, d, L->w1, d, 0, kc->g, f);
-		blas_gemm(nt, 1, n, f, d, 1, kc->h, d, L->w3, d, 0, kc->u, f);
-		model_swiglu(nt, kc->g, kc->u, n * f);
+		in = model_norm(nt, kc->x, post ? NULL : L->ln2, kc->h, n, d);
+		blas_gemm(nt, 1, n, f, d, 1, in, d, L->w1, d, 0, kc->g, f);
+		if (L->w3 != NULL)
+			blas_gemm(nt, 1, n, f, d, 1, in, d, L->w3, d, 0, kc->u,
+			    f);
+		model_ffn_act(nt, c->ffn_type, kc->g, kc->u, n * f);
 		blas_gemm(nt, 1, n, d, f, 1, kc->g, f, L->w2, f, 1, kc->x, d);
+		/* post-norm: y = RMSNorm2(z + ffn(z)) */
+		if (post && L->ln2 != NULL)
+			model_rmsnorm(nt, kc->x, L->ln2, kc->x, n, d);
 	}
 	kc->pos[s] += (int)n;
 	if (logits == NULL)
 		return;
 	/* final norm and lm_head, for every row or only the last */
 	if (all_logits) {
-		model_rmsnorm(nt, kc->x, m->ln_final, kc->h, n, d);
-		blas_gemm(nt, 1, n, V, d, 1, kc->h, d, m->lm_head, d, 0, logits,
+		in = model_norm(nt, kc->x, m->ln_final, kc->h, n, d);
+		blas_gemm(nt, 1, n, V, d, 1, in, d, m->lm_head, d, 0, logits,
 		    V);
 	} else {
-		model_rmsnorm(nt, kc->x + (n - 1) * d, m->ln_final, kc->h, 1,
+		in = model_norm(nt, kc->x + (n - 1) * d, m->ln_final, kc->h, 1,
 		    d);
-		blas_matvec(nt, m->lm_head, V, d, kc->h, 1, logits);
+		blas_matvec(nt, m->lm_head, V, d, in, 1, logits);
 	}
 }
 
@@ -573,24 +641,29 @@ model_decode_team(const struct lm_model *m, struct lm_cache *kc,
 {
 	const struct lm_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff, nb = (size_t)n;
+	int post = c->use_post_norm == LM_YES;
+	const float *in;
 
 	#pragma omp single
-	model_embed(m, tokens, nb, kc->x);
+	for (size_t b = 0; b < nb; b++)
+		model_embed(m, tokens + b, 1, kc->pos[seqs[b]], kc->x + b * d);
 	for (int l = 0; l < c->num_layers; l++) {
 		const struct lm_layer *L = &m->layers[l];
 
 		/* attention rmsnorm, qkv */
-		model_rmsnorm_team(kc->x, L->ln1, kc->h, nb, d);
-		blas_matvec_team(L->wq, d, d, kc->h, nb, kc->q, 1);
-		blas_matvec_team(L->wk, d, d, kc->h, nb, kc->kv1, 1);
-		blas_matvec_team(L->wv, d, d, kc->h, nb, kc->kv2, 0);
+		in = model_norm_team(kc->x, post ? NULL : L->ln1, kc->h, nb, d);
+		blas_matvec_team(L->wq, d, d, in, nb, kc->q, 1);
+		blas_matvec_team(L->wk, d, d, in, nb, kc->kv1, 1);
+		blas_matvec_team(L->wv, d, d, in, nb, kc->kv2, 0);
 		/* RoPE, k and v into the cache */
 		#pragma omp for schedule(static)
 		for (size_t b = 0; b < nb; b++) {
 			int s = seqs[b], p = kc->pos[s];
 
-			model_rope_row(m, kc->q + b * d, p);
-			model_rope_row(m, kc->kv1 + b * d, p);
+			if (m->rope_cos != NULL) {
+				model_rope_row(m, kc->q + b * d, p);
+				model_rope_row(m, kc->kv1 + b * d, p);
+			}
 			memcpy(model_cache_k(kc, l, s) + (size_t)p * d,
 			    kc->kv1 + b * d, d * sizeof(float));
 			memcpy(model_cache_v(kc, l, s) + (size_t)p * d,
@@ -600,18 +673,25 @@ model_decode_team(const struct lm_model *m, struct lm_cache *kc,
 		model_decode_attention(m, kc, l, seqs, n);
 		blas_matvec_team(L->wo, d, d, kc->att, nb, kc->h, 0);
 		model_add_team(kc->x, kc->h, nb * d);
+		/* post-norm: z = RMSNorm1(x + attn(x)) */
+		if (post && L->ln1 != NULL)
+			model_rmsnorm_team(kc->x, L->ln1, kc->x, nb, d);
 		/* ffn */
-		model_rmsnorm_team(kc->x, L->ln2, kc->h, nb, d);
-		blas_matvec_team(L->w1, f, d, kc->h, nb, kc->g, 1);
-		blas_matvec_team(L->w3, f, d, kc->h, nb, kc->u, 0);
-		model_swiglu_team(kc->g, kc->u, nb * f);
+		in = model_norm_team(kc->x, post ? NULL : L->ln2, kc->h, nb, d);
+		blas_matvec_team(L->w1, f, d, in, nb, kc->g, L->w3 != NULL);
+		if (L->w3 != NULL)
+			blas_matvec_team(L->w3, f, d, in, nb, kc->u, 0);
+		model_ffn_act_team(c->ffn_type, kc->g, kc->u, nb * f);
 		blas_matvec_team(L->w2, d, f, kc->g, nb, kc->h, 0);
 		model_add_team(kc->x, kc->h, nb * d);
+		/* post-norm: y = RMSNorm2(z + ffn(z)) */
+		if (post && L->ln2 != NULL)
+			model_rmsnorm_team(kc->x, L->ln2, kc->x, nb, d);
 	}
 	/* final norm, lm_head */
-	model_rmsnorm_team(kc->x, m->ln_final, kc->h, nb, d);
+	in = model_norm_team(kc->x, m->ln_final, kc->h, nb, d);
 	if (logits != NULL)
-		blas_matvec_team(m->lm_head, (size_t)c->vocab_size, d, kc->h,
+		blas_matvec_team(m->lm_head, (size_t)c->vocab_size, d, in,
 		    nb, logits, 0);
 }
 

@@ -4,9 +4,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct buf;
 struct err;
 struct lm_model;
 struct lm_cache;
+
+/*
+ * A variant switch as a config states it.  0 is "not stated": model_open()
+ * reads it off the tensors where they show it, else takes the 2025 default,
+ * so an opened model's config has every switch set.
+ */
+enum lm_switch {
+	LM_NO = 1,
+	LM_YES
+};
+
+/* The feed-forward network (config key ffn_type); 0 is "not stated". */
+enum lm_ffn {
+	LM_FFN_SWIGLU = 1,	/* W2 (SiLU(W1 x) * W3 x), the 2025 default */
+	LM_FFN_SILU,		/* W2 SiLU(W1 x), no w3 (2025 ablation) */
+	LM_FFN_GELU		/* W2 GELU(W1 x), exact erf, no w3 (2024) */
+};
 
 /* The CS336 TransformerLM hyper-parameters (config.json keys). */
 struct lm_config {
@@ -15,23 +33,35 @@ struct lm_config {
 	int	d_model;	/* residual width */
 	int	num_layers;	/* transformer blocks */
 	int	num_heads;	/* attention heads; d_model % num_heads == 0 */
-	int	d_ff;		/* SwiGLU hidden width */
+	int	d_ff;		/* feed-forward hidden width */
 	float	rope_theta;	/* RoPE base, default 10000 */
+	int	remove_rmsnorm;	/* enum lm_switch: no RMSNorm in the blocks */
+	int	use_post_norm;	/* enum lm_switch: norm after each residual add */
+	int	remove_rope;	/* enum lm_switch: no RoPE */
+	int	ffn_type;	/* enum lm_ffn */
+	int	pos_emb;	/* enum lm_switch: learned position_embeddings
+				 * (2024), read off the tensors */
 };
 
 /* Where a model comes from.  Either dir (a model directory with config.json
  * and model.safetensors) or checkpoint (a .pt or .safetensors file) with
- * config_path and/or the fields of cfg (0 = not given) supplying the shape. */
+ * config_path, config_json and/or the fields of cfg (0 = not given)
+ * supplying the shape, each overriding the one before. */
 struct lm_model_source {
 	const char		*dir;		/* model directory or NULL */
 	const char		*checkpoint;	/* .pt/.safetensors or NULL */
 	const char		*config_path;	/* config.json or NULL */
+	const char		*config_json;	/* a config's text (as the
+						 * history records it) or NULL */
 	struct lm_config	 cfg;		/* overrides; 0 fields unset */
 };
 
-/* Loading. */
+/* Loading.  warn (may be NULL) collects one "; "-joined line of config
+ * keys that were ignored; see model_config_load(). */
 int		 model_config_load(const char *path, struct lm_config *,
-		    struct err *);
+		    struct buf *warn, struct err *);
+int		 model_config_parse(const char *json, const char *what,
+		    struct lm_config *, struct buf *warn, struct err *);
 int		 model_config_check(const struct lm_config *, struct err *);
 struct lm_model	*model_open(const struct lm_model_source *, struct err *);
 /* Random weights (benchmarks, tests); seed picks them. */
@@ -44,11 +74,14 @@ int		 model_save(struct lm_model *, const char *path, int dtype,
 		    struct err *);
 int		 model_config_save(const struct lm_config *, const char *path,
 		    struct err *);
+/* The config as one line of JSON (history); caller frees. */
+char		*model_config_json(const struct lm_config *);
 const struct lm_config *model_config(const struct lm_model *);
 /* Number of threads for everything the model runs (BLIS and our own). */
 void		 model_set_threads(struct lm_model *, int);
 int		 model_threads(const struct lm_model *);
-/* Non-fatal problems found at load (NaN weights), or NULL. */
+/* Non-fatal problems found at load (NaN weights, unknown config keys), or
+ * NULL. */
 const char	*model_warnings(const struct lm_model *);
 /* Bytes of weights one decode step reads (all but the embeddings). */
 size_t		 model_weight_bytes(const struct lm_model *);

@@ -10,6 +10,7 @@
 
 struct weights;
 
+/* A norm weight or w3 the variant lacks is NULL (see model.c). */
 struct lm_layer {
 	const float	*ln1;	/* [d_model] */
 	const float	*wq;	/* [d_model][d_model] */
@@ -29,10 +30,12 @@ struct lm_model {
 	float		**owned;	/* converted or random buffers */
 	size_t		 n_owned;
 	const float	*tok_emb;	/* [vocab][d_model] */
+	const float	*pos_emb;	/* [context_length][d_model] or NULL */
 	struct lm_layer	*layers;	/* [num_layers] */
-	const float	*ln_final;	/* [d_model] */
+	const float	*ln_final;	/* [d_model] or NULL */
 	const float	*lm_head;	/* [vocab][d_model] */
-	float		*rope_cos;	/* [context_length][d_k/2] */
+	float		*rope_cos;	/* [context_length][d_k/2]; NULL
+					 * without RoPE */
 	float		*rope_sin;	/* [context_length][d_k/2] */
 	struct buf	 warnings;	/* "; "-joined, empty if none */
 };

@@ -1,6 +1,9 @@
 /*
  * model_load.c: a struct lm_model from its files.  config.json is read and
- * every field bounds-checked; the checkpoint's tensors are matched to the
+ * written here only (jansson), and every field bounds-checked.  The CS336
+ * variant (2025 default, its ablations, the 2024 layout) comes from the
+ * config's switches and, where they are not stated, from which tensors the
+ * checkpoint holds.  The checkpoint's tensors are matched to the
  * model's slots by name (a missing, unexpected or wrongly shaped tensor is
  * an error that names it, with expected and actual shapes), converted to
  * fp32 where they are not already, and scanned for NaN and infinities.
@@ -35,15 +38,55 @@
 
 /* --- config ---------------------------------------------------------------- */
 
+/*
+ * config.json is read and written here only, through jansson.  The keys are
+ * the CS336 ones: the shape, rope_theta, and the four ablation switches of
+ * the 2025 handout (remove_rmsnorm, use_post_norm, remove_rope, ffn_type).
+ */
+
+/* Keys that only training reads: accepted in silence (listed in lmsh(1)). */
+static const char *const model_train_keys[] = {
+	"attn_pdrop", "residual_pdrop", "dropout", "batch_size",
+	"learning_rate", "lr", "max_learning_rate", "min_learning_rate",
+	"lr_max", "lr_min", "weight_decay", "betas", "beta1", "beta2",
+	"warmup_iters", "max_iters", "cosine_cycle_iters", "total_iters",
+	"grad_clip", "max_grad_norm", "seed", "device", "dtype", "compile",
+	"log_interval", "eval_interval", "eval_iters", "checkpoint_interval",
+	"train_path", "valid_path", "wandb_project", "wandb_run_name",
+};
+
+/* ffn_type values, by enum lm_ffn. */
+static const char *const model_ffn_names[] = {
+	NULL, "swiglu", "silu", "gelu"
+};
+
+static const struct {
+	const char	*key;
+	size_t		 off;
+} model_int_keys[] = {
+	{ "vocab_size", offsetof(struct lm_config, vocab_size) },
+	{ "context_length", offsetof(struct lm_config, context_length) },
+	{ "d_model", offsetof(struct lm_config, d_model) },
+	{ "num_layers", offsetof(struct lm_config, num_layers) },
+	{ "num_heads", offsetof(struct lm_config, num_heads) },
+	{ "d_ff", offsetof(struct lm_config, d_ff) },
+}, model_switch_keys[] = {
+	{ "remove_rmsnorm", offsetof(struct lm_config, remove_rmsnorm) },
+	{ "use_post_norm", offsetof(struct lm_config, use_post_norm) },
+	{ "remove_rope", offsetof(struct lm_config, remove_rope) },
+};
+
+#define MODEL_N(a)	(sizeof (a) / sizeof (a)[0])
+#define MODEL_FIELD(c, off)	((int *)(void *)((char *)(c) + (off)))
+#define MODEL_CFIELD(c, off)	(*(const int *)(const void *)	\
+				    ((const char *)(c) + (off)))
+
 static int
-model_json_int(json_t *root, const char *key, int *out, const char *path,
+model_json_int(json_t *v, const char *key, int *out, const char *what,
     struct err *err)
 {
-	json_t *v = json_object_get(root, key);
 	double d;
 
-	if (v == NULL)
-		return 0;
 	if (json_is_integer(v) && json_integer_value(v) > 0 &&
 	    json_integer_value(v) <= INT32_MAX) {
 		*out = (int)json_integer_value(v);
@@ -55,67 +98,208 @@ model_json_int(json_t *root, const char *key, int *out, const char *path,
 		*out = (int)d;
 		return 0;
 	}
-	err_set(err, "%s: %s: not a positive integer", path, key);
+	err_set(err, "%s: %s: not a positive integer", what, key);
 	return -1;
 }
 
-/*
- * Read the CS336 hyper-parameters from a config.json (or model_config.json)
- * into *cfg.  Keys that are absent leave their field as it was, other keys
- * are ignored; call model_config_check() once everything is filled.
- * Returns 0, or -1 with err naming the file and key.
- */
-int
-model_config_load(const char *path, struct lm_config *cfg, struct err *err)
+/* A switch: true or false; null says nothing. */
+static int
+model_json_switch(json_t *v, const char *key, int *out, const char *what,
+    struct err *err)
 {
-	static const struct {
-		const char	*key;
-		size_t		 off;
-	} keys[] = {
-		{ "vocab_size", offsetof(struct lm_config, vocab_size) },
-		{ "context_length", offsetof(struct lm_config, context_length) },
-		{ "d_model", offsetof(struct lm_config, d_model) },
-		{ "num_layers", offsetof(struct lm_config, num_layers) },
-		{ "num_heads", offsetof(struct lm_config, num_heads) },
-		{ "d_ff", offsetof(struct lm_config, d_ff) },
-	};
-	json_error_t jerr;
-	json_t *root, *v;
-	int rc = -1;
-
-	if ((root = json_load_file(path, 0, &jerr)) == NULL) {
-		if (jerr.line < 0)
-			err_set(err, "%s: %s", path, jerr.text);
-		else
-			err_set(err, "%s:%d: %s", path, jerr.line, jerr.text);
+	if (json_is_boolean(v))
+		*out = json_is_true(v) ? LM_YES : LM_NO;
+	else if (!json_is_null(v)) {
+		err_set(err, "%s: %s: not true or false", what, key);
 		return -1;
 	}
-	if (!json_is_object(root)) {
-		err_set(err, "%s: not a json object", path);
-		goto out;
+	return 0;
+}
+
+/* ffn_type: "swiglu" (or null, the course's default), "silu", "gelu". */
+static int
+model_json_ffn(json_t *v, int *out, const char *what, struct err *err)
+{
+	if (json_is_null(v)) {
+		*out = LM_FFN_SWIGLU;
+		return 0;
 	}
-	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-		if (model_json_int(root, keys[i].key,
-		    (int *)((char *)cfg + keys[i].off), path, err) == -1)
-			goto out;
-	if ((v = json_object_get(root, "rope_theta")) != NULL) {
+	for (int i = LM_FFN_SWIGLU; json_is_string(v) &&
+	    i < (int)MODEL_N(model_ffn_names); i++)
+		if (strcmp(json_string_value(v), model_ffn_names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	if (json_is_string(v))
+		err_set(err, "%s: ffn_type \"%s\" is not supported (swiglu, "
+		    "silu or gelu)", what, json_string_value(v));
+	else
+		err_set(err, "%s: ffn_type: not a string", what);
+	return -1;
+}
+
+static int
+model_key_in(const char *key, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(key, list[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* One key of a config object into *cfg; unknown keys go to warn. */
+static int
+model_config_key(const char *key, json_t *v, const char *what,
+    struct lm_config *cfg, struct buf *warn, struct err *err)
+{
+	for (size_t i = 0; i < MODEL_N(model_int_keys); i++)
+		if (strcmp(key, model_int_keys[i].key) == 0)
+			return model_json_int(v, key,
+			    MODEL_FIELD(cfg, model_int_keys[i].off), what, err);
+	for (size_t i = 0; i < MODEL_N(model_switch_keys); i++)
+		if (strcmp(key, model_switch_keys[i].key) == 0)
+			return model_json_switch(v, key,
+			    MODEL_FIELD(cfg, model_switch_keys[i].off), what,
+			    err);
+	if (strcmp(key, "ffn_type") == 0)
+		return model_json_ffn(v, &cfg->ffn_type, what, err);
+	if (strcmp(key, "rope_theta") == 0) {
 		if (!json_is_number(v) || !(json_number_value(v) > 1)) {
 			err_set(err, "%s: rope_theta: not a number above 1",
-			    path);
-			goto out;
+			    what);
+			return -1;
 		}
 		cfg->rope_theta = (float)json_number_value(v);
+		return 0;
 	}
-	rc = 0;
-out:
+	if (!model_key_in(key, model_train_keys, MODEL_N(model_train_keys)) &&
+	    warn != NULL)
+		buf_printf(warn, "%s%s: unknown key \"%s\" ignored",
+		    warn->len ? "; " : "", what, key);
+	return 0;
+}
+
+static int
+model_config_object(json_t *root, const char *what, struct lm_config *cfg,
+    struct buf *warn, struct err *err)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(root)) {
+		err_set(err, "%s: not a json object", what);
+		return -1;
+	}
+	json_object_foreach(root, key, v)
+		if (model_config_key(key, v, what, cfg, warn, err) == -1)
+			return -1;
+	return 0;
+}
+
+static void
+model_json_error(const char *what, const json_error_t *jerr, struct err *err)
+{
+	if (jerr->line < 0)
+		err_set(err, "%s: %s", what, jerr->text);
+	else
+		err_set(err, "%s:%d: %s", what, jerr->line, jerr->text);
+}
+
+/* Read a parsed config (NULL: jansson's error is in jerr) and free it. */
+static int
+model_config_take(json_t *root, const json_error_t *jerr, const char *what,
+    struct lm_config *cfg, struct buf *warn, struct err *err)
+{
+	int rc;
+
+	if (root == NULL) {
+		model_json_error(what, jerr, err);
+		return -1;
+	}
+	rc = model_config_object(root, what, cfg, warn, err);
 	json_decref(root);
 	return rc;
 }
 
 /*
+ * Read the CS336 hyper-parameters from a config.json (or model_config.json)
+ * into *cfg.  Keys that are absent leave their field as it was; training
+ * keys are skipped; any other key adds "PATH: unknown key "K" ignored" to
+ * warn (if not NULL).  A known key with a value lmsh cannot run is an
+ * error.  Call model_config_check() once everything is filled.  Returns 0,
+ * or -1 with err naming the file and key.
+ */
+int
+model_config_load(const char *path, struct lm_config *cfg, struct buf *warn,
+    struct err *err)
+{
+	json_error_t jerr;
+
+	return model_config_take(json_load_file(path, 0, &jerr), &jerr, path,
+	    cfg, warn, err);
+}
+
+/* The same for a config held in a string; what names it in messages. */
+int
+model_config_parse(const char *json, const char *what, struct lm_config *cfg,
+    struct buf *warn, struct err *err)
+{
+	json_error_t jerr;
+
+	return model_config_take(json_loads(json, 0, &jerr), &jerr, what, cfg,
+	    warn, err);
+}
+
+/*
+ * The config as a JSON object in key order: the shape, then each variant
+ * switch that differs from the 2025 default, so a default model's config
+ * reads as it always has.
+ */
+static json_t *
+model_config_to_json(const struct lm_config *c)
+{
+	json_t *o = json_object();
+	double th = c->rope_theta != 0 ? c->rope_theta : 10000;
+
+	for (size_t i = 0; i < MODEL_N(model_int_keys); i++)
+		json_object_set_new(o, model_int_keys[i].key, json_integer(
+		    MODEL_CFIELD(c, model_int_keys[i].off)));
+	/* whole numbers as integers: 10000, not 10000.0 */
+	json_object_set_new(o, "rope_theta", th == floor(th) && th < 1e15 ?
+	    json_integer((json_int_t)th) : json_real(th));
+	for (size_t i = 0; i < MODEL_N(model_switch_keys); i++)
+		if (MODEL_CFIELD(c, model_switch_keys[i].off) == LM_YES)
+			json_object_set_new(o, model_switch_keys[i].key,
+			    json_true());
+	if (c->ffn_type > LM_FFN_SWIGLU &&
+	    c->ffn_type < (int)MODEL_N(model_ffn_names))
+		json_object_set_new(o, "ffn_type",
+		    json_string(model_ffn_names[c->ffn_type]));
+	return o;
+}
+
+/*
+ * The config as one line of JSON with config.json's keys (the form the
+ * history records).  Caller frees with free().
+ */
+char *
+model_config_json(const struct lm_config *c)
+{
+	json_t *o = model_config_to_json(c);
+	char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_INDENT(0) |
+	    JSON_REAL_PRECISION(9));
+
+	json_decref(o);
+	if (s == NULL)
+		util_fatal("model config: out of memory");
+	return s;
+}
+
+/*
  * Check that a config describes a model we can run: every field set and
- * positive, d_model divisible by num_heads into an even head size.
- * rope_theta 0 becomes the default 10000.  Returns 0 or -1 with err.
+ * positive, d_model divisible by num_heads into an even head size, the
+ * variant switches in range (0, not stated, is fine).  rope_theta 0 becomes
+ * the default 10000.  Returns 0 or -1 with err.
  */
 int
 model_config_check(const struct lm_config *cfg, struct err *err)
@@ -159,6 +343,63 @@ model_config_check(const struct lm_config *cfg, struct err *err)
 		    (double)cfg->rope_theta);
 		return -1;
 	}
+	for (size_t i = 0; i < MODEL_N(model_switch_keys); i++)
+		if ((unsigned)MODEL_CFIELD(cfg, model_switch_keys[i].off) >
+		    LM_YES) {
+			err_set(err, "model config: %s: bad value",
+			    model_switch_keys[i].key);
+			return -1;
+		}
+	if ((unsigned)cfg->ffn_type > LM_FFN_GELU ||
+	    (unsigned)cfg->pos_emb > LM_YES) {
+		err_set(err, "model config: ffn_type: bad value");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Settle the switches a config left unstated: what the tensors show (norm
+ * weights, w3, position embeddings), else the 2025 default.  w NULL (a
+ * random model) shows the 2025 layout.  A stated switch that the tensors
+ * contradict is an error naming both.
+ */
+static int
+model_resolve_variant(const struct weights *w, struct lm_config *c,
+    const char *cfg_name, const char *path, struct err *err)
+{
+	int has_ln = w == NULL ? c->remove_rmsnorm != LM_YES :
+	    weights_find(w, "layers.0.ln1.weight") != NULL;
+	int has_w3 = w == NULL ? c->ffn_type <= LM_FFN_SWIGLU :
+	    weights_find(w, "layers.0.ffn.w3.weight") != NULL;
+
+	if (w != NULL)
+		c->pos_emb = weights_find(w, "position_embeddings.weight") ?
+		    LM_YES : LM_NO;
+	else if (c->pos_emb == 0)
+		c->pos_emb = LM_NO;
+	if (c->remove_rmsnorm == 0)
+		c->remove_rmsnorm = has_ln ? LM_NO : LM_YES;
+	else if ((c->remove_rmsnorm == LM_YES) == has_ln) {
+		err_set(err, "%s says remove_rmsnorm: %s, but %s has %s",
+		    cfg_name, has_ln ? "true" : "false", path, has_ln ?
+		    "layers.0.ln1.weight" : "no layers.0.ln1.weight");
+		return -1;
+	}
+	if (c->ffn_type == 0)
+		c->ffn_type = has_w3 ? LM_FFN_SWIGLU : c->pos_emb == LM_YES ?
+		    LM_FFN_GELU : LM_FFN_SILU;
+	else if ((c->ffn_type == LM_FFN_SWIGLU) != has_w3) {
+		err_set(err, "%s says ffn_type: \"%s\", but %s has %s",
+		    cfg_name, model_ffn_names[c->ffn_type], path, has_w3 ?
+		    "layers.0.ffn.w3.weight" : "no layers.0.ffn.w3.weight");
+		return -1;
+	}
+	/* learned positions (2024) replace RoPE */
+	if (c->remove_rope == 0)
+		c->remove_rope = c->pos_emb == LM_YES ? LM_YES : LM_NO;
+	if (c->use_post_norm == 0)
+		c->use_post_norm = LM_NO;
 	return 0;
 }
 
@@ -206,6 +447,8 @@ model_rope_init(struct lm_model *m, struct err *err)
 	size_t n = (size_t)m->cfg.context_length * half;
 	double dk = (double)(half * 2);
 
+	if (m->cfg.remove_rope == LM_YES)
+		return 0;
 	if ((m->rope_cos = model_own(m, n, "rope table", err)) == NULL ||
 	    (m->rope_sin = model_own(m, n, "rope table", err)) == NULL)
 		return -1;
@@ -277,11 +520,15 @@ model_warnings(const struct lm_model *m)
 size_t
 model_weight_bytes(const struct lm_model *m)
 {
-	size_t d = (size_t)m->cfg.d_model, f = (size_t)m->cfg.d_ff;
-	size_t per_layer = 4 * d * d + 3 * d * f + 2 * d;
+	const struct lm_config *c = &m->cfg;
+	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff;
+	size_t n_ffn = c->ffn_type == LM_FFN_SWIGLU ? 3 : 2;
+	size_t n_norm = c->remove_rmsnorm == LM_YES ? 0 : 2;
+	size_t per_layer = 4 * d * d + n_ffn * d * f + n_norm * d;
 
-	return ((size_t)m->cfg.num_layers * per_layer + d +
-	    (size_t)m->cfg.vocab_size * d) * sizeof(float);
+	return ((size_t)c->num_layers * per_layer +
+	    (m->ln_final != NULL ? d : 0) + (size_t)c->vocab_size * d) *
+	    sizeof(float);
 }
 
 /* --- tensors --------------------------------------------------------------- */
@@ -294,13 +541,19 @@ struct model_slot {
 	int64_t		 shape[2];	/* expected */
 };
 
+/*
+ * The tensors of the model's variant: position embeddings only in the 2024
+ * layout, norm weights only with RMSNorm (ln_final when with_final), w3
+ * only in SwiGLU.
+ */
 static size_t
-model_slots(struct lm_model *m, struct model_slot **out)
+model_slots(struct lm_model *m, int with_final, struct model_slot **out)
 {
 	const struct lm_config *c = &m->cfg;
-	size_t n = (size_t)c->num_layers * 9 + 3, i = 0;
+	size_t n = (size_t)c->num_layers * 9 + 4, i = 0;
 	struct model_slot *s = xcalloc(n, sizeof *s);
 	int64_t d = c->d_model, f = c->d_ff, v = c->vocab_size;
+	int norms = c->remove_rmsnorm != LM_YES;
 
 #define MODEL_SLOT(dst_, nd_, a_, b_, ...) do {				\
 	snprintf(s[i].name, sizeof s[i].name, __VA_ARGS__);		\
@@ -311,6 +564,9 @@ model_slots(struct lm_model *m, struct model_slot **out)
 	i++;								\
 } while (0)
 	MODEL_SLOT(&m->tok_emb, 2, v, d, "token_embeddings.weight");
+	if (c->pos_emb == LM_YES)
+		MODEL_SLOT(&m->pos_emb, 2, (int64_t)c->context_length, d,
+		    "position_embeddings.weight");
 	for (int l = 0; l < c->num_layers; l++) {
 		struct lm_layer *L = &m->layers[l];
 
@@ -319,13 +575,18 @@ model_slots(struct lm_model *m, struct model_slot **out)
 		MODEL_SLOT(&L->wv, 2, d, d, "layers.%d.attn.v_proj.weight", l);
 		MODEL_SLOT(&L->wo, 2, d, d,
 		    "layers.%d.attn.output_proj.weight", l);
-		MODEL_SLOT(&L->ln1, 1, d, 0, "layers.%d.ln1.weight", l);
-		MODEL_SLOT(&L->ln2, 1, d, 0, "layers.%d.ln2.weight", l);
+		if (norms) {
+			MODEL_SLOT(&L->ln1, 1, d, 0, "layers.%d.ln1.weight", l);
+			MODEL_SLOT(&L->ln2, 1, d, 0, "layers.%d.ln2.weight", l);
+		}
 		MODEL_SLOT(&L->w1, 2, f, d, "layers.%d.ffn.w1.weight", l);
 		MODEL_SLOT(&L->w2, 2, d, f, "layers.%d.ffn.w2.weight", l);
-		MODEL_SLOT(&L->w3, 2, f, d, "layers.%d.ffn.w3.weight", l);
+		if (c->ffn_type == LM_FFN_SWIGLU)
+			MODEL_SLOT(&L->w3, 2, f, d, "layers.%d.ffn.w3.weight",
+			    l);
 	}
-	MODEL_SLOT(&m->ln_final, 1, d, 0, "ln_final.weight");
+	if (with_final)
+		MODEL_SLOT(&m->ln_final, 1, d, 0, "ln_final.weight");
 	MODEL_SLOT(&m->lm_head, 2, v, d, "lm_head.weight");
 #undef MODEL_SLOT
 	*out = s;
@@ -462,12 +723,18 @@ model_infer_config(const struct weights *w, struct lm_config *c)
 		if (c->d_model == 0 && t->shape[1] <= LM_DIM_MAX)
 			c->d_model = (int)t->shape[1];
 	}
+	/* learned positions fix the context */
+	if (c->context_length == 0 && (t = weights_find(w,
+	    "position_embeddings.weight")) != NULL && t->n_dims == 2 &&
+	    t->shape[0] <= LM_DIM_MAX)
+		c->context_length = (int)t->shape[0];
 	if (c->d_ff == 0 && (t = weights_find(w, "layers.0.ffn.w1.weight")) !=
 	    NULL && t->n_dims == 2 && t->shape[0] <= LM_DIM_MAX)
 		c->d_ff = (int)t->shape[0];
 	if (c->num_layers == 0) {
 		for (;;) {
-			snprintf(name, sizeof name, "layers.%d.ln1.weight", n);
+			snprintf(name, sizeof name,
+			    "layers.%d.attn.q_proj.weight", n);
 			if (n >= LM_LAYERS_MAX || weights_find(w, name) == NULL)
 				break;
 			n++;
@@ -479,31 +746,80 @@ model_infer_config(const struct weights *w, struct lm_config *c)
 static void
 model_apply_overrides(struct lm_config *c, const struct lm_config *o)
 {
-	if (o->vocab_size)
-		c->vocab_size = o->vocab_size;
-	if (o->context_length)
-		c->context_length = o->context_length;
-	if (o->d_model)
-		c->d_model = o->d_model;
-	if (o->num_layers)
-		c->num_layers = o->num_layers;
-	if (o->num_heads)
-		c->num_heads = o->num_heads;
-	if (o->d_ff)
-		c->d_ff = o->d_ff;
+	for (size_t i = 0; i < MODEL_N(model_int_keys); i++)
+		if (MODEL_CFIELD(o, model_int_keys[i].off) != 0)
+			*MODEL_FIELD(c, model_int_keys[i].off) =
+			    MODEL_CFIELD(o, model_int_keys[i].off);
 	if (o->rope_theta != 0)
 		c->rope_theta = o->rope_theta;
+	for (size_t i = 0; i < MODEL_N(model_switch_keys); i++)
+		if (MODEL_CFIELD(o, model_switch_keys[i].off) != 0)
+			*MODEL_FIELD(c, model_switch_keys[i].off) =
+			    MODEL_CFIELD(o, model_switch_keys[i].off);
+	if (o->ffn_type != 0)
+		c->ffn_type = o->ffn_type;
+}
+
+/*
+ * The shape fields still unknown after the config and the tensors, as one
+ * error that names them and the ways to give them.
+ */
+static int
+model_check_known(const struct lm_config *c, const char *path,
+    struct err *err)
+{
+	struct buf names, flags;
+	int n = 0;
+
+	buf_init(&names);
+	buf_init(&flags);
+	for (size_t i = 0; i < MODEL_N(model_int_keys); i++)
+		if (MODEL_CFIELD(c, model_int_keys[i].off) == 0) {
+			buf_printf(&names, "%s%s", n ? ", " : "",
+			    model_int_keys[i].key);
+			buf_printf(&flags, "%s--%s N", n ? " " : "",
+			    model_int_keys[i].key);
+			n++;
+		}
+	if (n > 0)
+		err_set(err, "%s: %s unknown: no model config gives %s and the "
+		    "tensors do not show %s; give %s, or --config FILE", path,
+		    names.data, n > 1 ? "them" : "it", n > 1 ? "them" : "it",
+		    flags.data);
+	buf_fini(&names);
+	buf_fini(&flags);
+	return n > 0 ? -1 : 0;
+}
+
+/* Match the checkpoint's tensors to the model's slots and bind them. */
+static int
+model_bind_all(struct lm_model *m, const struct weights *w, const char *path,
+    struct err *err)
+{
+	struct model_slot *slots;
+	size_t n = model_slots(m, m->cfg.remove_rmsnorm != LM_YES ||
+	    weights_find(w, "ln_final.weight") != NULL, &slots);
+	int rc = model_check_names(w, slots, n, path, err);
+
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = model_bind(m, &slots[i], weights_find(w, slots[i].name),
+		    path, err);
+	free(slots);
+	return rc;
 }
 
 /*
  * Open a model: a directory (config.json + model.safetensors) or a
- * checkpoint (.pt or .safetensors) whose shape comes from config_path and
- * the non-zero fields of src->cfg (which override the file); fields still
- * missing are read off the tensor shapes where they can be.  Tensors are
- * checked against the config: missing, unexpected and misshapen ones are
- * errors that name them.  NaN or infinite weights are not errors; see
- * model_warnings().  Caller frees with model_close().  NULL with err on
- * failure.
+ * checkpoint (.pt or .safetensors) whose shape comes from config_path,
+ * config_json and the non-zero fields of src->cfg (each overriding the one
+ * before); fields still
+ * missing are read off the tensor shapes where they can be, and so are the
+ * variant switches no config states (missing norm weights, no w3, learned
+ * position embeddings).  Tensors are checked against the config: missing,
+ * unexpected and misshapen ones are errors that name them, and so is a
+ * switch the tensors contradict.  NaN or infinite weights and unknown
+ * config keys are not errors; see model_warnings().  Caller frees with
+ * model_close().  NULL with err on failure.
  */
 struct lm_model *
 model_open(const struct lm_model_source *src, struct err *err)
@@ -511,11 +827,9 @@ model_open(const struct lm_model_source *src, struct err *err)
 	struct lm_config cfg = { 0 };
 	struct lm_model *m = NULL;
 	struct weights *w = NULL;
-	struct model_slot *slots = NULL;
 	char *cfg_path = NULL, *wpath = NULL;
-	const char *path;
 	struct stat st;
-	size_t n;
+	struct buf warn;
 
 	if (src->dir != NULL) {
 		cfg_path = xasprintf("%s/config.json", src->dir);
@@ -533,73 +847,69 @@ model_open(const struct lm_model_source *src, struct err *err)
 		free(cfg_path);
 		cfg_path = xstrdup(src->config_path);
 	}
-	path = wpath;
-	if (cfg_path != NULL && model_config_load(cfg_path, &cfg, err) == -1)
+	buf_init(&warn);
+	if ((cfg_path != NULL && model_config_load(cfg_path, &cfg, &warn,
+	    err) == -1) || (src->config_json != NULL && model_config_parse(
+	    src->config_json, "recorded config", &cfg, &warn, err) == -1))
 		goto fail;
 	model_apply_overrides(&cfg, &src->cfg);
-	if ((w = weights_open(path, err)) == NULL)
+	if ((w = weights_open(wpath, err)) == NULL)
 		goto fail;
 	model_infer_config(w, &cfg);
+	if (model_check_known(&cfg, wpath, err) == -1 ||
+	    model_resolve_variant(w, &cfg, src->config_json != NULL ?
+	    "the recorded config" : cfg_path != NULL ? cfg_path :
+	    "the model config", wpath, err) == -1)
+		goto fail;
 	if (model_config_check(&cfg, err) == -1) {
-		err_prefix(err, "%s", cfg_path != NULL ? cfg_path : path);
+		err_prefix(err, "%s", cfg_path != NULL ? cfg_path : wpath);
 		goto fail;
 	}
 	m = model_alloc(&cfg);
 	m->w = w;
-	n = model_slots(m, &slots);
-	if (model_check_names(w, slots, n, path, err) == -1)
+	if (warn.len > 0)
+		buf_puts(&m->warnings, warn.data);
+	if (model_bind_all(m, w, wpath, err) == -1 ||
+	    model_rope_init(m, err) == -1)
 		goto fail;
-	for (size_t i = 0; i < n; i++)
-		if (model_bind(m, &slots[i], weights_find(w, slots[i].name),
-		    path, err) == -1)
-			goto fail;
-	if (model_rope_init(m, err) == -1)
-		goto fail;
-	free(slots);
+	buf_fini(&warn);
 	free(cfg_path);
 	free(wpath);
 	return m;
 fail:
-	free(slots);
 	if (m != NULL)
 		model_close(m);
 	else
 		weights_close(w);
+	buf_fini(&warn);
 	free(cfg_path);
 	free(wpath);
 	return NULL;
 }
 
-/* splitmix64: a documented generator, so a seed means the same weights. */
-static uint64_t
-model_rng(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /*
- * A model with random weights of the given shape: uniform with the CS336
- * initialisation's standard deviation (sqrt(2 / (d_in + d_out)) for linear
- * weights, 1 for embeddings), norm gains 1.  The same config and seed give
- * the same weights.  Caller frees with model_close(); NULL with err if the
- * config is bad or memory runs out.
+ * A model with random weights of the given shape and variant (switches not
+ * stated take the 2025 default; pos_emb LM_YES adds learned positions):
+ * uniform with the CS336 initialisation's standard deviation (sqrt(2 /
+ * (d_in + d_out)) for linear weights, 1 for embeddings), norm gains 1.
+ * The same config and seed give the same weights.  Caller frees with
+ * model_close(); NULL with err if the config is bad or memory runs out.
  */
 struct lm_model *
 model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
 {
 	struct lm_model *m;
 	struct model_slot *slots;
+	struct lm_config c = *cfg;
 	size_t n;
 	uint64_t s = seed;
 
-	if (model_config_check(cfg, err) == -1)
+	if (model_config_check(&c, err) == -1 ||
+	    model_resolve_variant(NULL, &c, "the model config", "random "
+	    "weights", err) == -1)
 		return NULL;
-	m = model_alloc(cfg);
-	n = model_slots(m, &slots);
+	m = model_alloc(&c);
+	n = model_slots(m, c.remove_rmsnorm != LM_YES, &slots);
 	for (size_t i = 0; i < n; i++) {
 		size_t cnt = (size_t)slots[i].shape[0] *
 		    (size_t)(slots[i].n_dims == 2 ? slots[i].shape[1] : 1);
@@ -615,8 +925,8 @@ model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
 		/* Uniform on [-a, a] has standard deviation a / sqrt(3). */
 		a = (float)(sd * sqrt(3.0));
 		for (size_t j = 0; j < cnt; j++)
-			p[j] = sd == 0 ? 1.0f : a * (float)((double)(model_rng(
-			    &s) >> 11) * 0x1.0p-52 - 1.0);
+			p[j] = sd == 0 ? 1.0f : a * (float)((double)
+			    (util_splitmix64(&s) >> 11) * 0x1.0p-52 - 1.0);
 		*slots[i].dst = p;
 	}
 	free(slots);
@@ -639,7 +949,7 @@ model_save(struct lm_model *m, const char *path, int dtype,
 {
 	struct model_slot *slots;
 	struct weights_out *o;
-	size_t n = model_slots(m, &slots);
+	size_t n = model_slots(m, m->ln_final != NULL, &slots);
 	int rc;
 
 	o = xcalloc(n, sizeof *o);
@@ -658,23 +968,25 @@ model_save(struct lm_model *m, const char *path, int dtype,
 }
 
 /*
- * Write a config as config.json (the CS336 keys), atomically.  Returns 0 or
- * -1 with err.
+ * Write a config as config.json (the CS336 keys, the variant's switches
+ * among them), atomically.  Returns 0 or -1 with err.
  */
 int
 model_config_save(const struct lm_config *c, const char *path,
     struct err *err)
 {
-	struct buf b;
+	json_t *o = model_config_to_json(c);
+	char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_INDENT(2) |
+	    JSON_REAL_PRECISION(9));
+	char *text;
 	int rc;
 
-	buf_init(&b);
-	buf_printf(&b, "{\n  \"vocab_size\": %d,\n  \"context_length\": %d,\n"
-	    "  \"d_model\": %d,\n  \"num_layers\": %d,\n  \"num_heads\": %d,\n"
-	    "  \"d_ff\": %d,\n  \"rope_theta\": %.9g\n}\n", c->vocab_size,
-	    c->context_length, c->d_model, c->num_layers, c->num_heads, c->d_ff,
-	    (double)(c->rope_theta != 0 ? c->rope_theta : 10000));
-	rc = util_write_file_atomic(path, b.data, b.len, err);
-	buf_fini(&b);
+	json_decref(o);
+	if (s == NULL)
+		util_fatal("model config: out of memory");
+	text = xasprintf("%s\n", s);
+	rc = util_write_file_atomic(path, text, strlen(text), err);
+	free(text);
+	free(s);
 	return rc;
 }

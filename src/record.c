@@ -100,13 +100,7 @@ record_turn(struct history_turn *t, const struct gen_session *g, int seq,
 char *
 record_config_json(const struct lm_model *m)
 {
-	const struct lm_config *c = model_config(m);
-
-	return xasprintf("{\"vocab_size\": %d, \"context_length\": %d, "
-	    "\"d_model\": %d, \"num_layers\": %d, \"num_heads\": %d, "
-	    "\"d_ff\": %d, \"rope_theta\": %.9g}", c->vocab_size,
-	    c->context_length, c->d_model, c->num_layers, c->num_heads,
-	    c->d_ff, (double)c->rope_theta);
+	return model_config_json(model_config(m));
 }
 
 /*

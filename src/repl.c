@@ -21,41 +21,6 @@
 #include "ui.h"
 #include "util.h"
 
-const char repl_usage[] =
-"usage: lmsh [options]\n"
-"       lmsh COMMAND [options] ...\n"
-"\n"
-"Without a command: the REPL.  Type a prompt and watch the reply stream in;\n"
-"/help lists commands and keys.  It runs in line mode (plain lines on stdin\n"
-"and stdout) when either is not a terminal, TERM=dumb, or --plain.\n"
-"\n"
-"  -m, --model DIR            model directory (default $LMSH_MODEL, else\n"
-"                             the bundled model)\n"
-"      --checkpoint-path FILE CS336 checkpoint, with --config FILE or the\n"
-"                             shape flags\n"
-"      --vocab FILE --merges FILE, --tokenizer FILE\n"
-"                             tokenizer (default: the model directory's)\n"
-"  -t, --temperature T        0 is greedy (default 0.8)\n"
-"  -p, --top-p P              nucleus mass kept (default 0.9)\n"
-"      --top-k K, --min-p P, --typical-p P\n"
-"                             more filters (default off)\n"
-"      --repeat-penalty R, --repeat-window N\n"
-"  -s, --seed N               seed of every turn (default: a new one per\n"
-"                             turn, recorded in the history)\n"
-"      --max-new-tokens N     most tokens per reply (default 256)\n"
-"      --stop TEXT            stop string, repeatable\n"
-"      --mode continue|fresh  prompts continue the transcript, or start\n"
-"                             afresh (default continue)\n"
-"      --plain                line mode even on a terminal\n"
-"      --pace N               show at most N tokens a second (default 30\n"
-"                             on the screen, 0 = full speed in line mode)\n"
-"      --history PATH         history database; --no-history: none\n"
-"      --threads N            CPU threads (default all)\n"
-"  -v, --log FILE             debug log (-v: lmsh.log)\n"
-"  -h, --help, -V, --version\n"
-"\n"
-"Long options also accept underscores: --top_p, --max_new_tokens.\n";
-
 /* The last path component, for the status line. */
 static char *
 repl_model_name(const char *path)
@@ -128,8 +93,6 @@ repl_open_history(struct repl *st, const struct lm_options *o)
 int
 repl_main(int argc, char **argv)
 {
-	static const struct cli_command	 cmd = { NULL, NULL, "the REPL",
-	    repl_usage };
 	struct lm_options		 o;
 	struct repl			 st;
 	struct bpe			*bpe = NULL;
@@ -138,12 +101,13 @@ repl_main(int argc, char **argv)
 	struct err			 err;
 	int				 rc, optind_;
 
-	if ((rc = cli_parse(&cmd, &o, argc, argv, &optind_)) >= 0)
+	if ((rc = cli_parse(&cli_cmd_repl, &o, argc, argv, &optind_)) >= 0)
 		return rc;
 	if (optind_ < argc) {
 		cli_error("unexpected argument '%s': type prompts, or pipe "
 		    "them in", argv[optind_]);
 		fputs("Try 'lmsh --help'.\n", stderr);
+		options_fini(&o);
 		return CLI_EXIT_USAGE;
 	}
 	cmd_init(&st, &o);
@@ -161,7 +125,7 @@ repl_main(int argc, char **argv)
 	st.res.model_name = repl_model_name(st.res.model_path);
 	st.res.n_ctx = model_config(model)->context_length;
 	st.res.n_vocab = model_config(model)->vocab_size;
-	if (!o.eos_set) {
+	if (!options_given(&o, OPT_EOS)) {
 		st.next.gen.eos_id = bpe_token_id(bpe, "<|endoftext|>", 13);
 		if (st.next.gen.eos_id >= st.res.n_vocab)
 			st.next.gen.eos_id = -1;	/* a tokenizer bigger than
@@ -186,5 +150,6 @@ out:
 	model_close(model);
 	bpe_free(bpe);
 	log_close();
+	options_fini(&o);
 	return rc;
 }

@@ -101,14 +101,6 @@ struct sampler {
 
 /* ---- RNG ---------------------------------------------------------------- */
 
-static uint64_t
-rng_mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
-
 /*
  * Seed xoshiro256** for stream `stream` of `seed`: a splitmix64 generator
  * starts at x = seed XOR mix64(stream) (mix64 is splitmix64's output
@@ -118,12 +110,10 @@ rng_mix64(uint64_t z)
 void
 rng_seed(struct lm_rng *r, uint64_t seed, uint64_t stream)
 {
-	uint64_t x = seed ^ rng_mix64(stream);
+	uint64_t x = seed ^ util_mix64(stream);
 
-	for (int i = 0; i < 4; i++) {
-		x += UINT64_C(0x9E3779B97F4A7C15);
-		r->s[i] = rng_mix64(x);
-	}
+	for (int i = 0; i < 4; i++)
+		r->s[i] = util_splitmix64(&x);
 }
 
 /*
@@ -134,7 +124,7 @@ rng_seed(struct lm_rng *r, uint64_t seed, uint64_t stream)
 uint64_t
 rng_stream_seed(uint64_t seed, uint64_t stream)
 {
-	return seed ^ rng_mix64(stream);
+	return seed ^ util_mix64(stream);
 }
 
 static uint64_t

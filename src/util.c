@@ -1,12 +1,15 @@
 /*
  * util.c: allocation wrappers that end curses before aborting, the fixed
  * error buffer every library module reports through, file helpers, the -v
- * debug log, UTF-8 validation and a growable byte buffer.
+ * debug log, UTF-8 validation, a growable byte buffer, and JSON writing
+ * through jansson with exact numbers.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,44 +434,177 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	free(s);
 }
 
-/* Append s as a JSON string literal; bytes that are not UTF-8 become U+FFFD. */
-void
-buf_json_string(struct buf *b, const char *s, size_t len)
+/* The output function of splitmix64. */
+uint64_t
+util_mix64(uint64_t z)
 {
-	size_t i = 0;
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
 
-	buf_append(b, "\"", 1);
+/* The next output of the splitmix64 generator whose state is *s. */
+uint64_t
+util_splitmix64(uint64_t *s)
+{
+	return util_mix64(*s += UINT64_C(0x9E3779B97F4A7C15));
+}
+
+/* ---- JSON -------------------------------------------------------------- */
+
+/*
+ * A number jansson cannot write stands in the tree as the object
+ * {"lmsh-number": "DIGITS"}, which buf_json() replaces by DIGITS after
+ * jansson has written the rest.  The text cannot arise any other way: a
+ * string's own quotes are escaped, so '{"' opens an object, and no object
+ * lmsh writes has that key.
+ */
+#define UTIL_JSON_RAW_KEY	"lmsh-number"
+#define UTIL_JSON_RAW_OPEN	"{\"" UTIL_JSON_RAW_KEY "\": \""
+
+static json_t *
+util_json_raw(const char *number)
+{
+	json_t *o = json_object();
+
+	if (o == NULL || json_object_set_new(o, UTIL_JSON_RAW_KEY,
+	    json_string(number)) != 0)
+		util_fatal("json: out of memory");
+	return o;
+}
+
+/* Check a jansson constructor's result: NULL only when out of memory. */
+static json_t *
+util_json_check(json_t *v)
+{
+	if (v == NULL)
+		util_fatal("json: out of memory");
+	return v;
+}
+
+/*
+ * Return s as a JSON string; bytes that are not UTF-8 become U+FFFD, each
+ * on its own, and NUL bytes stay (as \u0000).
+ */
+json_t *
+util_json_text(const char *s, size_t len)
+{
+	struct buf	 b;
+	size_t		 i = 0, bad;
+	json_t		*v;
+
+	if (utf8_is_valid(s, len, &bad))
+		return util_json_check(json_stringn(s, len));
+	buf_init(&b);
+	buf_append(&b, "", 0);
 	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-		size_t ok;
-
-		if (c == '"' || c == '\\') {
-			buf_append(b, "\\", 1);
-			buf_append(b, &s[i], 1);
-			i++;
-		} else if (c == '\n') {
-			buf_puts(b, "\\n"); i++;
-		} else if (c == '\t') {
-			buf_puts(b, "\\t"); i++;
-		} else if (c == '\r') {
-			buf_puts(b, "\\r"); i++;
-		} else if (c < 0x20 || c == 0x7f) {
-			buf_printf(b, "\\u%04x", c); i++;
-		} else if (c < 0x80) {
-			buf_append(b, &s[i], 1); i++;
-		} else if ((ok = utf8_valid_prefix(s + i, len - i)) > 0) {
-			/* copy the whole valid run at once */
-			size_t run = 0;
-			while (run < ok && (unsigned char)s[i + run] >= 0x80)
-				run++;
-			if (run == 0)
-				run = 1;
-			buf_append(b, s + i, run);
-			i += run;
-		} else {
-			buf_puts(b, "\\ufffd");
+		utf8_is_valid(s + i, len - i, &bad);
+		buf_append(&b, s + i, bad);
+		i += bad;
+		if (i < len) {
+			buf_puts(&b, "\xef\xbf\xbd");
 			i++;
 		}
 	}
-	buf_append(b, "\"", 1);
+	v = util_json_check(json_stringn(b.data, b.len));
+	buf_fini(&b);
+	return v;
+}
+
+/* Return v as a JSON integer, written exactly even above 2^63. */
+json_t *
+util_json_u64(uint64_t v)
+{
+	char s[24];
+
+	if (v <= INT64_MAX)
+		return util_json_check(json_integer((json_int_t)v));
+	snprintf(s, sizeof s, "%llu", (unsigned long long)v);
+	return util_json_raw(s);
+}
+
+void
+util_fmt_real(char *out, size_t cap, double v, int is_float)
+{
+	if (!isfinite(v)) {
+		snprintf(out, cap, "null");
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(out, cap, "%.*g", prec, v);
+		/* a locale's decimal comma is not JSON (nor readable back
+		 * elsewhere) */
+		for (char *c = out; *c != '\0'; c++)
+			if (*c == ',')
+				*c = '.';
+		double r = strtod(out, NULL);
+		if (is_float ? (float)r == (float)v : r == v)
+			break;
+	}
+	/* 100, not 1e+02 */
+	if (strchr(out, 'e') != NULL && fabs(v) < 1e15 && v == floor(v))
+		snprintf(out, cap, "%.0f", v);
+}
+
+static json_t *
+util_json_real(double v, int is_float)
+{
+	char s[40];
+
+	if (!isfinite(v))
+		return util_json_check(json_null());
+	util_fmt_real(s, sizeof s, v, is_float);
+	return util_json_raw(s);
+}
+
+/* Return f as a JSON number: the shortest decimal that reads back as f
+ * (0.8, not 0.800000011920929), or null when it is not finite. */
+json_t *
+util_json_float(float f)
+{
+	return util_json_real(f, 1);
+}
+
+/* The same for a double: up to 17 digits, as few as read back exactly. */
+json_t *
+util_json_double(double d)
+{
+	return util_json_real(d, 0);
+}
+
+/* Return token ids as a JSON array of integers. */
+json_t *
+util_json_ids(const int32_t *ids, size_t n)
+{
+	json_t *a = util_json_check(json_array());
+
+	for (size_t i = 0; i < n; i++)
+		if (json_array_append_new(a, json_integer(ids[i])) != 0)
+			util_fatal("json: out of memory");
+	return a;
+}
+
+/*
+ * Append v to b as JSON text, items separated by ", " and ": " on one
+ * line, keys in the order they were set; drops the reference to v.
+ */
+void
+buf_json(struct buf *b, json_t *v)
+{
+	char		*s = json_dumps(v, JSON_ENCODE_ANY);
+	const char	*p, *raw;
+
+	if (s == NULL)
+		util_fatal("json: out of memory");
+	json_decref(v);
+	for (p = s; (raw = strstr(p, UTIL_JSON_RAW_OPEN)) != NULL; ) {
+		const char *num = raw + strlen(UTIL_JSON_RAW_OPEN);
+		size_t n = strcspn(num, "\"");
+
+		buf_append(b, p, (size_t)(raw - p));
+		buf_append(b, num, n);
+		p = num + n + strlen("\"}");
+	}
+	buf_puts(b, p);
+	free(s);
 }

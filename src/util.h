@@ -38,6 +38,12 @@ int	 util_write_file_atomic(const char *, const void *, size_t,
 	    struct err *);
 int	 util_mkdir_p(const char *, unsigned int, struct err *);
 
+/* splitmix64 (Steele, Lea and Flood), the one 64-bit mixer: util_mix64 is
+ * its output function, util_splitmix64 adds the golden gamma to *state and
+ * mixes.  Seeds, sampler streams and random weights all come from it. */
+uint64_t util_mix64(uint64_t);
+uint64_t util_splitmix64(uint64_t *);
+
 /* Time. */
 double	 util_now(void);
 
@@ -63,6 +69,23 @@ void	 buf_append(struct buf *, const void *, size_t);
 void	 buf_puts(struct buf *, const char *);
 void	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
-void	 buf_json_string(struct buf *, const char *, size_t);
+
+/*
+ * JSON writing, through jansson.  The util_json_* constructors return a new
+ * reference; buf_json() takes it.  jansson's integers are signed and its
+ * reals print with one precision for a whole document, so numbers that need
+ * more are written exactly by lmsh: seeds as unsigned 64-bit integers, reals
+ * in the shortest form that reads back as the same float or double.
+ */
+struct json_t;
+struct json_t	*util_json_text(const char *, size_t);
+struct json_t	*util_json_u64(uint64_t);
+struct json_t	*util_json_float(float);
+struct json_t	*util_json_double(double);
+struct json_t	*util_json_ids(const int32_t *, size_t);
+void		 buf_json(struct buf *, struct json_t *);
+/* The shortest decimal ("0.8") that reads back as v: of the float v when
+ * is_float, else of the double; "null" when v is not finite. */
+void		 util_fmt_real(char *, size_t, double v, int is_float);
 
 #endif

@@ -674,6 +674,48 @@ bad:
 }
 
 /*
+ * Append the safetensors header of the sorted tensors o, laid out back to
+ * back: compact JSON, metadata first.  0, or -1 when a name is not UTF-8.
+ */
+static int
+weights_header(struct buf *h, const struct weights_out **o, const size_t *ne,
+    size_t n, enum weights_dtype dt, struct err *err)
+{
+	json_t	*root = json_object(), *meta = json_object();
+	size_t	 off = 0;
+	char	*s;
+
+	json_object_set_new(meta, "format", json_string("pt"));
+	json_object_set_new(root, "__metadata__", meta);
+	for (size_t i = 0; i < n; i++) {
+		size_t	 bytes = ne[i] * weights_dtype_size(dt);
+		json_t	*t = json_object(), *shape = json_array();
+
+		for (int d = 0; d < o[i]->n_dims; d++)
+			json_array_append_new(shape,
+			    json_integer((json_int_t)o[i]->shape[d]));
+		json_object_set_new(t, "dtype",
+		    json_string(weights_dtype_name(dt)));
+		json_object_set_new(t, "shape", shape);
+		json_object_set_new(t, "data_offsets", json_pack("[II]",
+		    (json_int_t)off, (json_int_t)(off + bytes)));
+		if (json_object_set_new(root, o[i]->name, t) != 0) {
+			err_set(err, "tensor name '%s' is not UTF-8",
+			    o[i]->name);
+			json_decref(root);
+			return -1;
+		}
+		off += bytes;
+	}
+	if ((s = json_dumps(root, JSON_COMPACT)) == NULL)
+		util_fatal("json: out of memory");
+	buf_puts(h, s);
+	free(s);
+	json_decref(root);
+	return 0;
+}
+
+/*
  * Write n tensors (fp32 data, converted to dt: F32, F16 or BF16) as a
  * .safetensors file at path.  As Hugging Face's writer does, tensors are
  * sorted by name, laid out back to back in that order, and the header is
@@ -690,7 +732,6 @@ weights_write_safetensors(const char *path, const struct weights_out *out,
 	char		*tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	struct buf	 h;
 	FILE		*f = NULL;
-	size_t		 off = 0;
 	int		 rc = -1;
 
 	buf_init(&h);
@@ -710,21 +751,10 @@ weights_write_safetensors(const char *path, const struct weights_out *out,
 	}
 
 	/* header */
-	buf_puts(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
-	for (size_t i = 0; i < n; i++) {
-		size_t bytes = ne[i] * weights_dtype_size(dt);
-		buf_puts(&h, ",");
-		buf_json_string(&h, o[i]->name, strlen(o[i]->name));
-		buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[",
-		    weights_dtype_name(dt));
-		for (int d = 0; d < o[i]->n_dims; d++)
-			buf_printf(&h, "%s%lld", d ? "," : "",
-			    (long long)o[i]->shape[d]);
-		buf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off,
-		    off + bytes);
-		off += bytes;
+	if (weights_header(&h, o, ne, n, dt, err) != 0) {
+		err_prefix(err, "%s", path);
+		goto out;
 	}
-	buf_puts(&h, "}");
 	while (h.len % 8 != 0)
 		buf_puts(&h, " ");
 

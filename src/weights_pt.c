@@ -12,13 +12,13 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <zip.h>
+#include <zlib.h>
 
 #include "pickle.h"
 #include "util.h"
@@ -106,32 +106,6 @@ struct weights_pt {
 	size_t			 n_st;		/* storages read */
 };
 
-/* CRC-32 as zip uses it: libzip's reader does not verify it for us. */
-static uint32_t weights_crc_table[256];
-
-static void
-weights_crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t r = i;
-		for (int k = 0; k < 8; k++)
-			r = r & 1 ? 0xedb88320u ^ (r >> 1) : r >> 1;
-		weights_crc_table[i] = r;
-	}
-}
-
-static uint32_t
-weights_crc32(const unsigned char *p, size_t n)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	uint32_t c = 0xffffffffu;
-
-	pthread_once(&once, weights_crc_init);
-	for (size_t i = 0; i < n; i++)
-		c = weights_crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
-	return c ^ 0xffffffffu;
-}
-
 /*
  * Read a whole zip entry into a buffer the weights object owns.  The size
  * the archive claims is checked against what the compressed bytes can hold
@@ -190,7 +164,7 @@ weights_zip_read(struct weights *w, struct weights_pt *pt, zip_int64_t idx,
 	}
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 	/* (make fuzz skips this so that mutated entries reach the parsers) */
-	if ((zs.valid & ZIP_STAT_CRC) && weights_crc32(buf, got) != zs.crc) {
+	if ((zs.valid & ZIP_STAT_CRC) && crc32_z(0, buf, got) != zs.crc) {
 		err_set(err, "%s: CRC mismatch (corrupt file)", what);
 		goto out;
 	}

@@ -22,6 +22,14 @@ CS336 training produces (raw state dict, {"model","optimizer","iteration"},
 "_orig_mod." keys, bfloat16 storages, tensors that are views with a storage
 offset) with model_config.json.
 
+One fixture per CS336 variant, each a model directory: nonorm
+(remove_rmsnorm, no ln_final either), nonorm-final (remove_rmsnorm with
+ln_final kept), postnorm, nope (remove_rope), silu (ffn_type silu, no w3),
+cs336-2024 (learned position embeddings, GELU, no RoPE).  cs336-2024-real
+holds only ref.json and ref-logits.bin for the real spring-2024 test
+checkpoint in ../shared/data/cs336-2024-checkpoint (num_heads 2, as in the
+course's tests), which is read from there and not copied.
+
 Usage: /usr/bin/python3 tools/gen-model-fixtures.py [OUTDIR]
 (OUTDIR defaults to tests/data/models next to this script.)
 """
@@ -61,32 +69,56 @@ def rope(x, theta, pos):
     return out
 
 
+def norm(w, name, x):
+    # A norm whose weight the variant lacks is the identity.
+    return rmsnorm(x, w[name]) if name in w else x
+
+
 def forward(w, cfg, ids):
+    # The CS336 variants: remove_rmsnorm (no ln weights), use_post_norm,
+    # remove_rope, ffn_type swiglu/silu/gelu, and the 2024 layout (learned
+    # position_embeddings, which also mean no RoPE unless stated).
     T = len(ids)
     H = cfg["num_heads"]
     D = cfg["d_model"]
     dk = D // H
     pos = torch.arange(T)
+    post = cfg.get("use_post_norm", False)
+    learned = "position_embeddings.weight" in w
+    use_rope = not cfg.get("remove_rope", learned)
+    ffn = cfg.get("ffn_type") or "swiglu"
     x = w["token_embeddings.weight"][torch.tensor(ids)]
+    if learned:
+        x = x + w["position_embeddings.weight"][:T]
     mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
     for l in range(cfg["num_layers"]):
         p = "layers.%d." % l
-        h = rmsnorm(x, w[p + "ln1.weight"])
+        h = x if post else norm(w, p + "ln1.weight", x)
         q = (h @ w[p + "attn.q_proj.weight"].T).view(T, H, dk).transpose(0, 1)
         k = (h @ w[p + "attn.k_proj.weight"].T).view(T, H, dk).transpose(0, 1)
         v = (h @ w[p + "attn.v_proj.weight"].T).view(T, H, dk).transpose(0, 1)
-        q = rope(q, cfg["rope_theta"], pos)
-        k = rope(k, cfg["rope_theta"], pos)
+        if use_rope:
+            q = rope(q, cfg["rope_theta"], pos)
+            k = rope(k, cfg["rope_theta"], pos)
         s = q @ k.transpose(-1, -2) / math.sqrt(dk)
         s = s.masked_fill(~mask, float("-inf"))
         a = torch.softmax(s, -1) @ v
         a = a.transpose(0, 1).reshape(T, D)
         x = x + a @ w[p + "attn.output_proj.weight"].T
-        h = rmsnorm(x, w[p + "ln2.weight"])
+        if post:
+            x = norm(w, p + "ln1.weight", x)
+        h = x if post else norm(w, p + "ln2.weight", x)
         g = h @ w[p + "ffn.w1.weight"].T
-        u = h @ w[p + "ffn.w3.weight"].T
-        x = x + (torch.nn.functional.silu(g) * u) @ w[p + "ffn.w2.weight"].T
-    x = rmsnorm(x, w["ln_final.weight"])
+        if ffn == "swiglu":
+            g = torch.nn.functional.silu(g) * (h @ w[p + "ffn.w3.weight"].T)
+        elif ffn == "silu":
+            g = torch.nn.functional.silu(g)
+        else:
+            g = torch.nn.functional.gelu(g)     # exact (erf)
+        x = x + g @ w[p + "ffn.w2.weight"].T
+        if post:
+            x = norm(w, p + "ln2.weight", x)
+    x = norm(w, "ln_final.weight", x)
     return x @ w["lm_head.weight"].T
 
 
@@ -109,21 +141,31 @@ def greedy(w, cfg, prompt, n):
 
 # --- weights -----------------------------------------------------------------
 
-def tensor_names(cfg):
+def tensor_names(cfg, learned=False, final=True):
+    # learned: 2024 position embeddings; final: ln_final without RMSNorm.
+    norms = not cfg.get("remove_rmsnorm", False)
+    gated = (cfg.get("ffn_type") or "swiglu") == "swiglu"
     names = ["token_embeddings.weight"]
+    if learned:
+        names.append("position_embeddings.weight")
     for l in range(cfg["num_layers"]):
         p = "layers.%d." % l
         names += [p + "attn.q_proj.weight", p + "attn.k_proj.weight",
-                  p + "attn.v_proj.weight", p + "attn.output_proj.weight",
-                  p + "ln1.weight", p + "ffn.w1.weight", p + "ffn.w2.weight",
-                  p + "ffn.w3.weight", p + "ln2.weight"]
-    return names + ["ln_final.weight", "lm_head.weight"]
+                  p + "attn.v_proj.weight", p + "attn.output_proj.weight"]
+        names += [p + "ln1.weight"] if norms else []
+        names += [p + "ffn.w1.weight", p + "ffn.w2.weight"]
+        names += [p + "ffn.w3.weight"] if gated else []
+        names += [p + "ln2.weight"] if norms else []
+    return names + (["ln_final.weight"] if norms or final else []) + \
+        ["lm_head.weight"]
 
 
 def shape_of(cfg, name):
     V, D, F = cfg["vocab_size"], cfg["d_model"], cfg["d_ff"]
     if name in ("token_embeddings.weight", "lm_head.weight"):
         return (V, D)
+    if name == "position_embeddings.weight":
+        return (cfg["context_length"], D)
     if name.endswith("ln1.weight") or name.endswith("ln2.weight") or \
             name == "ln_final.weight":
         return (D,)
@@ -134,16 +176,18 @@ def shape_of(cfg, name):
     return (D, D)
 
 
-def random_weights(cfg, seed):
+def random_weights(cfg, seed, **layout):
     gen = torch.Generator().manual_seed(seed)
     w = {}
-    for name in tensor_names(cfg):
+    for name in tensor_names(cfg, **layout):
         shp = shape_of(cfg, name)
         r = torch.randn(shp, generator=gen, dtype=torch.float32)
         if len(shp) == 1:
             t = 1.0 + 0.2 * r           # gains near 1, not all equal
         elif name == "token_embeddings.weight":
             t = r
+        elif name == "position_embeddings.weight":
+            t = 0.5 * r
         elif name == "lm_head.weight":
             t = r * (3.0 / math.sqrt(cfg["d_model"]))   # peaky logits
         else:
@@ -196,10 +240,10 @@ def bytes_to_unicode():
 # --- fixtures ----------------------------------------------------------------
 
 def write_fixture(name, cfg, seed, dtype="F32", tok_len=None, prompt_len=8,
-                  n_greedy=12):
+                  n_greedy=12, **layout):
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
-    w = random_weights(cfg, seed)
+    w = random_weights(cfg, seed, **layout)
     if dtype == "BF16":
         w = {k: bf16_round(v) for k, v in w.items()}
     write_safetensors(os.path.join(d, "model.safetensors"), w, dtype)
@@ -290,6 +334,53 @@ def write_pt_forms(cfg, w):
         f.write("\n")
 
 
+def write_variants():
+    # One small model per CS336 variant (2025 ablations, 2024 layout).
+    # The configs carry the course's keys as its training scripts write them,
+    # a training-only key or two among them.
+    base = {"vocab_size": 64, "context_length": 24, "d_model": 16,
+            "num_layers": 2, "num_heads": 2, "d_ff": 32, "rope_theta": 10000.0}
+    v = dict(base, remove_rmsnorm=True, use_post_norm=False,
+             remove_rope=False, ffn_type=None)
+    write_fixture("nonorm", v, 11, final=False)
+    write_fixture("nonorm-final", dict(v), 12, final=True)
+    write_fixture("postnorm", dict(base, use_post_norm=True,
+                                   attn_pdrop=0.0), 13)
+    write_fixture("nope", dict(base, remove_rope=True), 14)
+    write_fixture("silu", dict(base, ffn_type="silu", d_ff=64,
+                               batch_size=32), 15)
+    c24 = {"vocab_size": 64, "context_length": 24, "d_model": 16,
+           "num_layers": 2, "num_heads": 2, "d_ff": 64, "ffn_type": "gelu",
+           "attn_pdrop": 0.0, "residual_pdrop": 0.0}
+    write_fixture("cs336-2024", c24, 16, learned=True)
+
+
+def write_2024_ref():
+    # The real spring-2024 test checkpoint (../shared, not copied here):
+    # its architecture and the course's test config (num_heads 2).
+    src = os.path.join(HERE, "..", "..", "shared", "data",
+                       "cs336-2024-checkpoint", "transformer_lm_weights.pt")
+    if not os.path.exists(src):
+        print("skip: %s absent" % src)
+        return
+    sd = torch.load(src, map_location="cpu")
+    cfg = {"vocab_size": 100, "context_length": 64, "d_model": 128,
+           "num_layers": 2, "num_heads": 2, "d_ff": 512, "ffn_type": "gelu"}
+    w64 = {k: v.double() for k, v in sd.items()}
+    d = os.path.join(OUT, "cs336-2024-real")
+    os.makedirs(d, exist_ok=True)
+    gen = torch.Generator().manual_seed(2024)
+    ids = torch.randint(0, cfg["vocab_size"], (20,), generator=gen).tolist()
+    lg = forward(w64, cfg, ids)
+    prompt = ids[:8]
+    ref = {"tokens": ids, "nll": mean_nll(lg, ids), "prompt": prompt,
+           "greedy": greedy(w64, cfg, prompt, 12)}
+    with open(os.path.join(d, "ref.json"), "w") as f:
+        json.dump(ref, f)
+        f.write("\n")
+    lg.float().numpy().astype("<f4").tofile(os.path.join(d, "ref-logits.bin"))
+
+
 def main():
     torch.set_num_threads(1)
     tiny = {"vocab_size": 257, "context_length": 64, "d_model": 32,
@@ -313,6 +404,9 @@ def main():
            "num_layers": 1, "num_heads": 2, "d_ff": 48,
            "rope_theta": 10000.0}
     write_fixture("bf16", b16, 3, dtype="BF16")
+
+    write_variants()
+    write_2024_ref()
 
     # The .pt forms: head size 8.
     pt = {"vocab_size": 64, "context_length": 16, "d_model": 16,

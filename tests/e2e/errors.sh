@@ -5,7 +5,8 @@
 # not fit the tensors, a malformed vocab.json, a prompt longer than the
 # context, a prompt that is not UTF-8 (refused unless --replace-invalid), a
 # corrupt history file (left byte for byte as it was; lmsh runs without
-# recording), and an unknown option (exit 2).
+# recording), an unknown option and one the subcommand does not take (exit
+# 2, with messages that name lmsh, not the path it was run by).
 set -u
 tiny="$LMSH_TEST_DATA/models/tiny"
 tmp=$(mktemp -d) || exit 99
@@ -77,5 +78,12 @@ grep -q "$tmp/bad.db: .*not a database" "$tmp/err" ||
 
 expect 2 "^lmsh generate: unrecognized option '--no-such-flag'" -- \
 	"$LMSH" generate --no-such-flag
+# the program's path (as the shell found it) is not in the message
+expect 2 "^lmsh: unrecognized option '--no-such-flag'" -- \
+	"$LMSH" --no-such-flag
+expect 2 "^lmsh history: option --temperature does not apply" -- \
+	"$LMSH" history -t 9
+expect 2 "^lmsh detokenize: option --format does not apply" -- \
+	"$LMSH" detokenize --format json
 
 exit $fail

@@ -61,6 +61,11 @@ grep -q '^ *1 .*\[lazy\] \[dog\]' "$T/dog" && [ "$(wc -l <"$T/dog")" -eq 1 ] \
 # every setting of the sampler's table, typical_p too
 [ "$(jq -c '.[0].settings | [.min_p, .typical_p, .repeat_window]' "$T/e3.json")" = \
     '[0.05,1,32]' ] || no "export table settings: $(jq -c '.[0].settings' "$T/e3.json")"
+# a seed of all 64 bits, exact (jq 1.6 reads numbers as doubles: the text)
+grep -q '"seed": 18446744073709551615,' "$T/e3.json" || no "export seed"
+jq -e '.[0].settings | .temperature == 0.7 and .top_p == 0.95 and
+    .repeat_penalty == 1.1' "$T/e3.json" >/dev/null || no "export reals"
+grep -q '"min_p": 0.05,' "$T/e3.json" || no "export: shortest reals"
 "$LMSH" history export --all --format json >"$T/all.json" || no "export --all"
 [ "$(jq -c '[.[] | .id]' "$T/all.json")" = "[1,2,3,4]" ] || no "export --all ids"
 [ "$(jq -c '.[1].changes | map([.step, .name, .value])' "$T/all.json")" = \

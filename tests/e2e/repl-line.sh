@@ -29,7 +29,8 @@ echo "Once upon a time" | lm --max-new-tokens 40 --eos-token-id -1 \
     --seed 11 > "$T/out1" 2> "$T/err1" || fail "exit status $?"
 [ -s "$T/err1" ] && fail "stderr: $(cat "$T/err1")"
 "$LMSH" history show 1 > "$T/show" || fail "turn not recorded"
-grep -q "16 prompt + 40 output tokens" "$T/show" || fail "token counts"
+n_prompt=$("$LMSH" tokenize --model "$M" --format count "Once upon a time")
+grep -q "$n_prompt prompt + 40 output tokens" "$T/show" || fail "token counts"
 sed -n '/^--- output$/,$p' "$T/show" | tail -n +2 > "$T/hist.out"
 cmp -s "$T/out1" "$T/hist.out" || fail "stdout is not the recorded reply"
 echo "Once upon a time" | lm --max-new-tokens 40 --eos-token-id -1 \
@@ -61,16 +62,18 @@ printf '"""\nOnce upon\na time\n"""\n' | lm --max-new-tokens 3 > /dev/null ||
 [ "$(sed -n 2,3p "$T/p")" = "Once upon
 a time" ] || fail "block prompt: $(cat "$T/p")"
 
-# continue carries the transcript (16 + 5 + 10 tokens), fresh does not
+# continue carries the transcript (prompt + 5 + next prompt), fresh does not
+ntok() { "$LMSH" tokenize --model "$M" --format count "$1"; }
 new_db 3
 printf 'Once upon a time\n, and then\n' | lm --max-new-tokens 5 \
     --eos-token-id -1 > /dev/null || fail "continue"
-"$LMSH" history show 2 | grep -q "31 prompt + 5 output tokens" ||
+"$LMSH" history show 2 |
+    grep -q "$(($(ntok 'Once upon a time') + 5 + $(ntok ', and then'))) prompt + 5 output tokens" ||
     fail "continue mode: $("$LMSH" history show 2 | grep prompt)"
 new_db 4
 printf 'Once upon a time\n, and then\n' | lm --max-new-tokens 5 \
     --eos-token-id -1 --mode fresh > /dev/null || fail "fresh"
-"$LMSH" history show 2 | grep -q "10 prompt + 5 output tokens" ||
+"$LMSH" history show 2 | grep -q "$(ntok ', and then') prompt + 5 output tokens" ||
     fail "fresh mode"
 
 # a full context (64) drops the oldest: 40 + 10 kept, then 20 more and

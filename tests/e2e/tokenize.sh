@@ -6,7 +6,7 @@
 # json, pieces and count; --special-token; detokenize of ids (operands,
 # stdin, a JSON array) back to the exact text; invalid UTF-8 (exit 1 naming
 # the byte offset, or U+FFFD with --replace-invalid); ids outside the
-# vocabulary and non-numbers (exit 1); a bad --format (exit 2); a broken
+# vocabulary, negative ids and non-numbers (exit 1); a bad --format (exit 2); a broken
 # vocab.json reported as file:line; the tiny model's byte-level tokenizer.
 . "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 D="$LMSH_TEST_DATA/bpe"
@@ -61,6 +61,11 @@ grep -q "50257 is outside the vocabulary" "$T/err" || no "range message"
 detok 12 x3 >/dev/null 2>"$T/err"
 [ $? -eq 1 ] || no "non-number should exit 1"
 grep -q "'x3' is not a token id" "$T/err" || no "non-number message"
+# one id parser: negative ids are no ids, and tokenize's JSON reads back
+detok -- -1 >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "'-1' is not a token id" "$T/err" || no "negative id"
+[ "$(tok --format json 'Hello, world!' | detok)" = "Hello, world!" ] ||
+    no "tokenize --format json | detokenize"
 tok --format yaml hi >/dev/null 2>&1
 [ $? -eq 2 ] || no "bad --format should exit 2"
 printf '{"a": 0,\n "b" 1}\n' >"$T/vocab.json"

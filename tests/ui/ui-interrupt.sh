@@ -15,7 +15,8 @@ n=$(message_line | sed -n 's/.*interrupted after \([0-9]*\) tokens.*/\1/p')
 [ -n "$n" ] && [ "$n" -lt 40 ] || fail "kept token count"
 history_cmd show 1 > "$T/show" || fail "no history row"
 grep -q "interrupted" "$T/show" || fail "not recorded as interrupted"
-grep -q "16 prompt + $n output tokens" "$T/show" || fail "kept $n tokens?"
+n_prompt=$("$LMSH" tokenize --model "$MODEL" --format count "Once upon a time")
+grep -q "$n_prompt prompt + $n output tokens" "$T/show" || fail "kept $n tokens?"
 
 tm send-keys C-c
 wait_for "type /quit or press Ctrl-D"

@@ -497,7 +497,7 @@ write_vocab(const char *path, const char *extra)
 			u[1] = (char)(0x80 | (cp & 0x3f));
 		}
 		buf_puts(&b, "  ");
-		buf_json_string(&b, u, strlen(u));
+		buf_json(&b, util_json_text(u, strlen(u)));
 		buf_printf(&b, ": %u,\n", i);
 	}
 	buf_puts(&b, extra);

@@ -341,14 +341,15 @@ test_init(void)
 	struct lm_options o;
 
 	options_init(&o);
-	o.gen.sp.temperature = 0.3f;
-	o.gen.stop[0] = "\\n";
-	o.gen.n_stop = 1;
+	o.gen->sp.temperature = 0.3f;
+	o.gen->stop[0] = "\\n";
+	o.gen->n_stop = 1;
 	o.mode = "fresh";
-	o.seed_set = 1;
-	o.gen.seed = 7;
+	o.given |= OPTIONS_BIT(OPT_SEED);
+	o.gen->seed = 7;
 	cmd_fini(&st);
 	cmd_init(&st, &o);
+	options_fini(&o);
 	CHECK_NEAR(st.next.gen.sp.temperature, 0.3, 1e-6);
 	CHECK(st.next.gen.n_stop == 1 && strcmp(st.next.gen.stop[0], "\n") == 0);
 	CHECK(st.next.mode == CMD_MODE_FRESH && st.next.seed_fixed && st.next.gen.seed == 7);
@@ -418,9 +419,11 @@ test_turns(void)
 	snprintf(model_dir, sizeof model_dir, "%s/models/tiny",
 	    check_data_dir());
 	src.dir = model_dir;
+	/* the tiny model is committed: without it the tree is broken */
 	if ((bpe = bpe_load(v, m, &err)) == NULL ||
 	    (model = model_open(&src, &err)) == NULL) {
-		fprintf(stderr, "tiny model: %s: skipping turns\n", err.msg);
+		CHECK_MSG(0, "tiny model: %s", err.msg);
+		bpe_free(bpe);
 		return;
 	}
 	model_set_threads(model, 1);
@@ -429,6 +432,7 @@ test_turns(void)
 	options_init(&o);
 	cmd_fini(&st);
 	cmd_init(&st, &o);
+	options_fini(&o);
 	st.res.engine = eng;
 	st.res.bpe = bpe;
 	st.res.n_ctx = model_config(model)->context_length;
@@ -509,6 +513,7 @@ test_turns(void)
 	bpe_free(bpe);
 	options_init(&o);
 	cmd_init(&st, &o);
+	options_fini(&o);
 }
 
 int
@@ -518,6 +523,7 @@ main(void)
 
 	options_init(&o);
 	cmd_init(&st, &o);
+	options_fini(&o);
 	buf_init(&out);
 	test_dispatch();
 	test_settings();

@@ -652,8 +652,8 @@ static int
 bench(int threads)
 {
 	static const struct lm_config shapes[] = {
-		{ 50257, 256, 288, 6, 6, 768, 10000 },
-		{ 50257, 1024, 768, 12, 12, 2048, 10000 },
+		{ 50257, 256, 288, 6, 6, 768, .rope_theta = 10000 },
+		{ 50257, 1024, 768, 12, 12, 2048, .rope_theta = 10000 },
 	};
 	static const int batches[] = { 1, 8, 32 };
 

@@ -43,6 +43,11 @@
 #include "sha256.h"
 #include "util.h"
 
+/* setting changes test_fill_turn records per turn */
+#define TEST_N_CHANGES 2
+/* turns each of test_concurrent's two writers records */
+#define TEST_WRITER_TURNS 40
+
 static char test_dir[] = "/tmp/lmsh-test-history-XXXXXX";
 
 static char *
@@ -118,7 +123,7 @@ test_fill_turn(struct history_turn *t, int64_t session, const char *prompt,
 	    .value = 0.25 };
 	ch[1] = (struct gen_change){ .step = 3, .name = "top_k", .value = 5 };
 	t->changes = ch;
-	t->n_changes = 2;
+	t->n_changes = TEST_N_CHANGES;
 	t->stop = GEN_STOP_MAX;
 	t->prefill_s = 0.125;
 	t->decode_s = 0.5;
@@ -857,16 +862,18 @@ test_concurrent(void)
 	fflush(NULL);
 	for (int i = 0; i < 2; i++)
 		if ((pid[i] = fork()) == 0)
-			_exit(test_writer(path, 40, -1));
+			_exit(test_writer(path, TEST_WRITER_TURNS, -1));
 	for (int i = 0; i < 2; i++) {
 		CHECK(waitpid(pid[i], &status, 0) == pid[i]);
 		CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		    "writer %d failed", i);
 	}
-	CHECK(test_sql_int(path, "SELECT count(*) FROM turns") == 80);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM turns") ==
+	    2 * TEST_WRITER_TURNS);
 	CHECK(test_sql_int(path, "SELECT count(DISTINCT session_id) FROM "
 	    "turns") == 2);
-	CHECK(test_sql_int(path, "SELECT count(*) FROM setting_changes") == 160);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM setting_changes") ==
+	    2 * TEST_WRITER_TURNS * TEST_N_CHANGES);
 	free(path);
 }
 

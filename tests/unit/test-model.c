@@ -8,10 +8,19 @@
  * bfloat16 storages, views with storage offsets) fixtures; prefill in two
  * parts and prefill+decode equal to one forward; decode of a slot bitwise
  * equal alone and at any place in batches of 8 and 32, and with 1 or 2
- * threads; prefill bitwise equal with 1 and 3 threads; every matrix-vector kernel; config errors; missing, extra and
- * misshapen tensors named; NaN weights warned about; the CS336 2024
- * checkpoint (../shared) refused naming its tensors; bad tokens and a full
- * context refused.
+ * threads; prefill bitwise equal with 1 and 3 threads; every matrix-vector
+ * kernel; config errors; missing, extra and misshapen tensors named; NaN
+ * weights warned about; bad tokens and a full context refused.
+ * The CS336 variants: one fixture each (nonorm with and without ln_final,
+ * postnorm, nope, silu, cs336-2024) checked like the others and recognised
+ * from config and tensors; saved and reopened (convert) to the same
+ * variant, config keys and logits; switches that contradict the tensors,
+ * unsupported values, unknown keys warned about and training keys not; no
+ * config (read off the tensors) and the error naming the missing flags; a
+ * recorded config in a string;
+ * the real CS336 2024 checkpoint (../shared) against PyTorch logits;
+ * random models of each variant: incremental equal to full, decode
+ * bitwise independent of the batch and the threads.
  */
 #include "config.h"
 
@@ -221,7 +230,9 @@ static void
 test_fixtures(void)
 {
 	static const char *dirs[] = { "models/tiny", "models/h12",
-	    "models/bf16" };
+	    "models/bf16", "models/nonorm", "models/nonorm-final",
+	    "models/postnorm", "models/nope", "models/silu",
+	    "models/cs336-2024" };
 	static const struct {
 		const char	*file;
 		const char	*ref;
@@ -427,7 +438,8 @@ test_kernels(void)
 static void
 test_random(void)
 {
-	struct lm_config c = { 300, 40, 64, 2, 4, 96, 10000 };
+	struct lm_config c = { 300, 40, 64, 2, 4, 96,
+	    .rope_theta = 10000 };
 	struct lm_model *a, *b;
 	struct err err;
 	float la[300], lb[300];
@@ -460,6 +472,25 @@ test_random(void)
 	model_cache_free(kb);
 	model_close(a);
 	model_close(b);
+	/* every variant: incremental = full, decode independent of the batch */
+	for (int v = 0; v < 5; v++) {
+		struct lm_config cv = c;
+
+		cv.remove_rmsnorm = v == 0 ? LM_YES : 0;
+		cv.use_post_norm = v == 1 ? LM_YES : 0;
+		cv.remove_rope = v == 2 ? LM_YES : 0;
+		cv.ffn_type = v == 3 ? LM_FFN_SILU : v == 4 ? LM_FFN_GELU : 0;
+		cv.pos_emb = v == 4 ? LM_YES : 0;
+		a = model_new_random(&cv, 7, &err);
+		CHECK_MSG(a != NULL, "variant %d: %s", v, err.msg);
+		if (a == NULL)
+			continue;
+		CHECK(model_config(a)->remove_rope == (v == 2 || v == 4 ?
+		    LM_YES : LM_NO));
+		test_incremental(a);
+		test_batch_determinism(a);
+		model_close(a);
+	}
 	c.num_heads = 3;	/* 64 / 3 */
 	CHECK(model_new_random(&c, 1, &err) == NULL);
 	CHECK(strstr(err.msg, "heads") != NULL);
@@ -480,15 +511,15 @@ test_config(const char *tmp)
 	    "\"d_ff\": 24.0, \"rope_theta\": 500, \"batch_size\": 3}";
 
 	CHECK(util_write_file_atomic(p, ok, sizeof ok - 1, &err) == 0);
-	CHECK(model_config_load(p, &c, &err) == 0);
+	CHECK(model_config_load(p, &c, NULL, &err) == 0);
 	CHECK(c.vocab_size == 10 && c.context_length == 8 && c.d_ff == 24 &&
 	    c.rope_theta == 500);
 	CHECK(model_config_check(&c, &err) == 0);
 	CHECK(util_write_file_atomic(p, "{\"d_model\": -3}", 15, &err) == 0);
-	CHECK(model_config_load(p, &c, &err) == -1);
+	CHECK(model_config_load(p, &c, NULL, &err) == -1);
 	CHECK(strstr(err.msg, "d_model") != NULL && strstr(err.msg, p));
 	CHECK(util_write_file_atomic(p, "{\"d_model\": ", 12, &err) == 0);
-	CHECK(model_config_load(p, &c, &err) == -1);
+	CHECK(model_config_load(p, &c, NULL, &err) == -1);
 	CHECK(strstr(err.msg, p) != NULL);
 	free(p);
 }
@@ -629,7 +660,284 @@ test_bad_tensors(const char *tmp)
 	free(p);
 }
 
-/* The CS336 2024 test checkpoint: another architecture, refused by name. */
+/* Each variant fixture is recognised as the variant it is. */
+static void
+test_variant_configs(void)
+{
+	static const struct {
+		const char	*dir;
+		int		 no_norm, post, no_rope, ffn, pos, final;
+	} v[] = {
+		{ "models/tiny", LM_NO, LM_NO, LM_NO, LM_FFN_SWIGLU, LM_NO, 1 },
+		{ "models/nonorm", LM_YES, LM_NO, LM_NO, LM_FFN_SWIGLU, LM_NO,
+		    0 },
+		{ "models/nonorm-final", LM_YES, LM_NO, LM_NO, LM_FFN_SWIGLU,
+		    LM_NO, 1 },
+		{ "models/postnorm", LM_NO, LM_YES, LM_NO, LM_FFN_SWIGLU, LM_NO,
+		    1 },
+		{ "models/nope", LM_NO, LM_NO, LM_YES, LM_FFN_SWIGLU, LM_NO, 1 },
+		{ "models/silu", LM_NO, LM_NO, LM_NO, LM_FFN_SILU, LM_NO, 1 },
+		{ "models/cs336-2024", LM_NO, LM_NO, LM_YES, LM_FFN_GELU,
+		    LM_YES, 1 },
+	};
+
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		struct lm_model *m = open_dir(v[i].dir);
+		const struct lm_config *c;
+		size_t d, f, per;
+
+		if (m == NULL)
+			continue;
+		c = model_config(m);
+		CHECK_MSG(c->remove_rmsnorm == v[i].no_norm &&
+		    c->use_post_norm == v[i].post &&
+		    c->remove_rope == v[i].no_rope && c->ffn_type == v[i].ffn &&
+		    c->pos_emb == v[i].pos, "%s: %d %d %d %d %d", v[i].dir,
+		    c->remove_rmsnorm, c->use_post_norm, c->remove_rope,
+		    c->ffn_type, c->pos_emb);
+		/* the training-only keys of the fixtures pass in silence */
+		CHECK_MSG(model_warnings(m) == NULL, "%s: %s", v[i].dir,
+		    model_warnings(m));
+		d = (size_t)c->d_model;
+		f = (size_t)c->d_ff;
+		per = 4 * d * d + (v[i].ffn == LM_FFN_SWIGLU ? 3 : 2) * d * f +
+		    (v[i].no_norm == LM_YES ? 0 : 2) * d;
+		CHECK_MSG(model_weight_bytes(m) == ((size_t)c->num_layers * per +
+		    (v[i].final ? d : 0) + (size_t)c->vocab_size * d) *
+		    sizeof(float), "%s: weight bytes", v[i].dir);
+		model_close(m);
+	}
+}
+
+/* Logits of two models on the same tokens, which must be equal. */
+static void
+check_same_logits(struct lm_model *a, struct lm_model *b, const char *what)
+{
+	const struct lm_config *c = model_config(a);
+	size_t V = (size_t)c->vocab_size, n = (size_t)c->context_length;
+	float *la = xcalloc(n * V, sizeof *la), *lb = xcalloc(n * V,
+	    sizeof *lb);
+	int32_t *t = xcalloc(n, sizeof *t);
+	struct lm_cache *ka = model_cache_new(a, 1, 0, NULL);
+	struct lm_cache *kb = model_cache_new(b, 1, 0, NULL);
+	struct err err;
+
+	for (size_t i = 0; i < n; i++)
+		t[i] = (int32_t)((i * 7 + 3) % V);
+	CHECK(model_prefill(a, ka, 0, t, n, la, 1, &err) == 0);
+	CHECK(model_prefill(b, kb, 0, t, n, lb, 1, &err) == 0);
+	CHECK_MSG(memcmp(la, lb, n * V * sizeof *la) == 0, "%s: logits differ",
+	    what);
+	model_cache_free(ka);
+	model_cache_free(kb);
+	free(t);
+	free(la);
+	free(lb);
+}
+
+/*
+ * What `lmsh convert` does: model_save() and model_config_save() write a
+ * variant that reopens as the same variant with the same logits, and the
+ * config names it with the CS336 keys.
+ */
+static void
+test_variant_save(const char *tmp)
+{
+	static const char *dirs[] = { "models/nonorm", "models/postnorm",
+	    "models/nope", "models/silu", "models/cs336-2024" };
+	static const char *keys[] = { "\"remove_rmsnorm\": true",
+	    "\"use_post_norm\": true", "\"remove_rope\": true",
+	    "\"ffn_type\": \"silu\"", "\"ffn_type\": \"gelu\"" };
+	char *cp = xasprintf("%s/config.json", tmp);
+	char *wp = xasprintf("%s/model.safetensors", tmp);
+	struct lm_model_source src = { 0 };
+	struct err err;
+
+	src.dir = tmp;
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		struct lm_model *a = open_dir(dirs[i]), *b;
+		char *js, *text = NULL;
+		size_t len;
+
+		if (a == NULL)
+			continue;
+		js = model_config_json(model_config(a));
+		CHECK_MSG(strstr(js, keys[i]) != NULL, "%s", js);
+		CHECK(model_save(a, wp, WEIGHTS_F32, &err) == 0);
+		CHECK(model_config_save(model_config(a), cp, &err) == 0);
+		CHECK(util_read_file(cp, &text, &len, &err) == 0);
+		CHECK_MSG(text != NULL && strstr(text, keys[i]) != NULL, "%s",
+		    text);
+		b = model_open(&src, &err);
+		CHECK_MSG(b != NULL, "%s: %s", dirs[i], err.msg);
+		if (b != NULL) {
+			char *js2 = model_config_json(model_config(b));
+
+			CHECK_MSG(strcmp(js, js2) == 0, "%s / %s", js, js2);
+			check_same_logits(a, b, dirs[i]);
+			free(js2);
+		}
+		model_close(b);
+		model_close(a);
+		free(text);
+		free(js);
+	}
+	/* a default model's config reads as it always has */
+	{
+		struct lm_config c = { 257, 64, 32, 2, 4, 64,
+		    .rope_theta = 10000 };
+		char *js = model_config_json(&c);
+
+		CHECK_MSG(strcmp(js, "{\"vocab_size\": 257, \"context_length\""
+		    ": 64, \"d_model\": 32, \"num_layers\": 2, \"num_heads\": "
+		    "4, \"d_ff\": 64, \"rope_theta\": 10000}") == 0, "%s", js);
+		free(js);
+	}
+	unlink(cp);
+	unlink(wp);
+	free(cp);
+	free(wp);
+}
+
+/* Open the weights of fixture dir with the config text cfg; NULL or err. */
+static struct lm_model *
+open_with_config(const char *tmp, const char *dir, const char *cfg,
+    struct err *err)
+{
+	struct lm_model_source src = { 0 };
+	struct lm_model *m;
+	struct err e2;
+	char *c = xasprintf("%s/v.json", tmp);
+	char *w = xasprintf("%s/%s/model.safetensors", check_data_dir(), dir);
+
+	CHECK(util_write_file_atomic(c, cfg, strlen(cfg), &e2) == 0);
+	src.checkpoint = w;
+	src.config_path = c;
+	m = model_open(&src, err);
+	unlink(c);
+	free(c);
+	free(w);
+	return m;
+}
+
+#define SHAPE16 "\"vocab_size\": 64, \"context_length\": 24, " \
+	"\"d_model\": 16, \"num_layers\": 2, \"num_heads\": 2"
+
+/* Config switches the tensors contradict, unsupported values, odd keys. */
+static void
+test_variant_errors(const char *tmp)
+{
+	static const struct {
+		const char	*dir;
+		const char	*cfg;
+		const char	*want[2];	/* in the error */
+	} bad[] = {
+		{ "models/tiny", "{\"num_heads\": 4, \"context_length\": 64, "
+		    "\"remove_rmsnorm\": true}", { "remove_rmsnorm: true",
+		    "has layers.0.ln1.weight" } },
+		{ "models/nonorm", "{" SHAPE16 ", \"remove_rmsnorm\": false}",
+		    { "remove_rmsnorm: false", "has no layers.0.ln1.weight" } },
+		{ "models/tiny", "{\"num_heads\": 4, \"context_length\": 64, "
+		    "\"ffn_type\": \"silu\"}", { "ffn_type: \"silu\"",
+		    "has layers.0.ffn.w3.weight" } },
+		{ "models/silu", "{" SHAPE16 ", \"ffn_type\": null}",
+		    { "ffn_type: \"swiglu\"", "has no layers.0.ffn.w3.weight" } },
+		{ "models/silu", "{" SHAPE16 ", \"ffn_type\": \"relu\"}",
+		    { "ffn_type \"relu\" is not supported", "(swiglu, silu or "
+		    "gelu)" } },
+		{ "models/nope", "{" SHAPE16 ", \"remove_rope\": \"yes\"}",
+		    { "remove_rope: not true or false", "v.json" } },
+	};
+	struct lm_model *m;
+	struct err err;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		m = open_with_config(tmp, bad[i].dir, bad[i].cfg, &err);
+		CHECK_MSG(m == NULL && strstr(err.msg, bad[i].want[0]) &&
+		    strstr(err.msg, bad[i].want[1]), "%s: %s", bad[i].cfg,
+		    m == NULL ? err.msg : "loaded");
+		model_close(m);
+	}
+	/* unknown keys: one warning naming each; training keys: silence */
+	m = open_with_config(tmp, "models/silu", "{" SHAPE16 ", \"lr\": 1e-3,"
+	    " \"weight_decay\": 0.1, \"tie_embeddings\": true, "
+	    "\"silu_d_ff\": 64}", &err);
+	CHECK_MSG(m != NULL, "%s", err.msg);
+	if (m != NULL) {
+		const char *w = model_warnings(m);
+
+		CHECK_MSG(w != NULL && strstr(w, "unknown key "
+		    "\"tie_embeddings\" ignored") && strstr(w, "unknown key "
+		    "\"silu_d_ff\" ignored") && !strstr(w, "\"lr\"") &&
+		    !strstr(w, "weight_decay") && !strchr(w, '\n'), "%s", w);
+		CHECK(model_config(m)->ffn_type == LM_FFN_SILU);
+	}
+	model_close(m);
+	/* no config: norms, w3 and positions read off the tensors */
+	{
+		struct lm_model_source src = { 0 };
+		char *w = xasprintf("%s/models/cs336-2024/model.safetensors",
+		    check_data_dir());
+
+		src.checkpoint = w;
+		m = model_open(&src, &err);
+		CHECK(m == NULL);
+		CHECK_MSG(m == NULL && strstr(err.msg, "num_heads unknown") &&
+		    strstr(err.msg, "--num_heads N, or --config FILE") &&
+		    !strstr(err.msg, "context_length"), "%s", err.msg);
+		src.cfg.num_heads = 2;
+		m = model_open(&src, &err);
+		CHECK_MSG(m != NULL, "%s", err.msg);
+		if (m != NULL)
+			check_fixture("models/cs336-2024", m, "ref-logits.bin");
+		model_close(m);
+		free(w);
+		w = xasprintf("%s/models/nonorm/model.safetensors",
+		    check_data_dir());
+		src.checkpoint = w;
+		src.cfg.num_heads = 0;
+		m = model_open(&src, &err);
+		CHECK(m == NULL);
+		CHECK_MSG(m == NULL && strstr(err.msg, "context_length, "
+		    "num_heads unknown") && strstr(err.msg, "--context_length N "
+		    "--num_heads N"), "%s", err.msg);
+		src.cfg.num_heads = 2;
+		src.cfg.context_length = 24;
+		m = model_open(&src, &err);
+		CHECK_MSG(m != NULL, "%s", err.msg);
+		if (m != NULL)
+			check_fixture("models/nonorm", m, "ref-logits.bin");
+		model_close(m);
+		free(w);
+	}
+	/* a recorded config (replay) brings the switches tensors cannot */
+	{
+		struct lm_model_source src = { 0 };
+		char *w = xasprintf("%s/models/postnorm/model.safetensors",
+		    check_data_dir());
+
+		src.checkpoint = w;
+		src.config_json = "{" SHAPE16 ", \"d_ff\": 32, "
+		    "\"use_post_norm\": true}";
+		m = model_open(&src, &err);
+		CHECK_MSG(m != NULL, "%s", err.msg);
+		if (m != NULL) {
+			CHECK(model_config(m)->use_post_norm == LM_YES);
+			check_fixture("models/postnorm", m, "ref-logits.bin");
+		}
+		model_close(m);
+		src.config_json = "{" SHAPE16 ", \"remove_rmsnorm\": true}";
+		CHECK(model_open(&src, &err) == NULL);
+		CHECK_MSG(strstr(err.msg, "the recorded config says "
+		    "remove_rmsnorm: true"), "%s", err.msg);
+		free(w);
+	}
+}
+
+/*
+ * The CS336 2024 test checkpoint: recognised by its tensors, and its
+ * logits match the generator's PyTorch reference.
+ */
 static void
 test_cs336_2024(void)
 {
@@ -642,19 +950,24 @@ test_cs336_2024(void)
 	p = xasprintf("%s/../shared/data/cs336-2024-checkpoint/"
 	    "transformer_lm_weights.pt", src != NULL ? src : "..");
 	if (access(p, R_OK) != 0) {
-		fprintf(stderr, "skip: %s absent\n", p);
+		CHECK_SKIP("%s absent", p);
 		free(p);
 		return;
 	}
 	s.checkpoint = p;
-	s.cfg.num_heads = 4;
-	s.cfg.context_length = 64;
+	s.cfg.num_heads = 2;
 	m = model_open(&s, &err);
-	CHECK(m == NULL);
-	CHECK_MSG(m == NULL && strstr(err.msg, "unexpected tensors: "
-	    "position_embeddings.weight") && strstr(err.msg,
-	    "missing tensors: layers.0.ffn.w3.weight, layers.1.ffn.w3.weight"),
-	    "%s", err.msg);
+	CHECK_MSG(m != NULL, "%s", err.msg);
+	if (m != NULL) {
+		const struct lm_config *c = model_config(m);
+
+		CHECK(c->pos_emb == LM_YES && c->remove_rope == LM_YES &&
+		    c->ffn_type == LM_FFN_GELU && c->remove_rmsnorm == LM_NO &&
+		    c->use_post_norm == LM_NO && c->context_length == 64);
+		check_fixture("models/cs336-2024-real", m, "ref-logits.bin");
+		model_set_threads(m, 1);
+		check_fixture("models/cs336-2024-real", m, "ref-logits.bin");
+	}
 	model_close(m);
 	free(p);
 }
@@ -671,6 +984,9 @@ main(void)
 	test_fixtures();
 	test_kernels();
 	test_bad_tensors(tmp);
+	test_variant_configs();
+	test_variant_save(tmp);
+	test_variant_errors(tmp);
 	test_cs336_2024();
 	{
 		char *p = xasprintf("%s/c.json", tmp);

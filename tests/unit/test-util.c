@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <jansson.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,20 +69,73 @@ test_utf8(void)
 	CHECK(utf8_valid_prefix("ok\xff", 3) == 2);
 }
 
+/* Dump v and compare with want. */
 static void
-test_json(void)
+check_json(json_t *v, const char *want)
 {
 	struct buf b;
 
 	buf_init(&b);
-	buf_json_string(&b, "a\"b\\c\n\x01 \xc3\xa9", 10);
-	CHECK(strcmp(b.data, "\"a\\\"b\\\\c\\n\\u0001 \xc3\xa9\"") == 0);
+	buf_json(&b, v);
+	CHECK_MSG(strcmp(b.data, want) == 0, "%s vs %s", b.data, want);
+	buf_fini(&b);
+}
+
+static void
+test_json(void)
+{
+	struct buf	 b;
+	json_t		*o;
+	char		 s[40];
+
+	check_json(util_json_text("a\"b\\c\n\x01 \xc3\xa9", 10),
+	    "\"a\\\"b\\\\c\\n\\u0001 \xc3\xa9\"");
+	/* invalid byte -> U+FFFD; a NUL stays */
+	check_json(util_json_text("x\xffy\0z", 5), "\"x\xef\xbf\xbdy\\u0000z\"");
+
+	/* seeds: unsigned 64-bit, exact on both sides of 2^63 */
+	check_json(util_json_u64(0), "0");
+	check_json(util_json_u64(INT64_MAX), "9223372036854775807");
+	check_json(util_json_u64((uint64_t)INT64_MAX + 1), "9223372036854775808");
+	check_json(util_json_u64(UINT64_MAX), "18446744073709551615");
+	/* and they read back */
+	buf_init(&b);
+	buf_json(&b, util_json_u64(UINT64_MAX - 6));
+	CHECK(strtoull(b.data, NULL, 10) == UINT64_MAX - 6);
 	buf_fini(&b);
 
-	buf_init(&b);
-	buf_json_string(&b, "x\xffy", 3);	/* invalid byte -> U+FFFD */
-	CHECK(strcmp(b.data, "\"x\\ufffdy\"") == 0);
-	buf_fini(&b);
+	/* reals: the shortest text that reads back as the same value */
+	check_json(util_json_float(0.8f), "0.8");
+	check_json(util_json_float(0.95f), "0.95");
+	check_json(util_json_float(1.1f), "1.1");
+	check_json(util_json_float(0), "0");
+	check_json(util_json_float(1e6f), "1000000");
+	check_json(util_json_float(1e-7f), "1e-07");
+	check_json(util_json_double(0.1 + 0.2), "0.30000000000000004");
+	check_json(util_json_double(0.25), "0.25");
+	check_json(util_json_double(NAN), "null");
+	check_json(util_json_float(INFINITY), "null");
+	for (float f = 1e-3f; f < 1e3f; f *= 1.37f) {
+		util_fmt_real(s, sizeof s, f, 1);
+		CHECK_MSG(strtof(s, NULL) == f, "%s", s);
+		CHECK(strlen(s) <= 14);
+	}
+	util_fmt_real(s, sizeof s, 1.0 / 3, 0);
+	CHECK(strtod(s, NULL) == 1.0 / 3);
+
+	/* exact numbers inside containers, first and last; a string that
+	 * spells the stand-in is left alone */
+	o = json_object();
+	json_object_set_new(o, "seed", util_json_u64(UINT64_MAX));
+	json_object_set_new(o, "s", json_string("{\"lmsh-number\": \"5\"}"));
+	json_object_set_new(o, "a", json_pack("[oo]", util_json_float(0.9f),
+	    util_json_u64(UINT64_MAX)));
+	check_json(o, "{\"seed\": 18446744073709551615, "
+	    "\"s\": \"{\\\"lmsh-number\\\": \\\"5\\\"}\", "
+	    "\"a\": [0.9, 18446744073709551615]}");
+	int32_t ids[] = { 5, -1, 70000 };
+	check_json(util_json_ids(ids, 3), "[5, -1, 70000]");
+	check_json(util_json_ids(ids, 0), "[]");
 
 	buf_init(&b);
 	buf_printf(&b, "%d-%s", 42, "z");

@@ -488,8 +488,7 @@ test_pt_real(void)
 	int n = 0;
 
 	if (access(path, R_OK) != 0 || f == NULL) {
-		fprintf(stderr, "note: %s absent, real-file check skipped\n",
-		    path);
+		CHECK_SKIP("%s absent: the real-file check", path);
 		goto out;
 	}
 	w = weights_open(path, &err);
