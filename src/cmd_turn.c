@@ -241,6 +241,10 @@ cmd_turn_started(struct repl *st, uint64_t seed)
 	st->fig.n_generated = 0;
 	st->fig.decode_tps = 0;
 	st->fig.prefill_tps = s > 0 ? st->turn.n_new / s : 0;
+	/* what a branch costs: the tokens run again, the rest was cached */
+	log_debug("prefill: %zu of %zu context tokens run, %.3f ms",
+	    gen_prefilled_tokens(st->turn.sess), (size_t)gen_context_used(
+	    st->turn.sess, 0), s * 1e3);
 	st->fig.ctx_used = gen_context_used(st->turn.sess, 0);
 	st->fig.t0 = util_now();
 	cmd_cache_logits(st);
