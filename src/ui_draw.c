@@ -434,10 +434,10 @@ ui_bar(struct ui *u, WINDOW *w, double frac, int width)
 static void
 ui_draw_panel(struct ui *u)
 {
-	struct sampler_cand	 c[UI_N_CANDS];
+	static struct sampler_cand c[UI_N_CUT_SCAN];
 	struct repl		*st = u->st;
 	int			 h, w, piece_w, bar_w, y = 1, cut_drawn = 0;
-	size_t			 n, max;
+	size_t			 n, max, n_kept = 0, shown = 0;
 	char			 head[128];
 
 	if (u->pw == NULL)
@@ -446,6 +446,10 @@ ui_draw_panel(struct ui *u)
 	werase(u->pw);
 	snprintf(head, sizeof head, " next token  temp %.2f  top-p %.2f",
 	    st->next.gen.sp.temperature, st->next.gen.sp.top_p);
+	/* the side panel is narrower: the values stay, the words shrink */
+	if (w >= 44 && (int)strlen(head) + 14 > w)
+		snprintf(head, sizeof head, " next  temp %.2f  top-p %.2f",
+		    st->next.gen.sp.temperature, st->next.gen.sp.top_p);
 	wattr_set(u->pw, A_BOLD, 0, NULL);
 	mvwhline(u->pw, 0, 0, ' ', w);
 	wmove(u->pw, 0, 0);
@@ -457,7 +461,12 @@ ui_draw_panel(struct ui *u)
 	}
 	wattr_set(u->pw, A_NORMAL, 0, NULL);
 	max = (size_t)(h - 2 > UI_N_CANDS ? UI_N_CANDS : h - 2);
-	n = cmd_candidates(st, c, max);
+	/* look further than the rows, to find the cut when it lies below */
+	n = cmd_candidates(st, c, UI_N_CUT_SCAN);
+	for (size_t i = 0; i < n; i++)
+		n_kept += c[i].kept != 0;
+	if (n > max)
+		n = max;
 	if (n == 0) {
 		wmove(u->pw, 2, 1);
 		ui_put(u->pw, "no distribution yet: send a prompt", w - 2);
@@ -503,6 +512,23 @@ ui_draw_panel(struct ui *u)
 		ui_put(u->pw, num, w - getcurx(u->pw));
 		wattr_set(u->pw, A_NORMAL, 0, NULL);
 		y++;
+		shown++;
+	}
+	if (!cut_drawn && n_kept > shown && h > 2) {
+		/* the cut lies below the rows: say how far, on the last row */
+		char	q[96];
+		int	row = y < h ? y : h - 1;
+
+		if (row < y)
+			shown--;	/* its row goes to the note */
+		snprintf(q, sizeof q, " %zu more above the top-p cut (%zu%s "
+		    "kept) ", n_kept - shown, n_kept, n_kept ==
+		    UI_N_CUT_SCAN ? "+" : "");
+		wmove(u->pw, row, 0);
+		wclrtoeol(u->pw);
+		wattr_set(u->pw, A_DIM, 0, NULL);
+		ui_put(u->pw, q, w);
+		wattr_set(u->pw, A_NORMAL, 0, NULL);
 	}
 	wnoutrefresh(u->pw);
 }

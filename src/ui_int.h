@@ -12,6 +12,7 @@
 #define UI_PANEL_W	44	/* its width there */
 #define UI_PANEL_ROWS	12	/* most rows it takes under the transcript */
 #define UI_N_CANDS	32	/* most candidates shown */
+#define UI_N_CUT_SCAN	1024	/* candidates searched for the top-p cut */
 #define UI_FPS		30	/* redraws per second while streaming */
 #define UI_RENDER_SHARE	50	/* redraws take at most 1/50 of the time */
 #define UI_WHEEL_ROWS	3
