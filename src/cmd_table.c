@@ -37,6 +37,9 @@ const struct cmd_key cmd_edit_keys[] = {
 	    "the candidate panel" },
 	{ "PgUp  PgDn", "scroll the transcript (also the mouse wheel)" },
 	{ "F2", "candidate panel on / off" },
+	{ "F4", "token cursor on the last reply: Left / Right move, Up / "
+	    "Down pick a candidate, Enter takes it, r samples afresh, Esc "
+	    "leaves" },
 	{ "F5  F6", "temperature down / up" },
 	{ "F7  F8", "top-p down / up" },
 	{ "Ctrl-L", "redraw the screen" },

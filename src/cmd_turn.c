@@ -95,6 +95,7 @@ cmd_cache_logits(struct repl *st)
 		st->panel.logits = xcalloc((size_t)st->res.n_vocab, sizeof *st->panel.logits);
 	memcpy(st->panel.logits, l, (size_t)st->res.n_vocab * sizeof *l);
 	st->panel.have_logits = 1;
+	cmd_cursor_keep(st, l);
 	p = gen_prompt_ids(st->turn.sess, 0, &n_p);
 	o = gen_output_ids(st->turn.sess, 0, &n_o);
 	w = (size_t)(st->next.gen.sp.repeat_window > 0 ?
@@ -247,6 +248,7 @@ cmd_turn_started(struct repl *st, uint64_t seed)
 	    st->turn.sess, 0), s * 1e3);
 	st->fig.ctx_used = gen_context_used(st->turn.sess, 0);
 	st->fig.t0 = util_now();
+	cmd_cursor_reset(st);
 	cmd_cache_logits(st);
 }
 
@@ -508,23 +510,6 @@ cmd_turn_run(struct repl *st, const char *prompt, const struct cmd_sink *k)
 out:
 	buf_fini(&note);
 	return rc;
-}
-
-/*
- * The candidate panel's rows: the top n candidates of the cached logits
- * under the settings in effect now, so a change of temperature or top-p
- * shows without a forward pass.  Returns how many rows were filled.
- */
-size_t
-cmd_candidates(struct repl *st, struct sampler_cand *out, size_t n)
-{
-	if (!st->panel.have_logits || st->panel.logits == NULL)
-		return 0;
-	if (st->panel.sampler == NULL && (st->panel.sampler = sampler_new(st->res.n_vocab)) ==
-	    NULL)
-		return 0;
-	return sampler_candidates(st->panel.sampler, &st->next.gen.sp, st->panel.logits,
-	    st->panel.recent, st->panel.n_recent, out, n);
 }
 
 /*

@@ -42,6 +42,7 @@ cmd_clear(struct repl *st)
 {
 	st->ctx.n_ids = 0;
 	st->turn.last_id = 0;
+	cmd_cursor_reset(st);
 	st->fig.ctx_used = 0;
 	st->panel.have_logits = 0;
 	if (st->res.engine != NULL && st->turn.sess == NULL)
@@ -404,6 +405,8 @@ cmd_fini(struct repl *st)
 		free(st->next.stop_own[i]);
 	free(st->ctx.ids);
 	free(st->panel.logits);
+	cmd_cursor_leave(st);
+	free(st->cursor.logits);
 	free(st->panel.recent_own);
 	sampler_free(st->panel.sampler);
 	free(st->res.model_name);

@@ -122,8 +122,21 @@ void		 cmd_turn_interrupt(struct repl *);
 int		 cmd_turn_end(struct repl *, struct buf *note, struct err *);
 
 /* The candidate panel: the top n candidates of the cached logits under the
- * current settings; returns how many (0 when none are cached). */
+ * current settings, or at the token cursor under the settings in effect
+ * there; returns how many (0 when none are cached). */
 size_t		 cmd_candidates(struct repl *, struct sampler_cand *, size_t n);
+const struct sampler_params *cmd_panel_params(const struct repl *);
+
+/* The token cursor on the last reply (cmd_cursor.c): enter it on the last
+ * token, move it, leave it, or branch there (take 1: the picked
+ * candidate; 0: sample afresh), which loads a /branch to run. */
+int		 cmd_cursor_enter(struct repl *, struct err *);
+void		 cmd_cursor_move(struct repl *, int delta);
+void		 cmd_cursor_leave(struct repl *);
+int		 cmd_cursor_branch(struct repl *, int take, struct err *);
+/* Between cmd_turn.c and cmd_cursor.c. */
+void		 cmd_cursor_reset(struct repl *);
+void		 cmd_cursor_keep(struct repl *, const float *logits);
 /* Printable form of a token's bytes for the panel and /tokens: control
  * characters and invalid UTF-8 escaped.  Returns out. */
 char		*cmd_token_text(const struct repl *, int32_t id, char *out,

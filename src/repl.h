@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "gen_types.h"
+#include "sampler.h"
 
 struct bpe;
 struct gen_engine;
@@ -85,6 +86,20 @@ struct repl_view {
 	int			 color;		/* colour tokens by probability */
 };
 
+/* The token cursor on the last reply (cmd_cursor.c). */
+struct repl_cursor {
+	float			*logits;	/* [n][n_vocab]: what each token
+						   of the last reply was sampled
+						   from */
+	size_t			 n, cap;	/* steps kept, allocated */
+	int			 on;		/* the cursor is shown */
+	int			 pos;		/* its token (0-based step) */
+	int			 max;		/* tokens it can reach */
+	int			 pick;		/* candidate chosen in the panel */
+	struct history_turn	*turn;		/* the reply's record (owned) */
+	struct sampler_params	 sp;		/* settings in effect at pos */
+};
+
 /* A branch /branch asked for (run by cmd_turn_begin with no prompt) or
  * the one running; from is owned, NULL when there is none. */
 struct repl_branch {
@@ -126,6 +141,7 @@ struct repl {
 	struct repl_panel	 panel;		/* candidate panel */
 	struct repl_branch	 branch;	/* /branch */
 	struct repl_view	 view;		/* /pace, /color */
+	struct repl_cursor	 cursor;	/* the token cursor */
 };
 
 #endif

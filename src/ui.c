@@ -438,6 +438,92 @@ ui_key_idle(struct ui *u, int c)
 	/* other function keys mean nothing here */
 }
 
+static void	ui_turn(struct ui *, const char *);
+
+/* Show the cursor's token in the transcript (on 1) or hide it. */
+static void
+ui_cursor_mark(struct ui *u, int on)
+{
+	size_t pos = (size_t)u->st->cursor.pos;
+
+	if (pos < u->n_tok)
+		ui_mark(u, u->tok[pos], pos + 1 < u->n_tok ? u->tok[pos + 1] :
+		    u->tok[u->n_tok], on);
+}
+
+/* F4: the cursor on the last reply's last token, with the panel open. */
+static void
+ui_cursor_enter(struct ui *u)
+{
+	struct err err;
+
+	if (u->n_tok == 0 || cmd_cursor_enter(u->st, &err) != 0) {
+		ui_message(u, 1, "%s", u->n_tok == 0 ? "token cursor: no "
+		    "reply on the screen" : err.msg);
+		return;
+	}
+	ui_cursor_mark(u, 1);
+	if (!u->panel)
+		ui_toggle_panel(u);
+}
+
+/* Take the picked candidate (take 1) or sample afresh from the cursor:
+ * the transcript is cut at its token and the branch streams from there. */
+static void
+ui_cursor_branch(struct ui *u, int take)
+{
+	struct ui_pos	at = u->tok[u->st->cursor.pos];
+	struct err	err;
+
+	ui_cursor_mark(u, 0);
+	if (cmd_cursor_branch(u->st, take, &err) != 0) {
+		ui_message(u, 1, "%s", err.msg);
+		return;
+	}
+	ui_truncate(u, at);
+	u->branching = 1;
+	ui_turn(u, NULL);
+	u->branching = 0;
+}
+
+/* A key while the token cursor is on; every key stays here. */
+static void
+ui_key_cursor(struct ui *u, int c)
+{
+	struct repl *st = u->st;
+
+	switch (c) {
+	case KEY_LEFT:
+	case KEY_RIGHT:
+		ui_cursor_mark(u, 0);
+		cmd_cursor_move(st, c == KEY_LEFT ? -1 : 1);
+		ui_cursor_mark(u, 1);
+		break;
+	case KEY_UP:
+		if (st->cursor.pick > 0)
+			st->cursor.pick--;
+		break;
+	case KEY_DOWN:
+		if (st->cursor.pick + 1 < UI_N_CANDS)
+			st->cursor.pick++;
+		break;
+	case '\r':
+	case '\n':
+	case KEY_ENTER:
+		ui_cursor_branch(u, 1);
+		break;
+	case 'r':
+		ui_cursor_branch(u, 0);
+		break;
+	case 27:
+	case KEY_F(4):
+	case 'C' & 0x1f:
+		ui_cursor_mark(u, 0);
+		cmd_cursor_leave(st);
+		break;
+	}
+}
+
 static void
 ui_key(struct ui *u, int c)
 {
@@ -445,6 +531,14 @@ ui_key(struct ui *u, int c)
 		u->msg[0] = '\0';	/* a message lasts until the next key */
 	if (ui_key_common(u, c))
 		return;
+	if (!u->generating && u->st->cursor.on) {
+		ui_key_cursor(u, c);
+		return;
+	}
+	if (!u->generating && c == KEY_F(4)) {
+		ui_cursor_enter(u);
+		return;
+	}
 	if (!u->generating && ui_key_grace(u, c))
 		return;
 	if (u->generating)
@@ -481,12 +575,36 @@ ui_turn_started(struct ui *u)
 		ui_append_str(u, u->st->turn.prompt, UI_CLS_PROMPT);
 }
 
+/* Where the transcript ends now. */
+static struct ui_pos
+ui_end(const struct ui *u)
+{
+	struct ui_pos p = { u->n_lines - 1, u->lines[u->n_lines - 1].n };
+
+	return p;
+}
+
+/* Note where token step of the reply starts (the cursor's map). */
+static void
+ui_tok_note(struct ui *u, int step)
+{
+	if (step < 0 || (size_t)step != u->n_tok)
+		return;
+	if (u->n_tok + 2 > u->tok_cap) {
+		u->tok_cap = u->tok_cap ? 2 * u->tok_cap : 256;
+		u->tok = xreallocarray(u->tok, u->tok_cap, sizeof *u->tok);
+	}
+	u->tok[u->n_tok++] = ui_end(u);
+}
+
 static void
 ui_on_token(void *arg, const struct gen_token *tok)
 {
 	struct ui *u = arg;
 
 	ui_turn_started(u);
+	if (tok->seq == 0 && tok->id >= 0)
+		ui_tok_note(u, tok->step);
 	if (tok->seq == 0 && tok->piece_len > 0)
 		ui_append(u, tok->piece, tok->piece_len, (enum ui_cls)
 		    (UI_CLS_OUTPUT | (cmd_band(tok->prob) + 1) <<
@@ -531,7 +649,9 @@ ui_turn(struct ui *u, const char *prompt)
 	    u };
 	struct repl *st = u->st;
 
-	if (st->next.mode == CMD_MODE_FRESH || prompt == NULL) {
+	if (u->branching)
+		;	/* it goes on where the cursor cut the transcript */
+	else if (st->next.mode == CMD_MODE_FRESH || prompt == NULL) {
 		if (!ui_at_bol(u))
 			ui_newline(u);
 		if (u->n_lines > 1)
@@ -546,6 +666,7 @@ ui_turn(struct ui *u, const char *prompt)
 	u->generating = 1;
 	u->paused = 0;
 	u->waiting = 1;
+	u->n_tok = 0;
 	u->replaying = prompt == NULL;
 	u->notes.len = 0;
 	u->notes_err = 0;
@@ -553,6 +674,8 @@ ui_turn(struct ui *u, const char *prompt)
 	    u->utf8 ? "\xe2\x80\xa6" : "...");
 	ui_render(u, 0);
 	cmd_turn_run(st, prompt, &sink);
+	ui_tok_note(u, (int)u->n_tok);	/* the reply's end */
+	u->n_tok--;
 	u->grace_until = util_now() + UI_GRACE_S;
 	u->generating = 0;
 	u->paused = 0;
@@ -739,6 +862,7 @@ ui_run(struct repl *st)
 		free(u.lines[i].cls);
 	}
 	free(u.lines);
+	free(u.tok);
 	cmd_block_reset(&u.block);
 	buf_fini(&u.notes);
 	return 0;

@@ -258,6 +258,39 @@ ui_reflow(struct ui *u)
 		u->scroll = u->total_rows;
 }
 
+/* Cut the transcript at p: later lines go, p's line keeps what is before
+ * p.  A place past the end cuts nothing. */
+void
+ui_truncate(struct ui *u, struct ui_pos p)
+{
+	if (p.line >= u->n_lines)
+		return;
+	for (size_t i = p.line + 1; i < u->n_lines; i++) {
+		free(u->lines[i].wc);
+		free(u->lines[i].cls);
+	}
+	u->n_lines = p.line + 1;
+	if (p.ch < u->lines[p.line].n)
+		u->lines[p.line].n = p.ch;
+	memset(&u->mbs, 0, sizeof u->mbs);
+	u->scroll = 0;
+	ui_reflow(u);
+}
+
+void
+ui_mark(struct ui *u, struct ui_pos a, struct ui_pos b, int on)
+{
+	for (size_t l = a.line; l <= b.line && l < u->n_lines; l++) {
+		struct ui_line	*ln = &u->lines[l];
+		size_t		 from = l == a.line ? a.ch : 0;
+		size_t		 to = l == b.line ? b.ch : ln->n;
+
+		for (size_t i = from; i < to && i < ln->n; i++)
+			ln->cls[i] = (unsigned char)(on ? ln->cls[i] |
+			    UI_CLS_CURSOR : ln->cls[i] & ~UI_CLS_CURSOR);
+	}
+}
+
 /* Empty the transcript (/clear). */
 void
 ui_clear_transcript(struct ui *u)
@@ -297,10 +330,12 @@ ui_cls_attr(const struct ui *u, unsigned cls_band, short *pair)
 	enum ui_cls cls = (enum ui_cls)(cls_band & UI_CLS_MASK);
 
 	*pair = 0;
+	if (cls_band & UI_CLS_CURSOR)
+		return A_REVERSE | A_BOLD;
 	switch (cls) {
 	case UI_CLS_OUTPUT:
-		return ui_band_attr(u, (int)(cls_band >> UI_BAND_SHIFT) - 1,
-		    pair);
+		return ui_band_attr(u, (int)((cls_band >> UI_BAND_SHIFT) &
+		    UI_BAND_MASK) - 1, pair);
 	case UI_CLS_PROMPT:
 		*pair = u->color ? UI_PAIR_PROMPT : 0;
 		return A_BOLD;
@@ -436,6 +471,7 @@ ui_draw_panel(struct ui *u)
 {
 	static struct sampler_cand c[UI_N_CUT_SCAN];
 	struct repl		*st = u->st;
+	const struct sampler_params *sp = cmd_panel_params(st);
 	int			 h, w, piece_w, bar_w, y = 1, cut_drawn = 0;
 	size_t			 n, max, n_kept = 0, shown = 0;
 	char			 head[128];
@@ -444,12 +480,18 @@ ui_draw_panel(struct ui *u)
 		return;
 	getmaxyx(u->pw, h, w);
 	werase(u->pw);
-	snprintf(head, sizeof head, " next token  temp %.2f  top-p %.2f",
-	    st->next.gen.sp.temperature, st->next.gen.sp.top_p);
+	if (st->cursor.on)
+		snprintf(head, sizeof head, " token %d/%d  temp %.2f  top-p "
+		    "%.2f", st->cursor.pos + 1, st->cursor.max, sp->temperature,
+		    sp->top_p);
+	else
+		snprintf(head, sizeof head, " next token  temp %.2f  top-p "
+		    "%.2f", sp->temperature, sp->top_p);
 	/* the side panel is narrower: the values stay, the words shrink */
 	if (w >= 44 && (int)strlen(head) + 14 > w)
-		snprintf(head, sizeof head, " next  temp %.2f  top-p %.2f",
-		    st->next.gen.sp.temperature, st->next.gen.sp.top_p);
+		snprintf(head, sizeof head, " %s  temp %.2f  top-p %.2f",
+		    st->cursor.on ? "here" : "next", sp->temperature,
+		    sp->top_p);
 	wattr_set(u->pw, A_BOLD, 0, NULL);
 	mvwhline(u->pw, 0, 0, ' ', w);
 	wmove(u->pw, 0, 0);
@@ -485,7 +527,7 @@ ui_draw_panel(struct ui *u)
 		if (!c[i].kept && !cut_drawn && i > 0) {
 			/* the top-p (and top-k, min-p) cut-off */
 			snprintf(q, sizeof q, " cut: cumulative %.0f%% > "
-			    "top-p %.2f ", 100.0 * c[i].cum, st->next.gen.sp.top_p);
+			    "top-p %.2f ", 100.0 * c[i].cum, sp->top_p);
 			wattr_set(u->pw, A_DIM, 0, NULL);
 			mvwhline(u->pw, y, 0, u->utf8 ? 0 : '-', w);
 			if (u->utf8)
@@ -501,7 +543,9 @@ ui_draw_panel(struct ui *u)
 		cmd_token_text(st, c[i].id, piece, sizeof piece);
 		snprintf(q, sizeof q, "\"%s\"", piece);
 		wmove(u->pw, y, 1);
-		wattr_set(u->pw, c[i].kept ? A_NORMAL : A_DIM, 0, NULL);
+		wattr_set(u->pw, (c[i].kept ? A_NORMAL : A_DIM) |
+		    (st->cursor.on && (size_t)st->cursor.pick == i ?
+		    A_REVERSE : 0), 0, NULL);
 		ui_put(u->pw, q, piece_w);
 		wmove(u->pw, y, 1 + piece_w + 1);
 		wattr_set(u->pw, c[i].kept ? A_NORMAL : A_DIM, pair, NULL);
@@ -569,7 +613,10 @@ ui_draw_message(struct ui *u)
 		ui_put(u->mw, u->msg_err ? "error: " : "", u->cols);
 		ui_put(u->mw, u->msg, u->cols - getcurx(u->mw));
 	} else {
-		if (u->generating && u->paused)
+		if (u->st->cursor.on)
+			hint = "cursor: Left/Right token  Up/Down candidate  "
+			    "Enter take it  r resample  Esc leave";
+		else if (u->generating && u->paused)
 			hint = "paused: Space resumes  . one token  +/- temp  "
 			    "[/] top-p  Tab panel  Ctrl-C stop";
 		else if (u->generating)
@@ -641,6 +688,9 @@ ui_draw_status(struct ui *u)
 		    "p>=.5 .2+ underline .05+ bold reverse");
 	if (u->paused)
 		UI_FIELD(11, "PAUSED");
+	if (st->cursor.on)
+		UI_FIELD(11, "CURSOR %d/%d", st->cursor.pos + 1,
+		    st->cursor.max);
 #undef UI_FIELD
 	for (int i = 0; i < n; i++)
 		keep[i] = 1;

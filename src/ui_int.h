@@ -37,6 +37,8 @@
  * /color can recolour the whole transcript at any time. */
 #define UI_CLS_MASK	0x0f
 #define UI_BAND_SHIFT	4
+#define UI_BAND_MASK	0x07
+#define UI_CLS_CURSOR	0x80	/* under the token cursor */
 
 /* Character classes in the transcript, each with its own look. */
 enum ui_cls {
@@ -53,6 +55,12 @@ enum {
 	UI_PAIR_PROMPT = 1, UI_PAIR_INFO, UI_PAIR_NOTE, UI_PAIR_ERROR,
 	UI_PAIR_KEPT, UI_PAIR_CUT, UI_PAIR_STATUS, UI_PAIR_BAND1,
 	UI_PAIR_BAND2, UI_PAIR_BAND3
+};
+
+/* A place in the transcript: line and character. */
+struct ui_pos {
+	size_t		 line;
+	size_t		 ch;
 };
 
 struct ui_line {
@@ -91,6 +99,11 @@ struct ui {
 	int		 step_once;	/* paused: let one token through */
 	double		 grace_until;	/* util_now() until which the live
 					   keys outlast the reply */
+	struct ui_pos	*tok;		/* where each token of the last reply
+					   starts; tok[n_tok] its end */
+	size_t		 n_tok, tok_cap;
+	int		 branching;	/* the turn continues the transcript
+					   from the token cursor */
 	char		 msg[512];	/* message row text */
 	int		 msg_err;	/* msg is an error */
 	double		 last_draw;	/* util_now() of the last redraw */
@@ -115,6 +128,10 @@ int	ui_at_bol(const struct ui *);
 void	ui_append(struct ui *, const char *, size_t, enum ui_cls);
 void	ui_append_str(struct ui *, const char *, enum ui_cls);
 void	ui_clear_transcript(struct ui *);
+/* Cut the transcript at p (a branch from the token cursor). */
+void	ui_truncate(struct ui *, struct ui_pos p);
+/* Mark (on 1) or unmark the characters in [a, b) as under the cursor. */
+void	ui_mark(struct ui *, struct ui_pos a, struct ui_pos b, int on);
 
 /* Drawing (ui_draw.c). */
 void	ui_message(struct ui *, int, const char *, ...)
