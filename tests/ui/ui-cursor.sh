@@ -6,7 +6,9 @@
 # takes it: a branch recorded with parent, branch_step and forced_token,
 # streamed where the cursor cut the transcript, replaying identically;
 # then 'r' at the cursor samples afresh from there (no forced token);
-# Esc leaves the cursor and keys go back to the input line.
+# Esc leaves the cursor and keys go back to the input line.  A /branch
+# whose temperature is turned while it streams replays identically, the
+# forced token and the live change included.
 . "$LMSH_SRCDIR/tests/ui/common.sh"
 need() { command -v jq >/dev/null 2>&1 || { echo "no jq: skip"; exit 77; }; }
 need
@@ -53,4 +55,24 @@ tm send-keys Escape
 wait_gone "CURSOR"
 tm send-keys -l "abc"
 wait_re "^> abc"
+
+restart
+start LMSH_TEST_STEP_MS=100 -- --seed 2 --max-new-tokens 30 \
+    --eos-token-id -1 --pace 0
+tm send-keys -l "Once upon a time"
+tm send-keys Enter
+wait_re " 30 tok( |$)" 30
+wait_idle
+tm send-keys -l "/branch 4 5 33"
+tm send-keys Enter
+wait_re " ([3-9]|1[0-9]) tok( |$)"
+tm send-keys +
+wait_for "temp 0.90"
+wait_re " 25 tok( |$)" 30
+wait_idle
+id=$(history_cmd --json | jq '.[-1].id')
+history_cmd show "$id" | grep -q "^changes .*temperature=0.9" ||
+    fail "no live change in the branch: $(history_cmd show "$id")"
+"$LMSH" replay --threads 1 "$id" >"$T/rb" 2>&1 || fail "replay: $(cat "$T/rb")"
+grep -q "identical (25 tokens)" "$T/rb" || fail "replay: $(cat "$T/rb")"
 exit 0
