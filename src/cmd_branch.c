@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpe.h"
 #include "cmd_int.h"
 #include "commands.h"
 #include "generate.h"
@@ -117,4 +118,78 @@ cmd_branch_setup(struct repl *st, struct gen_settings *gs, int32_t **ids,
 	memcpy(*ids, t->prompt_ids, t->n_prompt * sizeof **ids);
 	memcpy(*ids + t->n_prompt, t->output_ids, step * sizeof **ids);
 	return 0;
+}
+
+/* Make turn t the end of the story: its context and output become the
+ * transcript's ids (the engine keeps whatever prefix it has cached). */
+static void
+cmd_branch_switch(struct repl *st, const struct history_turn *t)
+{
+	size_t n = t->n_prompt + t->n_output;
+
+	if (n > st->ctx.cap) {
+		st->ctx.cap = n;
+		st->ctx.ids = xreallocarray(st->ctx.ids, n, sizeof *st->ctx.ids);
+	}
+	memcpy(st->ctx.ids, t->prompt_ids, t->n_prompt * sizeof *st->ctx.ids);
+	memcpy(st->ctx.ids + t->n_prompt, t->output_ids,
+	    t->n_output * sizeof *st->ctx.ids);
+	/* an end-of-text token is not part of the text to continue */
+	if (t->n_output > 0 && t->output_ids[t->n_output - 1] ==
+	    t->settings.eos_id)
+		n--;
+	st->ctx.n_ids = n;
+	st->turn.last_id = t->id;
+	st->fig.ctx_used = (int)n;
+	cmd_cursor_reset(st);
+}
+
+/*
+ * "/branches": the tree of the current story (the last turn's), "*" on
+ * where the story stands.  "/branches ID": go on from turn ID instead;
+ * the transcript is redrawn as that turn's context and output (out).
+ */
+enum cmd_action
+cmd_do_branches(struct repl *st, const struct cmd_entry *e, const char *args,
+    struct buf *out, struct err *err)
+{
+	struct history_turn	 t;
+	char			*text = NULL;
+	size_t			 len = 0;
+	long			 id;
+	enum cmd_action		 rc = CMD_ERROR;
+
+	(void)e;
+	if (st->res.hist == NULL) {
+		err_set(err, "branches: history is off");
+		return CMD_ERROR;
+	}
+	if (*args == '\0') {
+		if (st->turn.last_id <= 0) {
+			err_set(err, "branches: no story yet");
+			return CMD_ERROR;
+		}
+		if (history_show_tree(st->res.hist, st->turn.last_id, out,
+		    err) != 0)
+			return CMD_ERROR;
+		if (out->len == 0)
+			buf_puts(out, "one turn, no branches\n");
+		return CMD_DONE;
+	}
+	if (cmd_parse_long("branches: ID", args, 1, LONG_MAX, &id, err) != 0)
+		return CMD_ERROR;
+	memset(&t, 0, sizeof t);
+	if (history_get_turn(st->res.hist, id, &t, err) != 0)
+		goto out;
+	if (st->res.bpe == NULL || bpe_decode(st->res.bpe, t.prompt_ids,
+	    t.n_prompt, BPE_UTF8_REPLACE, &text, &len, err) != 0)
+		goto out;
+	cmd_branch_switch(st, &t);
+	buf_append(out, text, len);
+	free(text);
+	buf_append(out, t.output, t.output_len);
+	rc = CMD_REDRAW;
+out:
+	history_turn_fini(&t);
+	return rc;
 }

@@ -44,6 +44,6 @@ cmd_fn	cmd_do_help, cmd_do_set, cmd_do_short, cmd_do_show, cmd_do_clear,
 	cmd_do_history, cmd_do_show_turn, cmd_do_replay, cmd_do_tokens,
 	cmd_do_model, cmd_do_mode, cmd_do_quit;
 /* cmd_branch.c, cmd_view.c */
-cmd_fn	cmd_do_branch, cmd_do_pace, cmd_do_color;
+cmd_fn	cmd_do_branch, cmd_do_branches, cmd_do_pace, cmd_do_color;
 
 #endif

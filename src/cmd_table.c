@@ -73,6 +73,8 @@ static const struct cmd_entry cmd_table[] = {
 	    "-t 0 etc. override", cmd_do_replay },
 	{ "branch", NULL, "TURN STEP [TOKEN_ID]", "go on from token STEP of "
 	    "turn TURN", cmd_do_branch },
+	{ "branches", NULL, "[ID]", "the story's tree; with ID, go on from "
+	    "turn ID", cmd_do_branches },
 	{ "pace", NULL, "[N]", "show at most N tokens a second; 0 = full "
 	    "speed", cmd_do_pace },
 	{ "color", NULL, "[on|off]", "colour tokens by probability (also F3)",

@@ -24,7 +24,9 @@ enum cmd_action {
 	CMD_CLEAR,		/* /clear: forget the transcript, redraw */
 	CMD_RUN,		/* /replay, /branch: run the loaded turn
 				   (cmd_turn_begin with no prompt) */
-	CMD_PROMPT		/* not a command: the line is prompt text */
+	CMD_PROMPT,		/* not a command: the line is prompt text */
+	CMD_REDRAW		/* the story changed: the transcript is now
+				   the buffer's text */
 };
 
 /* A key binding, for /help, the man page and the hint line. */

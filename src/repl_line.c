@@ -180,6 +180,7 @@ line_handle(struct line_state *ls, char *line)
 	switch (cmd_run(ls->st, text != NULL ? "" : line, &out, &err)) {
 	case CMD_DONE:
 	case CMD_CLEAR:
+	case CMD_REDRAW:
 		break;
 	case CMD_ERROR:
 		fprintf(stderr, "lmsh: %s\n", err.msg);
@@ -196,6 +197,9 @@ line_handle(struct line_state *ls, char *line)
 	}
 	if (out.len > 0)
 		fputs(out.data, stdout);
+	/* a story redrawn (/branches ID) ends its line */
+	if (out.len > 0 && out.data[out.len - 1] != '\n')
+		fputc('\n', stdout);
 	buf_fini(&out);
 	free(text);
 	/* output nobody can read is fatal; a failed command is not */

@@ -737,6 +737,11 @@ ui_handle_line(struct ui *u, char *line)
 		ui_clear_transcript(u);
 		u->st->fig.n_generated = 0;
 		break;
+	case CMD_REDRAW:
+		ui_clear_transcript(u);
+		ui_append(u, out.data, out.len, UI_CLS_OUTPUT);
+		u->n_tok = 0;
+		break;
 	case CMD_RUN:
 		ui_turn(u, NULL);
 		break;

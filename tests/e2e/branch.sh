@@ -8,7 +8,8 @@
 # after its parent is deleted; `history show` prints the tree; a STEP past
 # the parent's output and a bad TOKEN_ID are refused on stderr while the
 # REPL goes on; every turn records one probability per output token, in
-# [0, 1]; history show --color prints the same text in colour bands (with
+# [0, 1]; /branches prints the story's tree and /branches ID goes on
+# from turn ID; history show --color prints the same text in colour bands (with
 # NO_COLOR, underline, bold and reverse).
 . "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 need_jq
@@ -64,6 +65,18 @@ grep -q '^\*   3 @5 =42' "$T/show3" || no "tree: $(cat "$T/show3")"
 grep -q '^      4 @0 =7' "$T/show3" || no "tree child: $(cat "$T/show3")"
 grep -q '^parent    1; a branch at step 5, token 42 forced' "$T/show3" ||
     no "show: $(cat "$T/show3")"
+# /branches: the tree; /branches ID goes on from turn ID (an empty line
+# continues the story)
+printf '%s\n' '/branches 2' '' '/branches' |
+    lm --max-new-tokens 4 --eos-token-id -1 >"$T/bs" 2>"$T/bs.err" ||
+    no "/branches: $(cat "$T/bs.err")"
+hist export 5 >"$T/t5.json" || no "no turn after /branches 2"
+[ "$(jq '.[0].parent' "$T/t5.json")" = 2 ] || no "/branches 2: parent"
+[ "$(jq -c '.[0].prompt_ids' "$T/t5.json")" = \
+    "$(jq -c '.[1].prompt_ids + .[1].output_ids' "$T/all.json")" ] ||
+    no "/branches 2: the story is not turn 2's"
+grep -q '^\*     5 ' "$T/bs" || no "/branches tree: $(cat "$T/bs")"
+
 # history show --color: the same text, in bands
 E=$(printf '\033')
 hist show --color 2 >"$T/c2" || no "show --color"
