@@ -193,3 +193,30 @@ out:
 	history_turn_fini(&t);
 	return rc;
 }
+
+/* The text of the pending branch's context (the parent's context and its
+ * first STEP tokens), for a front end that redraws the transcript before
+ * the branch streams; caller frees.  NULL without a branch or tokenizer. */
+char *
+cmd_branch_text(struct repl *st, size_t *len)
+{
+	const struct history_turn	*t = st->branch.from;
+	int32_t				*ids;
+	char				*text = NULL;
+	struct err			 err;
+	size_t				 n;
+
+	*len = 0;
+	if (t == NULL || st->res.bpe == NULL)
+		return NULL;
+	n = t->n_prompt + (size_t)st->branch.step;
+	ids = xreallocarray(NULL, n + 1, sizeof *ids);
+	memcpy(ids, t->prompt_ids, t->n_prompt * sizeof *ids);
+	memcpy(ids + t->n_prompt, t->output_ids,
+	    (size_t)st->branch.step * sizeof *ids);
+	if (bpe_decode(st->res.bpe, ids, n, BPE_UTF8_REPLACE, &text, len,
+	    &err) != 0)
+		text = NULL;
+	free(ids);
+	return text;
+}

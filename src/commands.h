@@ -159,6 +159,8 @@ void		 cmd_replay_free(struct repl *);
 int		 cmd_branch_setup(struct repl *, struct gen_settings *,
 		    int32_t **ids, size_t *n, struct err *);
 void		 cmd_branch_free(struct repl *);
+/* The pending branch's context as text (caller frees), or NULL. */
+char		*cmd_branch_text(struct repl *, size_t *len);
 
 /* The line-mode front end (repl_line.c); returns an exit status. */
 int		 repl_line_run(struct repl *);

@@ -699,6 +699,26 @@ ui_show_output(struct ui *u, const char *line, const struct buf *out)
 	u->scroll = 0;
 }
 
+/* Run what /replay or /branch loaded.  A branch redraws the transcript as
+ * its context first, so that it reads on from there. */
+static void
+ui_run_loaded(struct ui *u)
+{
+	size_t	 len;
+	char	*text = cmd_branch_text(u->st, &len);
+
+	if (text == NULL) {
+		ui_turn(u, NULL);
+		return;
+	}
+	ui_clear_transcript(u);
+	ui_append(u, text, len, UI_CLS_OUTPUT);
+	free(text);
+	u->branching = 1;
+	ui_turn(u, NULL);
+	u->branching = 0;
+}
+
 /* A line readline accepted: a """ block part, a command or a prompt. */
 static void
 ui_handle_line(struct ui *u, char *line)
@@ -743,7 +763,7 @@ ui_handle_line(struct ui *u, char *line)
 		u->n_tok = 0;
 		break;
 	case CMD_RUN:
-		ui_turn(u, NULL);
+		ui_run_loaded(u);
 		break;
 	case CMD_PROMPT:
 		ui_turn(u, line[0] == '/' ? line + 1 : line);
