@@ -66,6 +66,8 @@ struct lm_model *cli_load_model(const struct lm_options *);
 /* Token ids written as text ("1, 2 3", "[1, 2]"), appended to *ids. */
 int	cli_parse_ids(const char *, size_t, int32_t **ids, size_t *n,
 	    size_t *cap, struct err *);
+/* Warn when the tokenizer is smaller than the model's vocabulary. */
+void	cli_check_vocab(const struct bpe *, const struct lm_model *);
 /* The model path as a user would name it (for messages and history). */
 const char *cli_model_path(const struct lm_options *);
 

@@ -85,12 +85,22 @@ cli_parse_ops(const struct cli_command *cmd, struct lm_options *o, int argc,
 	return -1;
 }
 
+/* One message line on stderr.  Messages quote file names and file content
+ * (a token, a config key): controls are shown, never sent, even into a
+ * file (util.c's buf_escape()). */
 static void
-cli_vsay(const char *prefix, const char *fmt, va_list ap)
+cli_vmessage(const char *head, const char *fmt, va_list ap)
 {
-	fputs(prefix, stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char		 msg[2048];
+	struct buf	 b;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	buf_init(&b);
+	buf_puts(&b, head);
+	buf_escape(&b, msg, strlen(msg), BUF_ESC_TEXT);
+	buf_puts(&b, "\n");
+	fputs(b.data, stderr);
+	buf_fini(&b);
 }
 
 void
@@ -99,7 +109,7 @@ cli_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	cli_vsay("lmsh: ", fmt, ap);
+	cli_vmessage("lmsh: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -109,7 +119,7 @@ cli_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	cli_vsay("lmsh: warning: ", fmt, ap);
+	cli_vmessage("lmsh: warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -120,7 +130,7 @@ cli_note(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	cli_vsay("lmsh: ", fmt, ap);
+	cli_vmessage("lmsh: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -183,6 +193,8 @@ cli_load_bpe(const struct lm_options *o, int required)
 	struct err	 err;
 	struct bpe	*b = NULL;
 	const char	*dir = cli_model_dir(o);
+	const char	*merges = NULL;		/* the merges.txt loaded */
+	struct stat	 st;
 	char		*v = NULL, *m = NULL, *t = NULL;
 
 	if (o->model != NULL && o->src->checkpoint == NULL &&
@@ -197,13 +209,13 @@ cli_load_bpe(const struct lm_options *o, int required)
 			cli_error("--vocab and --merges go together");
 			return NULL;
 		}
-		b = bpe_load(o->vocab, o->merges, &err);
+		b = bpe_load(o->vocab, merges = o->merges, &err);
 	} else if (dir != NULL) {
 		v = xasprintf("%s/vocab.json", dir);
 		m = xasprintf("%s/merges.txt", dir);
 		t = xasprintf("%s/tokenizer.json", dir);
 		if (cli_is_file(v) && cli_is_file(m))
-			b = bpe_load(v, m, &err);
+			b = bpe_load(v, merges = m, &err);
 		else if (cli_is_file(t))
 			b = bpe_load_hf(t, &err);
 		else
@@ -212,6 +224,11 @@ cli_load_bpe(const struct lm_options *o, int required)
 	} else
 		err_set(&err, "no tokenizer: give --vocab and --merges, "
 		    "--tokenizer, or --model DIR");
+	/* an empty file is a mistake more often than a byte-level tokenizer,
+	 * which bpe-train writes with its "#version" line */
+	if (b != NULL && merges != NULL && bpe_n_merges(b) == 0 &&
+	    stat(merges, &st) == 0 && st.st_size == 0)
+		cli_warn("%s: no merges: every byte is a token", merges);
 	free(v);
 	free(m);
 	free(t);
@@ -228,6 +245,19 @@ cli_load_bpe(const struct lm_options *o, int required)
 		}
 	}
 	return b;
+}
+
+/*
+ * Warn when the tokenizer has fewer tokens than the model's vocabulary: the
+ * ids above it have no text (a padded vocabulary, or the wrong tokenizer).
+ */
+void
+cli_check_vocab(const struct bpe *b, const struct lm_model *m)
+{
+	if (b != NULL && bpe_n_vocab(b) < (size_t)model_config(m)->vocab_size)
+		cli_warn("the tokenizer has %zu tokens, the model's vocab_size "
+		    "is %d: ids from %zu on have no text", bpe_n_vocab(b),
+		    model_config(m)->vocab_size, bpe_n_vocab(b));
 }
 
 /*

@@ -53,15 +53,22 @@ struct cg_run {
 	int			 io_error;	/* stdout failed */
 	int			 probs;		/* --probs: jsonl carries them */
 	struct gen_pacer	 pacer;		/* --pace */
+	int			 escape;	/* text to a terminal: escaped */
+	size_t			 n_shown;	/* ids of cur printed so far */
 };
 
 /* The session SIGINT stops; set while generating. */
 static struct gen_session *volatile cg_active;
+/* SIGTERM or SIGHUP stopped it: the exit status is 128 + this. */
+static volatile sig_atomic_t cg_exit_sig;
 
+/* SIGINT, and SIGTERM and SIGHUP (a timeout wrapper, a closed terminal)
+ * alike: stop, so that the partial turns are recorded as interrupted. */
 static void
 cg_sigint(int sig)
 {
-	(void)sig;
+	if (sig != SIGINT)
+		cg_exit_sig = sig;
 	if (cg_active != NULL)
 		gen_interrupt(cg_active);
 }
@@ -231,7 +238,7 @@ cg_prompts_free(struct cg_prompt *ps, int n)
 static void
 cg_write(struct cg_run *r, const char *s, size_t len)
 {
-	if (len > 0 && fwrite(s, 1, len, stdout) != len)
+	if (util_write_text(stdout, s, len, r->escape) != 0)
 		r->io_error = 1;
 }
 
@@ -260,7 +267,25 @@ cg_json_probs(struct cg_run *r, int k, json_t *o)
 	json_object_set_new(o, "logprobs", la);
 }
 
-/* The JSON object of one finished sequence, on its own line. */
+/* --output ids: print the ids of sequence k not printed yet, so that a
+ * reader sees each as it is sampled (and a kill loses none printed). */
+static void
+cg_ids_more(struct cg_run *r, int k)
+{
+	struct buf	 b;
+	size_t		 n;
+	const int32_t	*ids = gen_output_ids(r->g, k, &n);
+
+	buf_init(&b);
+	for (size_t i = r->n_shown; i < n; i++)
+		buf_printf(&b, "%s%d", i ? "," : "", ids[i]);
+	r->n_shown = n;
+	if (b.len > 0)
+		cg_write(r, b.data, b.len);
+	buf_fini(&b);
+}
+
+/* The JSON object of one finished sequence. */
 static void
 cg_json(struct cg_run *r, int k, struct buf *b)
 {
@@ -306,6 +331,9 @@ cg_begin(struct cg_run *r, int k)
 	size_t		 n;
 	char		 head[64];
 
+	r->n_shown = 0;
+	if (r->out == GEN_OUT_IDS)
+		cg_ids_more(r, k);
 	if (r->out != GEN_OUT_TEXT)
 		return;
 	if (r->n_seqs > 1) {
@@ -321,17 +349,13 @@ static void
 cg_finish(struct cg_run *r, int k)
 {
 	struct buf	 b;
-	const int32_t	*ids;
-	size_t		 n;
 
 	buf_init(&b);
-	if (r->out == GEN_OUT_TEXT)
+	if (r->out == GEN_OUT_IDS)
+		cg_ids_more(r, k);
+	if (r->out != GEN_OUT_JSONL)
 		buf_puts(&b, "\n");
-	else if (r->out == GEN_OUT_IDS) {
-		ids = gen_output_ids(r->g, k, &n);
-		cg_ids_line(&b, ids, n, ",");
-		buf_puts(&b, "\n");
-	} else
+	else
 		cg_json(r, k, &b);
 	cg_write(r, b.data, b.len);
 	buf_fini(&b);
@@ -357,6 +381,12 @@ cg_on_token(void *arg, const struct gen_token *t)
 
 	if (t->seq == r->cur && r->out == GEN_OUT_TEXT && t->piece_len > 0) {
 		cg_write(r, t->piece, t->piece_len);
+		if (fflush(stdout) != 0)
+			r->io_error = 1;
+	}
+	if (t->seq == r->cur && r->out == GEN_OUT_IDS &&
+	    t->stop == GEN_RUNNING) {
+		cg_ids_more(r, t->seq);
 		if (fflush(stdout) != 0)
 			r->io_error = 1;
 	}
@@ -450,7 +480,7 @@ static int
 cg_generate(struct cg_run *r)
 {
 	struct err		 err;
-	struct sigaction	 sa, old;
+	struct sigaction	 sa, old, old_term, old_hup;
 	int			 rc;
 
 	memset(&sa, 0, sizeof sa);
@@ -460,6 +490,8 @@ cg_generate(struct cg_run *r)
 	sigemptyset(&sa.sa_mask);
 	cg_active = r->g;
 	sigaction(SIGINT, &sa, &old);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
 	rc = gen_start(r->g, &err);
 	if (rc == 0) {
 		r->started = 1;
@@ -482,6 +514,8 @@ cg_generate(struct cg_run *r)
 		}
 	}
 	sigaction(SIGINT, &old, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
 	cg_active = NULL;
 	if (rc < 0) {
 		cli_error("%s", err.msg);
@@ -528,6 +562,7 @@ generate_run(int argc, char **argv)
 		out = GEN_OUT_IDS;
 	if ((m = cli_load_model(&o)) == NULL)
 		goto out;
+	cli_check_vocab(bpe, m);
 	eos = o.gen->eos_id;
 	if (!options_given(&o, OPT_EOS) && bpe != NULL)
 		eos = bpe_token_id(bpe, "<|endoftext|>", 13);
@@ -562,6 +597,7 @@ generate_run(int argc, char **argv)
 		}
 	r.bpe = bpe;
 	r.out = out;
+	r.escape = util_escape_for(stdout, o.raw);
 	r.n_seqs = gen_n_seqs(r.g);
 	r.n_samples = o.num_samples;
 	r.seed = o.gen->seed;
@@ -573,6 +609,8 @@ generate_run(int argc, char **argv)
 	    gen_prefill_seconds(r.g), gen_decode_seconds(r.g));
 	if (r.started)
 		cg_record(&o, &r, ps, m);
+	if (cg_exit_sig != 0)
+		rc = 128 + cg_exit_sig;
 out:
 	free(r.done);
 	gen_free(r.g);
@@ -604,6 +642,7 @@ static const struct options_use generate_opts[] = {
 	{ OPT_EOS, NULL }, { OPT_STOP, NULL },
 	{ OPT_GROUP, "Output:" },
 	{ OPT_OUTPUT, NULL }, { OPT_PROBS, NULL }, { OPT_PACE, NULL },
+	{ OPT_RAW, NULL },
 	{ OPT_HISTORY, "history database to record in" },
 	{ OPT_NO_HISTORY, NULL }, { OPT_LOG, NULL },
 	{ OPT__N, NULL }

@@ -40,9 +40,9 @@ cli_history_id(const char *s, int64_t *id)
 }
 
 /*
- * Open the history the options name.  Readers open read-only unless they
- * may write (so an older file is upgraded); *missing is set, and NULL
- * returned quietly, when a reader finds no file.
+ * Open the history the options name.  Readers open read-only (an older
+ * file they may write is upgraded first by history_open()); *missing is
+ * set, and NULL returned quietly, when a reader finds no file.
  */
 static struct history *
 cli_history_open(const struct lm_options *o, int write, int *missing)
@@ -63,8 +63,6 @@ cli_history_open(const struct lm_options *o, int write, int *missing)
 		free(path);
 		return NULL;
 	}
-	if (path != NULL && !write && access(path, W_OK) == 0)
-		write = 1;
 	if ((h = history_open(path, !write, &err)) == NULL)
 		cli_error("%s", err.msg);
 	free(path);
@@ -146,11 +144,11 @@ cli_history_color_output(const struct lm_options *o,
 		    bpe_stream_push(bs, t->output_ids[i], &p, &n, &err) != 0)
 			continue;
 		buf_puts(out, cli_history_sgr(band));
-		buf_append(out, p, n);
+		buf_escape(out, p, n, BUF_ESC_TEXT);
 		buf_puts(out, band > 0 ? "\033[0m" : "");
 	}
 	if (bpe_stream_flush(bs, &p, &n, &err) == 0)
-		buf_append(out, p, n);
+		buf_escape(out, p, n, BUF_ESC_TEXT);
 	bpe_stream_free(bs);
 	bpe_free(bpe);
 	return 0;
@@ -185,7 +183,8 @@ cli_history_show_color(struct history *h, const struct lm_options *o,
 	    "%s.05-.2\033[0m, %s<.05\033[0m)\n", cli_history_sgr(1),
 	    cli_history_sgr(2), cli_history_sgr(3));
 	if (cli_history_color_output(o, &t, out) != 0)
-		buf_append(out, t.output, t.output_len);
+		buf_escape(out, t.output, t.output_len > 0 ? t.output_len :
+		    strlen(t.output), BUF_ESC_TEXT);
 	buf_puts(out, "\n");
 	rc = 0;
 out:
@@ -222,14 +221,10 @@ cli_history_do(struct history *h, const struct lm_options *o,
 	else if (strcmp(verb, "export") == 0)
 		rc = history_export(h, ids, (size_t)n_ops, o->format != NULL &&
 		    strcmp(o->format, "markdown") == 0, out, &err);
-	else {
-		for (int i = 0; i < n_ops; i++) {
-			if ((rc = history_delete(h, ids[i], &err)) != 0)
-				break;
+	else if ((rc = history_delete_turns(h, ids, (size_t)n_ops, &err)) == 0)
+		for (int i = 0; i < n_ops; i++)
 			buf_printf(out, "deleted turn %lld\n",
 			    (long long)ids[i]);
-		}
-	}
 	free(ids);
 	if (rc != 0)
 		cli_error("%s", err.msg);
@@ -367,17 +362,24 @@ cli_replay_mask(const struct lm_options *o)
 	return m;
 }
 
-/* Each replayed token as it comes: its text, or without a tokenizer its
- * id (one line of ids, as lmsh generate prints them then). */
+/* How cli_replay_piece() writes the replayed tokens. */
+struct cli_replay_out {
+	int	ids_only;	/* no tokenizer: the ids */
+	int	escape;		/* a terminal without --raw: escape controls */
+};
+
+/* Each replayed token as it comes: its text (escaped on a terminal unless
+ * --raw), or without a tokenizer its id (one line of ids, as lmsh generate
+ * prints them then). */
 static void
 cli_replay_piece(void *arg, const struct gen_token *tok)
 {
-	int *ids_only = arg;
+	const struct cli_replay_out *ro = arg;
 
-	if (*ids_only && tok->id >= 0)
+	if (ro->ids_only && tok->id >= 0)
 		printf("%s%d", tok->step > 0 ? "," : "", (int)tok->id);
 	else if (tok->piece_len > 0)
-		fwrite(tok->piece, 1, tok->piece_len, stdout);
+		util_write_text(stdout, tok->piece, tok->piece_len, ro->escape);
 	fflush(stdout);
 }
 
@@ -460,7 +462,8 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	struct buf		 warn;
 	struct err		 err;
 	int64_t			 new_id;
-	int			 rc = CLI_EXIT_ERROR, ids_only;
+	int			 rc = CLI_EXIT_ERROR;
+	struct cli_replay_out	 ro = { 0, util_escape_for(stdout, o->raw) };
 	char			*cfg = NULL, *kernels = NULL;
 
 	buf_init(&warn);
@@ -471,7 +474,8 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	if (bpe == NULL && (o->vocab != NULL || o->merges != NULL ||
 	    o->tokenizer != NULL))
 		goto out;
-	ids_only = bpe == NULL;
+	ro.ids_only = bpe == NULL;
+	cli_check_vocab(bpe, m);
 	now.config_json = cfg = record_config_json(m);
 	now.kernels = kernels = record_kernels();
 	now.dtype = record_dtype(m);
@@ -479,7 +483,7 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	cli_replay_warnings(&warn);
 	replay_settings(t, o->gen, mask, &s);
 	if ((e = gen_engine_new(m, bpe, 1, &err)) == NULL ||
-	    (g = replay_run(e, t, &s, mask, cli_replay_piece, &ids_only, &res,
+	    (g = replay_run(e, t, &s, mask, cli_replay_piece, &ro, &res,
 	    &err)) == NULL) {
 		cli_error("replay of turn %lld: %s", (long long)t->id, err.msg);
 		goto out;
@@ -598,6 +602,9 @@ static const struct options_use replay_opts[] = {
 	{ OPT_GROUP, "Settings (any of them records a variation):" },
 	OPTIONS_USE_SAMPLING, { OPT_SEED, "RNG seed" },
 	{ OPT_MAX_NEW, NULL }, { OPT_EOS, NULL }, { OPT_STOP, NULL },
+	{ OPT_GROUP, "Output:" },
+	{ OPT_RAW, "the text to a terminal as it is (by default controls "
+	    "are shown there, not obeyed)" },
 	{ OPT_GROUP, "History:" },
 	{ OPT_HISTORY, "the history file" },
 	{ OPT_NO_HISTORY, "do not record a variation" },

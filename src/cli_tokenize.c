@@ -65,43 +65,6 @@ tok_text(const struct lm_options *o, char **ops, int n_ops, char **text,
 	return tok_read("-", text, len);
 }
 
-/* A token's bytes for --format pieces: printable text as is, the rest as
- * escapes (\n, \t, \xNN for bytes that are no whole character). */
-static void
-tok_put_piece(struct buf *out, const char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char	c = (unsigned char)s[i];
-		size_t		ok;
-
-		if (c == '\\')
-			buf_puts(out, "\\\\");
-		else if (c == '\n')
-			buf_puts(out, "\\n");
-		else if (c == '\t')
-			buf_puts(out, "\\t");
-		else if (c == '\r')
-			buf_puts(out, "\\r");
-		else if (c < 0x20 || c == 0x7f)
-			buf_printf(out, "\\x%02x", c);
-		else if (c < 0x80)
-			buf_append(out, &s[i], 1);
-		else if ((ok = utf8_valid_prefix(s + i, len - i)) > 0) {
-			size_t k = 1;
-
-			while (k < ok && ((unsigned char)s[i + k] & 0xc0) == 0x80)
-				k++;
-			buf_append(out, s + i, k);
-			i += k;
-			continue;
-		} else
-			buf_printf(out, "\\x%02x", c);
-		i++;
-	}
-}
-
 static int
 tok_print(const struct bpe *b, const char *fmt, const int32_t *ids, size_t n)
 {
@@ -120,7 +83,7 @@ tok_print(const struct bpe *b, const char *fmt, const int32_t *ids, size_t n)
 			const char	*s = bpe_token_bytes(b, ids[i], &len);
 
 			buf_printf(&out, "%d\t", (int)ids[i]);
-			tok_put_piece(&out, s, len);
+			buf_escape(&out, s, len, BUF_ESC_TOKEN);
 			buf_puts(&out, "\n");
 		}
 	} else {
@@ -247,8 +210,8 @@ detokenize_run(int argc, char **argv)
 		cli_error("detokenize: %s", err.msg);
 		goto out;
 	}
-	fwrite(out, 1, out_len, stdout);
-	if (fflush(stdout) != 0) {
+	if (util_write_text(stdout, out, out_len, util_escape_for(stdout,
+	    o.raw)) != 0 || fflush(stdout) != 0) {
 		cli_error("stdout: %s", strerror(errno));
 		goto out;
 	}
@@ -270,6 +233,7 @@ static const struct options_use detokenize_opts[] = {
 	{ OPT_PROMPT_FILE, "read the ids from FILE (- = stdin)" },
 	{ OPT_REPLACE_INVALID, "write U+FFFD for bytes that are not UTF-8 "
 	    "instead of failing" },
+	{ OPT_RAW, "to a terminal too, the bytes as they are" },
 	{ OPT_LOG, NULL },
 	{ OPT__N, NULL }
 };
@@ -279,7 +243,8 @@ const struct cli_command cli_cmd_detokenize = { "detokenize", detokenize_run,
     "usage: lmsh detokenize [options] [ID...]\n"
     "Print the text of the token ids given as operands or on standard input\n"
     "(separated by spaces or commas; a JSON array works).  Nothing is added:\n"
-    "no newline at the end.\n",
+    "no newline at the end.  On a terminal, control characters are shown\n"
+    "escaped (\\x1b) unless --raw.\n",
     detokenize_opts };
 
 struct train_progress {

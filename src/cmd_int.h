@@ -29,8 +29,7 @@ struct cmd_entry {
 /* Names: n bytes of a (typed) against all of b, '-' and '_' alike,
  * case-insensitively; prefix: a may be a prefix of b. */
 int	cmd_name_eq(const char *a, size_t n, const char *b, int prefix);
-/* Append s with control characters escaped (\n, \x1b). */
-void	cmd_escape(struct buf *, const char *s, size_t len);
+/* Undo the escapes a user can type in a stop string: \n \t \r \\. */
 char	*cmd_unescape(const char *s);	/* caller frees */
 int	cmd_parse_long(const char *name, const char *s, long lo, long hi,
 	    long *out, struct err *);

@@ -74,28 +74,6 @@ cmd_unescape(const char *s)
 	return out;
 }
 
-/* Append s with control characters escaped, for /show and /tokens. */
-void
-cmd_escape(struct buf *out, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '\n')
-			buf_puts(out, "\\n");
-		else if (c == '\t')
-			buf_puts(out, "\\t");
-		else if (c == '\r')
-			buf_puts(out, "\\r");
-		else if (c == '\\')
-			buf_puts(out, "\\\\");
-		else if (c < 0x20 || c == 0x7f)
-			buf_printf(out, "\\x%02x", c);
-		else
-			buf_append(out, &s[i], 1);
-	}
-}
-
 /* ---- the settings that are not sampler knobs ------------------------------ */
 
 static int
@@ -178,7 +156,8 @@ cmd_show_stop(const struct repl *st, struct buf *out)
 		buf_puts(out, "(none)");
 	for (int i = 0; i < st->next.gen.n_stop; i++) {
 		buf_puts(out, i ? " \"" : "\"");
-		cmd_escape(out, st->next.gen.stop[i], strlen(st->next.gen.stop[i]));
+		buf_escape(out, st->next.gen.stop[i],
+		    strlen(st->next.gen.stop[i]), BUF_ESC_TOKEN);
 		buf_puts(out, "\"");
 	}
 	buf_puts(out, "\n");

@@ -339,31 +339,24 @@ cmd_do_quit(struct repl *st, const struct cmd_entry *e, const char *args,
 }
 
 /*
- * A printable form of token id: its bytes with control characters and
- * invalid UTF-8 escaped (\n, \x1b).  Returns out.
+ * A printable form of token id: its bytes through buf_escape() (\n, \x1b,
+ * \u009b), or <|id N|> for an id the tokenizer lacks.  Returns out.
  */
 char *
 cmd_token_text(const struct repl *st, int32_t id, char *out, size_t out_cap)
 {
 	const char	*b = NULL;
-	size_t		 len = 0, i = 0;
+	size_t		 len = 0;
 	struct buf	 tmp;
 
 	if (st->res.bpe != NULL)
 		b = bpe_token_bytes(st->res.bpe, id, &len);
 	if (b == NULL) {
-		snprintf(out, out_cap, "<%d>", id);
+		snprintf(out, out_cap, "<|id %d|>", id);
 		return out;
 	}
 	buf_init(&tmp);
-	while (i < len) {
-		size_t ok = utf8_valid_prefix(b + i, len - i);
-
-		cmd_escape(&tmp, b + i, ok);
-		i += ok;
-		if (i < len)
-			buf_printf(&tmp, "\\x%02x", (unsigned char)b[i++]);
-	}
+	buf_escape(&tmp, b, len, BUF_ESC_TOKEN);
 	snprintf(out, out_cap, "%s", tmp.data != NULL ? tmp.data : "");
 	/* never leave half a character at the cut */
 	out[utf8_valid_prefix(out, strlen(out))] = '\0';
@@ -388,6 +381,7 @@ cmd_init(struct repl *st, const struct lm_options *o)
 	st->next.seed_fixed = options_given(o, OPT_SEED);
 	st->next.replace_invalid = o->replace_invalid;
 	st->view.pace = o->pace;
+	st->next.raw = o->raw;
 	st->turn.seed = o->gen->seed;
 	st->next.mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
 	    CMD_MODE_FRESH : CMD_MODE_CONTINUE;

@@ -79,6 +79,9 @@ struct history	*history_open_timeout(const char *path, int read_only,
 		    int busy_ms, struct err *);
 void		 history_close(struct history *);
 const char	*history_path(const struct history *);
+/* 1 when an operation on a file opened for writing failed since it was
+ * opened (a turn may not have been recorded), else 0; NULL gives 0. */
+int		 history_failed(const struct history *);
 
 /* Model identity.  history_fingerprint() hashes the weights, config and
  * tokenizer files of a model directory (or the one checkpoint file): *files
@@ -127,6 +130,9 @@ int		 history_show_tree(struct history *, int64_t id, struct buf *out,
 		    struct err *);
 int		 history_export(struct history *, const int64_t *ids, size_t n,
 		    int markdown, struct buf *out, struct err *);
+/* Delete turns: all of them in one transaction, or none. */
+int		 history_delete_turns(struct history *, const int64_t *ids,
+		    size_t n, struct err *);
 int		 history_delete(struct history *, int64_t id, struct err *);
 
 /* The story tree and sessions (schema version 4).  history_children() sets

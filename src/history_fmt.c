@@ -50,6 +50,14 @@ history_fmt_time(struct buf *b, double t, int iso)
 }
 
 /* The last component of a model path ("tiny" for ".../models/tiny/"). */
+/* Stored text for a human reader: controls shown, never sent (a prompt
+ * or a file name may hold ESC ] 52 ..., which sets the clipboard). */
+static void
+history_fmt_text(struct buf *b, const char *s)
+{
+	buf_escape(b, s, strlen(s), BUF_ESC_TEXT);
+}
+
 static void
 history_fmt_model(struct buf *b, const char *path)
 {
@@ -65,7 +73,7 @@ history_fmt_model(struct buf *b, const char *path)
 	start = len;
 	while (start > 0 && path[start - 1] != '/')
 		start--;
-	buf_append(b, path + start, len - start);
+	buf_escape(b, path + start, len - start, BUF_ESC_TEXT);
 }
 
 /* The first line of s, at most max bytes (whole UTF-8 characters), with
@@ -80,12 +88,8 @@ history_fmt_line(struct buf *b, const char *s, size_t max)
 		while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
 			cut--;
 	}
-	for (size_t i = 0; i < cut; i++) {
-		char c = s[i];
-		if ((unsigned char)c < 0x20 || c == 0x7f)
-			c = ' ';
-		buf_append(b, &c, 1);
-	}
+	/* C1 controls too: U+009B is a CSI to the terminal */
+	buf_escape(b, s, cut, BUF_ESC_TEXT);
 	if (cut < strlen(s))
 		buf_puts(b, "...");
 }
@@ -309,7 +313,7 @@ history_md_block(struct buf *b, const char *title, const char *s,
 	for (size_t i = 0; i <= longest; i++)
 		buf_puts(b, "`");
 	buf_puts(b, "\n");
-	buf_append(b, s, len);
+	buf_escape(b, s, len, BUF_ESC_TEXT);
 	if (len > 0 && s[len - 1] != '\n')
 		buf_puts(b, "\n");
 	for (size_t i = 0; i <= longest; i++)
@@ -322,9 +326,10 @@ history_md_turn(struct buf *b, const struct history_turn *t)
 {
 	buf_printf(b, "## Turn %lld\n\n- time: ", (long long)t->id);
 	history_fmt_time(b, t->time, 1);
-	buf_printf(b, "\n- session: %lld, turn %d\n- model: `%s`",
-	    (long long)t->session_id, t->seq_no,
-	    t->model_path ? t->model_path : "-");
+	buf_printf(b, "\n- session: %lld, turn %d\n- model: `",
+	    (long long)t->session_id, t->seq_no);
+	history_fmt_text(b, t->model_path ? t->model_path : "-");
+	buf_puts(b, "`");
 	if (t->fingerprint != NULL)
 		buf_printf(b, " (sha256 `%.16s`)", t->fingerprint);
 	buf_puts(b, "\n- settings: ");
@@ -640,7 +645,9 @@ history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
 	buf_printf(out, "turn %lld (session %lld, turn %d)  ", (long long)t.id,
 	    (long long)t.session_id, t.seq_no);
 	history_fmt_time(out, t.time, 0);
-	buf_printf(out, "\nmodel     %s\n", t.model_path ? t.model_path : "-");
+	buf_puts(out, "\nmodel     ");
+	history_fmt_text(out, t.model_path ? t.model_path : "-");
+	buf_puts(out, "\n");
 	if (t.fingerprint != NULL)
 		buf_printf(out, "sha256    %s\n", t.fingerprint);
 	buf_puts(out, "settings  ");
@@ -672,9 +679,11 @@ history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
 		return -1;
 	}
 	buf_puts(out, "--- prompt\n");
-	buf_append(out, t.prompt, t.prompt_len);
+	buf_escape(out, t.prompt, history_text_len(t.prompt, t.prompt_len),
+	    BUF_ESC_TEXT);
 	buf_puts(out, "\n--- output\n");
-	buf_append(out, t.output, t.output_len);
+	buf_escape(out, t.output, history_text_len(t.output, t.output_len),
+	    BUF_ESC_TEXT);
 	buf_puts(out, "\n");
 	history_turn_fini(&t);
 	return 0;

@@ -16,6 +16,7 @@ struct history {
 	char		*path;		/* file name as opened */
 	int		 read_only;	/* opened without write access */
 	int		 busy_ms;	/* lock wait, for messages */
+	int		 failed;	/* a write failed since opening */
 };
 
 /* Prepare sql on h's connection; NULL with the error in err. */

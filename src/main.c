@@ -11,6 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
+
 #include "cli.h"
 #include "options.h"
 
@@ -40,6 +44,8 @@ static const struct options_use main_repl_opts[] = {
 	{ OPT_MODE, NULL }, { OPT_PLAIN, NULL },
 	{ OPT_PACE, "show at most N tokens a second (default 30 on the "
 	    "screen; 0 = full speed, the default in line mode)" },
+	{ OPT_RAW, "replies to a terminal as they are (line mode; by "
+	    "default controls are shown there, not obeyed)" },
 	{ OPT_HISTORY, NULL }, { OPT_NO_HISTORY, NULL },
 	{ OPT_LOG, NULL },
 	{ OPT__N, NULL }
@@ -76,11 +82,28 @@ main_usage(FILE *f)
  * main(), so the setting only takes effect in a fresh image: re-exec once.
  * A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT always wins.
  */
+/*
+ * valgrind cannot follow an exec of /proc/self/exe (it names valgrind's own
+ * tool): it refuses it and lmsh would exit.  Under valgrind, or with
+ * LMSH_NO_REEXEC set (for builds without valgrind's header), do not re-exec.
+ */
+static int
+main_no_reexec(void)
+{
+	const char *e = getenv("LMSH_NO_REEXEC");
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+	if (RUNNING_ON_VALGRIND)
+		return 1;
+#endif
+	return e != NULL && *e != '\0';
+}
+
 static void
 main_tune_openmp(char **argv)
 {
 	if (getenv("OMP_WAIT_POLICY") != NULL ||
-	    getenv("GOMP_SPINCOUNT") != NULL)
+	    getenv("GOMP_SPINCOUNT") != NULL || main_no_reexec())
 		return;
 	if (setenv("GOMP_SPINCOUNT", "10000", 0) != 0)
 		return;

@@ -112,6 +112,8 @@ static const struct options_def options_table[OPT__N] = {
 	    "no progress line on a terminal" },
 	[OPT_COLOR] = { "color", 0, NULL, "colour the output by token "
 	    "probability" },
+	[OPT_RAW] = { "raw", 0, NULL, "text to a terminal as it is (by "
+	    "default controls are shown there, not obeyed)" },
 	[OPT_LOG] = { "log", 'v', "FILE", "debug log (-v: lmsh.log)" },
 	[OPT_HELP] = { "help", 'h', NULL, "show this help" },
 	[OPT_VERSION] = { "version", 'V', NULL, "show the version" },
@@ -383,6 +385,7 @@ options_apply_other(struct lm_options *o, int id, const char *a,
 	case OPT_NUM_SAMPLES:
 		return options_int(a, 1, 4096, &o->num_samples, err);
 	case OPT_OUTPUT:	o->output = a; return 0;
+	case OPT_RAW:		o->raw = 1; return 0;
 	case OPT_HISTORY:	o->history = a; o->no_history = 0; return 0;
 	case OPT_NO_HISTORY:	o->no_history = 1; return 0;
 	case OPT_PLAIN:		o->plain = 1; return 0;

@@ -37,7 +37,7 @@ enum options_id {
 	/* subcommand specific */
 	OPT_FORMAT, OPT_OUTPUT_DIR, OPT_DTYPE, OPT_COUNT, OPT_SESSION,
 	OPT_JSON, OPT_ALL, OPT_TOKENS, OPT_DUMP_LOGITS, OPT_QUICK,
-	OPT_NO_PROGRESS, OPT_COLOR,
+	OPT_NO_PROGRESS, OPT_COLOR, OPT_RAW,
 	/* every subcommand */
 	OPT_LOG, OPT_HELP, OPT_VERSION,
 	OPT__N
@@ -104,6 +104,8 @@ struct lm_options {
 						   0 full speed, -1 the front
 						   end's default */
 	int			 probs;		/* --probs (jsonl output) */
+	int			 raw;		/* --raw: text to a terminal
+						 * unescaped */
 
 	/* history */
 	const char		*history;	/* --history PATH */

@@ -11,8 +11,14 @@
  *
  * Every value is a struct pickle_value allocated one by one and recorded in
  * p->nodes, so pickle_free() releases them without walking the graph (the
- * memo lets a container hold itself).  Every value costs at least one input
- * byte, so memory stays proportional to the input; nothing here recurses.
+ * memo lets a container hold itself).  Nothing here recurses.
+ *
+ * Every value costs at least one input byte, but about 250 bytes of memory,
+ * and deflate inflates a data.pkl 1,000 times: 65 KB of EMPTY_LIST opcodes
+ * once took 16 GB.  So the machine has a fixed budget, whatever the input's
+ * size (PICKLE_MAX_VALUES values and PICKLE_MAX_BYTES of memory), charged
+ * before each allocation.  A CS336 training checkpoint (17M parameters, AdamW
+ * state included) needs 2,647 values and 0.75 MiB of it.
  */
 #include "config.h"
 
@@ -40,6 +46,8 @@ struct pickle {
 	size_t			  memo_cap;	/* entries allocated */
 	size_t			  n_memo;	/* keys set, for MEMOIZE */
 	struct pickle_value	 *root;		/* STOP's value */
+	size_t			  charged;	/* bytes allocated so far */
+	int			  over_budget;	/* an allocation was refused */
 };
 
 /* Opcode names as in Python's pickletools, for refusals. */
@@ -125,41 +133,83 @@ pickle_kind_name(enum pickle_kind k)
 	return (size_t)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
+/* Charge n bytes to the budget, or refuse (0 or -1).  A refusal is sticky:
+ * pickle_parse() reports it, whatever error the opcode then set. */
+static int
+pickle_charge(struct pickle *p, size_t n)
+{
+	/* malloc's own overhead counts too */
+	if (p->over_budget || n > PICKLE_MAX_BYTES - 16 ||
+	    p->charged + n + 16 > PICKLE_MAX_BYTES) {
+		p->over_budget = 1;
+		return -1;
+	}
+	p->charged += n + 16;
+	return 0;
+}
+
+/* The array's capacity doubles when full, once the budget allows it: 0,
+ * or -1 with the capacity unchanged. */
+static int
+pickle_grow(struct pickle *p, size_t *cap, size_t first_cap, size_t elem)
+{
+	size_t new_cap = *cap ? *cap * 2 : first_cap;
+
+	if (pickle_charge(p, (new_cap - *cap) * elem) != 0)
+		return -1;
+	*cap = new_cap;
+	return 0;
+}
+
+/* Make room for entry n of arr (capacity cap): 0, or -1 over budget. */
+#define PICKLE_GROW(p, arr, n, cap, first)				\
+	((n) < (cap) ? 0 :						\
+	pickle_grow((p), &(cap), (first), sizeof *(arr)) != 0 ? -1 :	\
+	((arr) = xreallocarray((arr), (cap), sizeof *(arr)), 0))
+
+/* A new value owned by p, or NULL when the budget is spent. */
 static struct pickle_value *
 pickle_new_value(struct pickle *p, enum pickle_kind kind)
 {
-	struct pickle_value *v = xcalloc(1, sizeof *v);
-
-	if (p->n_nodes == p->nodes_cap) {
-		p->nodes_cap = p->nodes_cap ? p->nodes_cap * 2 : 64;
-		p->nodes = xreallocarray(p->nodes, p->nodes_cap,
-		    sizeof *p->nodes);
+	if (p->n_nodes >= PICKLE_MAX_VALUES) {
+		p->over_budget = 1;
+		return NULL;
 	}
+	if (PICKLE_GROW(p, p->nodes, p->n_nodes, p->nodes_cap, 64) != 0 ||
+	    pickle_charge(p, sizeof(struct pickle_value)) != 0)
+		return NULL;
+	struct pickle_value *v = xcalloc(1, sizeof *v);
 	p->nodes[p->n_nodes++] = v;
 	v->kind = kind;
 	return v;
 }
 
-static void
-pickle_add_item(struct pickle_value *c, struct pickle_value *v)
+static int
+pickle_add_item(struct pickle *p, struct pickle_value *c,
+    struct pickle_value *v)
 {
-	if (c->n_items == c->items_cap) {
-		c->items_cap = c->items_cap ? c->items_cap * 2 : 4;
-		c->items = xreallocarray(c->items, c->items_cap,
-		    sizeof *c->items);
-	}
+	if (PICKLE_GROW(p, c->items, c->n_items, c->items_cap, 4) != 0)
+		return -1;
 	c->items[c->n_items++] = v;
+	return 0;
 }
 
-static void
+/* Push v; 0, or -1 when the budget is spent (or v is NULL because it was). */
+static int
 pickle_push(struct pickle *p, struct pickle_value *v)
 {
-	if (p->n_stack == p->stack_cap) {
-		p->stack_cap = p->stack_cap ? p->stack_cap * 2 : 64;
-		p->stack = xreallocarray(p->stack, p->stack_cap,
-		    sizeof *p->stack);
-	}
+	if (v == NULL ||
+	    PICKLE_GROW(p, p->stack, p->n_stack, p->stack_cap, 64) != 0)
+		return -1;
 	p->stack[p->n_stack++] = v;
+	return 0;
+}
+
+/* A copy of n bytes as a NUL-terminated string, charged to the budget. */
+static char *
+pickle_strndup(struct pickle *p, const char *s, size_t n)
+{
+	return pickle_charge(p, n + 1) == 0 ? xstrndup(s, n) : NULL;
 }
 
 /* Errors name the opcode and its offset: "BINGET at offset 12: ...". */
@@ -251,10 +301,11 @@ pickle_op_string(struct pickle *p, size_t len_bytes, enum pickle_kind kind,
 	if (pickle_read(p, (size_t)n, &b, err) != 0)
 		return -1;
 	struct pickle_value *v = pickle_new_value(p, kind);
-	v->s = xstrndup((const char *)b, (size_t)n);
+	if (v == NULL ||
+	    (v->s = pickle_strndup(p, (const char *)b, (size_t)n)) == NULL)
+		return -1;
 	v->len = (size_t)n;
-	pickle_push(p, v);
-	return 0;
+	return pickle_push(p, v);
 }
 
 static int
@@ -265,12 +316,13 @@ pickle_op_int(struct pickle *p, size_t n, int is_signed, struct err *err)
 	if (pickle_read_uint(p, n, &u, err) != 0)
 		return -1;
 	struct pickle_value *v = pickle_new_value(p, PICKLE_INT);
+	if (v == NULL)
+		return -1;
 	if (is_signed && n == 4)
 		v->i = (int32_t)(uint32_t)u;
 	else
 		v->i = (int64_t)u;
-	pickle_push(p, v);
-	return 0;
+	return pickle_push(p, v);
 }
 
 /* LONG1: a little-endian two's complement integer of up to 8 bytes. */
@@ -294,9 +346,10 @@ pickle_op_long1(struct pickle *p, struct err *err)
 	if (n > 0 && n < 8 && (b[n - 1] & 0x80))
 		u |= ~(uint64_t)0 << (8 * n);	/* sign-extend */
 	struct pickle_value *v = pickle_new_value(p, PICKLE_INT);
+	if (v == NULL)
+		return -1;
 	v->i = (int64_t)u;
-	pickle_push(p, v);
-	return 0;
+	return pickle_push(p, v);
 }
 
 static int
@@ -312,9 +365,10 @@ pickle_op_binfloat(struct pickle *p, struct err *err)
 		u = u << 8 | b[i];
 	memcpy(&d, &u, 8);
 	struct pickle_value *v = pickle_new_value(p, PICKLE_FLOAT);
+	if (v == NULL)
+		return -1;
 	v->f = d;
-	pickle_push(p, v);
-	return 0;
+	return pickle_push(p, v);
 }
 
 /* Resolve module.name against the allow-list, or refuse it by name. */
@@ -330,14 +384,16 @@ pickle_global(struct pickle *p, const char *module, size_t module_len,
 		    memcmp(pickle_allowed[i].name, name, name_len))
 			continue;
 		struct pickle_value *v = pickle_new_value(p, PICKLE_GLOBAL);
+		if (v == NULL || pickle_charge(p, strlen(pickle_allowed[i].module)
+		    + strlen(pickle_allowed[i].name) + 2) != 0)
+			return -1;
 		v->global = pickle_allowed[i].global;
 		v->dtype = pickle_allowed[i].dtype;
 		v->elem_size = pickle_allowed[i].elem_size;
 		v->s = xasprintf("%s.%s", pickle_allowed[i].module,
 		    pickle_allowed[i].name);
 		v->len = strlen(v->s);
-		pickle_push(p, v);
-		return 0;
+		return pickle_push(p, v);
 	}
 	/* quote at most 100 bytes each and keep the line printable */
 	char m[101], n[101];
@@ -396,8 +452,8 @@ pickle_memo_put(struct pickle *p, uint64_t key, struct err *err)
 	if (v == NULL)
 		return -1;
 	/* honest pickles number their memo entries 0, 1, 2 ...; a key can
-	 * never need to exceed the input's length */
-	if (key > p->in_len) {
+	 * never need to exceed the input's length or the number of values */
+	if (key > p->in_len || key >= PICKLE_MAX_VALUES) {
 		PICKLE_ERR(p, err, "memo key %llu is absurd",
 		    (unsigned long long)key);
 		return -1;
@@ -406,6 +462,8 @@ pickle_memo_put(struct pickle *p, uint64_t key, struct err *err)
 		size_t cap = p->memo_cap ? p->memo_cap : 64;
 		while (cap <= key)
 			cap *= 2;
+		if (pickle_charge(p, (cap - p->memo_cap) * sizeof *p->memo))
+			return -1;
 		p->memo = xreallocarray(p->memo, cap, sizeof *p->memo);
 		memset(p->memo + p->memo_cap, 0, (cap - p->memo_cap) *
 		    sizeof *p->memo);
@@ -425,20 +483,22 @@ pickle_memo_get(struct pickle *p, uint64_t key, struct err *err)
 		    (unsigned long long)key);
 		return -1;
 	}
-	pickle_push(p, p->memo[key]);
-	return 0;
+	return pickle_push(p, p->memo[key]);
 }
 
-/* A tuple of the values from stack index first up. */
-static void
+/* A tuple of the values from stack index first up (0 or -1). */
+static int
 pickle_make_tuple(struct pickle *p, size_t first)
 {
 	struct pickle_value *t = pickle_new_value(p, PICKLE_TUPLE);
 
+	if (t == NULL)
+		return -1;
 	for (size_t i = first; i < p->n_stack; i++)
-		pickle_add_item(t, p->stack[i]);
+		if (pickle_add_item(p, t, p->stack[i]) != 0)
+			return -1;
 	p->n_stack = first;
-	pickle_push(p, t);
+	return pickle_push(p, t);
 }
 
 static int
@@ -450,8 +510,7 @@ pickle_op_tuple_n(struct pickle *p, size_t n, struct err *err)
 		PICKLE_ERR(p, err, "stack underflow");
 		return -1;
 	}
-	pickle_make_tuple(p, p->n_stack - n);
-	return 0;
+	return pickle_make_tuple(p, p->n_stack - n);
 }
 
 /* APPEND/APPENDS and SETITEM/SETITEMS: items above index first go into the
@@ -478,7 +537,8 @@ pickle_fill(struct pickle *p, size_t first, enum pickle_kind want,
 		return -1;
 	}
 	for (size_t i = first; i < p->n_stack; i++)
-		pickle_add_item(c, p->stack[i]);
+		if (pickle_add_item(p, c, p->stack[i]) != 0)
+			return -1;
 	p->n_stack = first;
 	return 0;
 }
@@ -522,6 +582,8 @@ pickle_rebuild_tensor(struct pickle *p, const struct pickle_value *args,
 		return NULL;
 	}
 	struct pickle_value *t = pickle_new_value(p, PICKLE_TENSOR);
+	if (t == NULL)
+		return NULL;
 	if (pickle_int_tuple(size, t->shape, PICKLE_MAX_DIMS) != 0 ||
 	    pickle_int_tuple(stride, t->stride, PICKLE_MAX_DIMS) != 0) {
 		PICKLE_ERR(p, err, "bad size or stride in _rebuild_tensor_v2");
@@ -581,11 +643,7 @@ pickle_op_reduce(struct pickle *p, struct err *err)
 
 	if (fn == NULL)
 		return -1;
-	struct pickle_value *v = pickle_call(p, fn, args, 0, err);
-	if (v == NULL)
-		return -1;
-	pickle_push(p, v);
-	return 0;
+	return pickle_push(p, pickle_call(p, fn, args, 0, err));
 }
 
 /* BINPERSID: ('storage', storage_type, key, location, numel). */
@@ -607,14 +665,15 @@ pickle_op_binpersid(struct pickle *p, struct err *err)
 		return -1;
 	}
 	struct pickle_value *s = pickle_new_value(p, PICKLE_STORAGE);
-	s->s = xstrdup(pid->items[2]->s);
-	s->len = strlen(s->s);
+	if (s == NULL || (s->s = pickle_strndup(p, pid->items[2]->s,
+	    pid->items[2]->len)) == NULL)
+		return -1;
+	s->len = pid->items[2]->len;
 	s->i = pid->items[4]->i;
 	s->dtype = pid->items[1]->dtype;
 	s->elem_size = pid->items[1]->elem_size;
 	s->storage = pid->items[1];	/* its type, for messages */
-	pickle_push(p, s);
-	return 0;
+	return pickle_push(p, s);
 }
 
 static int
@@ -622,9 +681,10 @@ pickle_push_kind(struct pickle *p, enum pickle_kind kind, int64_t i)
 {
 	struct pickle_value *v = pickle_new_value(p, kind);
 
+	if (v == NULL)
+		return -1;
 	v->i = i;
-	pickle_push(p, v);
-	return 0;
+	return pickle_push(p, v);
 }
 
 /* Run one opcode; 1 at STOP, 0 to go on, -1 on error. */
@@ -658,11 +718,8 @@ pickle_step(struct pickle *p, struct err *err)
 			return -1;
 		return 1;
 	case '(':	/* MARK */
-		if (p->n_marks == p->marks_cap) {
-			p->marks_cap = p->marks_cap ? p->marks_cap * 2 : 16;
-			p->marks = xreallocarray(p->marks, p->marks_cap,
-			    sizeof *p->marks);
-		}
+		if (PICKLE_GROW(p, p->marks, p->n_marks, p->marks_cap, 16) != 0)
+			return -1;
 		p->marks[p->n_marks++] = p->n_stack;
 		return 0;
 	case '0':	/* POP */
@@ -675,8 +732,7 @@ pickle_step(struct pickle *p, struct err *err)
 	case '2':	/* DUP */
 		if ((v = pickle_top(p, err)) == NULL)
 			return -1;
-		pickle_push(p, v);
-		return 0;
+		return pickle_push(p, v);
 	case '}':	/* EMPTY_DICT */
 		return pickle_push_kind(p, PICKLE_DICT, 0);
 	case ']':	/* EMPTY_LIST */
@@ -692,8 +748,7 @@ pickle_step(struct pickle *p, struct err *err)
 	case 't':	/* TUPLE */
 		if (pickle_pop_mark(p, &first, err) != 0)
 			return -1;
-		pickle_make_tuple(p, first);
-		return 0;
+		return pickle_make_tuple(p, first);
 	case 0x85:	/* TUPLE1 */
 	case 0x86:	/* TUPLE2 */
 	case 0x87:	/* TUPLE3 */
@@ -787,6 +842,10 @@ pickle_parse(const void *data, size_t len, struct err *err)
 	p->in_len = len;
 	while ((rc = pickle_step(p, err)) == 0)
 		;
+	if (rc < 0 && p->over_budget)
+		err_set(err, "over the unpickler's budget (%d values, %d MiB) "
+		    "at offset %zu: refused", PICKLE_MAX_VALUES,
+		    PICKLE_MAX_BYTES >> 20, p->op_pos);
 	if (rc < 0) {
 		pickle_free(p);
 		return NULL;

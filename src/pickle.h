@@ -9,6 +9,11 @@ struct pickle;
 
 #define PICKLE_MAX_DIMS 8
 
+/* The unpickler's budget, whatever the input's size: values made, and bytes
+ * of memory (values, strings, arrays).  Beyond it a parse is refused. */
+#define PICKLE_MAX_VALUES	(1 << 20)
+#define PICKLE_MAX_BYTES	(64 << 20)
+
 /* What a value is.  Only the kinds a PyTorch state dict needs exist. */
 enum pickle_kind {
 	PICKLE_NONE,

@@ -115,6 +115,7 @@ repl_main(int argc, char **argv)
 	if ((bpe = cli_load_bpe(&o, 1)) == NULL ||
 	    (model = cli_load_model(&o)) == NULL)
 		goto out;
+	cli_check_vocab(bpe, model);
 	if ((engine = gen_engine_new(model, bpe, 1, &err)) == NULL) {
 		cli_error("%s", err.msg);
 		goto out;

@@ -36,6 +36,7 @@ struct repl_next {
 	int			 seed_fixed;	/* 1: every turn uses gen.seed */
 	enum cmd_mode		 mode;		/* continue or fresh */
 	int			 replace_invalid; /* 1: bad UTF-8 -> U+FFFD */
+	int			 raw;		/* --raw: reply text unescaped */
 };
 
 /* What repl.c opens and closes; borrowed here except the strings. */

@@ -34,7 +34,20 @@ struct line_state {
 	int		 failed;	/* stdout failed: exit status 1 */
 	struct cmd_block block;		/* a """ block being read */
 	int		 replied;	/* the turn handed out a token */
+	int		 escape;	/* replies to a terminal: escaped */
+	int		 out_errno;	/* stdout failed (full, closed, EPIPE) */
 };
+
+static volatile sig_atomic_t line_exit_sig;	/* SIGTERM or SIGHUP came */
+
+/* Note the first failure to write or flush stdout: it ends the REPL with
+ * one line and status 1, never silently. */
+static void
+line_check_out(struct line_state *ls, int failed)
+{
+	if ((failed || ferror(stdout)) && ls->out_errno == 0)
+		ls->out_errno = errno != 0 ? errno : EIO;
+}
 
 static void
 line_on_sigint(int sig)
@@ -43,11 +56,25 @@ line_on_sigint(int sig)
 	line_sigint = 1;
 }
 
+/* SIGTERM and SIGHUP (a timeout wrapper, a closed terminal) stop a reply
+ * as Ctrl-C does, so that it is recorded as interrupted; then the REPL
+ * ends with status 128 + the signal. */
+static void
+line_on_term(int sig)
+{
+	line_exit_sig = sig;
+	line_sigint = 1;
+}
+
 /* Readline calls this when a read is interrupted by a signal: Ctrl-C at
  * the prompt clears the line, or says how to quit if it is empty. */
 static int
 line_rl_signal(void)
 {
+	if (line_exit_sig) {
+		rl_done = 1;		/* readline restores the terminal */
+		return 0;
+	}
 	if (!line_sigint)
 		return 0;
 	line_sigint = 0;
@@ -90,7 +117,11 @@ line_read(struct line_state *ls, const char *prompt)
 
 	if (ls->tty_in)
 		return readline(prompt);
-	if ((n = getline(&line, &cap, stdin)) < 0) {
+	while ((n = getline(&line, &cap, stdin)) >= 0 &&
+	    memchr(line, '\0', (size_t)n) != NULL)
+		/* refused, not cut at the NUL: prompts are text lines */
+		fputs("lmsh: a line with a NUL byte: skipped\n", stderr);
+	if (n < 0) {
 		free(line);
 		return NULL;
 	}
@@ -109,29 +140,41 @@ line_on_token(void *arg, const struct gen_token *tok)
 	struct line_state *ls = arg;
 
 	ls->replied = 1;
+	errno = 0;
 	if (tok->piece_len > 0) {
-		fwrite(tok->piece, 1, tok->piece_len, stdout);
+		line_check_out(ls, util_write_text(stdout, tok->piece,
+		    tok->piece_len, ls->escape) != 0);
 		ls->at_bol = tok->piece[tok->piece_len - 1] == '\n';
 	}
 	if (tok->stop != GEN_RUNNING && !ls->at_bol) {
-		fputc('\n', stdout);
+		line_check_out(ls, fputc('\n', stdout) == EOF);
 		ls->at_bol = 1;
 	}
-	fflush(stdout);
+	line_check_out(ls, fflush(stdout) != 0);
 }
 
+/* Errors and notes may quote a prompt or a file: controls are shown. */
 static void
 line_on_note(void *arg, const char *line, int error)
 {
-	(void)arg;
-	fprintf(stderr, "%s%s\n", error ? "lmsh: " : "", line);
+	const struct line_state *ls = arg;
+
+	/* once stdout failed, its one line is all there is to say */
+	if (ls->out_errno != 0 && !error)
+		return;
+	if (error)
+		fputs("lmsh: ", stderr);
+	util_write_text(stderr, line, strlen(line), 1);
+	fputc('\n', stderr);
 }
 
+/* Stop the turn on Ctrl-C, SIGTERM or SIGHUP, or when stdout failed. */
 static int
 line_poll(void *arg)
 {
-	(void)arg;
-	if (!line_sigint)
+	struct line_state *ls = arg;
+
+	if (!line_sigint && ls->out_errno == 0)
 		return 0;
 	line_sigint = 0;
 	return 1;
@@ -151,9 +194,10 @@ line_turn(struct line_state *ls, const char *prompt)
 	ls->replied = 0;
 	rc = cmd_turn_run(ls->st, prompt, &sink);
 	/* a turn that ran is one line or more, even with no token */
+	errno = 0;
 	if (!ls->at_bol && (ls->replied || rc == 0))
-		fputc('\n', stdout);
-	fflush(stdout);
+		line_check_out(ls, fputc('\n', stdout) == EOF);
+	line_check_out(ls, fflush(stdout) != 0);
 }
 
 /* One input line: a command, a """ block or a prompt.  Returns 0 to go
@@ -183,7 +227,7 @@ line_handle(struct line_state *ls, char *line)
 	case CMD_REDRAW:
 		break;
 	case CMD_ERROR:
-		fprintf(stderr, "lmsh: %s\n", err.msg);
+		line_on_note(ls, err.msg, 1);
 		break;
 	case CMD_QUIT:
 		quit = 1;
@@ -195,41 +239,41 @@ line_handle(struct line_state *ls, char *line)
 		line_turn(ls, text == NULL && line[0] == '/' ? line + 1 : line);
 		break;
 	}
+	errno = 0;
 	if (out.len > 0)
-		fputs(out.data, stdout);
+		line_check_out(ls, fputs(out.data, stdout) == EOF);
 	/* a story redrawn (/branches ID) ends its line */
 	if (out.len > 0 && out.data[out.len - 1] != '\n')
-		fputc('\n', stdout);
+		line_check_out(ls, fputc('\n', stdout) == EOF);
+	line_check_out(ls, fflush(stdout) != 0);
 	buf_fini(&out);
 	free(text);
-	/* output nobody can read is fatal; a failed command is not */
-	if (fflush(stdout) == EOF || ferror(stdout)) {
-		fprintf(stderr, "lmsh: standard output: %s\n", strerror(errno));
-		ls->failed = 1;
-		quit = 1;
-	}
 	return quit;
 }
 
 /*
  * The line-mode REPL: read lines until end of input or /quit.  Returns 0
  * after a normal end, even if a command failed on the way (its error went
- * to stderr), or 1 when standard output could not be written, as the
- * curses REPL does.
+ * to stderr); 1 when standard output could not be written (full, closed,
+ * EPIPE), as the curses REPL does; 128 + the signal after SIGTERM or
+ * SIGHUP, once the reply being written was recorded as interrupted.
  */
 int
 repl_line_run(struct repl *st)
 {
 	struct line_state	 ls = { .st = st, .tty_in = isatty(STDIN_FILENO),
-	    .at_bol = 1 };
-	struct sigaction	 sa, old;
+	    .at_bol = 1, .escape = util_escape_for(stdout, st->next.raw) };
+	struct sigaction	 sa, old, old_term, old_hup;
 	struct err		 err;
-	char			*line;
+	char			*line = NULL;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = line_on_sigint;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old);	/* no SA_RESTART: reads see EINTR */
+	sa.sa_handler = line_on_term;
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
 	if (ls.tty_in) {
 		rl_readline_name = "lmsh";
 		rl_catch_signals = 0;
@@ -241,19 +285,29 @@ repl_line_run(struct repl *st)
 		    NULL, &err) != 0)
 			fprintf(stderr, "lmsh: history: %s\n", err.msg);
 	}
-	while ((line = line_read(&ls, ls.block.open ? "... " : LINE_PROMPT))
-	    != NULL) {
-		int quit = line_handle(&ls, line);
+	while (!line_exit_sig && ls.out_errno == 0 && (line = line_read(&ls,
+	    ls.block.open ? "... " : LINE_PROMPT)) != NULL) {
+		int quit = line_exit_sig ? 1 : line_handle(&ls, line);
 
 		free(line);
 		if (quit)
 			break;
 	}
 	/* the end of input closes a block */
-	if (line == NULL && ls.block.open)
+	if (line == NULL && ls.block.open && !line_exit_sig &&
+	    ls.out_errno == 0)
 		line_handle(&ls, CMD_BLOCK);
-	if (line == NULL && ls.tty_in)
+	if (ls.out_errno != 0) {
+		fprintf(stderr, "lmsh: standard output: %s\n",
+		    strerror(ls.out_errno));
+		ls.failed = 1;
+	}
+	if ((line == NULL || line_exit_sig) && ls.tty_in)
 		fputc('\n', rl_outstream);
 	sigaction(SIGINT, &old, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	if (line_exit_sig)
+		return 128 + line_exit_sig;
 	return ls.failed ? 1 : 0;
 }

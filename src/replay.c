@@ -383,17 +383,16 @@ replay_check_model(struct history *h, const struct history_turn *t,
 }
 
 /*
- * A token for the verdict: its id and its bytes in double quotes, or "the
- * end".  A token that is not whole UTF-8 (a byte-level piece of a
- * character) shows its non-ASCII bytes as \xNN; control bytes always are.
- * Without a tokenizer, the id alone.
+ * A token for the verdict: its id and its bytes in double quotes through
+ * buf_escape() (controls and bytes that are not UTF-8 as \xNN), "<|id N|>"
+ * for an id the tokenizer lacks, or "the end".  Without a tokenizer, the
+ * id alone.
  */
 static void
 replay_token(struct buf *b, const struct bpe *bpe, int32_t id)
 {
-	const char	*s = NULL;
-	size_t		 len = 0, bad;
-	int		 utf8;
+	const char	*s;
+	size_t		 len;
 
 	if (id < 0) {
 		buf_puts(b, "the end");
@@ -402,19 +401,12 @@ replay_token(struct buf *b, const struct bpe *bpe, int32_t id)
 	buf_printf(b, "%d", (int)id);
 	if (bpe == NULL)
 		return;
-	if ((s = bpe_token_bytes(bpe, id, &len)) == NULL)
-		len = 0;
-	utf8 = utf8_is_valid(s, len, &bad);
-	buf_puts(b, " \"");
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8))
-			buf_printf(b, "\\x%02x", c);
-		else
-			buf_append(b, &s[i], 1);
+	if ((s = bpe_token_bytes(bpe, id, &len)) == NULL) {
+		buf_printf(b, " <|id %d|>", (int)id);
+		return;
 	}
+	buf_puts(b, " \"");
+	buf_escape(b, s, len, BUF_ESC_TOKEN);
 	buf_puts(b, "\"");
 }
 

@@ -29,6 +29,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "bpe.h"
 #include "commands.h"
 #include "sampler.h"
 #include "ui.h"
@@ -39,6 +40,7 @@
  * screen to restore it: the one running UI. */
 static struct ui		*ui_cur;
 static volatile sig_atomic_t	 ui_curses_on;
+static volatile sig_atomic_t	 ui_exit_sig;	/* SIGTERM or SIGHUP came */
 
 /* Terminal restoration, on every path out. */
 
@@ -59,11 +61,22 @@ ui_on_fatal_signal(int sig)
 	raise(sig);
 }
 
+/* SIGTERM and SIGHUP (a timeout wrapper, a closed terminal window) end
+ * lmsh as Ctrl-C then /quit would: a reply is stopped and recorded as
+ * interrupted, the terminal restored, and the exit status is 128 + sig. */
+static void
+ui_on_term(int sig)
+{
+	ui_exit_sig = sig;
+	if (ui_cur != NULL)
+		ui_cur->quit = 1;
+}
+
 static void
 ui_install_signals(void)
 {
-	static const int sigs[] = { SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS,
-	    SIGFPE, SIGILL, SIGABRT };
+	static const int sigs[] = { SIGQUIT, SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+	    SIGABRT };
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof sa);
@@ -72,6 +85,10 @@ ui_install_signals(void)
 	sa.sa_flags = SA_RESETHAND;
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaction(sigs[i], &sa, NULL);
+	sa.sa_handler = ui_on_term;	/* no SA_RESTART: wgetch() returns */
+	sa.sa_flags = 0;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	util_set_fatal_hook(ui_restore);
 	atexit(ui_restore);
 }
@@ -600,7 +617,8 @@ ui_tok_note(struct ui *u, int step)
 static void
 ui_on_token(void *arg, const struct gen_token *tok)
 {
-	struct ui *u = arg;
+	struct ui	*u = arg;
+	char		 unknown[32];
 
 	ui_turn_started(u);
 	if (tok->seq == 0 && tok->id >= 0)
@@ -609,6 +627,14 @@ ui_on_token(void *arg, const struct gen_token *tok)
 		ui_append(u, tok->piece, tok->piece_len, (enum ui_cls)
 		    (UI_CLS_OUTPUT | (cmd_band(tok->prob) + 1) <<
 		    UI_BAND_SHIFT));
+	/* an id the tokenizer lacks (a padded vocabulary) has no text: the
+	 * transcript is a display, so show it rather than nothing */
+	else if (tok->seq == 0 && tok->id != u->st->next.gen.eos_id &&
+	    u->st->res.bpe != NULL && tok->id >= 0 &&
+	    (size_t)tok->id >= bpe_n_vocab(u->st->res.bpe)) {
+		snprintf(unknown, sizeof unknown, "<|id %d|>", (int)tok->id);
+		ui_append(u, unknown, strlen(unknown), UI_CLS_OUTPUT);
+	}
 }
 
 /* Notices of a turn, joined into the message row; an error turns it
@@ -890,5 +916,5 @@ ui_run(struct repl *st)
 	free(u.tok);
 	cmd_block_reset(&u.block);
 	buf_fini(&u.notes);
-	return 0;
+	return ui_exit_sig ? 128 + ui_exit_sig : 0;
 }

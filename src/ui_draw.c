@@ -22,6 +22,7 @@
 #include <readline/readline.h>
 
 #include "commands.h"
+#include "history.h"
 #include "sampler.h"
 #include "util.h"
 #include "ui_int.h"
@@ -678,7 +679,8 @@ ui_draw_status(struct ui *u)
 	UI_FIELD(8, "ctx %d/%d", st->fig.ctx_used, st->res.n_ctx);
 	UI_FIELD(9, "%d tok", st->fig.n_generated);
 	UI_FIELD(6, "%s/%s tok/s", pre, dec);
-	UI_FIELD(6, "hist %s", st->res.hist != NULL ? "on" : "off");
+	UI_FIELD(6, "hist %s", st->res.hist == NULL ? "off" :
+	    history_failed(st->res.hist) ? "FAILED" : "on");
 	UI_FIELD(2, "%s", st->next.mode == CMD_MODE_CONTINUE ? "continue" :
 	    "fresh");
 	if (st->view.pace > 0)

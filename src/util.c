@@ -434,6 +434,111 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	free(s);
 }
 
+/* The length of the valid UTF-8 character at s (1 to 4), or 0. */
+static size_t
+util_utf8_char(const char *s, size_t len)
+{
+	size_t ok = utf8_valid_prefix(s, len < 4 ? len : 4), k = 1;
+
+	if (ok == 0)
+		return 0;
+	while (k < ok && ((unsigned char)s[k] & 0xc0) == 0x80)
+		k++;
+	return k;
+}
+
+/*
+ * Append s[0..len) so that it can do nothing to a terminal: C0 controls
+ * (but newline and tab in BUF_ESC_TEXT) and DEL as \xNN, C1 controls
+ * (U+0080 to U+009F: U+009B is a one-character CSI) as \u00NN, and bytes
+ * that are not UTF-8 as \xNN (a lone 0x9b is a CSI to some terminals).
+ * Printable text, UTF-8 included, is kept.  In BUF_ESC_TOKEN mode
+ * newline, tab and CR are \n, \t, \r, and backslash and double quote
+ * are escaped, so the result reads back unambiguously.
+ */
+void
+buf_escape(struct buf *b, const char *s, size_t len,
+    enum buf_escape_mode mode)
+{
+	int tok = mode == BUF_ESC_TOKEN;
+
+	for (size_t i = 0; i < len; ) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = 1;
+
+		if (c == '\n' || c == '\t')
+			buf_puts(b, !tok ? (c == '\n' ? "\n" : "\t") :
+			    c == '\n' ? "\\n" : "\\t");
+		else if (tok && c == '\r')
+			buf_puts(b, "\\r");
+		else if (tok && (c == '\\' || c == '"'))
+			buf_printf(b, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			buf_printf(b, "\\x%02x", c);
+		else if (c < 0x80)
+			buf_append(b, &s[i], 1);
+		else if ((k = util_utf8_char(s + i, len - i)) == 0)
+			buf_printf(b, "\\x%02x", c);
+		else if (k == 2 && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0)
+			buf_printf(b, "\\u%04x", (unsigned char)s[i + 1]);
+		else
+			buf_append(b, s + i, k);
+		i += k ? k : 1;
+	}
+}
+
+/* 1 when s holds a byte buf_escape() in BUF_ESC_TEXT mode would rewrite. */
+int
+util_has_controls(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; ) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k;
+
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+				return 1;
+			i++;
+			continue;
+		}
+		if ((k = util_utf8_char(s + i, len - i)) == 0 ||
+		    (k == 2 && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0))
+			return 1;
+		i += k;
+	}
+	return 0;
+}
+
+/*
+ * The rule for text-filter output (generate, detokenize, replay, the line
+ * REPL): byte-exact into a pipe or a file, where a program reads it; on a
+ * terminal, controls are shown instead of obeyed, unless --raw.
+ */
+int
+util_escape_for(FILE *f, int raw)
+{
+	return !raw && isatty(fileno(f));
+}
+
+/*
+ * Write s[0..len) to f, through buf_escape(BUF_ESC_TEXT) when escape.
+ * Returns 0, or -1 (errno set) when the write failed.
+ */
+int
+util_write_text(FILE *f, const char *s, size_t len, int escape)
+{
+	struct buf	 b;
+	int		 rc;
+
+	if (!escape || !util_has_controls(s, len))
+		return len == 0 || fwrite(s, 1, len, f) == len ? 0 : -1;
+	buf_init(&b);
+	buf_escape(&b, s, len, BUF_ESC_TEXT);
+	rc = fwrite(b.data, 1, b.len, f) == b.len ? 0 : -1;
+	buf_fini(&b);
+	return rc;
+}
+
 /* The output function of splitmix64. */
 uint64_t
 util_mix64(uint64_t z)

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Error reporting: a fixed buffer so that reporting never allocates. */
 #define ERR_MSG_CAP 512
@@ -87,5 +88,19 @@ void		 buf_json(struct buf *, struct json_t *);
 /* The shortest decimal ("0.8") that reads back as v: of the float v when
  * is_float, else of the double; "null" when v is not finite. */
 void		 util_fmt_real(char *, size_t, double v, int is_float);
+/* Append s with every C0 and C1 control (and DEL, and bytes that are not
+ * UTF-8) shown as a visible, harmless escape (\x1b, \u009b): the one
+ * escaper for anything lmsh shows.  BUF_ESC_TEXT keeps newlines and tabs
+ * and leaves backslashes alone (prompts, replies, messages);
+ * BUF_ESC_TOKEN writes \n, \t, \r, \\ and \" too, for one token's
+ * bytes, unambiguously and on one line. */
+enum buf_escape_mode { BUF_ESC_TEXT, BUF_ESC_TOKEN };
+void	 buf_escape(struct buf *, const char *, size_t, enum buf_escape_mode);
+/* Does s hold anything buf_escape(BUF_ESC_TEXT) would change? */
+int	 util_has_controls(const char *, size_t);
+/* Text-filter output: is f a terminal that --raw (raw) did not ask to get
+ * the bytes as they are?  Then util_write_text() escapes. */
+int	 util_escape_for(FILE *, int raw);
+int	 util_write_text(FILE *, const char *, size_t, int escape);
 
 #endif

@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,87 @@ weights_own(struct weights *w, void *p)
 }
 
 /*
+ * A mapped file that another process truncates turns reads of the lost
+ * pages into SIGBUS, which would kill lmsh without a word.  The mappings
+ * are noted here, and a SIGBUS inside one says which file changed, then
+ * exits with status 1.  This is the one place a library module prints: a
+ * signal handler has no caller to return an error to.  A SIGBUS elsewhere
+ * gets the default action.
+ */
+#define WEIGHTS_MAX_MAPS	8
+
+static struct {
+	const unsigned char	*volatile addr;	/* mapping, or NULL: free */
+	size_t			 len;		/* bytes */
+	char			 path[512];	/* file, truncated to fit */
+} weights_maps[WEIGHTS_MAX_MAPS];
+static pthread_mutex_t weights_maps_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+weights_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+	static const char tail[] = ": the file changed (truncated?) while "
+	    "lmsh had it mapped\n";
+	const unsigned char *a = si->si_addr;
+
+	(void)ctx;
+	for (int i = 0; i < WEIGHTS_MAX_MAPS; i++) {
+		const unsigned char *m = weights_maps[i].addr;
+		if (m == NULL || a < m || a >= m + weights_maps[i].len)
+			continue;
+		if (write(2, "lmsh: ", 6) < 0 || write(2, weights_maps[i].path,
+		    strlen(weights_maps[i].path)) < 0 ||
+		    write(2, tail, sizeof tail - 1) < 0)
+			_exit(1);
+		_exit(1);
+	}
+	signal(sig, SIG_DFL);		/* not ours: fault again, and die */
+}
+
+static void
+weights_sigbus_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = weights_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* Note a mapping of path for the SIGBUS handler (silently not, when the
+ * table is full: the default action then applies). */
+static void
+weights_map_note(const void *addr, size_t len, const char *path)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, weights_sigbus_install);
+	pthread_mutex_lock(&weights_maps_lock);
+	for (int i = 0; i < WEIGHTS_MAX_MAPS; i++) {
+		if (weights_maps[i].addr != NULL)
+			continue;
+		weights_maps[i].len = len;
+		snprintf(weights_maps[i].path, sizeof weights_maps[i].path,
+		    "%s", path);
+		weights_maps[i].addr = addr;
+		break;
+	}
+	pthread_mutex_unlock(&weights_maps_lock);
+}
+
+static void
+weights_map_forget(const void *addr)
+{
+	pthread_mutex_lock(&weights_maps_lock);
+	for (int i = 0; i < WEIGHTS_MAX_MAPS; i++)
+		if (weights_maps[i].addr == addr)
+			weights_maps[i].addr = NULL;
+	pthread_mutex_unlock(&weights_maps_lock);
+}
+
+/*
  * Close a weights object: unmap the file and free every buffer it owns.
  * Every tensor pointer obtained from it becomes invalid.  NULL is ignored.
  */
@@ -66,8 +149,10 @@ weights_close(struct weights *w)
 {
 	if (w == NULL)
 		return;
-	if (w->map != NULL)
+	if (w->map != NULL) {
+		weights_map_forget(w->map);
 		munmap(w->map, w->map_len);
+	}
 	for (size_t i = 0; i < w->n_blocks; i++)
 		free(w->blocks[i]);
 	free(w->blocks);
@@ -442,6 +527,17 @@ weights_st_parse(struct weights *w, const unsigned char *p, size_t len,
 	json_t		*val;
 	int		 rc = -1;
 
+	/* torch.save before PyTorch 1.6 (or with
+	 * _use_new_zipfile_serialization=False) wrote a bare pickle stream:
+	 * PROTO 2, then the LONG1 magic number 0x1950a86a20f9469cfc6c */
+	static const unsigned char legacy[] = { 0x80, 0x02, 0x8a, 0x0a, 0x6c,
+	    0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19 };
+	if (len >= sizeof legacy && memcmp(p, legacy, sizeof legacy) == 0) {
+		err_set(err, "a legacy PyTorch file (not a zip), which lmsh "
+		    "does not read: save it again with torch.save() from "
+		    "PyTorch 1.6 or later (the default zip format)");
+		return -1;
+	}
 	if (len < 8) {
 		err_set(err, "too short for a safetensors file (%zu bytes)",
 		    len);
@@ -587,6 +683,7 @@ weights_open(const char *path, struct err *err)
 		err_set(err, "%s: mmap: %s", path, strerror(errno));
 		goto fail;
 	}
+	weights_map_note(w->map, w->map_len, path);
 	if (weights_st_parse(w, w->map, w->map_len, err) != 0)
 		goto fail;
 	goto out;

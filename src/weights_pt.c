@@ -7,6 +7,11 @@
  * <prefix>/data/<key>, its CRC-32 checked, into a buffer the weights object
  * owns.  Sizes, offsets and strides from the pickle are checked against the
  * storage before any tensor points into it.
+ *
+ * A .pt is deflated, up to 1,000:1, so entry sizes are checked before
+ * anything is inflated: a storage entry must be exactly the size the pickle
+ * declares (numel x element size), and data.pkl at most the unpickler's
+ * budget, so a small file cannot claim gigabytes.
  */
 #include "config.h"
 
@@ -104,16 +109,28 @@ struct weights_pt {
 	char			*prefix;	/* "archive", owned */
 	struct weights_storage	*st;		/* [n_st] storages read so far */
 	size_t			 n_st;		/* storages read */
+	size_t			 st_allow;	/* bytes all storages may take */
+	size_t			 st_total;	/* bytes of those read */
 };
+
+/* Storages may exceed the tensors that view them (a saved view of a bigger
+ * tensor) by this much in all, and no more: a pickle that declares 2 GiB
+ * for a one-float tensor cannot make us inflate 2 GiB. */
+#define WEIGHTS_PT_SLACK	((size_t)64 << 20)
+
+/* weights_zip_read()'s want when any size up to its max will do */
+#define WEIGHTS_PT_ANY_SIZE	SIZE_MAX
 
 /*
  * Read a whole zip entry into a buffer the weights object owns.  The size
- * the archive claims is checked against what the compressed bytes can hold
- * before anything is allocated.
+ * the archive claims is checked against what the compressed bytes can hold,
+ * and against want (the size the pickle declares) or max, before anything
+ * is allocated or inflated; nothing past that size is ever inflated.
  */
 static int
 weights_zip_read(struct weights *w, struct weights_pt *pt, zip_int64_t idx,
-    const char *what, unsigned char **out, size_t *out_len, struct err *err)
+    const char *what, size_t want, size_t max, unsigned char **out,
+    size_t *out_len, struct err *err)
 {
 	zip_t		*za = pt->za;
 	zip_stat_t	 zs;
@@ -136,6 +153,16 @@ weights_zip_read(struct weights *w, struct weights_pt *pt, zip_int64_t idx,
 		err_set(err, "%s: bad zip entry (size %llu from %llu bytes)",
 		    what, (unsigned long long)zs.size,
 		    (unsigned long long)zs.comp_size);
+		return -1;
+	}
+	if (want != WEIGHTS_PT_ANY_SIZE && zs.size != want) {
+		err_set(err, "%s: entry is %llu bytes, the pickle declares %zu",
+		    what, (unsigned long long)zs.size, want);
+		return -1;
+	}
+	if (zs.size > max) {
+		err_set(err, "%s: entry is %llu bytes (at most %zu)", what,
+		    (unsigned long long)zs.size, max);
 		return -1;
 	}
 	if ((buf = malloc((size_t)zs.size + 1)) == NULL) {
@@ -212,8 +239,8 @@ weights_pt_byteorder(struct weights *w, struct weights_pt *pt,
 
 	/* older files have no byteorder entry: they are little-endian */
 	if (idx >= 0) {
-		rc = weights_zip_read(w, pt, idx, "byteorder", &d, &len,
-		    err);
+		rc = weights_zip_read(w, pt, idx, "byteorder",
+		    WEIGHTS_PT_ANY_SIZE, 64, &d, &len, err);
 		if (rc == 0 && (len != 6 || memcmp(d, "little", 6) != 0)) {
 			err_set(err, "byteorder: only little-endian "
 			    "checkpoints are supported");
@@ -233,18 +260,31 @@ weights_pt_storage(struct weights *w, struct weights_pt *pt,
 		if (strcmp(pt->st[i].key, s->s) == 0)
 			return &pt->st[i];
 	char *name = xasprintf("%s/data/%s", pt->prefix, s->s);
+	char *what = xasprintf("data/%s", s->s);
 	zip_int64_t idx = zip_name_locate(pt->za, name, 0);
 	struct weights_storage st = { .key = s->s };
+	size_t declared;
 	int rc = -1;
 	if (idx < 0)
 		err_set(err, "tensor '%s': storage data/%s is missing", tname,
 		    s->s);
+	else if (s->i < 0 || (uint64_t)s->i > SIZE_MAX ||
+	    util_mul_size((size_t)s->i, s->elem_size, &declared) != 0 ||
+	    declared == WEIGHTS_PT_ANY_SIZE)
+		err_set(err, "%s: the pickle declares %lld elements of %zu "
+		    "bytes", what, (long long)s->i, s->elem_size);
+	else if (declared > pt->st_allow - pt->st_total)
+		err_set(err, "%s: the pickle declares %zu bytes, far more than "
+		    "its tensors need (%zu bytes in all)", what, declared,
+		    pt->st_allow - WEIGHTS_PT_SLACK);
 	else
-		rc = weights_zip_read(w, pt, idx, name, &st.data, &st.len,
-		    err);
+		rc = weights_zip_read(w, pt, idx, what, declared,
+		    WEIGHTS_PT_ANY_SIZE, &st.data, &st.len, err);
+	free(what);
 	free(name);
 	if (rc != 0)
 		return NULL;
+	pt->st_total += st.len;
 	pt->st = xreallocarray(pt->st, pt->n_st + 1, sizeof *pt->st);
 	pt->st[pt->n_st] = st;
 	return &pt->st[pt->n_st++];
@@ -311,6 +351,27 @@ weights_pt_tensor(struct weights *w, struct weights_pt *pt, const char *name,
 	return 0;
 }
 
+/* Bytes the model's tensors take, as the pickle declares them, plus the
+ * slack (saturating: an absurd shape is refused later, by name). */
+static size_t
+weights_pt_allow(const struct pickle_value *sd)
+{
+	size_t total = WEIGHTS_PT_SLACK;
+
+	for (size_t i = 1; i < sd->n_items; i += 2) {
+		const struct pickle_value *t = sd->items[i];
+		size_t n = t->kind == PICKLE_TENSOR ? t->elem_size : 0;
+		for (int d = 0; n != 0 && t->kind == PICKLE_TENSOR &&
+		    d < t->n_dims; d++)
+			if (t->shape[d] < 0 || util_mul_size(n,
+			    (size_t)t->shape[d], &n) != 0)
+				return SIZE_MAX;
+		if (util_add_size(total, n, &total) != 0)
+			return SIZE_MAX;
+	}
+	return total;
+}
+
 /* Pick the state dict: the root, or root["model"] of a training
  * checkpoint, whose "iteration" is kept. */
 static const struct pickle_value *
@@ -351,7 +412,8 @@ weights_pt_parse(struct weights *w, zip_t *za, size_t zip_len,
 
 	zip_int64_t idx = weights_pt_find_pkl(&pt, err);
 	if (idx < 0 || weights_pt_byteorder(w, &pt, err) != 0 ||
-	    weights_zip_read(w, &pt, idx, "data.pkl", &pkl, &pkl_len, err) != 0)
+	    weights_zip_read(w, &pt, idx, "data.pkl", WEIGHTS_PT_ANY_SIZE,
+	    PICKLE_MAX_BYTES, &pkl, &pkl_len, err) != 0)
 		goto out;
 	if ((pk = pickle_parse(pkl, pkl_len, err)) == NULL) {
 		err_prefix(err, "data.pkl");
@@ -361,6 +423,7 @@ weights_pt_parse(struct weights *w, zip_t *za, size_t zip_len,
 	    pickle_root(pk), err);
 	if (sd == NULL)
 		goto out;
+	pt.st_allow = weights_pt_allow(sd);
 	for (size_t i = 0; i + 1 < sd->n_items; i += 2) {
 		const struct pickle_value *k = sd->items[i];
 		if (k->kind != PICKLE_STR) {

@@ -2,8 +2,9 @@
 # Covers: the README's list of the library's process-wide state is the
 # truth.  Every writable variable of src/liblmsh.a with static storage (nm's
 # b, B, C: zero-initialised data, where mutable state lives) belongs to an
-# object the README names: blas.o (the BLIS kernel choice) and util.o (the
-# fatal hook and the log file).  A new one fails here until the README's
+# object the README names: blas.o (the BLIS kernel choice), util.o (the
+# fatal hook and the log file) and weights.o (the mapped files the SIGBUS
+# handler names).  A new one fails here until the README's
 # DESIGN section says why it exists.
 lib="${LMSH%/src/lmsh}/src/liblmsh.a"
 [ -f "$lib" ] || { echo "no $lib"; exit 99; }
@@ -14,7 +15,7 @@ nm -A "$lib" 2>/dev/null | awk '$2 ~ /^[bBC]$/ { print $1, $3 }' |
 	grep -v ' [._]' >"${TMPDIR:-/tmp}/gs.$$"
 while read -r obj sym; do
 	case "$obj" in
-	blas.o|util.o)
+	blas.o|util.o|weights.o)
 		grep -q "^    ${obj%.o}.c " "$LMSH_SRCDIR/README" ||
 			{ echo "README lacks $obj's state ($sym)"; fail=1; } ;;
 	*)

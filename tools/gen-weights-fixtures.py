@@ -268,6 +268,25 @@ def gen_hostile():
     write("bad-crc.pt", data.replace(bad, crc))
 
 
+def gen_bombs():
+    """A legacy (non-zip) torch file, and small cousins of the two memory bombs of issue 17 (the full-size ones
+    come from tools/gen-pt-bombs.py), as refusal tests and fuzz seeds:
+    data.pkl of 1 MiB of EMPTY_LIST opcodes, and a storage entry of 16 MiB
+    of zeros behind a pickle that declares one float.  Both deflate to a
+    few KB."""
+    # torch.save before 1.6 wrote a bare pickle stream, not a zip (its
+    # storage keys differ from run to run; only its magic matters here)
+    torch.save({"w": torch.ones(2)}, path("legacy.pt"),
+               _use_new_zipfile_serialization=False)
+    write_zip("bomb-pickle.pt", [("archive/data.pkl", b"]" * (1 << 20))],
+              zipfile.ZIP_DEFLATED)
+    pkl = fake_pkl(OrderedDict(w=FakeTensor(FakeStorage("0", 1), 0, (1,),
+                                            (1,))))
+    write_zip("bomb-storage.pt", [("archive/data.pkl", pkl),
+                                  ("archive/data/0", bytes(16 << 20))],
+              zipfile.ZIP_DEFLATED)
+
+
 def gen_cs336():
     """The real 2024 CS336 checkpoint's data.pkl (another PyTorch version)
     with zeroed, deflated storages: small enough to commit."""
@@ -313,6 +332,7 @@ def main():
     gen_safetensors()
     gen_pt()
     gen_hostile()
+    gen_bombs()
     gen_cs336()
     gen_pickles()
     with open(path("expected.txt"), "w") as f:

@@ -6,7 +6,8 @@
 # first, words from the output, FTS syntax taken as plain text, --json);
 # export ID and --all as JSON (jq: texts with quotes, tabs and UTF-8, token
 # ids, settings, changes) and as Markdown; delete (gone from list and
-# search); LMSH_HISTORY and --history; a missing file lists nothing; usage
+# search; `delete 2 999` deletes nothing); a writable file in a read-only
+# directory is listed and searched (as an unprivileged user); LMSH_HISTORY and --history; a missing file lists nothing; usage
 # errors (2) and a missing turn (1); a corrupt file, another program's file
 # and a file from a newer lmsh are refused with a message naming the file
 # and are left byte for byte as they were.
@@ -80,6 +81,36 @@ grep -q '^## Turn 4$' "$T/md" && grep -q '^jumps over the lazy dog$' "$T/md" \
 [ "$("$LMSH" history search --json lazy)" = "[]" ] || no "deleted turn found"
 "$LMSH" history show 1 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "$DB: no turn 1" "$T/err" || no "show deleted: $rc $(cat "$T/err")"
+# all or nothing: a missing id deletes none of them
+"$LMSH" history delete 2 999 >"$T/out" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "$DB: no turn 999; nothing deleted" "$T/err" \
+    || no "delete 2 999: $rc $(cat "$T/err")"
+[ ! -s "$T/out" ] || no "delete 2 999 printed: $(cat "$T/out")"
+"$LMSH" history show 2 >/dev/null 2>&1 || no "delete 2 999 deleted turn 2"
+
+# --- a writable file in a read-only directory: readers still read ----------
+# (as root, through setpriv as nobody; a read-only directory binds no root)
+RO="$T/ro"
+mkdir "$RO" && cp "$DB" "$RO/h.db" && chmod 755 "$T"
+as_user() { "$@"; }
+if [ "$(id -u)" -eq 0 ]; then
+	chown 65534 "$RO/h.db"
+	as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+fi
+chmod 555 "$RO"
+if as_user test -w "$RO/h.db" && ! as_user test -w "$RO" &&
+    as_user test -x "$LMSH"; then
+	as_user "$LMSH" history --history "$RO/h.db" >"$T/out" 2>"$T/err" \
+	    || no "read-only directory: list: $(cat "$T/err")"
+	grep -q 'Once upon a time' "$T/out" || no "read-only directory list: $(cat "$T/out")"
+	as_user "$LMSH" history --history "$RO/h.db" search fox >"$T/out" 2>"$T/err" \
+	    || no "read-only directory: search: $(cat "$T/err")"
+	grep -q 'The \[fox\] ran' "$T/out" || no "read-only directory search"
+	[ ! -e "$RO/h.db-wal" ] || no "read-only directory: a -wal file"
+else
+	echo "skipped the read-only directory test (no unprivileged user)"
+fi
+chmod 755 "$RO"
 
 # --- usage errors -------------------------------------------------------------
 "$LMSH" history show 2>/dev/null; [ $? -eq 2 ] || no "show without id"

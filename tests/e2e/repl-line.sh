@@ -17,6 +17,7 @@ set -u
 [ -n "${LMSH:-}" ] && [ -x "$LMSH" ] || exit 77
 M="$LMSH_TEST_DATA/models/tiny"
 [ -f "$M/config.json" ] || exit 77
+command -v jq >/dev/null 2>&1 || { echo "jq not installed"; exit 77; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/lmsh-repl.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -31,7 +32,8 @@ echo "Once upon a time" | lm --max-new-tokens 40 --eos-token-id -1 \
 "$LMSH" history show 1 > "$T/show" || fail "turn not recorded"
 n_prompt=$("$LMSH" tokenize --model "$M" --format count "Once upon a time")
 grep -q "$n_prompt prompt + 40 output tokens" "$T/show" || fail "token counts"
-sed -n '/^--- output$/,$p' "$T/show" | tail -n +2 > "$T/hist.out"
+# (show escapes control characters: the exact text is in the JSON export)
+"$LMSH" history export 1 --format json | jq -r '.[0].output' > "$T/hist.out"
 cmp -s "$T/out1" "$T/hist.out" || fail "stdout is not the recorded reply"
 echo "Once upon a time" | lm --max-new-tokens 40 --eos-token-id -1 \
     --seed 11 --no-history > "$T/out2"
@@ -139,7 +141,8 @@ fi
 # SIGINT mid-reply: kept, recorded as interrupted, the REPL goes on
 new_db 7
 mkfifo "$T/in"
-LMSH_TEST_STEP_MS=100 "$LMSH" --model "$M" --threads 1 --max-new-tokens 40 \
+# (400 steps of 100 ms: the Ctrl-C lands mid-reply even on a loaded machine)
+LMSH_TEST_STEP_MS=100 "$LMSH" --model "$M" --threads 1 --max-new-tokens 400 \
     --eos-token-id -1 < "$T/in" > "$T/o" 2> "$T/e" &
 pid=$!
 exec 3> "$T/in"

@@ -20,6 +20,8 @@ const char *const fuzz_seeds[] = {
 	"weights/param.pt",
 	"weights/cs336-2024-zeros.pt",
 	"weights/fuzz-oom-size.pt",
+	"weights/bomb-pickle.pt",
+	"weights/bomb-storage.pt",
 	NULL
 };
 

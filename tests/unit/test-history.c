@@ -17,8 +17,14 @@
  *    mark, session names; children; a deleted parent leaves its child
  *  - refused without a byte changed: a newer version, garbage, another
  *    program's SQLite file, a read-only file (as an unprivileged user),
- *    a file locked by another process
+ *    a file locked by another process, and (for writing) a file with one
+ *    damaged interior b-tree page that only PRAGMA quick_check finds
+ *  - a write that fails (a full disk: RLIMIT_FSIZE) is remembered by
+ *    history_failed(), for the REPL's status line
+ *  - delete of several turns is all or nothing
  *  - two processes writing at once both succeed
+ *  - several processes creating the same new file at the same moment all
+ *    open it and record (the race is provoked on purpose, many times)
  *  - a writer killed with SIGKILL leaves a file that opens cleanly with
  *    every finished turn
  * With --fill PATH it only records four known turns (tests/e2e/history.sh).
@@ -32,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -699,6 +706,118 @@ test_bad_files(void)
 	free(other);
 }
 
+/* Record n turns of about 2 KB each in a new session: 0 or -1. */
+static int
+test_record_many(struct history *h, int n, struct err *err)
+{
+	struct history_session_info info = { .model_path = "m" };
+	struct history_turn t;
+	char text[2048];
+	int64_t sid = history_begin_session(h, &info, err);
+
+	for (int i = 0; sid > 0 && i < n; i++) {
+		snprintf(text, sizeof text, "turn %d ", i);
+		memset(text + strlen(text), 'a' + i % 26, sizeof text - 1 -
+		    strlen(text));
+		text[sizeof text - 1] = '\0';
+		test_fill_turn(&t, sid, text, text, i);
+		if (history_record_turn(h, &t, err) != 0)
+			return -1;
+	}
+	return sid > 0 ? 0 : -1;
+}
+
+/* One interior table page whose first child pointer points nowhere: the
+ * opens' own reads never touch it; PRAGMA quick_check does. */
+static void
+test_corrupt_page(void)
+{
+	char		*path = test_path("corrupt.db");
+	struct err	 err;
+	struct history	*h = history_open(path, 0, &err);
+	size_t		 len = 0;
+	int		 done = 0;
+
+	CHECK(h != NULL && test_record_many(h, 300, &err) == 0);
+	history_close(h);
+	char *d = test_slurp(path, &len);
+	size_t page = d ? ((size_t)(unsigned char)d[16] << 8 |
+	    (unsigned char)d[17]) : 0;
+	if (page == 1)
+		page = 65536;
+	for (size_t off = page; d && page && off + page <= len && !done;
+	    off += page) {
+		unsigned char *p = (unsigned char *)d + off;
+		if (p[0] != 0x05)	/* interior table b-tree page */
+			continue;
+		size_t cell = (size_t)p[12] << 8 | p[13];
+		memcpy(p + cell, "\x7f\xff\xff\xf0", 4);
+		done = 1;
+	}
+	CHECK_MSG(done, "no interior page in %zu bytes", len);
+	CHECK(d != NULL && util_write_file_atomic(path, d, len, &err) == 0);
+	free(d);
+	test_refused(path, 0, "damaged interior page");
+	h = history_open_timeout(path, 0, 200, &err);
+	CHECK_MSG(h == NULL && strstr(err.msg, "corrupt") != NULL &&
+	    strstr(err.msg, "left untouched") != NULL, "%s",
+	    h ? "opened" : err.msg);
+	history_close(h);
+	free(path);
+}
+
+/* A full disk, as a file size limit (SIGXFSZ ignored, so writes fail with
+ * EFBIG): the turn is refused and the handle remembers it. */
+static void
+test_disk_full(void)
+{
+	char	*path = test_path("full.db");
+	pid_t	 pid;
+	int	 status;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		struct err err;
+		struct history *h = history_open(path, 0, &err);
+		struct rlimit rl = { 256 * 1024, 256 * 1024 };
+		if (h == NULL || history_failed(h))
+			_exit(2);
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+			_exit(77);
+		if (test_record_many(h, 1000, &err) == 0)
+			_exit(3);	/* 2 MB fitted in 256 KB? */
+		_exit(history_failed(h) && history_failed(NULL) == 0 ? 0 : 4);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK_MSG(WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
+	    WEXITSTATUS(status) == 77), "disk-full child: %d",
+	    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	free(path);
+}
+
+/* Deleting several turns: one missing id, and none goes. */
+static void
+test_delete_all_or_none(void)
+{
+	char		*path = test_path("delete.db");
+	struct err	 err;
+	struct history	*h = history_open(path, 0, &err);
+	int64_t		 ids[] = { 2, 999, 3 };
+
+	CHECK(h != NULL && test_record_many(h, 4, &err) == 0);
+	CHECK(h != NULL && history_delete_turns(h, ids, 3, &err) == -1);
+	CHECK_MSG(strstr(err.msg, "no turn 999; nothing deleted") != NULL,
+	    "%s", err.msg);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM turns") == 4);
+	ids[1] = 4;
+	CHECK(h != NULL && history_delete_turns(h, ids, 3, &err) == 0);
+	CHECK(test_sql_int(path, "SELECT group_concat(id) FROM turns") == 1);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM setting_changes") == 2);
+	history_close(h);
+	free(path);
+}
+
 /* A read-only file, checked as an unprivileged user (root may write
  * anything): the writer is refused, a reader still lists it. */
 static void
@@ -877,6 +996,65 @@ test_concurrent(void)
 	free(path);
 }
 
+/* Open path for writing and record a session; the child's exit status. */
+static int
+test_creator(const char *path, int go_fd)
+{
+	struct history_session_info info = { .model_path = "c" };
+	struct err	 err;
+	char		 c;
+
+	if (read(go_fd, &c, 1) != 0)		/* wait for the starting gun */
+		return 2;
+	struct history *h = history_open(path, 0, &err);
+	if (h == NULL || history_begin_session(h, &info, &err) < 0) {
+		fprintf(stderr, "creator %d: %s\n", (int)getpid(), err.msg);
+		history_close(h);
+		return 1;
+	}
+	history_close(h);
+	return 0;
+}
+
+/* Processes that find a new file half-created must wait for it, not call
+ * it foreign: TEST_CREATORS at once, on TEST_CREATE_ROUNDS new files. */
+#define TEST_CREATORS		6
+#define TEST_CREATE_ROUNDS	40
+
+static void
+test_create_race(void)
+{
+	int failed = 0;
+
+	for (int r = 0; r < TEST_CREATE_ROUNDS; r++) {
+		char	 name[32];
+		pid_t	 pid[TEST_CREATORS];
+		int	 go[2], status;
+
+		snprintf(name, sizeof name, "race/%d.db", r);
+		char *path = test_path(name);
+		CHECK(pipe(go) == 0);
+		fflush(NULL);
+		for (int i = 0; i < TEST_CREATORS; i++)
+			if ((pid[i] = fork()) == 0) {
+				close(go[1]);
+				_exit(test_creator(path, go[0]));
+			}
+		close(go[0]);
+		close(go[1]);		/* all of them start now */
+		for (int i = 0; i < TEST_CREATORS; i++) {
+			CHECK(waitpid(pid[i], &status, 0) == pid[i]);
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				failed++;
+		}
+		CHECK(test_sql_int(path, "SELECT count(*) FROM sessions") ==
+		    TEST_CREATORS);
+		free(path);
+	}
+	CHECK_MSG(failed == 0, "%d of %d creators failed", failed,
+	    TEST_CREATORS * TEST_CREATE_ROUNDS);
+}
+
 static void
 test_sigkill(void)
 {
@@ -975,9 +1153,13 @@ main(int argc, char **argv)
 	test_migration();
 	test_tree();
 	test_bad_files();
+	test_corrupt_page();
+	test_disk_full();
+	test_delete_all_or_none();
 	test_read_only();
 	test_locked();
 	test_concurrent();
+	test_create_race();
 	test_sigkill();
 	if (check_failures == 0) {
 		char *cmd = xasprintf("rm -rf '%s'", test_dir);

@@ -6,7 +6,8 @@
  * tuples, lists, dicts, None and bools, memo, FRAME, STACK_GLOBAL), the
  * data.pkl of a torch.save training checkpoint, refusal of globals and
  * opcodes by name, stack and mark errors, memo abuse, self-containing lists,
- * and truncation at every offset.
+ * truncation at every offset, and the fixed budget against memory bombs
+ * (many values, a deep stack, a huge list).
  */
 #include "config.h"
 
@@ -275,6 +276,55 @@ test_machine(void)
 	CHECK(strcmp(pickle_kind_name(PICKLE_TENSOR), "tensor") == 0);
 }
 
+/* A pickle of PROTO 2, head, body repeated n times, STOP: caller frees. */
+static char *
+repeated(const char *head, const char *body, size_t n, size_t *len)
+{
+	size_t hl = strlen(head), bl = strlen(body);
+	char *pk = xmalloc(2 + hl + n * bl + 1);
+
+	memcpy(pk, "\x80\x02", 2);
+	memcpy(pk + 2, head, hl);
+	for (size_t i = 0; i < n; i++)
+		memcpy(pk + 2 + hl + i * bl, body, bl);
+	pk[2 + hl + n * bl] = '.';
+	*len = 2 + hl + n * bl + 1;
+	return pk;
+}
+
+/* Memory bombs: each input is a few MB, each would take hundreds of MB
+ * (about 250 bytes a value, 8 a stack or list entry) without the budget. */
+static void
+test_budget(void)
+{
+	static const struct {
+		const char *what, *head, *body;
+		size_t n;
+	} bombs[] = {
+		{ "EMPTY_LIST", "", "]", 1 << 20 },
+		{ "DUP", "]", "2", 9 << 20 },
+		{ "APPEND to itself", "]", "2a", 9 << 20 },
+	};
+
+	for (size_t i = 0; i < sizeof bombs / sizeof bombs[0]; i++) {
+		size_t len;
+		char *pk = repeated(bombs[i].head, bombs[i].body, bombs[i].n,
+		    &len);
+		expect_error(bombs[i].what, pk, len,
+		    "over the unpickler's budget (1048576 values, 64 MiB)");
+		free(pk);
+	}
+	/* well within it: a list of 131072 ints, about 30 MB */
+	size_t len;
+	char *pk = repeated("]", "K\x01" "a", 1 << 17, &len);
+	struct err err;
+	struct pickle *p = pickle_parse(pk, len, &err);
+	CHECK_MSG(p != NULL, "%s", err.msg);
+	CHECK(p == NULL || pickle_root(p)->n_items == 1 << 17);
+	pickle_free(p);
+	free(pk);
+}
+
 int
 main(void)
 {
@@ -284,5 +334,6 @@ main(void)
 	test_torch();
 	test_refusals();
 	test_machine();
+	test_budget();
 	CHECK_RESULT();
 }

@@ -1,7 +1,9 @@
 /*
  * test-util.c covers: err_set/err_prefix bounds, overflow-checked size
  * arithmetic, UTF-8 validation (overlongs, surrogates, truncation, > U+10FFFF),
- * JSON string escaping, atomic file writes and read-back, mkdir -p.
+ * JSON string escaping, atomic file writes and read-back, mkdir -p, and
+ * the one escaper for terminals (C0, DEL, C1 such as U+009B, bytes that are
+ * not UTF-8; text mode keeps newline and tab, token mode escapes them).
  */
 #include "config.h"
 
@@ -179,6 +181,44 @@ test_files(void)
 	free(sub);
 }
 
+static void
+test_escape_one(const char *in, size_t len, enum buf_escape_mode mode,
+    const char *want)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_append(&b, "", 0);
+	buf_escape(&b, in, len, mode);
+	CHECK_MSG(strcmp(b.data, want) == 0, "'%s', want '%s'", b.data, want);
+	if (mode == BUF_ESC_TEXT)	/* the quick test agrees */
+		CHECK(util_has_controls(in, len) == (b.len != len ||
+		    memcmp(b.data, in, len) != 0));
+	buf_fini(&b);
+}
+
+static void
+test_escape(void)
+{
+	static const char osc[] = "a\033]52;c;aGk=\007b";
+	static const char mix[] = "\t\n\r\177\\\"\302\233\302\240\303\251\233!";
+
+	test_escape_one(osc, sizeof osc - 1, BUF_ESC_TEXT,
+	    "a\\x1b]52;c;aGk=\\x07b");
+	/* tab and newline stay; CR, DEL, C1 (U+009B), a lone 0x9b do not;
+	 * U+00A0 and U+00E9 are printable */
+	test_escape_one(mix, sizeof mix - 1, BUF_ESC_TEXT,
+	    "\t\n\\x0d\\x7f\\\"\\u009b\302\240\303\251\\x9b!");
+	test_escape_one(mix, sizeof mix - 1, BUF_ESC_TOKEN,
+	    "\\t\\n\\r\\x7f\\\\\\\"\\u009b\302\240\303\251\\x9b!");
+	test_escape_one("plain text", 10, BUF_ESC_TEXT, "plain text");
+	CHECK(util_has_controls(osc, sizeof osc - 1));
+	CHECK(util_has_controls("\302\233", 2));
+	CHECK(!util_has_controls("caf\303\251\tline\n", 8));
+	/* a truncated character at the end is a byte, not a character */
+	test_escape_one("\303", 1, BUF_ESC_TEXT, "\\xc3");
+}
+
 int
 main(void)
 {
@@ -186,6 +226,7 @@ main(void)
 	test_sizes();
 	test_utf8();
 	test_json();
+	test_escape();
 	test_files();
 	CHECK_RESULT();
 }

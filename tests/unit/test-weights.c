@@ -9,20 +9,30 @@
  * headers, absurd shapes, bad dtypes.  PyTorch .pt checkpoints: raw state
  * dicts, training checkpoints (iteration, optimizer skipped), _orig_mod.,
  * bf16/f16 storages, views with a storage offset, protocol 4, a real file
- * from another PyTorch version, and hostile or broken archives.
+ * from another PyTorch version, and hostile or broken archives, memory
+ * bombs included: a storage entry bigger than the pickle declares, a
+ * storage far bigger than the tensors that view it, a data.pkl
+ * of EMPTY_LIST opcodes, a data.pkl over the unpickler's budget.  A legacy
+ * (non-zip) torch file is named as such; a mapped file truncated while it
+ * is read gives a message naming it, not a bare SIGBUS.
  */
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <zip.h>
+
 #include "check.h"
+#include "pickle.h"
 #include "util.h"
 #include "weights.h"
 
@@ -536,7 +546,8 @@ test_pt_refusals(void)
 		    "is not allowed" },
 		{ "no-pkl.pt", "no data.pkl" },
 		{ "missing-storage.pt", "storage data/0 is missing" },
-		{ "short-storage.pt", "has 76 bytes, the tensor needs 80" },
+		{ "short-storage.pt", "data/0: entry is 76 bytes, the pickle "
+		    "declares 80" },
 		{ "big-endian.pt", "only little-endian" },
 		{ "absurd-shape.pt", "tensor 'w': absurd shape" },
 		{ "bad-offset.pt", "needs 16 at offset 18" },
@@ -549,6 +560,11 @@ test_pt_refusals(void)
 		/* found by make fuzz: an entry claiming 4 GB, not allocated */
 		{ "fuzz-oom-size.pt", "data/12: bad zip entry (size "
 		    "4211015679 from 4294967218 bytes)" },
+		/* memory bombs: 16 MiB for one float, refused uninflated */
+		{ "bomb-storage.pt", "bomb-storage.pt: data/0: entry is "
+		    "16777216 bytes, the pickle declares 4" },
+		{ "bomb-pickle.pt", "data.pkl: over the unpickler's budget" },
+		{ "legacy.pt", "legacy.pt: a legacy PyTorch file (not a zip)" },
 	};
 	struct err err;
 
@@ -606,6 +622,117 @@ test_pt_zip_lies(void)
 	free(d);
 }
 
+/* A data.pkl over the unpickler's budget is refused before it is
+ * inflated; libzip deflates 64 MiB of EMPTY_LIST into about 64 KB. */
+static void
+test_pt_pkl_too_big(void)
+{
+	char *path = xasprintf("%s/big-pkl.pt", tmpdir);
+	size_t len = (size_t)PICKLE_MAX_BYTES + 1;
+	char *pkl = xmalloc(len);
+	int zerr = 0;
+	struct err err;
+
+	memset(pkl, ']', len);
+	zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
+	zip_source_t *src = za ? zip_source_buffer(za, pkl, len, 0) : NULL;
+	CHECK(src != NULL && zip_file_add(za, "archive/data.pkl", src, 0) >= 0);
+	CHECK(za != NULL && zip_close(za) == 0);
+	free(pkl);
+	struct weights *w = weights_open(path, &err);
+	CHECK_MSG(w == NULL && err_says(&err, path, "data.pkl: entry is "
+	    "67108865 bytes (at most 67108864)"), "%s",
+	    w ? "accepted" : err.msg);
+	weights_close(w);
+	unlink(path);
+	free(path);
+}
+
+/* Another process truncates a mapped safetensors file: reading a tensor
+ * then faults; the child must say which file and exit 1. */
+static void
+test_truncated_under_us(void)
+{
+	char *path = xasprintf("%s/bus.safetensors", tmpdir);
+	char *log = xasprintf("%s/bus.log", tmpdir);
+	size_t len;
+	char *d = read_all("f32.safetensors", &len);
+	struct err err;
+	int status;
+
+	CHECK(util_write_file_atomic(path, d, len, &err) == 0);
+	free(d);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(99);
+		struct weights *w = weights_open(path, &err);
+		const struct weights_tensor *t = w ? weights_find(w,
+		    "token_embeddings.weight") : NULL;
+		if (t == NULL || truncate(path, 0) != 0)
+			_exit(98);
+		volatile float f = ((const float *)t->data)[0];
+		(void)f;
+		_exit(0);	/* read the truncated page without a fault? */
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+	    "child: %s %d", WIFEXITED(status) ? "exit" : "signal",
+	    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	d = NULL;
+	if (util_read_file(log, &d, &len, &err) == 0) {
+		char *want = xasprintf("lmsh: %s: the file changed (truncated?) "
+		    "while lmsh had it mapped\n", path);
+		CHECK_MSG(strcmp(d, want) == 0, "'%s'", d);
+		free(want);
+	} else
+		CHECK_MSG(0, "%s", err.msg);
+	free(d);
+	unlink(log);
+	unlink(path);
+	free(log);
+	free(path);
+}
+
+/* A pickle that declares an 80 MiB storage for its one-float tensor, and
+ * the 80 MiB (deflated to 80 KB) to match: refused before inflating. */
+static void
+test_pt_storage_too_big(void)
+{
+	/* {'w': _rebuild_tensor_v2(storage('0', FloatStorage, numel
+	 * 20971520), 0, (1,), (1,), False, OrderedDict())}, protocol 2 */
+	static const char pkl[] =
+	    "\200\002}q\000X\001\000\000\000wq\001ctorch._utils\012_re"
+	    "build_tensor_v2\012q\002((X\007\000\000\000storageq\003ct"
+	    "orch\012FloatStorage\012q\004X\001\000\000\0000q\005X\003"
+	    "\000\000\000cpuq\006J\000\000@\001tq\007QK\000K\001\205q\010"
+	    "K\001\205q\011\211ccollections\012OrderedDict\012q\012)Rq"
+	    "\013tq\014Rq\015s.";
+	char *path = xasprintf("%s/big-storage.pt", tmpdir);
+	size_t len = (size_t)20971520 * 4;
+	char *zeros = xcalloc(len, 1);
+	int zerr = 0;
+	struct err err;
+
+	zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
+	zip_source_t *s1 = za ? zip_source_buffer(za, pkl, sizeof pkl - 1, 0) :
+	    NULL;
+	CHECK(s1 != NULL && zip_file_add(za, "archive/data.pkl", s1, 0) >= 0);
+	zip_source_t *s2 = za ? zip_source_buffer(za, zeros, len, 0) : NULL;
+	CHECK(s2 != NULL && zip_file_add(za, "archive/data/0", s2, 0) >= 0);
+	CHECK(za != NULL && zip_close(za) == 0);
+	free(zeros);
+	struct weights *w = weights_open(path, &err);
+	CHECK_MSG(w == NULL && err_says(&err, path, "data/0: the pickle "
+	    "declares 83886080 bytes, far more than its tensors need (4 "
+	    "bytes in all)"), "%s", w ? "accepted" : err.msg);
+	weights_close(w);
+	unlink(path);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -625,6 +752,9 @@ main(void)
 	test_pt_real();
 	test_pt_refusals();
 	test_pt_zip_lies();
+	test_pt_pkl_too_big();
+	test_pt_storage_too_big();
+	test_truncated_under_us();
 	test_truncated("raw.pt");
 	test_truncated("train.pt");
 	for (int i = 0; i < 3; i++) {
