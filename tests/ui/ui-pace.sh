@@ -50,11 +50,13 @@ screen | tail -n 1 | grep -q '^> *$' || fail "a key reached the input line"
 # Tab on the empty line: the panel, never a list of files
 touch "$T/zz-file-for-tab"
 tm send-keys Tab
-wait_for "top-p"
+wait_for "next token  temp"
 screen | grep -q "zz-file-for-tab\|Makefile" && fail "Tab listed files"
 tm send-keys Tab
+wait_gone "next token  temp"
 # pacing changed nothing: the turn replays
 tm send-keys -l "/replay 1"
+wait_re "^> /replay 1"
 tm send-keys Enter
 wait_for "identical (40 tokens)" 30
 wait_idle
