@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpe.h"
 #include "cmd_int.h"
 #include "commands.h"
+#include "history.h"
 #include "util.h"
 
 #define CMD_PACE_MAX	1e6
@@ -76,4 +78,39 @@ cmd_do_color(struct repl *st, const struct cmd_entry *e, const char *args,
 	    st->view.color ? ": tokens by probability, " CMD_COLOR_LEGEND :
 	    "");
 	return CMD_DONE;
+}
+
+/* A recorded turn's output, token by token with its band (/show-turn under
+ * /color): the same bands as when it was written. */
+int
+cmd_turn_bands(struct repl *st, int64_t id,
+    void (*fn)(void *, const char *, size_t, int), void *arg)
+{
+	struct history_turn	 t;
+	struct bpe_stream	*bs;
+	struct err		 err;
+	const char		*p;
+	size_t			 n;
+	int			 rc = -1;
+
+	if (st->res.hist == NULL || st->res.bpe == NULL ||
+	    history_get_turn(st->res.hist, id, &t, &err) != 0 ||
+	    (bs = bpe_stream_new(st->res.bpe, BPE_UTF8_REPLACE)) == NULL) {
+		if (st->res.hist != NULL && st->res.bpe != NULL)
+			history_turn_fini(&t);
+		return -1;
+	}
+	for (size_t i = 0; i < t.n_output; i++) {
+		if (t.output_ids[i] == t.settings.eos_id ||
+		    bpe_stream_push(bs, t.output_ids[i], &p, &n, &err) != 0)
+			continue;
+		fn(arg, p, n, t.probs != NULL && i < t.n_probs ?
+		    cmd_band(history_prob_unpack(t.probs[i])) : -1);
+	}
+	if (bpe_stream_flush(bs, &p, &n, &err) == 0 && n > 0)
+		fn(arg, p, n, -1);
+	bpe_stream_free(bs);
+	history_turn_fini(&t);
+	rc = 0;
+	return rc;
 }

@@ -47,6 +47,11 @@ extern const struct cmd_key cmd_edit_keys[];	/* ends with a NULL keys */
 	"p>=.5 plain, .2-.5 green, .05-.2 yellow, <.05 red"
 /* The band of a probability: 0 (likely) to 3 (unlikely). */
 int		 cmd_band(double p);
+/* Hand fn the output of turn id token by token, with each token's band
+ * (-1 when it has no recorded probability).  -1 without a tokenizer, a
+ * history or the turn. */
+int		 cmd_turn_bands(struct repl *, int64_t id,
+		    void (*fn)(void *, const char *, size_t, int), void *);
 
 /* Set-up.  cmd_init copies the settings (and stop strings) of opts. */
 void		 cmd_init(struct repl *, const struct lm_options *);

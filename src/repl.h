@@ -85,6 +85,7 @@ struct repl_view {
 						   speed; < 0: the front end's
 						   default */
 	int			 color;		/* colour tokens by probability */
+	int64_t			 shown;		/* turn /show-turn just showed */
 };
 
 /* The token cursor on the last reply (cmd_cursor.c). */

@@ -711,15 +711,38 @@ ui_turn(struct ui *u, const char *prompt)
 	ui_render(u, 0);
 }
 
-/* Command output goes to the transcript on lines of its own. */
+static void
+ui_band_piece(void *arg, const char *s, size_t n, int band)
+{
+	ui_append(arg, s, n, (enum ui_cls)(UI_CLS_OUTPUT | (band + 1) <<
+	    UI_BAND_SHIFT));
+}
+
+/* Command output goes to the transcript on lines of its own.  Under
+ * /color, the output of a /show-turn is drawn token by token in the bands
+ * it was written with. */
 static void
 ui_show_output(struct ui *u, const char *line, const struct buf *out)
 {
+	const char *cut = NULL;
+
 	if (!ui_at_bol(u))
 		ui_newline(u);
 	ui_append_str(u, line, UI_CLS_COMMAND);
 	ui_newline(u);
-	ui_append(u, out->data, out->len, UI_CLS_INFO);
+	if (u->st->view.shown > 0 && u->st->view.color && out->data != NULL)
+		cut = strstr(out->data, "\n--- output\n");
+	if (cut != NULL) {
+		size_t head = (size_t)(cut - out->data) + 12;
+
+		ui_append(u, out->data, head, UI_CLS_INFO);
+		if (cmd_turn_bands(u->st, u->st->view.shown, ui_band_piece,
+		    u) != 0)
+			ui_append(u, out->data + head, out->len - head,
+			    UI_CLS_INFO);
+	} else
+		ui_append(u, out->data, out->len, UI_CLS_INFO);
+	u->st->view.shown = 0;
 	if (!ui_at_bol(u))
 		ui_newline(u);
 	u->scroll = 0;

@@ -7,7 +7,8 @@
 # '.' lets exactly one token through; Tab on an empty line right after the
 # reply opens the panel and lists no files; a paced turn replays
 # identically; /color shows its legend and colours the reply (red, yellow
-# or green SGR), and with NO_COLOR it uses underline or reverse instead.
+# or green SGR), and /show-turn of it the same way; with NO_COLOR it uses
+# underline or reverse instead.
 . "$LMSH_SRCDIR/tests/ui/common.sh"
 
 start -- --seed 3 --max-new-tokens 40 --eos-token-id -1
@@ -65,6 +66,15 @@ tm send-keys -l "/color"
 tm send-keys Enter
 wait_for "p>=.5 .2+ green"
 screen_sgr | grep -q "$(printf '\033')\[3[123]m" || fail "no colour bands"
+# an old turn colours the same in /show-turn
+tm send-keys -l "/clear"
+tm send-keys Enter
+wait_gone "Once upon a time"
+tm send-keys -l "/show-turn 1"
+tm send-keys Enter
+wait_for "--- output"
+screen_sgr | sed -n '/--- output/,$p' | grep -q "$(printf '\033')\[3[123]m" ||
+    fail "/show-turn is not coloured"
 restart
 start NO_COLOR=1 -- --seed 3 --max-new-tokens 40 --eos-token-id -1 --pace 0
 tm send-keys -l "/color on"
