@@ -196,9 +196,10 @@ cmd_do_show_turn(struct repl *st, const struct cmd_entry *e, const char *args,
 	if (cmd_need_history(st, err) != 0 ||
 	    cmd_parse_id("show-turn", args, &id, err) != 0)
 		return CMD_ERROR;
+	if (history_show(st->res.hist, id, out, err) != 0)
+		return CMD_ERROR;
 	st->view.shown = id;	/* /color colours its output on the screen */
-	return history_show(st->res.hist, id, out, err) == 0 ? CMD_DONE :
-	    CMD_ERROR;
+	return CMD_DONE;
 }
 
 /*
