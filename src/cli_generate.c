@@ -51,6 +51,8 @@ struct cg_run {
 	int			 cur;		/* sequence streaming now */
 	int			 started;	/* prefill done: turns to record */
 	int			 io_error;	/* stdout failed */
+	int			 probs;		/* --probs: jsonl carries them */
+	struct gen_pacer	 pacer;		/* --pace */
 	int			 escape;	/* text to a terminal: escaped */
 	size_t			 n_shown;	/* ids of cur printed so far */
 };
@@ -247,6 +249,24 @@ cg_ids_line(struct buf *b, const int32_t *ids, size_t n, const char *sep)
 		buf_printf(b, "%s%d", i ? sep : "", ids[i]);
 }
 
+/* --probs: "probs" and "logprobs" arrays in o, one entry per token (a
+ * probability of 0 has log-probability null). */
+static void
+cg_json_probs(struct cg_run *r, int k, json_t *o)
+{
+	size_t		 n;
+	const float	*p = gen_output_probs(r->g, k, &n);
+	json_t		*pa = json_array(), *la = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(pa, util_json_float(p[i]));
+		json_array_append_new(la, p[i] > 0 ?
+		    util_json_double(log((double)p[i])) : json_null());
+	}
+	json_object_set_new(o, "probs", pa);
+	json_object_set_new(o, "logprobs", la);
+}
+
 /* --output ids: print the ids of sequence k not printed yet, so that a
  * reader sees each as it is sampled (and a kill loses none printed). */
 static void
@@ -297,6 +317,8 @@ cg_json(struct cg_run *r, int k, struct buf *b)
 	    util_json_double(round(gen_prefill_seconds(r->g) * 1e6) / 1e6));
 	json_object_set_new(o, "decode_s",
 	    util_json_double(round(gen_decode_seconds(r->g) * 1e6) / 1e6));
+	if (r->probs)
+		cg_json_probs(r, k, o);
 	buf_json(b, o);
 	buf_puts(b, "\n");
 }
@@ -478,8 +500,18 @@ cg_generate(struct cg_run *r)
 				r->done[k] = 1;
 		cg_begin(r, 0);
 		cg_advance(r);
-		while ((rc = gen_step(r->g, cg_on_token, r, &err)) == 1)
-			;
+		while ((rc = gen_step(r->g, cg_on_token, r, &err)) == 1) {
+			double d;
+
+			gen_pace_shown(&r->pacer);
+			/* SIGINT cuts the sleep short, and the next step
+			 * ends the sequence */
+			if ((d = gen_pace_due(&r->pacer)) > 0) {
+				struct timespec ts = { (time_t)d,
+				    (long)((d - (double)(time_t)d) * 1e9) };
+				nanosleep(&ts, NULL);
+			}
+		}
 	}
 	sigaction(SIGINT, &old, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
@@ -570,6 +602,8 @@ generate_run(int argc, char **argv)
 	r.n_seqs = gen_n_seqs(r.g);
 	r.n_samples = o.num_samples;
 	r.seed = o.gen->seed;
+	r.probs = o.probs;
+	gen_pace_start(&r.pacer, o.pace > 0 ? o.pace : 0);
 	r.done = xcalloc((size_t)r.n_seqs, 1);
 	rc = cg_generate(&r);
 	log_debug("generate: prefill %.3f s, decode %.3f s",
@@ -608,7 +642,8 @@ static const struct options_use generate_opts[] = {
 	{ OPT_MAX_NEW, "most tokens per sample (default 256)" },
 	{ OPT_EOS, NULL }, { OPT_STOP, NULL },
 	{ OPT_GROUP, "Output:" },
-	{ OPT_OUTPUT, NULL }, { OPT_RAW, NULL },
+	{ OPT_OUTPUT, NULL }, { OPT_PROBS, NULL }, { OPT_PACE, NULL },
+	{ OPT_RAW, NULL },
 	{ OPT_HISTORY, "history database to record in" },
 	{ OPT_NO_HISTORY, NULL }, { OPT_LOG, NULL },
 	{ OPT__N, NULL }

@@ -17,6 +17,7 @@
 
 #include "bpe.h"
 #include "cli.h"
+#include "commands.h"
 #include "generate.h"
 #include "history.h"
 #include "model.h"
@@ -146,6 +147,104 @@ cli_history_ids(char **ops, int n, int64_t **ids)
 	return 0;
 }
 
+/* The SGR of a probability band: colours, or with NO_COLOR set the
+ * attributes the curses REPL uses then. */
+static const char *
+cli_history_sgr(int band)
+{
+	static const char *const col[] = { "", "\033[32m", "\033[33m",
+	    "\033[31m" };
+	static const char *const mono[] = { "", "\033[4m", "\033[1;4m",
+	    "\033[7m" };
+	const char *nc = getenv("NO_COLOR");
+
+	return nc != NULL && *nc != '\0' ? mono[band] : col[band];
+}
+
+/* Append the output of t token by token, each in its probability band's
+ * SGR.  -1 when the turn has no probabilities or no tokenizer is found. */
+static int
+cli_history_color_output(const struct lm_options *o,
+    const struct history_turn *t, struct buf *out)
+{
+	struct lm_options	 mo = *o;
+	struct bpe		*bpe;
+	struct bpe_stream	*bs;
+	struct err		 err;
+	const char		*p;
+	size_t			 n;
+
+	if (t->probs == NULL || t->n_probs != t->n_output) {
+		cli_warn("turn %lld has no token probabilities (recorded "
+		    "before schema version 4): shown without colour",
+		    (long long)t->id);
+		return -1;
+	}
+	if (mo.model == NULL)
+		mo.model = t->model_path;
+	if ((bpe = cli_load_bpe(&mo, 0)) == NULL ||
+	    (bs = bpe_stream_new(bpe, BPE_UTF8_REPLACE)) == NULL) {
+		bpe_free(bpe);
+		cli_warn("turn %lld: no tokenizer: shown without colour",
+		    (long long)t->id);
+		return -1;
+	}
+	for (size_t i = 0; i < t->n_output; i++) {
+		int band = cmd_band(history_prob_unpack(t->probs[i]));
+
+		if (t->output_ids[i] == t->settings.eos_id ||
+		    bpe_stream_push(bs, t->output_ids[i], &p, &n, &err) != 0)
+			continue;
+		buf_puts(out, cli_history_sgr(band));
+		buf_escape(out, p, n, BUF_ESC_TEXT);
+		buf_puts(out, band > 0 ? "\033[0m" : "");
+	}
+	if (bpe_stream_flush(bs, &p, &n, &err) == 0)
+		buf_escape(out, p, n, BUF_ESC_TEXT);
+	bpe_stream_free(bs);
+	bpe_free(bpe);
+	return 0;
+}
+
+/*
+ * history show --color: the turn as history show prints it, with the
+ * output coloured by probability band and a legend line above it.
+ */
+static int
+cli_history_show_color(struct history *h, const struct lm_options *o,
+    int64_t id, struct buf *out, struct err *err)
+{
+	struct history_turn	 t;
+	struct buf		 plain;
+	const char		*cut;
+	int			 rc = -1;
+
+	memset(&t, 0, sizeof t);
+	buf_init(&plain);
+	if (history_show(h, id, &plain, err) != 0 ||
+	    history_get_turn(h, id, &t, err) != 0)
+		goto out;
+	cut = plain.data != NULL ? strstr(plain.data, "\n--- output\n") : NULL;
+	if (cut == NULL) {
+		buf_append(out, plain.data, plain.len);
+		rc = 0;
+		goto out;
+	}
+	buf_append(out, plain.data, (size_t)(cut - plain.data) + 1);
+	buf_printf(out, "--- output (p>=.5 plain, %s.2-.5\033[0m, "
+	    "%s.05-.2\033[0m, %s<.05\033[0m)\n", cli_history_sgr(1),
+	    cli_history_sgr(2), cli_history_sgr(3));
+	if (cli_history_color_output(o, &t, out) != 0)
+		buf_escape(out, t.output, t.output_len > 0 ? t.output_len :
+		    strlen(t.output), BUF_ESC_TEXT);
+	buf_puts(out, "\n");
+	rc = 0;
+out:
+	history_turn_fini(&t);
+	buf_fini(&plain);
+	return rc;
+}
+
 /* Run one history action on an open file. */
 static int
 cli_history_do(struct history *h, const struct lm_options *o,
@@ -178,7 +277,9 @@ cli_history_do(struct history *h, const struct lm_options *o,
 		free(ids);
 		return CLI_EXIT_USAGE;
 	} else if (strcmp(verb, "show") == 0)
-		rc = history_show(h, ids[0], out, &err);
+		rc = o->json ? history_show_json(h, ids[0], out, &err) :
+		    o->color ? cli_history_show_color(h, o, ids[0], out, &err) :
+		    history_show(h, ids[0], out, &err);
 	else if (strcmp(verb, "export") == 0)
 		rc = history_export(h, ids, (size_t)n_ops, o->format != NULL &&
 		    strcmp(o->format, "markdown") == 0, out, &err);
@@ -278,7 +379,8 @@ out:
 static const struct options_use history_opts[] = {
 	{ OPT_COUNT, "at most N turns (default 20; 0 = all)" },
 	{ OPT_SESSION, "only turns of session ID; with export, the session" },
-	{ OPT_JSON, "one JSON array instead of text" },
+	{ OPT_JSON, "one JSON array instead of text (show: one object)" },
+	{ OPT_COLOR, "show: the output coloured by token probability" },
 	{ OPT_ALL, "export every turn" },
 	{ OPT_FORMAT, "export as json (default) or markdown" },
 	{ OPT_HISTORY, "the history file (default $LMSH_HISTORY, else "
@@ -292,7 +394,7 @@ const struct cli_command cli_cmd_history = {
 	"list, show, search, export and delete recorded turns",
 	"usage: lmsh history [list] [-n N] [--session ID] [--json]\n"
 	"       lmsh history sessions\n"
-	"       lmsh history show ID\n"
+	"       lmsh history show [--json | --color] ID\n"
 	"       lmsh history search [-n N] [--json] WORD...\n"
 	"       lmsh history export ID... | --session ID | --all\n"
 	"                                 [--format json|markdown]\n"

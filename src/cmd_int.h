@@ -56,4 +56,7 @@ void	cmd_story_abort(struct repl *);
 void	cmd_story_replayed(struct repl *, int64_t hist_id);
 size_t	cmd_story_bytes(const struct repl *, const int32_t *ids, size_t n);
 
+/* cmd_branch.c, cmd_view.c */
+cmd_fn	cmd_do_branch, cmd_do_branches, cmd_do_pace, cmd_do_color;
+
 #endif

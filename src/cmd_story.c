@@ -252,6 +252,9 @@ cmd_story_replayed(struct repl *st, int64_t id)
 	cmd_story_end(st, text, gen_output_text(st->turn.sess, 0, &n_o),
 	    st->turn.seed, id, why == GEN_STOP_EOS || why == GEN_STOP_STRING);
 	free(text);
+	/* the screen shows the replay as it streamed (with its colours):
+	 * nothing to redraw */
+	st->story.changed = 0;
 }
 
 /* A turn that began was dropped unrecorded (an error, the end): forget

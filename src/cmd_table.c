@@ -20,6 +20,8 @@ const struct cmd_key cmd_live_keys[] = {
 	{ "+  -", "temperature up / down by 0.1 (also F6 / F5)" },
 	{ "]  [", "top-p up / down by 0.05 (also F8 / F7)" },
 	{ "Space", "pause / resume the reply" },
+	{ ".", "while paused: one more token (step mode)" },
+	{ "F3", "colour tokens by probability on / off (/color)" },
 	{ "Tab", "candidate panel on / off (also F2)" },
 	{ "Ctrl-C", "stop the reply and keep it (recorded as interrupted)" },
 	{ NULL, NULL }
@@ -31,9 +33,13 @@ const struct cmd_key cmd_edit_keys[] = {
 	{ "Alt-Enter", "insert a newline (or start a block with \"\"\")" },
 	{ "Up  Down", "earlier prompts, from the history database" },
 	{ "Ctrl-R", "search earlier prompts" },
-	{ "Tab", "complete a /command or a file name" },
+	{ "Tab", "complete a /command or a file name; on an empty line, "
+	    "the candidate panel" },
 	{ "PgUp  PgDn", "scroll the transcript (also the mouse wheel)" },
 	{ "F2", "candidate panel on / off" },
+	{ "F4", "token cursor on the last reply: Left / Right move, Up / "
+	    "Down pick a candidate, Enter takes it, r samples afresh, Esc "
+	    "leaves" },
 	{ "F5  F6", "temperature down / up" },
 	{ "F7  F8", "top-p down / up" },
 	{ "Ctrl-L", "redraw the screen" },
@@ -81,6 +87,14 @@ static const struct cmd_entry cmd_table[] = {
 	    "last)", cmd_do_resume },
 	{ "name", NULL, "TEXT", "name this session (lmsh --resume TEXT)",
 	    cmd_do_name },
+	{ "branch", NULL, "TURN STEP [TOKEN_ID]", "go on from token STEP of "
+	    "turn TURN", cmd_do_branch },
+	{ "branches", NULL, "[ID]", "the story's tree; with ID, go on from "
+	    "turn ID", cmd_do_branches },
+	{ "pace", NULL, "[N]", "show at most N tokens a second; 0 = full "
+	    "speed", cmd_do_pace },
+	{ "color", NULL, "[on|off]", "colour tokens by probability (also F3)",
+	    cmd_do_color },
 	{ "tokens", NULL, "TEXT", "how TEXT tokenizes: ids and pieces",
 	    cmd_do_tokens },
 	{ "model", NULL, "[NAME|DIR]", "the model and the models there are; "
@@ -121,6 +135,28 @@ cmd_help_keys(struct buf *out, const char *title, const struct cmd_key *k)
 		buf_printf(out, "  %-12s %s\n", k[i].keys, k[i].what);
 }
 
+/* The settings' short commands, on as few lines as fit. */
+static void
+cmd_help_shorts(struct buf *out)
+{
+	size_t col = 0;
+
+	for (size_t i = 0; i < CMD_N_TABLE; i++) {
+		const struct cmd_entry *e = &cmd_table[i];
+
+		if (e->setting == NULL)
+			continue;
+		if (col > 0 && col + strlen(e->name) + strlen(e->args) + 3 > 76) {
+			buf_puts(out, "\n");
+			col = 0;
+		}
+		buf_printf(out, "  /%s %s", e->name, e->args);
+		col += strlen(e->name) + strlen(e->args) + 4;
+	}
+	buf_puts(out, "\n  (each alone shows the setting; with a value, sets "
+	    "it as /set does)\n");
+}
+
 /*
  * The /help text: one line per command (a 24-row screen holds it), or
  * with what "keys", the key bindings.  The man page lists the same.
@@ -135,10 +171,18 @@ cmd_help(const char *what, struct buf *out)
 		return;
 	}
 	buf_puts(out, "Commands (a unique prefix is enough):\n");
-	for (size_t i = 0; i < CMD_N_TABLE; i++) {
+	for (size_t i = 0, shorts = 0; i < CMD_N_TABLE; i++) {
 		const struct cmd_entry	*e = &cmd_table[i];
 		char			 syn[40], help[160];
 
+		/* the settings' short commands share lines, so that the list
+		 * fits a 30-row screen; /show and /set say what each is */
+		if (e->setting != NULL) {
+			if (shorts++ > 0)
+				continue;
+			cmd_help_shorts(out);
+			continue;
+		}
 		snprintf(syn, sizeof syn, "/%s %s", e->name, e->args);
 		if (e->help != NULL)
 			snprintf(help, sizeof help, "%s", e->help);

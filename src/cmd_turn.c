@@ -68,6 +68,7 @@ cmd_cache_logits(struct repl *st)
 		st->panel.logits = xcalloc((size_t)st->res.n_vocab, sizeof *st->panel.logits);
 	memcpy(st->panel.logits, l, (size_t)st->res.n_vocab * sizeof *l);
 	st->panel.have_logits = 1;
+	cmd_cursor_keep(st, l);
 	p = gen_prompt_ids(st->turn.sess, 0, &n_p);
 	o = gen_output_ids(st->turn.sess, 0, &n_o);
 	w = (size_t)(st->next.gen.sp.repeat_window > 0 ?
@@ -180,6 +181,38 @@ cmd_turn_reset(struct repl *st)
 	st->turn.n_new = 0;
 	cmd_replay_free(st);
 	cmd_story_abort(st);
+	cmd_branch_free(st);
+}
+
+/* Start the branch /branch loaded: its context (in the cache up to the
+ * branch point when it is a recent reply), a new seed unless the seed is
+ * fixed, and the forced token. */
+static int
+cmd_branch_start(struct repl *st, struct gen_settings *gs, struct err *err)
+{
+	int32_t	*ids = NULL;
+	size_t	 n = 0;
+	int	 rc = -1;
+
+	if (cmd_branch_setup(st, gs, &ids, &n, err) != 0)
+		goto out;
+	gs->seed = st->next.seed_fixed ? st->next.gen.seed : cmd_random_seed();
+	st->turn.prompt = xstrdup("");
+	st->turn.new_ids = ids;
+	st->turn.n_new = n;
+	ids = NULL;
+	st->turn.parent = st->branch.from->id;
+	st->branch.running = 1;
+	if ((st->turn.sess = gen_new(st->res.engine, gs, err)) == NULL ||
+	    gen_add_prompt(st->turn.sess, st->turn.new_ids, n, 1, err) != 0 ||
+	    gen_start(st->turn.sess, err) != 0 ||
+	    (st->branch.forced && gen_force(st->turn.sess, st->branch.token,
+	    err) != 0))
+		goto out;
+	rc = 0;
+out:
+	free(ids);
+	return rc;
 }
 
 /* The status line's figures at the start of a turn. */
@@ -193,8 +226,13 @@ cmd_turn_started(struct repl *st, uint64_t seed)
 	st->fig.n_generated = 0;
 	st->fig.decode_tps = 0;
 	st->fig.prefill_tps = s > 0 ? st->turn.n_new / s : 0;
+	/* what a branch costs: the tokens run again, the rest was cached */
+	log_debug("prefill: %zu of %zu context tokens run, %.3f ms",
+	    gen_prefilled_tokens(st->turn.sess), (size_t)gen_context_used(
+	    st->turn.sess, 0), s * 1e3);
 	st->fig.ctx_used = gen_context_used(st->turn.sess, 0);
 	st->fig.t0 = util_now();
+	cmd_cursor_reset(st);
 	cmd_cache_logits(st);
 }
 
@@ -224,7 +262,11 @@ cmd_turn_begin(struct repl *st, const char *prompt, struct buf *note,
 		err_set(err, "no model loaded");
 		goto out;
 	}
-	if (prompt == NULL) {
+	st->turn.parent = 0;
+	if (prompt == NULL && st->branch.from != NULL) {
+		if (cmd_branch_start(st, &gs, err) != 0)
+			goto out;
+	} else if (prompt == NULL) {
 		if (st->turn.replay == NULL) {
 			err_set(err, "no turn to replay");
 			goto out;
@@ -235,6 +277,9 @@ cmd_turn_begin(struct repl *st, const char *prompt, struct buf *note,
 	} else {
 		if (cmd_prompt_ids(st, prompt, &gs, note, err) != 0)
 			goto out;
+		/* a prompt after the transcript continues the story */
+		if (st->ctx.n_ids > 0)
+			st->turn.parent = st->turn.last_id;
 		n = st->ctx.n_ids + st->turn.n_new;
 		ids = xreallocarray(NULL, n ? n : 1, sizeof *ids);
 		if (st->ctx.n_ids > 0)
@@ -309,12 +354,22 @@ cmd_record(struct repl *st, struct buf *note)
 	record_turn(&t, st->turn.sess, 0, st->turn.prompt);
 	t.session_id = st->res.session_id;
 	t.replay_of = st->turn.replay != NULL ? st->turn.replay->id : 0;
-	/* the story's chain, which --resume follows back */
+	t.parent = st->turn.parent;
+	/* a prompt continues the story's last turn, which --resume follows
+	 * back (after an /undo, the turn before the undone one) */
 	if (st->story.open && st->story.n > 0 &&
 	    st->story.turns[st->story.n].n_ctx_before > 0)
 		t.parent = st->story.turns[st->story.n - 1].hist_id;
+	if (st->branch.running) {
+		t.branch = 1;
+		t.branch_step = st->branch.step;
+		t.forced = st->branch.forced;
+		t.forced_token = st->branch.token;
+	}
 	if (history_record_turn(st->res.hist, &t, &err) != 0)
 		buf_printf(note, "history: %s\n", err.msg);
+	else
+		st->turn.last_id = t.id;
 	id = t.id;
 	history_turn_fini(&t);
 	return id;
@@ -395,27 +450,54 @@ cmd_sink_notes(const struct cmd_sink *k, struct buf *note)
 }
 
 /*
+ * Between steps: the sink's poll, then, while the pace holds the next
+ * token back, poll again every few milliseconds so keys stay live.
+ * Returns 1 when the sink asks to stop.
+ */
+static int
+cmd_turn_wait(const struct cmd_sink *k, const struct gen_pacer *pacer)
+{
+	double d;
+
+	for (;;) {
+		if (k->poll(k->arg))
+			return 1;
+		if ((d = gen_pace_due(pacer)) <= 0)
+			return 0;
+		if (d > 0.01)
+			d = 0.01;
+		struct timespec ts = { 0, (long)(d * 1e9) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/*
  * The one turn driver; see commands.h.  Between steps the sink's poll
  * may take keys (which may change the settings, logged by the engine at
- * the step they take effect) and asks to stop.
+ * the step they take effect) and asks to stop.  The pace (/pace) only
+ * delays the next step, so it never changes a token.
  */
 int
 cmd_turn_run(struct repl *st, const char *prompt, const struct cmd_sink *k)
 {
 	struct buf	 note;
 	struct err	 err;
+	struct gen_pacer pacer;
 	int		 rc = -1, step = 1;
 
 	buf_init(&note);
+	gen_pace_start(&pacer, st->view.pace);
 	if (cmd_turn_begin(st, prompt, &note, &err) != 0) {
 		cmd_sink_notes(k, &note);
 		k->on_note(k->arg, err.msg, 1);
 		goto out;
 	}
 	cmd_sink_notes(k, &note);
-	while ((step = cmd_turn_step(st, k->on_token, k->arg, &err)) == 1)
-		if (k->poll(k->arg))
+	while ((step = cmd_turn_step(st, k->on_token, k->arg, &err)) == 1) {
+		gen_pace_shown(&pacer);
+		if (cmd_turn_wait(k, &pacer))
 			cmd_turn_interrupt(st);
+	}
 	log_debug("turn: %d tokens, %.3f s wall from the first step, "
 	    "%.3f s in decode", st->fig.n_generated, util_now() - st->fig.t0,
 	    gen_decode_seconds(st->turn.sess));
@@ -440,23 +522,6 @@ cmd_turn_run(struct repl *st, const char *prompt, const struct cmd_sink *k)
 out:
 	buf_fini(&note);
 	return rc;
-}
-
-/*
- * The candidate panel's rows: the top n candidates of the cached logits
- * under the settings in effect now, so a change of temperature or top-p
- * shows without a forward pass.  Returns how many rows were filled.
- */
-size_t
-cmd_candidates(struct repl *st, struct sampler_cand *out, size_t n)
-{
-	if (!st->panel.have_logits || st->panel.logits == NULL)
-		return 0;
-	if (st->panel.sampler == NULL && (st->panel.sampler = sampler_new(st->res.n_vocab)) ==
-	    NULL)
-		return 0;
-	return sampler_candidates(st->panel.sampler, &st->next.gen.sp, st->panel.logits,
-	    st->panel.recent, st->panel.n_recent, out, n);
 }
 
 /*

@@ -41,6 +41,8 @@ void
 cmd_clear(struct repl *st)
 {
 	st->ctx.n_ids = 0;
+	st->turn.last_id = 0;
+	cmd_cursor_reset(st);
 	st->fig.ctx_used = 0;
 	st->panel.have_logits = 0;
 	if (st->res.engine != NULL && st->turn.sess == NULL)
@@ -192,8 +194,10 @@ cmd_do_show_turn(struct repl *st, const struct cmd_entry *e, const char *args,
 	if (cmd_need_history(st, err) != 0 ||
 	    cmd_parse_id("show-turn", args, &id, err) != 0)
 		return CMD_ERROR;
-	return history_show(st->res.hist, id, out, err) == 0 ? CMD_DONE :
-	    CMD_ERROR;
+	if (history_show(st->res.hist, id, out, err) != 0)
+		return CMD_ERROR;
+	st->view.shown = id;	/* /color colours its output on the screen */
+	return CMD_DONE;
 }
 
 /*
@@ -236,6 +240,7 @@ cmd_do_replay(struct repl *st, const struct cmd_entry *e, const char *args,
 		return CMD_ERROR;
 	}
 	cmd_replay_free(st);
+	cmd_branch_free(st);
 	st->turn.replay_over = st->next.gen;
 	st->turn.replay_mask = 0;
 	if (replay_parse_overrides(args + n, &st->turn.replay_over,
@@ -346,6 +351,7 @@ cmd_init(struct repl *st, const struct lm_options *o)
 	st->next.replace_invalid = o->replace_invalid;
 	st->next.no_scrollback = o->no_scrollback;
 	st->next.eos_fixed = options_given(o, OPT_EOS);
+	st->view.pace = o->pace;
 	st->next.raw = o->raw;
 	st->turn.seed = o->gen->seed;
 	st->next.mode = o->mode != NULL && strcmp(o->mode, "fresh") == 0 ?
@@ -370,6 +376,8 @@ cmd_fini(struct repl *st)
 		free(st->next.stop_own[i]);
 	free(st->ctx.ids);
 	free(st->panel.logits);
+	cmd_cursor_leave(st);
+	free(st->cursor.logits);
 	free(st->panel.recent_own);
 	sampler_free(st->panel.sampler);
 	free(st->res.model_name);

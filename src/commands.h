@@ -22,10 +22,14 @@ enum cmd_action {
 	CMD_ERROR,		/* failed; err holds one line */
 	CMD_QUIT,		/* /quit */
 	CMD_CLEAR,		/* /clear: forget the transcript, redraw */
-	CMD_RUN,		/* /replay: run the loaded turn (cmd_turn_begin) */
+	CMD_RUN,		/* /replay, /branch, /retry, /edit TEXT: run
+				   the loaded turn (cmd_turn_begin with no
+				   prompt) */
 	CMD_PROMPT,		/* not a command: the line is prompt text */
-	CMD_EDIT		/* /edit: out holds the last prompt for the
+	CMD_EDIT,		/* /edit: out holds the last prompt for the
 				   input line; the next prompt replaces it */
+	CMD_REDRAW		/* the story changed: the transcript is now
+				   the buffer's text */
 };
 
 /* A key binding, for /help, the man page and the hint line. */
@@ -35,6 +39,22 @@ struct cmd_key {
 };
 extern const struct cmd_key cmd_live_keys[];	/* ends with a NULL keys */
 extern const struct cmd_key cmd_edit_keys[];	/* ends with a NULL keys */
+
+/* The probability bands /color and history show --color use, highest
+ * first: a token at or above CMD_BAND_HI is likely, below CMD_BAND_LO
+ * unlikely. */
+#define CMD_BAND_HI	0.5
+#define CMD_BAND_MID	0.2
+#define CMD_BAND_LO	0.05
+#define CMD_COLOR_LEGEND \
+	"p>=.5 plain, .2-.5 green, .05-.2 yellow, <.05 red"
+/* The band of a probability: 0 (likely) to 3 (unlikely). */
+int		 cmd_band(double p);
+/* Hand fn the output of turn id token by token, with each token's band
+ * (-1 when it has no recorded probability).  -1 without a tokenizer, a
+ * history or the turn. */
+int		 cmd_turn_bands(struct repl *, int64_t id,
+		    void (*fn)(void *, const char *, size_t, int), void *);
 
 /* Set-up.  cmd_init copies the settings (and stop strings) of opts. */
 void		 cmd_init(struct repl *, const struct lm_options *);
@@ -114,8 +134,21 @@ void		 cmd_turn_interrupt(struct repl *);
 int		 cmd_turn_end(struct repl *, struct buf *note, struct err *);
 
 /* The candidate panel: the top n candidates of the cached logits under the
- * current settings; returns how many (0 when none are cached). */
+ * current settings, or at the token cursor under the settings in effect
+ * there; returns how many (0 when none are cached). */
 size_t		 cmd_candidates(struct repl *, struct sampler_cand *, size_t n);
+const struct sampler_params *cmd_panel_params(const struct repl *);
+
+/* The token cursor on the last reply (cmd_cursor.c): enter it on the last
+ * token, move it, leave it, or branch there (take 1: the picked
+ * candidate; 0: sample afresh), which loads a /branch to run. */
+int		 cmd_cursor_enter(struct repl *, struct err *);
+void		 cmd_cursor_move(struct repl *, int delta);
+void		 cmd_cursor_leave(struct repl *);
+int		 cmd_cursor_branch(struct repl *, int take, struct err *);
+/* Between cmd_turn.c and cmd_cursor.c. */
+void		 cmd_cursor_reset(struct repl *);
+void		 cmd_cursor_keep(struct repl *, const float *logits);
 /* Printable form of a token's bytes for the panel and /tokens: control
  * characters and invalid UTF-8 escaped.  Returns out. */
 char		*cmd_token_text(const struct repl *, int32_t id, char *out,
@@ -149,6 +182,14 @@ void		 cmd_story_fini(struct repl *);
 /* Between commands.c and cmd_turn.c. */
 void		 cmd_turn_reset(struct repl *);
 void		 cmd_replay_free(struct repl *);
+/* Between cmd_branch.c and cmd_turn.c: the pending branch's settings
+ * (seed left to the caller) and context ids (caller frees); forgetting
+ * it. */
+int		 cmd_branch_setup(struct repl *, struct gen_settings *,
+		    int32_t **ids, size_t *n, struct err *);
+void		 cmd_branch_free(struct repl *);
+/* The pending branch's context as text (caller frees), or NULL. */
+char		*cmd_branch_text(struct repl *, size_t *len);
 
 /* The line-mode front end (repl_line.c); returns an exit status. */
 int		 repl_line_run(struct repl *);

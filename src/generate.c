@@ -65,6 +65,8 @@ struct gen_prompt {
 
 struct gen_seq {
 	int32_t			*ctx;		/* prompt then output ids */
+	float			*probs;		/* per output id: its final
+						   sampling probability */
 	size_t			 n_tok;		/* tokens in ctx */
 	size_t			 n_prompt;	/* prompt part of ctx */
 	struct buf		 text;		/* emitted text */
@@ -99,6 +101,8 @@ struct gen_session {
 	int			*b_seq;		/* [n_seqs] batch: sequences */
 	struct buf		 piece;		/* text of the current event */
 	int			 step;		/* index of the next token */
+	int32_t			 forced;	/* next token of every running
+						   sequence, or -1: sample */
 	int			 started;	/* gen_start() done */
 	volatile sig_atomic_t	 interrupted;	/* set by gen_interrupt() */
 	size_t			 n_prefilled;	/* prompt tokens actually run */
@@ -297,6 +301,7 @@ gen_new(struct gen_engine *e, const struct gen_settings *gs, struct err *err)
 	}
 	s = xcalloc(1, sizeof *s);
 	s->eng = e;
+	s->forced = -1;
 	s->set = *gs;
 	for (int i = 0; i < gs->n_stop; i++) {
 		if (gs->stop[i] == NULL || gs->stop[i][0] == '\0') {
@@ -384,6 +389,7 @@ gen_make_seqs(struct gen_session *s, struct err *err)
 			size_t cap = pr->n + (size_t)s->set.max_new_tokens;
 
 			q->ctx = xcalloc(cap, sizeof *q->ctx);
+			q->probs = xcalloc(cap + 1, sizeof *q->probs);
 			memcpy(q->ctx, pr->ids, pr->n * sizeof *pr->ids);
 			q->n_tok = q->n_prompt = pr->n;
 			buf_init(&q->text);
@@ -626,6 +632,7 @@ gen_take(struct gen_session *s, struct gen_seq *q, int32_t id)
 	size_t		 n = 0;
 	struct err	 err;
 
+	q->probs[q->n_tok - q->n_prompt] = s->pick_p[q - s->seqs];
 	q->ctx[q->n_tok++] = id;
 	if (id == s->set.eos_id) {
 		q->stop = GEN_STOP_EOS;
@@ -684,6 +691,46 @@ gen_stop_all(struct gen_session *s, enum gen_stop why, gen_token_fn *fn,
 	}
 }
 
+/* The probability the settings in force give the forced token: what
+ * sampler_pick would have reported had it drawn it (0 when a filter cuts
+ * it).  It draws nothing from the sequence's RNG. */
+static float
+gen_forced_prob(struct gen_session *s, struct sampler *sm, struct gen_seq *q)
+{
+	size_t			 nv = (size_t)s->eng->n_vocab;
+	struct sampler_cand	*c = xcalloc(nv, sizeof *c);
+	size_t			 n;
+	float			 p = 0;
+
+	s->pick[q - s->seqs] = s->forced;
+	n = sampler_candidates(sm, &s->sp, s->logits + (size_t)q->row * nv,
+	    q->ctx, q->n_tok, c, nv);
+	for (size_t i = 0; i < n; i++)
+		if (c[i].id == s->forced)
+			p = c[i].p_final;
+	free(c);
+	return p;
+}
+
+/*
+ * Force the next token of every running sequence to id instead of
+ * sampling it (a branch that picks another candidate).  It draws nothing
+ * from the RNG, so the tokens after it are sampled as after any other
+ * token; its recorded probability is the one the settings in force give
+ * it.  -1 for an id outside the vocabulary.
+ */
+int
+gen_force(struct gen_session *s, int32_t id, struct err *err)
+{
+	if (id < 0 || id >= s->eng->n_vocab) {
+		err_set(err, "token %ld: not in the vocabulary (0 to %d)",
+		    (long)id, s->eng->n_vocab - 1);
+		return -1;
+	}
+	s->forced = id;
+	return 0;
+}
+
 /* Sample the next token of every running sequence, threads sharing them. */
 static void
 gen_sample(struct gen_session *s)
@@ -705,10 +752,15 @@ gen_sample(struct gen_session *s)
 #ifdef _OPENMP
 		t = omp_get_thread_num();
 #endif
-		s->pick[s->run[j]] = sampler_pick(s->samplers[t], &s->sp,
-		    s->logits + (size_t)q->row * nv, q->ctx, q->n_tok, &q->rng,
-		    &s->pick_p[s->run[j]]);
+		if (s->forced >= 0)
+			s->pick_p[s->run[j]] = gen_forced_prob(s,
+			    s->samplers[t], q);
+		else
+			s->pick[s->run[j]] = sampler_pick(s->samplers[t],
+			    &s->sp, s->logits + (size_t)q->row * nv, q->ctx,
+			    q->n_tok, &q->rng, &s->pick_p[s->run[j]]);
 	}
+	s->forced = -1;
 }
 
 /*
@@ -792,6 +844,7 @@ gen_free(struct gen_session *s)
 		return;
 	for (int i = 0; s->seqs != NULL && i < s->n_seqs; i++) {
 		free(s->seqs[i].ctx);
+		free(s->seqs[i].probs);
 		buf_fini(&s->seqs[i].text);
 		buf_fini(&s->seqs[i].hold);
 		bpe_stream_free(s->seqs[i].stream);
@@ -815,6 +868,41 @@ gen_free(struct gen_session *s)
 	free(s->b_seq);
 	buf_fini(&s->piece);
 	free(s);
+}
+
+/* ---- pacing ---------------------------------------------------------------- */
+
+void
+gen_pace_start(struct gen_pacer *p, double pace)
+{
+	p->pace = pace > 0 ? pace : 0;
+	p->next = 0;
+}
+
+/* Seconds until the next step may run; 0 when it may now. */
+double
+gen_pace_due(const struct gen_pacer *p)
+{
+	double d;
+
+	if (p->pace <= 0)
+		return 0;
+	d = p->next - util_now();
+	return d > 0 ? d : 0;
+}
+
+/* A step was shown: the next one is due 1/pace later, counted from now
+ * when the last was late (a pause, a slow step) so that nothing bursts. */
+void
+gen_pace_shown(struct gen_pacer *p)
+{
+	double now = util_now();
+
+	if (p->pace <= 0)
+		return;
+	if (p->next < now)
+		p->next = now;
+	p->next += 1.0 / p->pace;
 }
 
 /* ---- results ---------------------------------------------------------------- */
@@ -865,6 +953,16 @@ gen_output_ids(const struct gen_session *s, int seq, size_t *n)
 
 	*n = q != NULL ? q->n_tok - q->n_prompt : 0;
 	return q != NULL ? q->ctx + q->n_prompt : NULL;
+}
+
+/* The final sampling probability of each generated id of seq; borrowed. */
+const float *
+gen_output_probs(const struct gen_session *s, int seq, size_t *n)
+{
+	const struct gen_seq *q = gen_seq_at(s, seq);
+
+	*n = q != NULL ? q->n_tok - q->n_prompt : 0;
+	return q != NULL ? q->probs : NULL;
 }
 
 /* Text emitted for seq so far, NUL-terminated; borrowed until gen_free(). */

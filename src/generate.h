@@ -53,8 +53,23 @@ int		 gen_step(struct gen_session *, gen_token_fn *, void *,
  * as gen_change entries.  Invalid values are refused. */
 int		 gen_set_params(struct gen_session *,
 		    const struct sampler_params *, struct err *);
+/* Take id as the next token of every running sequence instead of sampling
+ * it (a branch's forced token); no RNG draw.  -1 if id is not a token. */
+int		 gen_force(struct gen_session *, int32_t id, struct err *);
 void		 gen_interrupt(struct gen_session *);
 void		 gen_free(struct gen_session *);
+
+/* Pacing: at most pace tokens a second are shown (0: full speed).  The
+ * front ends wait gen_pace_due() seconds before each step and call
+ * gen_pace_shown() after it; a pause simply makes the next step due at
+ * once.  It never touches a session, so it cannot change a token. */
+struct gen_pacer {
+	double		 pace;		/* tokens per second, 0: no limit */
+	double		 next;		/* util_now() when the next is due */
+};
+void		 gen_pace_start(struct gen_pacer *, double pace);
+double		 gen_pace_due(const struct gen_pacer *);
+void		 gen_pace_shown(struct gen_pacer *);
 
 /* Results. */
 int		 gen_n_seqs(const struct gen_session *);
@@ -62,6 +77,8 @@ const struct gen_settings *gen_settings(const struct gen_session *);
 const struct sampler_params *gen_params(const struct gen_session *);
 const int32_t	*gen_prompt_ids(const struct gen_session *, int seq, size_t *);
 const int32_t	*gen_output_ids(const struct gen_session *, int seq, size_t *);
+/* Final sampling probability of each generated id; borrowed. */
+const float	*gen_output_probs(const struct gen_session *, int seq, size_t *);
 /* Output text so far (NUL-terminated, flushed at the end); borrowed. */
 const char	*gen_output_text(const struct gen_session *, int seq, size_t *);
 enum gen_stop	 gen_stop_reason(const struct gen_session *, int seq);

@@ -123,6 +123,12 @@ int		 history_search_turns(struct history *, const char *query, int n,
 		    int json, size_t width, struct buf *out, struct err *);
 int		 history_show(struct history *, int64_t id, struct buf *out,
 		    struct err *);
+/* Turn id as one JSON object, as history_export() writes each. */
+int		 history_show_json(struct history *, int64_t id,
+		    struct buf *out, struct err *);
+/* The story tree turn id belongs to, one line per turn (history show). */
+int		 history_show_tree(struct history *, int64_t id, struct buf *out,
+		    struct err *);
 int		 history_export(struct history *, const int64_t *ids, size_t n,
 		    int markdown, struct buf *out, struct err *);
 /* A whole session: JSON as history_export(), Markdown as one story. */

@@ -175,6 +175,20 @@ history_json_changes(const struct history_turn *t)
 	return a;
 }
 
+/* A turn's place in its story tree as members of o: "parent",
+ * "branch_step" and "forced_token", null for what it lacks. */
+static void
+history_json_tree(json_t *o, int64_t parent, int branch, int step,
+    int forced, int32_t token)
+{
+	json_object_set_new(o, "parent", parent > 0 ? json_integer(parent) :
+	    json_null());
+	json_object_set_new(o, "branch_step", branch ? json_integer(step) :
+	    json_null());
+	json_object_set_new(o, "forced_token", forced ? json_integer(token) :
+	    json_null());
+}
+
 /* One turn as a JSON object (export). */
 static json_t *
 history_json_turn(const struct history_turn *t)
@@ -212,6 +226,18 @@ history_json_turn(const struct history_turn *t)
 	    1e3) : json_null());
 	json_object_set_new(o, "replay_of", t->replay_of > 0 ?
 	    json_integer(t->replay_of) : json_null());
+	history_json_tree(o, t->parent, t->branch, t->branch_step, t->forced,
+	    t->forced_token);
+	json_object_set_new(o, "undone", json_boolean(t->undone));
+	if (t->probs != NULL) {
+		json_t *a = json_array();
+
+		/* 16 bits hold about 5 significant digits */
+		for (size_t i = 0; i < t->n_probs; i++)
+			json_array_append_new(a, util_json_double(round(
+			    history_prob_unpack(t->probs[i]) * 1e5) / 1e5));
+		json_object_set_new(o, "probs", a);
+	}
 	return o;
 }
 
@@ -353,8 +379,9 @@ history_md_turn(struct buf *b, const struct history_turn *t)
 	"t.id, t.session_id, t.time, s.model_path, t.temperature, t.top_p, " \
 	"t.top_k, t.seed, t.stop_reason, t.n_output, t.prompt, t.replay_of, " \
 	"(SELECT count(*) FROM setting_changes c WHERE c.turn_id = t.id), " \
-	"t.branch_step IS NOT NULL, t.undone"
-#define HISTORY_N_SUMMARY_COLS	15
+	"t.branch_step IS NOT NULL, t.undone, " \
+	"t.parent, t.branch_step, t.forced_token"
+#define HISTORY_N_SUMMARY_COLS	18
 #define HISTORY_MODEL_COLS	12	/* widest model name listed */
 #define HISTORY_MIN_PROMPT	16	/* narrowest prompt column */
 
@@ -492,8 +519,11 @@ history_json_summary(sqlite3_stmt *st, const char *snippet)
 	if (sqlite3_column_int(st, 12) > 0)
 		json_object_set_new(o, "n_changes",
 		    json_integer(sqlite3_column_int(st, 12)));
-	if (sqlite3_column_int(st, 13))
-		json_object_set_new(o, "branch", json_true());
+	history_json_tree(o, sqlite3_column_int64(st, 15),
+	    sqlite3_column_type(st, 16) != SQLITE_NULL,
+	    sqlite3_column_int(st, 16),
+	    sqlite3_column_type(st, 17) != SQLITE_NULL,
+	    sqlite3_column_int(st, 17));
 	if (sqlite3_column_int(st, 14))
 		json_object_set_new(o, "undone", json_true());
 	if (snippet != NULL)
@@ -859,8 +889,110 @@ out:
 	return rc;
 }
 
+/* ---- the story tree ----------------------------------------------------- */
+
+/* Deep enough for any story a person writes; guards a cycle a hand-edited
+ * file could hold. */
+#define HISTORY_TREE_DEPTH	256
+
+/* The root of id's tree: follow parents up. */
+static int64_t
+history_tree_root(struct history *h, int64_t id, struct err *err)
+{
+	for (int d = 0; d < HISTORY_TREE_DEPTH; d++) {
+		sqlite3_stmt	*st = history_prepare(h, "SELECT parent FROM "
+		    "turns WHERE id = ?", err);
+		int64_t		 up = 0;
+
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			up = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (up <= 0)
+			break;
+		id = up;
+	}
+	return id;
+}
+
+/* One line of the tree: indent, id, where it branched, the text it adds;
+ * "*" marks the turn shown. */
+static void
+history_tree_line(struct history *h, int64_t id, int depth, int64_t mark,
+    struct buf *out)
+{
+	struct history_turn	t;
+	struct err		err;
+
+	if (history_get_turn(h, id, &t, &err) != 0) {
+		history_turn_fini(&t);
+		return;
+	}
+	buf_printf(out, "%s ", id == mark ? "*" : " ");
+	for (int i = 0; i < depth; i++)
+		buf_puts(out, "  ");
+	buf_printf(out, "%lld", (long long)id);
+	if (t.branch)
+		buf_printf(out, " @%d", t.branch_step);
+	if (t.forced)
+		buf_printf(out, " =%ld", (long)t.forced_token);
+	if (t.undone)
+		buf_puts(out, " (undone)");
+	buf_puts(out, "  ");
+	history_fmt_cut(out, t.prompt_len > 0 || (t.prompt && *t.prompt) ?
+	    t.prompt : t.output, 50);
+	buf_puts(out, "\n");
+	history_turn_fini(&t);
+}
+
+static int
+history_tree_walk(struct history *h, int64_t id, int depth, int64_t mark,
+    struct buf *out, struct err *err)
+{
+	int64_t	*kids = NULL;
+	size_t	 n = 0;
+	int	 rc = 0;
+
+	history_tree_line(h, id, depth, mark, out);
+	if (depth >= HISTORY_TREE_DEPTH)
+		return 0;
+	if (history_children(h, id, &kids, &n, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = history_tree_walk(h, kids[i], depth + 1, mark, out, err);
+	free(kids);
+	return rc;
+}
+
+/*
+ * The tree of turns id belongs to, from its root: one line per turn,
+ * children indented under their parent, "@S" the branch step, "=T" a
+ * forced token, "*" the turn id.  Nothing for a turn alone.
+ */
+int
+history_show_tree(struct history *h, int64_t id, struct buf *out,
+    struct err *err)
+{
+	int64_t	 root = history_tree_root(h, id, err), *kids = NULL;
+	size_t	 n = 0;
+
+	if (root < 0)
+		return -1;
+	if (root == id) {
+		if (history_children(h, id, &kids, &n, err) != 0)
+			return -1;
+		free(kids);
+		if (n == 0)
+			return 0;
+	}
+	buf_puts(out, "--- tree\n");
+	return history_tree_walk(h, root, 0, id, out, err);
+}
+
 /* Append turn id in full: header, model, settings, live changes, stop
- * reason and counts, then the prompt and the output. */
+ * reason and counts, its tree, then the prompt and the output. */
 int
 history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
 {
@@ -888,12 +1020,47 @@ history_show(struct history *h, int64_t id, struct buf *out, struct err *err)
 	history_text_stats(out, &t);
 	if (t.replay_of > 0)
 		buf_printf(out, "\nreplay of %lld", (long long)t.replay_of);
-	buf_puts(out, "\n--- prompt\n");
+	if (t.parent > 0 || t.branch) {
+		buf_puts(out, "\nparent    ");
+		if (t.parent > 0)
+			buf_printf(out, "%lld", (long long)t.parent);
+		else
+			buf_puts(out, "deleted");
+		if (t.branch)
+			buf_printf(out, "; a branch at step %d", t.branch_step);
+		if (t.forced)
+			buf_printf(out, ", token %ld forced", (long)t.forced_token);
+	}
+	if (t.undone)
+		buf_puts(out, "\nundone");
+	buf_puts(out, "\n");
+	if (history_show_tree(h, t.id, out, err) != 0) {
+		history_turn_fini(&t);
+		return -1;
+	}
+	buf_puts(out, "--- prompt\n");
 	buf_escape(out, t.prompt, history_text_len(t.prompt, t.prompt_len),
 	    BUF_ESC_TEXT);
 	buf_puts(out, "\n--- output\n");
 	buf_escape(out, t.output, history_text_len(t.output, t.output_len),
 	    BUF_ESC_TEXT);
+	buf_puts(out, "\n");
+	history_turn_fini(&t);
+	return 0;
+}
+
+/* Turn id as one JSON object (history show --json). */
+int
+history_show_json(struct history *h, int64_t id, struct buf *out,
+    struct err *err)
+{
+	struct history_turn t;
+
+	if (history_get_turn(h, id, &t, err) != 0) {
+		history_turn_fini(&t);
+		return -1;
+	}
+	buf_json(out, history_json_turn(&t));
 	buf_puts(out, "\n");
 	history_turn_fini(&t);
 	return 0;

@@ -44,6 +44,8 @@ static const struct options_use main_repl_opts[] = {
 	{ OPT_MODE, NULL }, { OPT_KEEP, NULL }, { OPT_SHIFT, NULL },
 	{ OPT_RESUME, NULL },
 	{ OPT_NO_SCROLLBACK, NULL }, { OPT_PLAIN, NULL },
+	{ OPT_PACE, "show at most N tokens a second (default 30 on the "
+	    "screen; 0 = full speed, the default in line mode)" },
 	{ OPT_RAW, "replies to a terminal as they are (line mode; by "
 	    "default controls are shown there, not obeyed)" },
 	{ OPT_HISTORY, NULL }, { OPT_NO_HISTORY, NULL },

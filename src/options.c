@@ -98,6 +98,10 @@ static const struct options_def options_table[OPT__N] = {
 	    "leave no transcript on the terminal at the end" },
 	[OPT_RESUME] = { "resume", 0, NULL, "go on with the story of the last "
 	    "session, or of the SESSION (an id or a /name) after it" },
+	[OPT_PACE] = { "pace", 0, "N", "show at most N tokens a second "
+	    "(0 = full speed, the default)" },
+	[OPT_PROBS] = { "probs", 0, NULL, "jsonl: each token's probability "
+	    "and log-probability (\"probs\", \"logprobs\")" },
 	[OPT_FORMAT] = { "format", 0, "FMT", "output format" },
 	[OPT_OUTPUT_DIR] = { "output-dir", 'o', "DIR",
 	    "where to write (created if missing)" },
@@ -114,6 +118,8 @@ static const struct options_def options_table[OPT__N] = {
 	[OPT_QUICK] = { "quick", 0, NULL, "one small shape, fewer runs" },
 	[OPT_NO_PROGRESS] = { "no-progress", 0, NULL,
 	    "no progress line on a terminal" },
+	[OPT_COLOR] = { "color", 0, NULL, "colour the output by token "
+	    "probability" },
 	[OPT_RAW] = { "raw", 0, NULL, "text to a terminal as it is (by "
 	    "default controls are shown there, not obeyed)" },
 	[OPT_LOG] = { "log", 'v', "FILE", "debug log (-v: lmsh.log)" },
@@ -195,6 +201,7 @@ options_init(struct lm_options *o)
 	o->keep = -1;
 	o->shift = 0.5f;
 	o->count = 20;
+	o->pace = -1;
 	if ((env = getenv("LMSH_MODEL")) != NULL && *env != '\0')
 		o->model = env;
 	if ((env = getenv("LMSH_HISTORY")) != NULL && *env != '\0')
@@ -403,6 +410,8 @@ options_apply_other(struct lm_options *o, int id, const char *a,
 	case OPT_SHIFT:		return options_float(a, 0, 1, &o->shift, err);
 	case OPT_NO_SCROLLBACK:	o->no_scrollback = 1; return 0;
 	case OPT_RESUME:	o->resume = 1; return 0;
+	case OPT_PACE:		return options_float(a, 0, 1e6, &o->pace, err);
+	case OPT_PROBS:		o->probs = 1; return 0;
 	case OPT_FORMAT:	o->format = a; return 0;
 	case OPT_OUTPUT_DIR:	o->out = a; return 0;
 	case OPT_DTYPE:		o->dtype = a; return 0;
@@ -425,6 +434,7 @@ options_apply_other(struct lm_options *o, int id, const char *a,
 	case OPT_DUMP_LOGITS:	o->dump_logits = a; return 0;
 	case OPT_QUICK:		o->quick = 1; return 0;
 	case OPT_NO_PROGRESS:	o->no_progress = 1; return 0;
+	case OPT_COLOR:		o->color = 1; return 0;
 	case OPT_LOG:		o->log_path = a ? a : "lmsh.log"; return 0;
 	}
 	abort();

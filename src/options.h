@@ -34,10 +34,11 @@ enum options_id {
 	OPT_PROMPT, OPT_PROMPT_TOKENS, OPT_PROMPT_FILE, OPT_REPLACE_INVALID,
 	OPT_NUM_SAMPLES, OPT_OUTPUT, OPT_HISTORY, OPT_NO_HISTORY, OPT_PLAIN,
 	OPT_MODE, OPT_KEEP, OPT_SHIFT, OPT_NO_SCROLLBACK, OPT_RESUME,
+	OPT_PACE, OPT_PROBS,
 	/* subcommand specific */
 	OPT_FORMAT, OPT_OUTPUT_DIR, OPT_DTYPE, OPT_COUNT, OPT_SESSION,
 	OPT_JSON, OPT_ALL, OPT_TOKENS, OPT_DUMP_LOGITS, OPT_QUICK,
-	OPT_NO_PROGRESS, OPT_RAW,
+	OPT_NO_PROGRESS, OPT_COLOR, OPT_RAW,
 	/* every subcommand */
 	OPT_LOG, OPT_HELP, OPT_VERSION,
 	OPT__N
@@ -100,6 +101,10 @@ struct lm_options {
 	const char		*prompt_file;	/* --prompt-file FILE */
 	const char		*output;	/* --output text|ids|jsonl */
 	int			 replace_invalid; /* --replace-invalid: U+FFFD */
+	float			 pace;		/* --pace: most tokens/s shown;
+						   0 full speed, -1 the front
+						   end's default */
+	int			 probs;		/* --probs (jsonl output) */
 	int			 raw;		/* --raw: text to a terminal
 						 * unescaped */
 
@@ -134,6 +139,7 @@ struct lm_options {
 	int			 vocab_size;	/* --vocab-size (bpe-train) */
 	int			 quick;		/* --quick (bench) */
 	int			 no_progress;	/* --no-progress */
+	int			 color;		/* --color (history show) */
 };
 
 enum options_result {

@@ -39,6 +39,20 @@ record_wall_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The probability of each generated token, packed as the history keeps
+ * it. */
+static void
+record_probs(struct history_turn *t, const struct gen_session *g, int seq)
+{
+	size_t		 n;
+	const float	*p = gen_output_probs(g, seq, &n);
+
+	t->probs = xcalloc(n + 1, sizeof *t->probs);
+	for (size_t i = 0; p != NULL && i < n; i++)
+		t->probs[i] = history_prob_pack(p[i]);
+	t->n_probs = n;
+}
+
 /*
  * Fill t from sequence seq of a finished (or interrupted) generation; see
  * record.h.  The settings are those the session started with; time is
@@ -63,6 +77,7 @@ record_turn(struct history_turn *t, const struct gen_session *g, int seq,
 	ids = gen_output_ids(g, seq, &n);
 	t->output_ids = record_memdup(ids, n, sizeof *ids);
 	t->n_output = n;
+	record_probs(t, g, seq);
 	text = gen_output_text(g, seq, &n);
 	/* the output may hold NUL bytes: keep its length */
 	t->output = record_memdup(text != NULL ? text : "", text ? n : 0, 1);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "gen_types.h"
+#include "sampler.h"
 
 struct bpe;
 struct gen_engine;
@@ -83,6 +84,42 @@ struct repl_turn {
 	unsigned		 replay_mask;	/* which (replay.h's bits) */
 	int			 step;		/* tokens sampled so far */
 	uint64_t		 seed;		/* seed of this (or the last) turn */
+	int64_t			 parent;	/* turn the running one continues */
+	int64_t			 last_id;	/* recorded id of the story's last
+						   turn, 0: none */
+};
+
+/* How replies are shown (/pace, /color); never changes a token. */
+struct repl_view {
+	double			 pace;		/* most tokens a second; 0: full
+						   speed; < 0: the front end's
+						   default */
+	int			 color;		/* colour tokens by probability */
+	int64_t			 shown;		/* turn /show-turn just showed */
+};
+
+/* The token cursor on the last reply (cmd_cursor.c). */
+struct repl_cursor {
+	float			*logits;	/* [n][n_vocab]: what each token
+						   of the last reply was sampled
+						   from */
+	size_t			 n, cap;	/* steps kept, allocated */
+	int			 on;		/* the cursor is shown */
+	int			 pos;		/* its token (0-based step) */
+	int			 max;		/* tokens it can reach */
+	int			 pick;		/* candidate chosen in the panel */
+	struct history_turn	*turn;		/* the reply's record (owned) */
+	struct sampler_params	 sp;		/* settings in effect at pos */
+};
+
+/* A branch /branch asked for (run by cmd_turn_begin with no prompt) or
+ * the one running; from is owned, NULL when there is none. */
+struct repl_branch {
+	struct history_turn	*from;		/* the parent turn */
+	int			 step;		/* its tokens kept */
+	int			 forced;	/* 1: token is forced at step */
+	int32_t			 token;
+	int			 running;	/* the turn running is the branch */
 };
 
 /* Figures for the status line (last or running turn). */
@@ -162,6 +199,9 @@ struct repl {
 	struct repl_fig		 fig;		/* status line figures */
 	struct repl_panel	 panel;		/* candidate panel */
 	struct repl_story	 story;		/* the story so far */
+	struct repl_branch	 branch;	/* /branch */
+	struct repl_view	 view;		/* /pace, /color */
+	struct repl_cursor	 cursor;	/* the token cursor */
 };
 
 #endif

@@ -243,6 +243,7 @@ line_handle(struct line_state *ls, char *line)
 	switch (cmd_run(ls->st, text != NULL ? "" : line, &out, &err)) {
 	case CMD_DONE:
 	case CMD_CLEAR:
+	case CMD_REDRAW:
 		break;
 	case CMD_ERROR:
 		line_on_note(ls, err.msg, 1);
@@ -265,6 +266,9 @@ line_handle(struct line_state *ls, char *line)
 	errno = 0;
 	if (out.len > 0)
 		line_check_out(ls, fputs(out.data, stdout) == EOF);
+	/* a story redrawn (/branches ID) ends its line */
+	if (out.len > 0 && out.data[out.len - 1] != '\n')
+		line_check_out(ls, fputc('\n', stdout) == EOF);
 	line_check_out(ls, fflush(stdout) != 0);
 	buf_fini(&out);
 	if (ls->st->story.need_prefill)

@@ -5,7 +5,8 @@
  * live changes (history's setting_changes) are applied with
  * gen_set_params() just before the step that first sampled with the new
  * value, so a turn whose knobs were turned while it wrote comes out the
- * same again.  It runs stepwise (replay_begin, replay_step, replay_end) so
+ * same again; a branch's forced token is forced again at its first step.
+ * It runs stepwise (replay_begin, replay_step, replay_end) so
  * that the REPL can draw each token and take keys between them, and it
  * writes the texts both front ends show (warnings and the verdict) into a
  * buffer; it never prints.
@@ -252,7 +253,8 @@ replay_begin(struct gen_engine *e, const struct history_turn *t,
 	    (mask & REPLAY_MAX_NEW) == 0;
 	if ((r->g = gen_new(e, s, err)) == NULL ||
 	    gen_add_prompt(r->g, t->prompt_ids, t->n_prompt, 1, err) != 0 ||
-	    gen_start(r->g, err) != 0) {
+	    gen_start(r->g, err) != 0 ||
+	    (t->forced && gen_force(r->g, t->forced_token, err) != 0)) {
 		replay_free(r);
 		return NULL;
 	}

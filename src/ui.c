@@ -322,6 +322,11 @@ ui_key_common(struct ui *u, int c)
 	case KEY_F(2):
 		ui_toggle_panel(u);
 		return 1;
+	case KEY_F(3):
+		u->st->view.color = !u->st->view.color;
+		ui_message(u, 0, "color %s", u->st->view.color ?
+		    "on: " CMD_COLOR_LEGEND : "off");
+		return 1;
 	case KEY_F(5):
 		ui_knob(u, "temperature", -1);
 		return 1;
@@ -371,10 +376,39 @@ ui_key_live(struct ui *u, int c)
 	case ' ':
 		u->paused = !u->paused;
 		break;
+	case '.':
+		u->step_once = u->paused;
+		break;
 	case '\t':
 		ui_toggle_panel(u);
 		break;
 	}
+}
+
+/* Just after a reply: a live key still means what it meant while the
+ * reply streamed (a knob turns for the next reply, Tab toggles the panel,
+ * Space and '.' find nothing to pause), and never reaches the prompt. */
+static int
+ui_key_grace(struct ui *u, int c)
+{
+	/* only before anything is typed: then the keys are text */
+	if (util_now() >= u->grace_until || rl_end > 0 || u->kq_len > 0)
+		return 0;
+	switch (c) {
+	case '+': case '=': case '-': case '_': case '[': case ']':
+		ui_key_live(u, c);
+		ui_message(u, 0, "%s for the next reply", c == '[' ||
+		    c == ']' ? "top-p changed" : "temperature changed");
+		return 1;
+	case '\t':
+		ui_toggle_panel(u);
+		return 1;
+	case ' ':
+	case '.':
+		ui_message(u, 0, "the reply has ended");
+		return 1;
+	}
+	return 0;
 }
 
 /* A key at the prompt: ours, or bytes for readline. */
@@ -398,6 +432,13 @@ ui_key_idle(struct ui *u, int c)
 		rl_set_prompt("> ");
 		ui_render(u, 0);
 		return;
+	case '\t':
+		/* nothing to complete: never a list of files */
+		if (rl_end == 0 && !u->block.open) {
+			ui_toggle_panel(u);
+			return;
+		}
+		break;
 	case KEY_UP:	seq = "\033[A"; break;
 	case KEY_DOWN:	seq = "\033[B"; break;
 	case KEY_RIGHT:	seq = "\033[C"; break;
@@ -415,12 +456,108 @@ ui_key_idle(struct ui *u, int c)
 	/* other function keys mean nothing here */
 }
 
+static void	ui_turn(struct ui *, const char *);
+
+/* Show the cursor's token in the transcript (on 1) or hide it. */
+static void
+ui_cursor_mark(struct ui *u, int on)
+{
+	size_t pos = (size_t)u->st->cursor.pos;
+
+	if (pos < u->n_tok)
+		ui_mark(u, u->tok[pos], pos + 1 < u->n_tok ? u->tok[pos + 1] :
+		    u->tok[u->n_tok], on);
+}
+
+/* F4: the cursor on the last reply's last token, with the panel open. */
+static void
+ui_cursor_enter(struct ui *u)
+{
+	struct err err;
+
+	if (u->n_tok == 0 || cmd_cursor_enter(u->st, &err) != 0) {
+		ui_message(u, 1, "%s", u->n_tok == 0 ? "token cursor: no "
+		    "reply on the screen" : err.msg);
+		return;
+	}
+	ui_cursor_mark(u, 1);
+	if (!u->panel)
+		ui_toggle_panel(u);
+}
+
+/* Take the picked candidate (take 1) or sample afresh from the cursor:
+ * the transcript is cut at its token and the branch streams from there. */
+static void
+ui_cursor_branch(struct ui *u, int take)
+{
+	struct ui_pos	at = u->tok[u->st->cursor.pos];
+	struct err	err;
+
+	ui_cursor_mark(u, 0);
+	if (cmd_cursor_branch(u->st, take, &err) != 0) {
+		ui_message(u, 1, "%s", err.msg);
+		return;
+	}
+	ui_truncate(u, at);
+	u->branching = 1;
+	ui_turn(u, NULL);
+	u->branching = 0;
+}
+
+/* A key while the token cursor is on; every key stays here. */
+static void
+ui_key_cursor(struct ui *u, int c)
+{
+	struct repl *st = u->st;
+
+	switch (c) {
+	case KEY_LEFT:
+	case KEY_RIGHT:
+		ui_cursor_mark(u, 0);
+		cmd_cursor_move(st, c == KEY_LEFT ? -1 : 1);
+		ui_cursor_mark(u, 1);
+		break;
+	case KEY_UP:
+		if (st->cursor.pick > 0)
+			st->cursor.pick--;
+		break;
+	case KEY_DOWN:
+		if (st->cursor.pick + 1 < UI_N_CANDS)
+			st->cursor.pick++;
+		break;
+	case '\r':
+	case '\n':
+	case KEY_ENTER:
+		ui_cursor_branch(u, 1);
+		break;
+	case 'r':
+		ui_cursor_branch(u, 0);
+		break;
+	case 27:
+	case KEY_F(4):
+	case 'C' & 0x1f:
+		ui_cursor_mark(u, 0);
+		cmd_cursor_leave(st);
+		break;
+	}
+}
+
 static void
 ui_key(struct ui *u, int c)
 {
 	if (c != KEY_RESIZE && c != KEY_MOUSE && !u->generating)
 		u->msg[0] = '\0';	/* a message lasts until the next key */
 	if (ui_key_common(u, c))
+		return;
+	if (!u->generating && u->st->cursor.on) {
+		ui_key_cursor(u, c);
+		return;
+	}
+	if (!u->generating && c == KEY_F(4)) {
+		ui_cursor_enter(u);
+		return;
+	}
+	if (!u->generating && ui_key_grace(u, c))
 		return;
 	if (u->generating)
 		ui_key_live(u, c);
@@ -456,6 +593,28 @@ ui_turn_started(struct ui *u)
 		ui_append_str(u, u->st->turn.prompt, UI_CLS_PROMPT);
 }
 
+/* Where the transcript ends now. */
+static struct ui_pos
+ui_end(const struct ui *u)
+{
+	struct ui_pos p = { u->n_lines - 1, u->lines[u->n_lines - 1].n };
+
+	return p;
+}
+
+/* Note where token step of the reply starts (the cursor's map). */
+static void
+ui_tok_note(struct ui *u, int step)
+{
+	if (step < 0 || (size_t)step != u->n_tok)
+		return;
+	if (u->n_tok + 2 > u->tok_cap) {
+		u->tok_cap = u->tok_cap ? 2 * u->tok_cap : 256;
+		u->tok = xreallocarray(u->tok, u->tok_cap, sizeof *u->tok);
+	}
+	u->tok[u->n_tok++] = ui_end(u);
+}
+
 static void
 ui_on_token(void *arg, const struct gen_token *tok)
 {
@@ -463,8 +622,12 @@ ui_on_token(void *arg, const struct gen_token *tok)
 	char		 unknown[32];
 
 	ui_turn_started(u);
+	if (tok->seq == 0 && tok->id >= 0)
+		ui_tok_note(u, tok->step);
 	if (tok->seq == 0 && tok->piece_len > 0)
-		ui_append(u, tok->piece, tok->piece_len, UI_CLS_OUTPUT);
+		ui_append(u, tok->piece, tok->piece_len, (enum ui_cls)
+		    (UI_CLS_OUTPUT | (cmd_band(tok->prob) + 1) <<
+		    UI_BAND_SHIFT));
 	/* an id the tokenizer lacks (a padded vocabulary) has no text: the
 	 * transcript is a display, so show it rather than nothing */
 	else if (tok->seq == 0 && tok->id != u->st->next.gen.eos_id &&
@@ -500,7 +663,8 @@ ui_turn_poll(void *arg)
 		ui_poll_keys(u);
 		if (u->paused || ui_render_due(u))
 			ui_render(u, 0);
-	} while (u->paused && !u->quit);
+	} while (u->paused && !u->quit && !u->step_once);
+	u->step_once = 0;
 	return u->quit;
 }
 
@@ -580,14 +744,17 @@ ui_turn(struct ui *u, const char *prompt)
 
 	if (st->story.changed)
 		ui_show_story(u, 0);
-	if (st->next.mode == CMD_MODE_FRESH || (prompt == NULL && !rerun)) {
+	if (u->branching)
+		;	/* it goes on where the cursor cut the transcript */
+	else if (st->next.mode == CMD_MODE_FRESH || (prompt == NULL &&
+	    !rerun)) {
 		if (!ui_at_bol(u))
 			ui_newline(u);
 		if (u->n_lines > 1)
 			ui_newline(u);
 	} else if (u->n_lines > 0 && !ui_at_bol(u) &&
 	    (u->lines[u->n_lines - 1].cls[u->lines[u->n_lines - 1].n - 1] &
-	    ~UI_CLS_DIM) >= UI_CLS_INFO)
+	    UI_CLS_MASK) >= UI_CLS_INFO)
 		ui_newline(u);
 	u->scroll = 0;
 	if (prompt != NULL) {
@@ -599,6 +766,7 @@ ui_turn(struct ui *u, const char *prompt)
 	u->generating = 1;
 	u->paused = 0;
 	u->waiting = 1;
+	u->n_tok = 0;
 	u->replaying = prompt == NULL;
 	u->notes.len = 0;
 	u->notes_err = 0;
@@ -606,6 +774,9 @@ ui_turn(struct ui *u, const char *prompt)
 	    u->utf8 ? "\xe2\x80\xa6" : "...");
 	ui_render(u, 0);
 	cmd_turn_run(st, prompt, &sink);
+	ui_tok_note(u, (int)u->n_tok);	/* the reply's end */
+	u->n_tok--;
+	u->grace_until = util_now() + UI_GRACE_S;
 	u->generating = 0;
 	u->paused = 0;
 	u->waiting = 0;
@@ -615,18 +786,61 @@ ui_turn(struct ui *u, const char *prompt)
 	ui_render(u, 0);
 }
 
-/* Command output goes to the transcript on lines of its own. */
+static void
+ui_band_piece(void *arg, const char *s, size_t n, int band)
+{
+	ui_append(arg, s, n, (enum ui_cls)(UI_CLS_OUTPUT | (band + 1) <<
+	    UI_BAND_SHIFT));
+}
+
+/* Command output goes to the transcript on lines of its own.  Under
+ * /color, the output of a /show-turn is drawn token by token in the bands
+ * it was written with. */
 static void
 ui_show_output(struct ui *u, const char *line, const struct buf *out)
 {
+	const char *cut = NULL;
+
 	if (!ui_at_bol(u))
 		ui_newline(u);
 	ui_append_str(u, line, UI_CLS_COMMAND);
 	ui_newline(u);
-	ui_append(u, out->data, out->len, UI_CLS_INFO);
+	if (u->st->view.shown > 0 && u->st->view.color && out->data != NULL)
+		cut = strstr(out->data, "\n--- output\n");
+	if (cut != NULL) {
+		size_t head = (size_t)(cut - out->data) + 12;
+
+		ui_append(u, out->data, head, UI_CLS_INFO);
+		if (cmd_turn_bands(u->st, u->st->view.shown, ui_band_piece,
+		    u) != 0)
+			ui_append(u, out->data + head, out->len - head,
+			    UI_CLS_INFO);
+	} else
+		ui_append(u, out->data, out->len, UI_CLS_INFO);
+	u->st->view.shown = 0;
 	if (!ui_at_bol(u))
 		ui_newline(u);
 	u->scroll = 0;
+}
+
+/* Run what /replay or /branch loaded.  A branch redraws the transcript as
+ * its context first, so that it reads on from there. */
+static void
+ui_run_loaded(struct ui *u)
+{
+	size_t	 len;
+	char	*text = cmd_branch_text(u->st, &len);
+
+	if (text == NULL) {
+		ui_turn(u, NULL);
+		return;
+	}
+	ui_clear_transcript(u);
+	ui_append(u, text, len, UI_CLS_OUTPUT);
+	free(text);
+	u->branching = 1;
+	ui_turn(u, NULL);
+	u->branching = 0;
 }
 
 /* A line readline accepted: a """ block part, a command or a prompt. */
@@ -678,8 +892,13 @@ ui_handle_line(struct ui *u, char *line)
 		u->st->story.changed = 0;
 		u->st->fig.n_generated = 0;
 		break;
+	case CMD_REDRAW:
+		ui_clear_transcript(u);
+		ui_append(u, out.data, out.len, UI_CLS_OUTPUT);
+		u->n_tok = 0;
+		break;
 	case CMD_RUN:
-		ui_turn(u, NULL);
+		ui_run_loaded(u);
 		break;
 	case CMD_PROMPT:
 		cmd_story_take_edit(u->st);
@@ -741,6 +960,9 @@ ui_start(struct ui *u)
 		init_pair(UI_PAIR_KEPT, COLOR_GREEN, -1);
 		init_pair(UI_PAIR_CUT, COLOR_RED, -1);
 		init_pair(UI_PAIR_STATUS, -1, -1);
+		init_pair(UI_PAIR_BAND1, COLOR_GREEN, -1);
+		init_pair(UI_PAIR_BAND2, COLOR_YELLOW, -1);
+		init_pair(UI_PAIR_BAND3, COLOR_RED, -1);
 	}
 	ui_layout(u);
 	return 0;
@@ -791,6 +1013,8 @@ ui_run(struct repl *st)
 	buf_init(&u.notes);
 	ui_newline(&u);
 	st->panel.want_logits = 1;
+	if (st->view.pace < 0)
+		st->view.pace = UI_PACE_DEFAULT;
 	/* before the first rl_set_screen_size(): readline must not export
 	 * LINES and COLUMNS, which would pin curses to the first size */
 	rl_change_environment = 0;
@@ -833,6 +1057,7 @@ ui_run(struct repl *st)
 		free(u.lines[i].cls);
 	}
 	free(u.lines);
+	free(u.tok);
 	cmd_block_reset(&u.block);
 	buf_fini(&u.notes);
 	return ui_exit_sig ? 128 + ui_exit_sig : 0;

@@ -260,6 +260,39 @@ ui_reflow(struct ui *u)
 		u->scroll = u->total_rows;
 }
 
+/* Cut the transcript at p: later lines go, p's line keeps what is before
+ * p.  A place past the end cuts nothing. */
+void
+ui_truncate(struct ui *u, struct ui_pos p)
+{
+	if (p.line >= u->n_lines)
+		return;
+	for (size_t i = p.line + 1; i < u->n_lines; i++) {
+		free(u->lines[i].wc);
+		free(u->lines[i].cls);
+	}
+	u->n_lines = p.line + 1;
+	if (p.ch < u->lines[p.line].n)
+		u->lines[p.line].n = p.ch;
+	memset(&u->mbs, 0, sizeof u->mbs);
+	u->scroll = 0;
+	ui_reflow(u);
+}
+
+void
+ui_mark(struct ui *u, struct ui_pos a, struct ui_pos b, int on)
+{
+	for (size_t l = a.line; l <= b.line && l < u->n_lines; l++) {
+		struct ui_line	*ln = &u->lines[l];
+		size_t		 from = l == a.line ? a.ch : 0;
+		size_t		 to = l == b.line ? b.ch : ln->n;
+
+		for (size_t i = from; i < to && i < ln->n; i++)
+			ln->cls[i] = (unsigned char)(on ? ln->cls[i] |
+			    UI_CLS_CURSOR : ln->cls[i] & ~UI_CLS_CURSOR);
+	}
+}
+
 /* Empty the transcript (/clear). */
 void
 ui_clear_transcript(struct ui *u)
@@ -293,16 +326,22 @@ ui_dim_story(struct ui *u, size_t from, size_t to)
 		struct ui_line *l = &u->lines[i];
 
 		for (size_t j = 0; j < l->n; j++) {
-			int	base = l->cls[j] & ~UI_CLS_DIM;
-			size_t	len;
+			unsigned	c = l->cls[j], base = c & UI_CLS_MASK;
+			size_t		len;
 
 			in_story = base == UI_CLS_OUTPUT ||
 			    base == UI_CLS_PROMPT;
 			if (!in_story)
 				continue;
 			len = wcrtomb(mb, l->wc[j], &mbs);
-			l->cls[j] = (unsigned char)(base |
-			    (off >= from && off < to ? UI_CLS_DIM : 0));
+			/* the dim band replaces a probability band */
+			if (off >= from && off < to)
+				c = (c & ~(UI_BAND_MASK << UI_BAND_SHIFT)) |
+				    UI_CLS_DIM;
+			else if ((c & (UI_BAND_MASK << UI_BAND_SHIFT)) ==
+			    UI_CLS_DIM)
+				c &= ~(unsigned)UI_CLS_DIM;
+			l->cls[j] = (unsigned char)c;
 			off += len == (size_t)-1 ? 1 : len;
 		}
 		/* a line break inside the story is its newline */
@@ -311,11 +350,37 @@ ui_dim_story(struct ui *u, size_t from, size_t to)
 	}
 }
 
+/* An output token's look in its probability band under /color: colours,
+ * or underline, bold and reverse where colours are off. */
 static attr_t
-ui_cls_attr_base(const struct ui *u, int cls, short *pair)
+ui_band_attr(const struct ui *u, int band, short *pair)
 {
+	static const attr_t mono[] = { A_NORMAL, A_UNDERLINE,
+	    A_UNDERLINE | A_BOLD, A_REVERSE };
+
 	*pair = 0;
+	if (band <= 0 || band > 3 || !u->st->view.color)
+		return A_NORMAL;
+	if (u->color) {
+		*pair = (short)(band == 1 ? UI_PAIR_BAND1 : band == 2 ?
+		    UI_PAIR_BAND2 : UI_PAIR_BAND3);
+		return A_NORMAL;
+	}
+	return mono[band];
+}
+
+static attr_t
+ui_cls_attr_base(const struct ui *u, unsigned cls_band, short *pair)
+{
+	enum ui_cls cls = (enum ui_cls)(cls_band & UI_CLS_MASK);
+
+	*pair = 0;
+	if (cls_band & UI_CLS_CURSOR)
+		return A_REVERSE | A_BOLD;
 	switch (cls) {
+	case UI_CLS_OUTPUT:
+		return ui_band_attr(u, (int)((cls_band >> UI_BAND_SHIFT) &
+		    UI_BAND_MASK) - 1, pair);
 	case UI_CLS_PROMPT:
 		*pair = u->color ? UI_PAIR_PROMPT : 0;
 		return A_BOLD;
@@ -335,12 +400,16 @@ ui_cls_attr_base(const struct ui *u, int cls, short *pair)
 }
 
 static attr_t
-ui_cls_attr(const struct ui *u, int cls, short *pair)
+ui_cls_attr(const struct ui *u, unsigned cls, short *pair)
 {
-	attr_t a = ui_cls_attr_base(u, cls & ~UI_CLS_DIM, pair);
+	unsigned	band = cls & (UI_BAND_MASK << UI_BAND_SHIFT);
+	attr_t		a;
 
-	/* out of the model's view: dim, and no longer bold */
-	return (cls & UI_CLS_DIM) ? (a & ~A_BOLD) | A_DIM : a;
+	if (band != UI_CLS_DIM)
+		return ui_cls_attr_base(u, cls, pair);
+	/* out of the model's view: dim, and no longer bold or banded */
+	a = ui_cls_attr_base(u, cls & ~band, pair);
+	return (a & ~A_BOLD) | A_DIM;
 }
 
 /* Draw rows [row, row + n) of line l from window row y: each row's runs of
@@ -458,18 +527,29 @@ ui_bar(struct ui *u, WINDOW *w, double frac, int width)
 static void
 ui_draw_panel(struct ui *u)
 {
-	struct sampler_cand	 c[UI_N_CANDS];
+	static struct sampler_cand c[UI_N_CUT_SCAN];
 	struct repl		*st = u->st;
+	const struct sampler_params *sp = cmd_panel_params(st);
 	int			 h, w, piece_w, bar_w, y = 1, cut_drawn = 0;
-	size_t			 n, max;
+	size_t			 n, max, n_kept = 0, shown = 0;
 	char			 head[128];
 
 	if (u->pw == NULL)
 		return;
 	getmaxyx(u->pw, h, w);
 	werase(u->pw);
-	snprintf(head, sizeof head, " next token  temp %.2f  top-p %.2f",
-	    st->next.gen.sp.temperature, st->next.gen.sp.top_p);
+	if (st->cursor.on)
+		snprintf(head, sizeof head, " token %d/%d  temp %.2f  top-p "
+		    "%.2f", st->cursor.pos + 1, st->cursor.max, sp->temperature,
+		    sp->top_p);
+	else
+		snprintf(head, sizeof head, " next token  temp %.2f  top-p "
+		    "%.2f", sp->temperature, sp->top_p);
+	/* the side panel is narrower: the values stay, the words shrink */
+	if (w >= 44 && (int)strlen(head) + 14 > w)
+		snprintf(head, sizeof head, " %s  temp %.2f  top-p %.2f",
+		    st->cursor.on ? "here" : "next", sp->temperature,
+		    sp->top_p);
 	wattr_set(u->pw, A_BOLD, 0, NULL);
 	mvwhline(u->pw, 0, 0, ' ', w);
 	wmove(u->pw, 0, 0);
@@ -481,7 +561,12 @@ ui_draw_panel(struct ui *u)
 	}
 	wattr_set(u->pw, A_NORMAL, 0, NULL);
 	max = (size_t)(h - 2 > UI_N_CANDS ? UI_N_CANDS : h - 2);
-	n = cmd_candidates(st, c, max);
+	/* look further than the rows, to find the cut when it lies below */
+	n = cmd_candidates(st, c, UI_N_CUT_SCAN);
+	for (size_t i = 0; i < n; i++)
+		n_kept += c[i].kept != 0;
+	if (n > max)
+		n = max;
 	if (n == 0) {
 		wmove(u->pw, 2, 1);
 		ui_put(u->pw, "no distribution yet: send a prompt", w - 2);
@@ -500,7 +585,7 @@ ui_draw_panel(struct ui *u)
 		if (!c[i].kept && !cut_drawn && i > 0) {
 			/* the top-p (and top-k, min-p) cut-off */
 			snprintf(q, sizeof q, " cut: cumulative %.0f%% > "
-			    "top-p %.2f ", 100.0 * c[i].cum, st->next.gen.sp.top_p);
+			    "top-p %.2f ", 100.0 * c[i].cum, sp->top_p);
 			wattr_set(u->pw, A_DIM, 0, NULL);
 			mvwhline(u->pw, y, 0, u->utf8 ? 0 : '-', w);
 			if (u->utf8)
@@ -516,7 +601,9 @@ ui_draw_panel(struct ui *u)
 		cmd_token_text(st, c[i].id, piece, sizeof piece);
 		snprintf(q, sizeof q, "\"%s\"", piece);
 		wmove(u->pw, y, 1);
-		wattr_set(u->pw, c[i].kept ? A_NORMAL : A_DIM, 0, NULL);
+		wattr_set(u->pw, (c[i].kept ? A_NORMAL : A_DIM) |
+		    (st->cursor.on && (size_t)st->cursor.pick == i ?
+		    A_REVERSE : 0), 0, NULL);
 		ui_put(u->pw, q, piece_w);
 		wmove(u->pw, y, 1 + piece_w + 1);
 		wattr_set(u->pw, c[i].kept ? A_NORMAL : A_DIM, pair, NULL);
@@ -527,6 +614,23 @@ ui_draw_panel(struct ui *u)
 		ui_put(u->pw, num, w - getcurx(u->pw));
 		wattr_set(u->pw, A_NORMAL, 0, NULL);
 		y++;
+		shown++;
+	}
+	if (!cut_drawn && n_kept > shown && h > 2) {
+		/* the cut lies below the rows: say how far, on the last row */
+		char	q[96];
+		int	row = y < h ? y : h - 1;
+
+		if (row < y)
+			shown--;	/* its row goes to the note */
+		snprintf(q, sizeof q, " %zu more above the top-p cut (%zu%s "
+		    "kept) ", n_kept - shown, n_kept, n_kept ==
+		    UI_N_CUT_SCAN ? "+" : "");
+		wmove(u->pw, row, 0);
+		wclrtoeol(u->pw);
+		wattr_set(u->pw, A_DIM, 0, NULL);
+		ui_put(u->pw, q, w);
+		wattr_set(u->pw, A_NORMAL, 0, NULL);
 	}
 	wnoutrefresh(u->pw);
 }
@@ -567,9 +671,12 @@ ui_draw_message(struct ui *u)
 		ui_put(u->mw, u->msg_err ? "error: " : "", u->cols);
 		ui_put(u->mw, u->msg, u->cols - getcurx(u->mw));
 	} else {
-		if (u->generating && u->paused)
-			hint = "paused: Space resumes  +/- temp  [/] top-p  "
-			    "Tab panel  Ctrl-C stop";
+		if (u->st->cursor.on)
+			hint = "cursor: Left/Right token  Up/Down candidate  "
+			    "Enter take it  r resample  Esc leave";
+		else if (u->generating && u->paused)
+			hint = "paused: Space resumes  . one token  +/- temp  "
+			    "[/] top-p  Tab panel  Ctrl-C stop";
 		else if (u->generating)
 			hint = "+/- temp  [/] top-p  Space pause  Tab panel  "
 			    "Ctrl-C stop";
@@ -633,8 +740,16 @@ ui_draw_status(struct ui *u)
 	    history_failed(st->res.hist) ? "FAILED" : "on");
 	UI_FIELD(2, "%s", st->next.mode == CMD_MODE_CONTINUE ? "continue" :
 	    "fresh");
+	if (st->view.pace > 0)
+		UI_FIELD(3, "pace %g", st->view.pace);
+	if (st->view.color)
+		UI_FIELD(7, "%s", u->color ? "p>=.5 .2+ green .05+ yellow red" :
+		    "p>=.5 .2+ underline .05+ bold reverse");
 	if (u->paused)
 		UI_FIELD(11, "PAUSED");
+	if (st->cursor.on)
+		UI_FIELD(11, "CURSOR %d/%d", st->cursor.pos + 1,
+		    st->cursor.max);
 #undef UI_FIELD
 	for (int i = 0; i < n; i++)
 		keep[i] = 1;

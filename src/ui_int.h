@@ -12,11 +12,35 @@
 #define UI_PANEL_W	44	/* its width there */
 #define UI_PANEL_ROWS	12	/* most rows it takes under the transcript */
 #define UI_N_CANDS	32	/* most candidates shown */
+#define UI_N_CUT_SCAN	1024	/* candidates searched for the top-p cut */
 #define UI_FPS		30	/* redraws per second while streaming */
 #define UI_RENDER_SHARE	50	/* redraws take at most 1/50 of the time */
 #define UI_WHEEL_ROWS	3
 #define UI_N_HISTORY	1000	/* earlier prompts for the up-arrow */
 #define UI_KEYQ_CAP	4096
+/* The curses REPL's pace when --pace is not given, in tokens a second.
+ * The bundled model writes a 200-token reply in about 0.3 s: a '+' sent
+ * 250 ms after Enter (tmux, bundled model) took effect at step 157 of
+ * 200 at full speed, at step 7 at pace 30, 13 at 60, 5 at 20.  Its
+ * stories run 0.8 words a token, so 30 is 24 words a second: faster than
+ * reading, slow enough to skim, and a key a person aims at a word lands
+ * in the same sentence; a 250-token reply still ends within 9 s, where 10
+ * or 20 would take 25 or 13 s.  It only delays steps, so the tokens are
+ * the same. */
+#define UI_PACE_DEFAULT	30
+/* After a reply ends, the live keys keep their meaning this long, so a
+ * key aimed at the reply never lands in the prompt. */
+#define UI_GRACE_S	0.5
+
+/* A transcript character's class is its low bits; an output token's
+ * probability band (cmd_band() + 1, 0: none) is kept above them, so that
+ * /color can recolour the whole transcript at any time. */
+#define UI_CLS_MASK	0x0f
+#define UI_BAND_SHIFT	4
+#define UI_BAND_MASK	0x07
+#define UI_CLS_CURSOR	0x80	/* under the token cursor */
+/* The last band value: story text the model no longer sees, dim. */
+#define UI_CLS_DIM	(UI_BAND_MASK << UI_BAND_SHIFT)
 
 /* Character classes in the transcript, each with its own look. */
 enum ui_cls {
@@ -25,14 +49,20 @@ enum ui_cls {
 	UI_CLS_INFO,		/* command output */
 	UI_CLS_NOTE,		/* notices */
 	UI_CLS_COMMAND,		/* a command as typed (not a prompt) */
-	UI_CLS_N,
-	UI_CLS_DIM = 0x80	/* flag: story text the model no longer sees */
+	UI_CLS_N
 };
 
 /* Colour pairs. */
 enum {
 	UI_PAIR_PROMPT = 1, UI_PAIR_INFO, UI_PAIR_NOTE, UI_PAIR_ERROR,
-	UI_PAIR_KEPT, UI_PAIR_CUT, UI_PAIR_STATUS
+	UI_PAIR_KEPT, UI_PAIR_CUT, UI_PAIR_STATUS, UI_PAIR_BAND1,
+	UI_PAIR_BAND2, UI_PAIR_BAND3
+};
+
+/* A place in the transcript: line and character. */
+struct ui_pos {
+	size_t		 line;
+	size_t		 ch;
 };
 
 struct ui_line {
@@ -68,6 +98,14 @@ struct ui {
 	int		 panel;		/* candidate panel shown */
 	int		 generating;	/* a turn runs: live keys */
 	int		 paused;	/* the turn waits */
+	int		 step_once;	/* paused: let one token through */
+	double		 grace_until;	/* util_now() until which the live
+					   keys outlast the reply */
+	struct ui_pos	*tok;		/* where each token of the last reply
+					   starts; tok[n_tok] its end */
+	size_t		 n_tok, tok_cap;
+	int		 branching;	/* the turn continues the transcript
+					   from the token cursor */
 	char		 msg[512];	/* message row text */
 	int		 msg_err;	/* msg is an error */
 	double		 last_draw;	/* util_now() of the last redraw */
@@ -93,6 +131,10 @@ void	ui_append(struct ui *, const char *, size_t, enum ui_cls);
 void	ui_append_str(struct ui *, const char *, enum ui_cls);
 void	ui_clear_transcript(struct ui *);
 void	ui_dim_story(struct ui *, size_t from, size_t to);
+/* Cut the transcript at p (a branch from the token cursor). */
+void	ui_truncate(struct ui *, struct ui_pos p);
+/* Mark (on 1) or unmark the characters in [a, b) as under the cursor. */
+void	ui_mark(struct ui *, struct ui_pos a, struct ui_pos b, int on);
 
 /* Drawing (ui_draw.c). */
 void	ui_message(struct ui *, int, const char *, ...)

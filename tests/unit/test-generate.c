@@ -9,7 +9,12 @@
  * the KV cache; stop rules (EOS, max_new_tokens, stop strings that span
  * tokens and are never emitted, context full, a prompt longer than the
  * context); interrupt; live settings changes logged and replayed; the
- * streamed pieces adding up to the output text.
+ * streamed pieces adding up to the output text; a branch (issue 14): a
+ * forced token is the first output, draws nothing from the RNG (the rest
+ * equals a run whose prompt ends in it), is refused outside the
+ * vocabulary, and a branch of the last reply runs one token again; every
+ * output token's probability is kept (gen_output_probs) and matches the
+ * callback's; the pacer.
  *
  * `test-generate --bench` instead prints the sampler's share of a decode
  * step for a 50257-token vocabulary (random weights).
@@ -664,6 +669,86 @@ bench(int threads)
 	return 0;
 }
 
+/* Collect the callback's probabilities of sequence 0. */
+struct probs_seen {
+	float	p[64];
+	size_t	n;
+};
+
+static void
+probs_fn(void *arg, const struct gen_token *t)
+{
+	struct probs_seen *ps = arg;
+
+	if (t->seq == 0 && t->id >= 0 && ps->n < 64)
+		ps->p[ps->n++] = t->prob;
+}
+
+static void
+test_branch(void)
+{
+	struct fixture		 f;
+	struct gen_settings	 gs;
+	struct gen_engine	*e;
+	struct gen_session	*a, *b, *c;
+	struct probs_seen	 ps = { { 0 }, 0 };
+	struct gen_pacer	 pacer;
+	struct err		 err;
+	int32_t			 p[64];
+	size_t			 n, nb, np;
+	const int32_t		*o, *ob;
+	const float		*pr;
+	int			 rc;
+
+	if (!fixture_load(&f, "tiny", 0))
+		return;
+	e = gen_engine_new(f.m, NULL, 1, &err);
+	settings(&gs, 0.9f, 7, 8);
+	/* a: the prompt, token 42 forced, then sampling */
+	a = gen_new(e, &gs, &err);
+	CHECK(gen_add_prompt(a, f.prompt, f.n_prompt, 1, &err) == 0);
+	CHECK(gen_start(a, &err) == 0);
+	CHECK(gen_force(a, -1, &err) == -1 && strstr(err.msg, "not in the "
+	    "vocabulary") != NULL);
+	CHECK(gen_force(a, 42, &err) == 0);
+	while ((rc = gen_step(a, probs_fn, &ps, &err)) == 1)
+		;
+	CHECK(rc == 0);
+	o = gen_output_ids(a, 0, &n);
+	CHECK(n == 8 && o[0] == 42);
+	pr = gen_output_probs(a, 0, &np);
+	CHECK(np == n && ps.n == n);
+	for (size_t i = 0; i < np && i < ps.n; i++)
+		CHECK(pr[i] == ps.p[i] && pr[i] >= 0 && pr[i] <= 1);
+	/* b: the prompt ends in 42; the same seed draws the same tokens */
+	memcpy(p, f.prompt, f.n_prompt * sizeof *p);
+	p[f.n_prompt] = 42;
+	settings(&gs, 0.9f, 7, 7);
+	b = run1(e, &gs, p, f.n_prompt + 1, 1, NULL);
+	ob = gen_output_ids(b, 0, &nb);
+	CHECK(nb == 7 && memcmp(ob, o + 1, 7 * sizeof *ob) == 0);
+	/* c: a branch of b's reply at step 3: its context is cached, one
+	 * token runs again for the logits */
+	memcpy(p + f.n_prompt + 1, ob, 3 * sizeof *p);
+	c = run1(e, &gs, p, f.n_prompt + 4, 1, NULL);
+	CHECK_MSG(gen_prefilled_tokens(c) == 1, "%zu",
+	    gen_prefilled_tokens(c));
+	gen_free(c);
+	gen_free(b);
+	gen_free(a);
+	/* pace 0 never waits; a pace makes the next step due later */
+	gen_pace_start(&pacer, 0);
+	gen_pace_shown(&pacer);
+	CHECK(gen_pace_due(&pacer) == 0);
+	gen_pace_start(&pacer, 0.01);
+	CHECK(gen_pace_due(&pacer) == 0);
+	gen_pace_shown(&pacer);
+	/* one token a hundred seconds: due within that, and not yet */
+	CHECK(gen_pace_due(&pacer) > 50 && gen_pace_due(&pacer) <= 100);
+	gen_engine_free(e);
+	fixture_free(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -675,5 +760,6 @@ main(int argc, char **argv)
 	test_prefix_reuse();
 	test_stops();
 	test_interrupt_and_changes();
+	test_branch();
 	CHECK_RESULT();
 }

@@ -1,0 +1,95 @@
+#!/bin/sh
+# branch.sh: /branch TURN STEP [TOKEN_ID] in line mode, and replay of a
+# branch (issue 14).
+# Covers: a branch is recorded with parent, branch_step and forced_token
+# (list --json, show --json, export), its context ids are the parent's
+# context and first STEP tokens, it samples with a new seed, a forced token
+# is its first output id; `lmsh replay` of a branch is identical, also
+# after its parent is deleted; `history show` prints the tree; a STEP past
+# the parent's output and a bad TOKEN_ID are refused on stderr while the
+# REPL goes on; every turn records one probability per output token, in
+# [0, 1]; /branches prints the story's tree and /branches ID goes on
+# from turn ID; history show --color prints the same text in colour bands (with
+# NO_COLOR, underline, bold and reverse).
+. "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
+need_jq
+M="$LMSH_TEST_DATA/models/tiny"
+[ -f "$M/config.json" ] || exit 77
+DB="$T/h.db"
+lm() { "$LMSH" --model "$M" --threads 1 --history "$DB" "$@"; }
+hist() { "$LMSH" history --history "$DB" "$@"; }
+
+printf '%s\n' 'Once upon a time' '/branch 1 5' '/branch 1 5 42' \
+    '/branch 1 99' '/branch 1 2 99999999' '/branch 3 0 7' |
+    lm --max-new-tokens 12 --eos-token-id -1 >"$T/out" 2>"$T/err" ||
+    no "exit status $?"
+grep -q "branch: turn 1 has 12 generated tokens: STEP must be 0 to 12" \
+    "$T/err" || no "STEP past the output: $(cat "$T/err")"
+grep -q "branch: TOKEN_ID" "$T/err" || no "bad token: $(cat "$T/err")"
+[ "$(wc -l <"$T/err")" -eq 2 ] || no "stderr: $(cat "$T/err")"
+
+hist --json >"$T/list.json" || no "history --json"
+[ "$(jq -c '[.[] | [.id, .parent, .branch_step, .forced_token]]' \
+    "$T/list.json")" = '[[1,null,null,null],[2,1,5,null],[3,1,5,42],[4,3,0,7]]' ] ||
+    no "tree in the list: $(jq -c . "$T/list.json")"
+hist export --all >"$T/all.json" || no "export"
+[ "$(jq -c '[.[] | [.parent, .branch_step, .forced_token]]' "$T/all.json")" = \
+    '[[null,null,null],[1,5,null],[1,5,42],[3,0,7]]' ] ||
+    no "tree in the export"
+hist show --json 3 >"$T/show3.json" || no "show --json"
+[ "$(jq -c '[.parent, .branch_step, .forced_token]' \
+    "$T/show3.json")" = '[1,5,42]' ] || no "tree in show --json"
+
+# context: the parent's context and its first 5 tokens; then the new ones
+[ "$(jq -c '.[0].prompt_ids + .[0].output_ids[0:5]' "$T/all.json")" = \
+    "$(jq -c '.[1].prompt_ids' "$T/all.json")" ] || no "branch context"
+[ "$(jq '.[2].output_ids[0]' "$T/all.json")" = 42 ] || no "forced token"
+[ "$(jq '.[3].output_ids[0]' "$T/all.json")" = 7 ] || no "forced at step 0"
+[ "$(jq '.[3].n_prompt' "$T/all.json")" = "$(jq '.[2].n_prompt' "$T/all.json")" ] ||
+    no "a branch at step 0 keeps its parent's context only"
+[ "$(jq '.[1].settings.seed != .[0].settings.seed' "$T/all.json")" = true ] ||
+    no "a branch samples with a new seed"
+[ "$(jq '.[1].settings.max_new_tokens' "$T/all.json")" = 7 ] ||
+    no "a branch has what its parent had left"
+[ "$(jq '[.[] | (.probs | length) == .n_output and all(.probs[]; . >= 0 and . <= 1)] | all' \
+    "$T/all.json")" = true ] || no "probabilities"
+
+# replay of a branch, forced token included; and after the parent is gone
+for id in 2 3 4; do
+	"$LMSH" replay --history "$DB" --threads 1 "$id" >"$T/r$id" 2>&1 ||
+	    no "replay $id: $(cat "$T/r$id")"
+	grep -q "identical" "$T/r$id" || no "replay $id: $(cat "$T/r$id")"
+done
+hist show 3 >"$T/show3" || no "show"
+grep -q '^\*   3 @5 =42' "$T/show3" || no "tree: $(cat "$T/show3")"
+grep -q '^      4 @0 =7' "$T/show3" || no "tree child: $(cat "$T/show3")"
+grep -q '^parent    1; a branch at step 5, token 42 forced' "$T/show3" ||
+    no "show: $(cat "$T/show3")"
+# /branches: the tree; /branches ID goes on from turn ID (an empty line
+# continues the story)
+printf '%s\n' '/branches 2' '' '/branches' |
+    lm --max-new-tokens 4 --eos-token-id -1 >"$T/bs" 2>"$T/bs.err" ||
+    no "/branches: $(cat "$T/bs.err")"
+hist export 5 >"$T/t5.json" || no "no turn after /branches 2"
+[ "$(jq '.[0].parent' "$T/t5.json")" = 2 ] || no "/branches 2: parent"
+[ "$(jq -c '.[0].prompt_ids' "$T/t5.json")" = \
+    "$(jq -c '.[1].prompt_ids + .[1].output_ids' "$T/all.json")" ] ||
+    no "/branches 2: the story is not turn 2's"
+grep -q '^\*     5 ' "$T/bs" || no "/branches tree: $(cat "$T/bs")"
+
+# history show --color: the same text, in bands
+E=$(printf '\033')
+hist show --color 2 >"$T/c2" || no "show --color"
+grep -q "$E\[3[123]m" "$T/c2" || no "no colour in show --color"
+sed -n '/^--- output/,$p' "$T/c2" | tail -n +2 | sed "s/$E\[[0-9;]*m//g" \
+    >"$T/c2.text"
+hist show 2 | sed -n '/^--- output$/,$p' | tail -n +2 >"$T/p2.text"
+cmp -s "$T/c2.text" "$T/p2.text" || no "show --color changed the text"
+NO_COLOR=1 hist show --color 2 | grep -q "$E\[\(4\|1;4\|7\)m" ||
+    no "show --color with NO_COLOR"
+hist delete 1 >/dev/null 2>&1 || no "delete"
+"$LMSH" replay --history "$DB" --threads 1 3 >"$T/r3b" 2>&1 ||
+    no "replay without its parent: $(cat "$T/r3b")"
+grep -q "identical" "$T/r3b" || no "replay without its parent"
+[ "$(hist export 3 | jq '.[0].parent')" = null ] || no "parent deleted"
+exit $fail
