@@ -17,11 +17,14 @@
  * they are stored.  pos[s] counts the positions of slot s already filled.
  *
  * Two paths: model_prefill() runs up to LM_PREFILL_CHUNK tokens of one slot
- * at a time with BLIS GEMMs and attention threaded over heads;
- * model_decode() runs one token for each of n slots with blas_matvec(), whose
- * results do not depend on n, the slot's place in the batch or the thread
- * count (see blas.h), so a sequence decodes to the same bits alone or in any
- * batch.  Both share the scratch buffers that the cache owns.
+ * at a time, with BLIS GEMMs (or the matrix-vector kernels for a few
+ * tokens, where widening the packed weights for BLIS would cost more than
+ * the product) and attention threaded over heads; model_decode() runs one
+ * token for each of n slots with blas_matvec(), whose results do not
+ * depend on n, the slot's place in the batch or the thread count (see
+ * blas.h), so a sequence decodes to the same bits alone or in any batch.
+ * Its steps run in one parallel region, q/k/v in one pass and w1/w3 in
+ * another.  Both share the scratch buffers that the cache owns.
  */
 #include "config.h"
 
@@ -42,6 +45,7 @@
 #define LM_RMS_EPS		1e-5f
 #define LM_PREFILL_CHUNK	256	/* tokens per prefill pass */
 #define LM_ATT_QBLOCK		64	/* query rows per attention task */
+#define LM_MATVEC_ROWS		32	/* prefill rows done without BLIS */
 
 struct lm_cache {
 	const struct lm_model *m;	/* borrowed */
@@ -60,6 +64,8 @@ struct lm_cache {
 	float		*kv2;		/* [n_rows][d_model] decode v */
 	float		*g;		/* [n_rows][d_ff] */
 	float		*u;		/* [n_rows][d_ff] */
+	float		*wide;		/* [wide_len] weights widened for BLIS */
+	size_t		 wide_len;
 	float		*scores;	/* [n_score_thr][LM_ATT_QBLOCK][n_ctx] */
 	int		 n_score_thr;	/* threads scores has room for */
 };
@@ -111,6 +117,11 @@ model_cache_new(const struct lm_model *m, int n_seq, int n_ctx,
 	kc->kv1 = kc->att + kc->n_rows * d;
 	kc->kv2 = kc->kv1 + kc->n_rows * d;
 	kc->u = kc->g + kc->n_rows * f;
+	/* the largest layer matrix; lm_head goes in blocks of rows */
+	kc->wide_len = d * (d > f ? d : f);
+	if (kc->n_rows > LM_MATVEC_ROWS &&
+	    (kc->wide = malloc(kc->wide_len * sizeof(float))) == NULL)
+		goto oom;
 	return kc;
 oom:
 	err_set(err, "kv cache for %d x %d positions: %zu MiB: out of memory",
@@ -126,6 +137,7 @@ model_cache_free(struct lm_cache *kc)
 	if (kc == NULL)
 		return;
 	free(kc->scores);
+	free(kc->wide);
 	free(kc->g);
 	free(kc->x);
 	free(kc->v);
@@ -361,10 +373,33 @@ static void
 model_embed(const struct lm_model *m, const int32_t *t, size_t n, float *x)
 {
 	size_t d = (size_t)m->cfg.d_model;
+	size_t row = d * (m->emb_dtype == BLAS_F32 ? 4 : 2);
 
 	for (size_t i = 0; i < n; i++)
-		memcpy(x + i * d, m->tok_emb + (size_t)t[i] * d,
-		    d * sizeof(float));
+		blas_widen_row(m->emb_dtype, (const char *)m->tok_emb +
+		    (size_t)t[i] * row, x + i * d, d);
+}
+
+/*
+ * y = x W^T for n rows of x; with tmp, y += x W^T instead (tmp: n rows of
+ * scratch).  A few rows go through the matrix-vector kernels, more through
+ * BLIS on widened blocks of W.
+ */
+static void
+model_linear(const struct lm_model *m, struct lm_cache *kc,
+    const struct blas_mat *w, const float *x, size_t n, float *y, float *tmp)
+{
+	size_t no = w->n_out;
+
+	if (n > LM_MATVEC_ROWS) {
+		blas_gemm_mat(m->n_threads, n, x, w->n_in, w, tmp ? 1 : 0, y,
+		    no, kc->wide, kc->wide_len);
+		return;
+	}
+	blas_matvec(m->n_threads, w, x, n, tmp ? tmp : y);
+	if (tmp != NULL)
+		for (size_t i = 0; i < n * no; i++)
+			y[i] += tmp[i];
 }
 
 /* --- prefill --------------------------------------------------------------- */
@@ -415,7 +450,6 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 {
 	const struct lm_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff;
-	size_t V = (size_t)c->vocab_size;
 	int nt = m->n_threads, p0 = kc->pos[s];
 
 	model_embed(m, tokens, n, kc->x);
@@ -426,9 +460,9 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 
 		/* attention rmsnorm, qkv (k and v straight into the cache) */
 		model_rmsnorm(nt, kc->x, L->ln1, kc->h, n, d);
-		blas_gemm(nt, 1, n, d, d, 1, kc->h, d, L->wq, d, 0, kc->q, d);
-		blas_gemm(nt, 1, n, d, d, 1, kc->h, d, L->wk, d, 0, K, d);
-		blas_gemm(nt, 1, n, d, d, 1, kc->h, d, L->wv, d, 0, Vc, d);
+		model_linear(m, kc, &L->wq, kc->h, n, kc->q, NULL);
+		model_linear(m, kc, &L->wk, kc->h, n, K, NULL);
+		model_linear(m, kc, &L->wv, kc->h, n, Vc, NULL);
 		/* RoPE */
 		for (size_t i = 0; i < n; i++) {
 			model_rope_row(m, kc->q + i * d, p0 + (int)i);
@@ -436,13 +470,13 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 		}
 		/* attention, output projection added to the residual */
 		model_prefill_attention(m, kc, l, s, p0, n, nt);
-		blas_gemm(nt, 1, n, d, d, 1, kc->att, d, L->wo, d, 1, kc->x, d);
+		model_linear(m, kc, &L->wo, kc->att, n, kc->x, kc->h);
 		/* ffn */
 		model_rmsnorm(nt, kc->x, L->ln2, kc->h, n, d);
-		blas_gemm(nt, 1, n, f, d, 1, kc->h, d, L->w1, d, 0, kc->g, f);
-		blas_gemm(nt, 1, n, f, d, 1, kc->h, d, L->w3, d, 0, kc->u, f);
+		model_linear(m, kc, &L->w1, kc->h, n, kc->g, NULL);
+		model_linear(m, kc, &L->w3, kc->h, n, kc->u, NULL);
 		model_swiglu(nt, kc->g, kc->u, n * f);
-		blas_gemm(nt, 1, n, d, f, 1, kc->g, f, L->w2, f, 1, kc->x, d);
+		model_linear(m, kc, &L->w2, kc->g, n, kc->x, kc->h);
 	}
 	kc->pos[s] += (int)n;
 	if (logits == NULL)
@@ -450,12 +484,11 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 	/* final norm and lm_head, for every row or only the last */
 	if (all_logits) {
 		model_rmsnorm(nt, kc->x, m->ln_final, kc->h, n, d);
-		blas_gemm(nt, 1, n, V, d, 1, kc->h, d, m->lm_head, d, 0, logits,
-		    V);
+		model_linear(m, kc, &m->lm_head, kc->h, n, logits, NULL);
 	} else {
 		model_rmsnorm(nt, kc->x + (n - 1) * d, m->ln_final, kc->h, 1,
 		    d);
-		blas_matvec(nt, m->lm_head, V, d, kc->h, 1, logits);
+		blas_matvec(nt, &m->lm_head, kc->h, 1, logits);
 	}
 }
 
@@ -562,6 +595,14 @@ model_decode_check(const struct lm_model *m, const struct lm_cache *kc,
 	return model_check_tokens(m, tokens, (size_t)n, err);
 }
 
+/* y = w x for nb vectors, shared by the enclosing team; ends in a barrier. */
+static void
+model_matvec_team(const struct blas_mat *w, const float *x, size_t nb,
+    float *y)
+{
+	blas_matvec_team(&w, &y, 1, x, nb, 0);
+}
+
 /*
  * The body of model_decode(), run by every thread of one parallel region:
  * each step below is a work-shared loop, so a step costs barriers instead
@@ -573,17 +614,19 @@ model_decode_team(const struct lm_model *m, struct lm_cache *kc,
 {
 	const struct lm_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff, nb = (size_t)n;
+	float *qkv_out[3] = { kc->q, kc->kv1, kc->kv2 };
+	float *ffn_out[2] = { kc->g, kc->u };
 
 	#pragma omp single
 	model_embed(m, tokens, nb, kc->x);
 	for (int l = 0; l < c->num_layers; l++) {
 		const struct lm_layer *L = &m->layers[l];
+		const struct blas_mat *qkv[3] = { &L->wq, &L->wk, &L->wv };
+		const struct blas_mat *ffn[2] = { &L->w1, &L->w3 };
 
-		/* attention rmsnorm, qkv */
+		/* attention rmsnorm, qkv in one pass */
 		model_rmsnorm_team(kc->x, L->ln1, kc->h, nb, d);
-		blas_matvec_team(L->wq, d, d, kc->h, nb, kc->q, 1);
-		blas_matvec_team(L->wk, d, d, kc->h, nb, kc->kv1, 1);
-		blas_matvec_team(L->wv, d, d, kc->h, nb, kc->kv2, 0);
+		blas_matvec_team(qkv, qkv_out, 3, kc->h, nb, 0);
 		/* RoPE, k and v into the cache */
 		#pragma omp for schedule(static)
 		for (size_t b = 0; b < nb; b++) {
@@ -598,21 +641,19 @@ model_decode_team(const struct lm_model *m, struct lm_cache *kc,
 		}
 		/* attention, output projection, residual */
 		model_decode_attention(m, kc, l, seqs, n);
-		blas_matvec_team(L->wo, d, d, kc->att, nb, kc->h, 0);
+		model_matvec_team(&L->wo, kc->att, nb, kc->h);
 		model_add_team(kc->x, kc->h, nb * d);
-		/* ffn */
+		/* ffn: w1 and w3 in one pass */
 		model_rmsnorm_team(kc->x, L->ln2, kc->h, nb, d);
-		blas_matvec_team(L->w1, f, d, kc->h, nb, kc->g, 1);
-		blas_matvec_team(L->w3, f, d, kc->h, nb, kc->u, 0);
+		blas_matvec_team(ffn, ffn_out, 2, kc->h, nb, 0);
 		model_swiglu_team(kc->g, kc->u, nb * f);
-		blas_matvec_team(L->w2, d, f, kc->g, nb, kc->h, 0);
+		model_matvec_team(&L->w2, kc->g, nb, kc->h);
 		model_add_team(kc->x, kc->h, nb * d);
 	}
 	/* final norm, lm_head */
 	model_rmsnorm_team(kc->x, m->ln_final, kc->h, nb, d);
 	if (logits != NULL)
-		blas_matvec_team(m->lm_head, (size_t)c->vocab_size, d, kc->h,
-		    nb, logits, 0);
+		model_matvec_team(&m->lm_head, kc->h, nb, logits);
 }
 
 /*

@@ -5,21 +5,25 @@
 
 #include <stddef.h>
 
+#include "blas.h"
 #include "model.h"
 #include "util.h"
 
 struct weights;
 
+/* Linear weights are packed blas_mat handles (see blas.c), in the dtype
+ * the checkpoint stores; the forward code passes them to the kernels and
+ * never looks inside. */
 struct lm_layer {
 	const float	*ln1;	/* [d_model] */
-	const float	*wq;	/* [d_model][d_model] */
-	const float	*wk;	/* [d_model][d_model] */
-	const float	*wv;	/* [d_model][d_model] */
-	const float	*wo;	/* [d_model][d_model] */
+	struct blas_mat	 wq;	/* [d_model][d_model] */
+	struct blas_mat	 wk;	/* [d_model][d_model] */
+	struct blas_mat	 wv;	/* [d_model][d_model] */
+	struct blas_mat	 wo;	/* [d_model][d_model] */
 	const float	*ln2;	/* [d_model] */
-	const float	*w1;	/* [d_ff][d_model] */
-	const float	*w2;	/* [d_model][d_ff] */
-	const float	*w3;	/* [d_ff][d_model] */
+	struct blas_mat	 w1;	/* [d_ff][d_model] */
+	struct blas_mat	 w2;	/* [d_model][d_ff] */
+	struct blas_mat	 w3;	/* [d_ff][d_model] */
 };
 
 struct lm_model {
@@ -28,10 +32,15 @@ struct lm_model {
 	struct weights	*w;		/* open checkpoint, or NULL */
 	float		**owned;	/* converted or random buffers */
 	size_t		 n_owned;
-	const float	*tok_emb;	/* [vocab][d_model] */
+	void		*pack;		/* every packed matrix, one mapping */
+	size_t		 pack_len;	/* its bytes */
+	size_t		 pack_used;	/* bytes handed out so far */
+	enum blas_dtype	 dtype;		/* of the packed matrices */
+	const void	*tok_emb;	/* [vocab][d_model] of emb_dtype */
+	enum blas_dtype	 emb_dtype;	/* as stored */
 	struct lm_layer	*layers;	/* [num_layers] */
 	const float	*ln_final;	/* [d_model] */
-	const float	*lm_head;	/* [vocab][d_model] */
+	struct blas_mat	 lm_head;	/* [vocab][d_model] */
 	float		*rope_cos;	/* [context_length][d_k/2] */
 	float		*rope_sin;	/* [context_length][d_k/2] */
 	struct buf	 warnings;	/* "; "-joined, empty if none */

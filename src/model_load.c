@@ -2,18 +2,27 @@
  * model_load.c: a struct lm_model from its files.  config.json is read and
  * every field bounds-checked; the checkpoint's tensors are matched to the
  * model's slots by name (a missing, unexpected or wrongly shaped tensor is
- * an error that names it, with expected and actual shapes), converted to
- * fp32 where they are not already, and scanned for NaN and infinities.
- * F32 tensors of a safetensors file are used where they lie in the mapping;
- * BF16/F16 ones (and any misaligned F32) are converted into buffers the
- * model owns.  The weights object stays open until model_close().
+ * an error that names it, with expected and actual shapes), and scanned for
+ * NaN and infinities.
+ *
+ * The layout in memory: every linear weight is packed for the kernels
+ * (blas_mat_pack) into one anonymous mapping, in the dtype the file
+ * stores, so a bf16 model takes half the memory and bandwidth of fp32.
+ * Once a matrix is packed its pages in the file mapping are given back
+ * (weights_release), so the copy replaces the mapping instead of doubling
+ * it.  The token embeddings stay where they lie in the mapping, as stored
+ * (a decode step reads a few rows); norm gains are converted to fp32
+ * buffers the model owns.  The weights object stays open until
+ * model_close().
  * Also a model with random weights (tests, benchmarks) and saving a model
  * as safetensors with its config.json.
  */
 #include "config.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -232,6 +241,8 @@ model_close(struct lm_model *m)
 	for (size_t i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);
+	if (m->pack != NULL)
+		munmap(m->pack, m->pack_len);
 	free(m->layers);
 	buf_fini(&m->warnings);
 	weights_close(m->w);
@@ -278,18 +289,33 @@ size_t
 model_weight_bytes(const struct lm_model *m)
 {
 	size_t d = (size_t)m->cfg.d_model, f = (size_t)m->cfg.d_ff;
-	size_t per_layer = 4 * d * d + 3 * d * f + 2 * d;
+	size_t es = m->dtype == BLAS_F32 ? 4 : 2;
+	size_t per_layer = (4 * d * d + 3 * d * f) * es + 2 * d * 4;
 
-	return ((size_t)m->cfg.num_layers * per_layer + d +
-	    (size_t)m->cfg.vocab_size * d) * sizeof(float);
+	return (size_t)m->cfg.num_layers * per_layer + d * 4 +
+	    (size_t)m->cfg.vocab_size * d * es;
+}
+
+/*
+ * The kernels and weight dtype this model runs, e.g. "mv avx512 bf16, blis
+ * skx", for the history (a turn replayed under other kernels may round
+ * differently).  Static string, valid until the next call.
+ */
+const char *
+model_engine_desc(const struct lm_model *m)
+{
+	return blas_kernel_desc(m->dtype);
 }
 
 /* --- tensors --------------------------------------------------------------- */
 
-/* Fill the pointer table from a name lookup: one entry per CS336 tensor. */
+/* Fill the pointer table from a name lookup: one entry per CS336 tensor,
+ * bound in one of three ways. */
 struct model_slot {
 	char		 name[64];	/* CS336 tensor name */
-	const float	**dst;		/* where the fp32 data goes */
+	const float	**dst;		/* fp32 copy or borrow, or NULL */
+	struct blas_mat	*mat;		/* packed matrix, or NULL */
+	int		 raw;		/* embeddings: as stored */
 	int		 n_dims;	/* 1 or 2 */
 	int64_t		 shape[2];	/* expected */
 };
@@ -310,23 +336,29 @@ model_slots(struct lm_model *m, struct model_slot **out)
 	s[i].shape[1] = (b_);						\
 	i++;								\
 } while (0)
-	MODEL_SLOT(&m->tok_emb, 2, v, d, "token_embeddings.weight");
+#define MODEL_MAT(mat_, a_, b_, ...) do {				\
+	s[i].mat = (mat_);						\
+	MODEL_SLOT(NULL, 2, a_, b_, __VA_ARGS__);			\
+} while (0)
+	s[i].raw = 1;
+	MODEL_SLOT(NULL, 2, v, d, "token_embeddings.weight");
 	for (int l = 0; l < c->num_layers; l++) {
 		struct lm_layer *L = &m->layers[l];
 
-		MODEL_SLOT(&L->wq, 2, d, d, "layers.%d.attn.q_proj.weight", l);
-		MODEL_SLOT(&L->wk, 2, d, d, "layers.%d.attn.k_proj.weight", l);
-		MODEL_SLOT(&L->wv, 2, d, d, "layers.%d.attn.v_proj.weight", l);
-		MODEL_SLOT(&L->wo, 2, d, d,
-		    "layers.%d.attn.output_proj.weight", l);
+		MODEL_MAT(&L->wq, d, d, "layers.%d.attn.q_proj.weight", l);
+		MODEL_MAT(&L->wk, d, d, "layers.%d.attn.k_proj.weight", l);
+		MODEL_MAT(&L->wv, d, d, "layers.%d.attn.v_proj.weight", l);
+		MODEL_MAT(&L->wo, d, d, "layers.%d.attn.output_proj.weight",
+		    l);
 		MODEL_SLOT(&L->ln1, 1, d, 0, "layers.%d.ln1.weight", l);
 		MODEL_SLOT(&L->ln2, 1, d, 0, "layers.%d.ln2.weight", l);
-		MODEL_SLOT(&L->w1, 2, f, d, "layers.%d.ffn.w1.weight", l);
-		MODEL_SLOT(&L->w2, 2, d, f, "layers.%d.ffn.w2.weight", l);
-		MODEL_SLOT(&L->w3, 2, f, d, "layers.%d.ffn.w3.weight", l);
+		MODEL_MAT(&L->w1, f, d, "layers.%d.ffn.w1.weight", l);
+		MODEL_MAT(&L->w2, d, f, "layers.%d.ffn.w2.weight", l);
+		MODEL_MAT(&L->w3, f, d, "layers.%d.ffn.w3.weight", l);
 	}
 	MODEL_SLOT(&m->ln_final, 1, d, 0, "ln_final.weight");
-	MODEL_SLOT(&m->lm_head, 2, v, d, "lm_head.weight");
+	MODEL_MAT(&m->lm_head, v, d, "lm_head.weight");
+#undef MODEL_MAT
 #undef MODEL_SLOT
 	*out = s;
 	return i;
@@ -404,18 +436,104 @@ model_check_names(const struct weights *w, const struct model_slot *s,
 	return rc;
 }
 
-/* Count NaN and infinite values, for the warning. */
+/* Count NaN and infinite values as stored, for the warning. */
 static size_t
-model_count_nonfinite(const float *p, size_t n)
+model_count_nonfinite(enum weights_dtype t, const void *p, size_t n)
 {
+	const uint16_t *h = p;
 	size_t bad = 0;
 
-	for (size_t i = 0; i < n; i++)
-		bad += !isfinite(p[i]);
+	if (t == WEIGHTS_F32) {
+		const float *f = p;
+
+		for (size_t i = 0; i < n; i++)
+			bad += !isfinite(f[i]);
+	} else {
+		/* exponent all ones; bf16 has 8 exponent bits, f16 5 */
+		uint16_t e = t == WEIGHTS_BF16 ? 0x7f80 : 0x7c00;
+
+		for (size_t i = 0; i < n; i++)
+			bad += (h[i] & e) == e;
+	}
 	return bad;
 }
 
-/* Point one slot at fp32 data: borrowed if possible, else converted. */
+static enum blas_dtype
+model_blas_dtype(enum weights_dtype t)
+{
+	return t == WEIGHTS_BF16 ? BLAS_BF16 : t == WEIGHTS_F16 ? BLAS_F16 :
+	    BLAS_F32;
+}
+
+/*
+ * One mapping for every packed matrix (bytes in all), asking for huge
+ * pages: 440 MB of 4 KiB pages cost 110,000 faults at load.
+ */
+static int
+model_pack_alloc(struct lm_model *m, size_t bytes, struct err *err)
+{
+	void *p;
+
+	if (bytes == 0)
+		return 0;
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		err_set(err, "packed weights: %zu MiB: %s", bytes >> 20,
+		    strerror(errno));
+		return -1;
+	}
+#ifdef MADV_HUGEPAGE
+	madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	m->pack = p;
+	m->pack_len = bytes;
+	return 0;
+}
+
+/* Pack the row-major src (dtype t) into the next part of m->pack. */
+static void
+model_pack(struct lm_model *m, struct blas_mat *mat, const void *src,
+    size_t n_out, size_t n_in, enum blas_dtype t)
+{
+	size_t bytes = blas_mat_bytes(n_out, n_in, t);
+
+	assert(m->pack_used + bytes <= m->pack_len);
+	if (m->pack_used == 0)
+		m->dtype = t;	/* what model_engine_desc() reports */
+	blas_mat_pack(mat, (char *)m->pack + m->pack_used, src, n_out, n_in,
+	    t);
+	m->pack_used += bytes;
+}
+
+/* Bytes the packed matrices of slots s[0..n) take, in the dtypes of w's
+ * tensors (fp32 without w); 0 with err on overflow. */
+static size_t
+model_pack_bytes(const struct model_slot *s, size_t n, const struct weights *w,
+    struct err *err)
+{
+	size_t sum = 0, b;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct weights_tensor *t;
+		enum blas_dtype dt = BLAS_F32;
+
+		if (s[i].mat == NULL)
+			continue;
+		if (w != NULL && (t = weights_find(w, s[i].name)) != NULL)
+			dt = model_blas_dtype(t->dtype);
+		b = blas_mat_bytes((size_t)s[i].shape[0], (size_t)s[i].shape[1],
+		    dt);
+		if (b == 0 || sum + b < sum) {
+			err_set(err, "%s: too large", s[i].name);
+			return 0;
+		}
+		sum += b;
+	}
+	return sum;
+}
+
+/* Point one slot at its data: packed, borrowed or converted. */
 static int
 model_bind(struct lm_model *m, const struct model_slot *s,
     const struct weights_tensor *t, const char *path, struct err *err)
@@ -432,18 +550,34 @@ model_bind(struct lm_model *m, const struct model_slot *s,
 		    s->name, want, got);
 		return -1;
 	}
+	if ((bad = model_count_nonfinite(t->dtype, t->data, t->n_elems)) > 0)
+		buf_printf(&m->warnings, "%s%s: %s has %zu nan or infinite "
+		    "values", m->warnings.len ? "; " : "", path, s->name, bad);
+	if (s->mat != NULL) {
+		model_pack(m, s->mat, t->data, (size_t)s->shape[0],
+		    (size_t)s->shape[1], model_blas_dtype(t->dtype));
+		weights_release(m->w, t);
+		return 0;
+	}
+	if (s->raw && ((uintptr_t)t->data % (t->dtype == WEIGHTS_F32 ? 4 : 2))
+	    == 0) {
+		m->tok_emb = t->data;
+		m->emb_dtype = model_blas_dtype(t->dtype);
+		return 0;
+	}
 	if (t->dtype == WEIGHTS_F32 &&
 	    ((uintptr_t)t->data % sizeof(float)) == 0) {
 		*s->dst = t->data;
-	} else {
-		if ((p = model_own(m, t->n_elems, s->name, err)) == NULL)
-			return -1;
-		weights_to_f32(t->dtype, t->data, p, t->n_elems);
-		*s->dst = p;
+		return 0;
 	}
-	if ((bad = model_count_nonfinite(*s->dst, t->n_elems)) > 0)
-		buf_printf(&m->warnings, "%s%s: %s has %zu nan or infinite "
-		    "values", m->warnings.len ? "; " : "", path, s->name, bad);
+	if ((p = model_own(m, t->n_elems, s->name, err)) == NULL)
+		return -1;
+	weights_to_f32(t->dtype, t->data, p, t->n_elems);
+	if (s->raw) {
+		m->tok_emb = p;
+		m->emb_dtype = BLAS_F32;
+	} else
+		*s->dst = p;
 	return 0;
 }
 
@@ -515,7 +649,7 @@ model_open(const struct lm_model_source *src, struct err *err)
 	char *cfg_path = NULL, *wpath = NULL;
 	const char *path;
 	struct stat st;
-	size_t n;
+	size_t n, pack_bytes;
 
 	if (src->dir != NULL) {
 		cfg_path = xasprintf("%s/config.json", src->dir);
@@ -547,7 +681,9 @@ model_open(const struct lm_model_source *src, struct err *err)
 	m = model_alloc(&cfg);
 	m->w = w;
 	n = model_slots(m, &slots);
-	if (model_check_names(w, slots, n, path, err) == -1)
+	if (model_check_names(w, slots, n, path, err) == -1 ||
+	    (pack_bytes = model_pack_bytes(slots, n, w, err)) == 0 ||
+	    model_pack_alloc(m, pack_bytes, err) == -1)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (model_bind(m, &slots[i], weights_find(w, slots[i].name),
@@ -593,13 +729,19 @@ model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
 {
 	struct lm_model *m;
 	struct model_slot *slots;
-	size_t n;
+	size_t n, pack_bytes;
 	uint64_t s = seed;
 
 	if (model_config_check(cfg, err) == -1)
 		return NULL;
 	m = model_alloc(cfg);
 	n = model_slots(m, &slots);
+	if ((pack_bytes = model_pack_bytes(slots, n, NULL, err)) == 0 ||
+	    model_pack_alloc(m, pack_bytes, err) == -1) {
+		free(slots);
+		model_close(m);
+		return NULL;
+	}
 	for (size_t i = 0; i < n; i++) {
 		size_t cnt = (size_t)slots[i].shape[0] *
 		    (size_t)(slots[i].n_dims == 2 ? slots[i].shape[1] : 1);
@@ -617,7 +759,15 @@ model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
 		for (size_t j = 0; j < cnt; j++)
 			p[j] = sd == 0 ? 1.0f : a * (float)((double)(model_rng(
 			    &s) >> 11) * 0x1.0p-52 - 1.0);
-		*slots[i].dst = p;
+		if (slots[i].mat != NULL) {
+			/* packed, and the row-major draft goes */
+			model_pack(m, slots[i].mat, p, (size_t)slots[i].shape[0],
+			    (size_t)slots[i].shape[1], BLAS_F32);
+			free(m->owned[--m->n_owned]);
+		} else if (slots[i].raw)
+			m->tok_emb = p;
+		else
+			*slots[i].dst = p;
 	}
 	free(slots);
 	if (model_rope_init(m, err) == -1) {
@@ -640,18 +790,44 @@ model_save(struct lm_model *m, const char *path, int dtype,
 	struct model_slot *slots;
 	struct weights_out *o;
 	size_t n = model_slots(m, &slots);
-	int rc;
+	float **tmp = xcalloc(n, sizeof *tmp);
+	int rc = -1;
 
 	o = xcalloc(n, sizeof *o);
 	for (size_t i = 0; i < n; i++) {
+		size_t cnt = (size_t)slots[i].shape[0] *
+		    (size_t)slots[i].shape[1];
+
 		o[i].name = slots[i].name;
 		o[i].n_dims = slots[i].n_dims;
 		o[i].shape[0] = slots[i].shape[0];
 		o[i].shape[1] = slots[i].shape[1];
-		o[i].data = *slots[i].dst;
+		if (slots[i].dst != NULL) {
+			o[i].data = *slots[i].dst;
+			continue;
+		}
+		/* packed or 2-byte tensors, back to row-major fp32 */
+		if ((tmp[i] = calloc(cnt, sizeof(float))) == NULL) {
+			err_set(err, "%s: %s: out of memory", path,
+			    slots[i].name);
+			goto out;
+		}
+		if (slots[i].mat != NULL)
+			blas_mat_unpack(slots[i].mat, 0, slots[i].mat->n_out,
+			    tmp[i]);
+		else if (m->emb_dtype == BLAS_F32)
+			memcpy(tmp[i], m->tok_emb, cnt * sizeof(float));
+		else
+			weights_to_f32(m->emb_dtype == BLAS_BF16 ?
+			    WEIGHTS_BF16 : WEIGHTS_F16, m->tok_emb, tmp[i], cnt);
+		o[i].data = tmp[i];
 	}
 	rc = weights_write_safetensors(path, o, n, (enum weights_dtype)dtype,
 	    err);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(tmp[i]);
+	free(tmp);
 	free(o);
 	free(slots);
 	return rc;
