@@ -292,34 +292,58 @@ blas_mat_bytes(size_t n_out, size_t n_in, enum blas_dtype t)
 }
 
 /*
- * Pack the row-major [n_out][n_in] matrix src (elements of dtype t, as
- * stored: 2-byte types stay 2 bytes) into dst, which holds
- * blas_mat_bytes() bytes and is 64-byte aligned, and describe it in *m.
- * dst is borrowed by *m for as long as m is used.
+ * Describe in *m a packed [n_out][n_in] matrix of dtype t (2-byte types
+ * stay 2 bytes) held in dst: blas_mat_bytes() bytes, 64-byte aligned,
+ * borrowed by *m for as long as m is used.  Fill it with
+ * blas_mat_pack_rows(), every row once.
  */
 void
-blas_mat_pack(struct blas_mat *m, void *dst, const void *src, size_t n_out,
-    size_t n_in, enum blas_dtype t)
+blas_mat_init(struct blas_mat *m, void *dst, size_t n_out, size_t n_in,
+    enum blas_dtype t)
 {
-	size_t es = blas_dtype_size(t), n_ck = blas_mat_chunks(n_in);
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-
-	memset(dst, 0, blas_mat_bytes(n_out, n_in, t));
-	for (size_t j = 0; j < n_out; j++)
-		for (size_t c = 0; c < n_ck; c++) {
-			size_t i0 = c * BLAS_CHUNK;
-			size_t n = n_in - i0 < BLAS_CHUNK ? n_in - i0 :
-			    BLAS_CHUNK;
-			size_t o = ((j / BLAS_PANEL * n_ck + c) * BLAS_PANEL +
-			    j % BLAS_PANEL) * BLAS_CHUNK;
-
-			memcpy(d + o * es, s + (j * n_in + i0) * es, n * es);
-		}
 	m->data = dst;
 	m->n_out = n_out;
 	m->n_in = n_in;
 	m->dtype = t;
+}
+
+/*
+ * Pack rows [r0, r1) of the matrix m describes from src, the row-major
+ * rows r0.. (so a loader can pack a slice and let the source go), with
+ * the padding after them zeroed.
+ */
+void
+blas_mat_pack_rows(const struct blas_mat *m, const void *src, size_t r0,
+    size_t r1)
+{
+	size_t es = blas_dtype_size(m->dtype), n_in = m->n_in;
+	size_t n_ck = blas_mat_chunks(n_in);
+	unsigned char *d = (unsigned char *)m->data;
+	const unsigned char *s = src;
+
+	/* the last panel's missing rows, when its last row comes */
+	if (r1 == m->n_out)
+		r1 = blas_mat_panels(m->n_out) * BLAS_PANEL;
+	for (size_t j = r0; j < r1; j++)
+		for (size_t c = 0; c < n_ck; c++) {
+			size_t i0 = c * BLAS_CHUNK;
+			size_t n = j >= m->n_out ? 0 : n_in - i0 < BLAS_CHUNK ?
+			    n_in - i0 : BLAS_CHUNK;
+			unsigned char *o = d + ((j / BLAS_PANEL * n_ck + c) *
+			    BLAS_PANEL + j % BLAS_PANEL) * BLAS_CHUNK * es;
+
+			memcpy(o, s + ((j - r0) * n_in + i0) * es, n * es);
+			memset(o + n * es, 0, (BLAS_CHUNK - n) * es);
+		}
+}
+
+/* blas_mat_init() and blas_mat_pack_rows() of every row of src. */
+void
+blas_mat_pack(struct blas_mat *m, void *dst, const void *src, size_t n_out,
+    size_t n_in, enum blas_dtype t)
+{
+	blas_mat_init(m, dst, n_out, n_in, t);
+	blas_mat_pack_rows(m, src, 0, n_out);
 }
 
 /* One stored element widened to fp32, exactly. */

@@ -36,6 +36,10 @@ struct blas_mat {
 	enum blas_dtype	 dtype;		/* element type of data */
 };
 size_t		 blas_mat_bytes(size_t n_out, size_t n_in, enum blas_dtype);
+void		 blas_mat_init(struct blas_mat *, void *dst, size_t n_out,
+		    size_t n_in, enum blas_dtype);
+void		 blas_mat_pack_rows(const struct blas_mat *, const void *src,
+		    size_t r0, size_t r1);
 void		 blas_mat_pack(struct blas_mat *, void *dst, const void *src,
 		    size_t n_out, size_t n_in, enum blas_dtype);
 void		 blas_mat_unpack(const struct blas_mat *, size_t r0, size_t r1,

@@ -436,20 +436,20 @@ model_check_names(const struct weights *w, const struct model_slot *s,
 	return rc;
 }
 
-/* Count NaN and infinite values as stored, for the warning. */
+/* Count NaN and infinite values as stored, for the warning: those whose
+ * exponent bits are all ones (a loop the compiler vectorises). */
 static size_t
 model_count_nonfinite(enum weights_dtype t, const void *p, size_t n)
 {
-	const uint16_t *h = p;
 	size_t bad = 0;
 
 	if (t == WEIGHTS_F32) {
-		const float *f = p;
+		const uint32_t *u = p;
 
 		for (size_t i = 0; i < n; i++)
-			bad += !isfinite(f[i]);
+			bad += (u[i] & 0x7f800000u) == 0x7f800000u;
 	} else {
-		/* exponent all ones; bf16 has 8 exponent bits, f16 5 */
+		const uint16_t *h = p;
 		uint16_t e = t == WEIGHTS_BF16 ? 0x7f80 : 0x7c00;
 
 		for (size_t i = 0; i < n; i++)
@@ -491,19 +491,51 @@ model_pack_alloc(struct lm_model *m, size_t bytes, struct err *err)
 	return 0;
 }
 
-/* Pack the row-major src (dtype t) into the next part of m->pack. */
+/* The next part of m->pack, for an [n_out][n_in] matrix of dtype t. */
 static void
-model_pack(struct lm_model *m, struct blas_mat *mat, const void *src,
-    size_t n_out, size_t n_in, enum blas_dtype t)
+model_pack_next(struct lm_model *m, struct blas_mat *mat, size_t n_out,
+    size_t n_in, enum blas_dtype t)
 {
 	size_t bytes = blas_mat_bytes(n_out, n_in, t);
 
 	assert(m->pack_used + bytes <= m->pack_len);
 	if (m->pack_used == 0)
 		m->dtype = t;	/* what model_engine_desc() reports */
-	blas_mat_pack(mat, (char *)m->pack + m->pack_used, src, n_out, n_in,
-	    t);
+	blas_mat_init(mat, (char *)m->pack + m->pack_used, n_out, n_in, t);
 	m->pack_used += bytes;
+}
+
+#define MODEL_PACK_SLICE	(1u << 20)	/* source bytes per step */
+
+/*
+ * Pack tensor t into mat, counting its non-finite values, a slice at a
+ * time: each slice's pages in the file go back as soon as it is packed, so
+ * resident memory grows by about one slice, not one tensor.
+ */
+static size_t
+model_pack_tensor(struct lm_model *m, struct blas_mat *mat,
+    const struct weights_tensor *t)
+{
+	size_t n_out = (size_t)t->shape[0], n_in = (size_t)t->shape[1];
+	size_t es = t->dtype == WEIGHTS_F32 ? 4 : 2, bad = 0;
+	size_t rows = MODEL_PACK_SLICE / (n_in * es) + 1;
+
+	model_pack_next(m, mat, n_out, n_in, model_blas_dtype(t->dtype));
+	/* page faults and zeroing huge pages dominate: share them out */
+	#pragma omp parallel for num_threads(m->n_threads) schedule(static) \
+	    reduction(+:bad) if (n_out * n_in * es > 4 * MODEL_PACK_SLICE)
+	for (size_t r0 = 0; r0 < n_out; r0 += rows) {
+		size_t r1 = r0 + rows < n_out ? r0 + rows : n_out;
+		struct weights_tensor part = *t;
+
+		part.data = (const char *)t->data + r0 * n_in * es;
+		part.n_elems = (r1 - r0) * n_in;
+		blas_mat_pack_rows(mat, part.data, r0, r1);
+		bad += model_count_nonfinite(t->dtype, part.data,
+		    part.n_elems);
+		weights_release(m->w, &part);
+	}
+	return bad;
 }
 
 /* Bytes the packed matrices of slots s[0..n) take, in the dtypes of w's
@@ -550,15 +582,18 @@ model_bind(struct lm_model *m, const struct model_slot *s,
 		    s->name, want, got);
 		return -1;
 	}
-	if ((bad = model_count_nonfinite(t->dtype, t->data, t->n_elems)) > 0)
+	if (s->mat != NULL)
+		bad = model_pack_tensor(m, s->mat, t);
+	else
+		bad = model_count_nonfinite(t->dtype, t->data, t->n_elems);
+	if (bad > 0)
 		buf_printf(&m->warnings, "%s%s: %s has %zu nan or infinite "
 		    "values", m->warnings.len ? "; " : "", path, s->name, bad);
-	if (s->mat != NULL) {
-		model_pack(m, s->mat, t->data, (size_t)s->shape[0],
-		    (size_t)s->shape[1], model_blas_dtype(t->dtype));
-		weights_release(m->w, t);
+	if (s->mat != NULL)
 		return 0;
-	}
+	/* a decode step reads a few rows: let the rest go for now */
+	if (s->raw)
+		weights_release(m->w, t);
 	if (s->raw && ((uintptr_t)t->data % (t->dtype == WEIGHTS_F32 ? 4 : 2))
 	    == 0) {
 		m->tok_emb = t->data;
@@ -761,8 +796,10 @@ model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
 			    &s) >> 11) * 0x1.0p-52 - 1.0);
 		if (slots[i].mat != NULL) {
 			/* packed, and the row-major draft goes */
-			model_pack(m, slots[i].mat, p, (size_t)slots[i].shape[0],
+			model_pack_next(m, slots[i].mat, (size_t)slots[i].shape[0],
 			    (size_t)slots[i].shape[1], BLAS_F32);
+			blas_mat_pack_rows(slots[i].mat, p, 0,
+			    (size_t)slots[i].shape[0]);
 			free(m->owned[--m->n_owned]);
 		} else if (slots[i].raw)
 			m->tok_emb = p;
