@@ -52,6 +52,8 @@ struct lm_cache {
 	int		 n_seq;		/* slots */
 	int		 n_ctx;		/* positions per slot */
 	int		*pos;		/* [n_seq] filled positions */
+	int		*rseq;		/* [n_rows] slot of each row */
+	int		*rpos;		/* [n_rows] position of each row */
 	float		*k;		/* [n_layers][n_seq][n_ctx][d_model] */
 	float		*v;		/* same layout as k */
 	size_t		 kv_bytes;	/* of k and v together */
@@ -108,6 +110,8 @@ model_cache_new(const struct lm_model *m, int n_seq, int n_ctx,
 	    LM_PREFILL_CHUNK);
 	if (kc->n_rows < (size_t)n_seq)
 		kc->n_rows = (size_t)n_seq;
+	kc->rseq = xcalloc(kc->n_rows, sizeof *kc->rseq);
+	kc->rpos = xcalloc(kc->n_rows, sizeof *kc->rpos);
 	if ((kc->x = calloc(kc->n_rows * d * 6, sizeof(float))) == NULL ||
 	    (kc->g = calloc(kc->n_rows * f * 2, sizeof(float))) == NULL)
 		goto oom;
@@ -142,6 +146,8 @@ model_cache_free(struct lm_cache *kc)
 	free(kc->x);
 	free(kc->v);
 	free(kc->k);
+	free(kc->rpos);
+	free(kc->rseq);
 	free(kc->pos);
 	free(kc);
 }
@@ -386,20 +392,124 @@ model_embed(const struct lm_model *m, const int32_t *t, size_t n, float *x)
  * BLIS on widened blocks of W.
  */
 static void
-model_linear(const struct lm_model *m, struct lm_cache *kc,
-    const struct blas_mat *w, const float *x, size_t n, float *y, float *tmp)
+model_linear(int nt, struct lm_cache *kc, const struct blas_mat *w,
+    const float *x, size_t n, float *y, float *tmp)
 {
 	size_t no = w->n_out;
 
 	if (n > LM_MATVEC_ROWS) {
-		blas_gemm_mat(m->n_threads, n, x, w->n_in, w, tmp ? 1 : 0, y,
-		    no, kc->wide, kc->wide_len);
+		blas_gemm_mat(nt, n, x, w->n_in, w, tmp ? 1 : 0, y, no,
+		    kc->wide, kc->wide_len);
 		return;
 	}
-	blas_matvec(m->n_threads, w, x, n, tmp ? tmp : y);
+	blas_matvec(nt, w, x, n, tmp ? tmp : y);
 	if (tmp != NULL)
 		for (size_t i = 0; i < n * no; i++)
 			y[i] += tmp[i];
+}
+
+/* --- how many threads ------------------------------------------------------ */
+
+/*
+ * With the default thread count the model adapts to a busy machine.  A
+ * parallel step waits at every barrier for its slowest thread, and a
+ * thread whose core another program holds arrives a scheduler time slice
+ * late: with one core taken, two threads decoded at well under half the
+ * speed of one.  So decode times its steps, and every LM_THR_PROBE steps
+ * tries one thread more or fewer than it uses; whichever count has the
+ * lower running mean is kept.  Results do not depend on the count, so the
+ * switch is invisible but for speed.  A probe costs one step in
+ * LM_THR_PROBE at the other speed, a few per cent at worst.
+ */
+#define LM_THR_PROBE		64
+
+/* Threads busy on the machine apart from this one (procs_running - 1),
+ * or 0 if /proc/stat says nothing. */
+static int
+model_others_running(void)
+{
+	char line[256];
+	FILE *fp = fopen("/proc/stat", "r");
+	int n = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (fgets(line, sizeof line, fp) != NULL)
+		if (sscanf(line, "procs_running %d", &n) == 1)
+			break;
+	fclose(fp);
+	return n > 1 ? n - 1 : 0;
+}
+
+/* Cores that nothing else is running on (at least one). */
+static int
+model_idle_cores(const struct lm_model *m)
+{
+	int nt = m->n_threads - model_others_running();
+
+	return nt < 1 ? 1 : nt;
+}
+
+/*
+ * Threads for a prefill: too short to time, so the cores that nothing
+ * else is running on, and not more than decode found worth using.
+ */
+static int
+model_prefill_threads(const struct lm_model *m)
+{
+	int nt;
+
+	if (!m->thr_auto || m->thr_cur <= 1)
+		return m->thr_cur;
+	nt = model_idle_cores(m);
+	return nt < m->thr_cur ? nt : m->thr_cur;
+}
+
+/*
+ * Threads for the next decode step of nb sequences: the count in use, or
+ * one more or fewer as a probe, at steps 2, 4, 8, 16, 32 and then every
+ * LM_THR_PROBE.
+ */
+static int
+model_decode_threads(struct lm_model *m, size_t nb)
+{
+	int cur = m->thr_cur, max = m->n_threads;
+	unsigned long k;
+
+	if (!m->thr_auto || max <= 1)
+		return m->n_threads;
+	if (max > LM_THREADS_MAX)
+		max = LM_THREADS_MAX;
+	if (nb != m->thr_nb) {
+		/* other work per step: start afresh */
+		memset(m->thr_t, 0, sizeof m->thr_t);
+		m->thr_nb = nb;
+		m->thr_steps = 0;
+		cur = model_idle_cores(m);
+		cur = m->thr_cur = cur < max ? cur : max;
+	}
+	k = ++m->thr_steps;
+	if (k < LM_THR_PROBE ? (k & (k - 1)) != 0 || k == 1 :
+	    k % LM_THR_PROBE != 0)
+		return cur;
+	if (cur == 1 || (cur < max && k / LM_THR_PROBE % 2 == 0))
+		return cur + 1;
+	return cur - 1;
+}
+
+/* A decode step on nt threads took dt seconds: keep the faster count. */
+static void
+model_decode_timed(struct lm_model *m, int nt, double dt)
+{
+	double *t = m->thr_t;
+
+	if (!m->thr_auto || nt > LM_THREADS_MAX)
+		return;
+	/* a probe is rarer, so it weighs more */
+	t[nt] = t[nt] == 0 ? dt : nt == m->thr_cur ? 0.75 * t[nt] +
+	    0.25 * dt : 0.5 * t[nt] + 0.5 * dt;
+	if (nt != m->thr_cur && t[nt] < 0.95 * t[m->thr_cur])
+		m->thr_cur = nt;
 }
 
 /* --- prefill --------------------------------------------------------------- */
@@ -446,11 +556,11 @@ model_prefill_attention(const struct lm_model *m, struct lm_cache *kc, int l,
 /* One prefill pass of n <= kc->n_rows tokens of slot s. */
 static void
 model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
-    const int32_t *tokens, size_t n, float *logits, int all_logits)
+    const int32_t *tokens, size_t n, float *logits, int all_logits, int nt)
 {
 	const struct lm_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff;
-	int nt = m->n_threads, p0 = kc->pos[s];
+	int p0 = kc->pos[s];
 
 	model_embed(m, tokens, n, kc->x);
 	for (int l = 0; l < c->num_layers; l++) {
@@ -460,9 +570,9 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 
 		/* attention rmsnorm, qkv (k and v straight into the cache) */
 		model_rmsnorm(nt, kc->x, L->ln1, kc->h, n, d);
-		model_linear(m, kc, &L->wq, kc->h, n, kc->q, NULL);
-		model_linear(m, kc, &L->wk, kc->h, n, K, NULL);
-		model_linear(m, kc, &L->wv, kc->h, n, Vc, NULL);
+		model_linear(nt, kc, &L->wq, kc->h, n, kc->q, NULL);
+		model_linear(nt, kc, &L->wk, kc->h, n, K, NULL);
+		model_linear(nt, kc, &L->wv, kc->h, n, Vc, NULL);
 		/* RoPE */
 		for (size_t i = 0; i < n; i++) {
 			model_rope_row(m, kc->q + i * d, p0 + (int)i);
@@ -470,13 +580,13 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 		}
 		/* attention, output projection added to the residual */
 		model_prefill_attention(m, kc, l, s, p0, n, nt);
-		model_linear(m, kc, &L->wo, kc->att, n, kc->x, kc->h);
+		model_linear(nt, kc, &L->wo, kc->att, n, kc->x, kc->h);
 		/* ffn */
 		model_rmsnorm(nt, kc->x, L->ln2, kc->h, n, d);
-		model_linear(m, kc, &L->w1, kc->h, n, kc->g, NULL);
-		model_linear(m, kc, &L->w3, kc->h, n, kc->u, NULL);
+		model_linear(nt, kc, &L->w1, kc->h, n, kc->g, NULL);
+		model_linear(nt, kc, &L->w3, kc->h, n, kc->u, NULL);
 		model_swiglu(nt, kc->g, kc->u, n * f);
-		model_linear(m, kc, &L->w2, kc->g, n, kc->x, kc->h);
+		model_linear(nt, kc, &L->w2, kc->g, n, kc->x, kc->h);
 	}
 	kc->pos[s] += (int)n;
 	if (logits == NULL)
@@ -484,12 +594,31 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 	/* final norm and lm_head, for every row or only the last */
 	if (all_logits) {
 		model_rmsnorm(nt, kc->x, m->ln_final, kc->h, n, d);
-		model_linear(m, kc, &m->lm_head, kc->h, n, logits, NULL);
+		model_linear(nt, kc, &m->lm_head, kc->h, n, logits, NULL);
 	} else {
 		model_rmsnorm(nt, kc->x + (n - 1) * d, m->ln_final, kc->h, 1,
 		    d);
 		blas_matvec(nt, &m->lm_head, kc->h, 1, logits);
 	}
+}
+
+static void	model_rows_team(const struct lm_model *, struct lm_cache *,
+		    const int *, const int *, const int32_t *, int, float *,
+		    int);
+
+/* A short prefill chunk: the decode kernels in one parallel region. */
+static void
+model_prefill_rows(const struct lm_model *m, struct lm_cache *kc, int s,
+    const int32_t *tokens, size_t n, float *logits, int all_logits, int nt)
+{
+	for (size_t i = 0; i < n; i++) {
+		kc->rseq[i] = s;
+		kc->rpos[i] = kc->pos[s] + (int)i;
+	}
+	#pragma omp parallel num_threads(nt)
+	model_rows_team(m, kc, kc->rseq, kc->rpos, tokens, (int)n, logits,
+	    all_logits ? 0 : (int)n - 1);
+	kc->pos[s] += (int)n;
 }
 
 /*
@@ -505,6 +634,7 @@ model_prefill(struct lm_model *m, struct lm_cache *kc, int seq,
     struct err *err)
 {
 	size_t V = (size_t)m->cfg.vocab_size;
+	int nt = model_prefill_threads(m);
 
 	if (seq < 0 || seq >= kc->n_seq) {
 		err_set(err, "kv cache: no slot %d", seq);
@@ -523,8 +653,12 @@ model_prefill(struct lm_model *m, struct lm_cache *kc, int seq,
 		float *lg = logits == NULL ? NULL : all_logits ?
 		    logits + off * V : off + k == n ? logits : NULL;
 
-		model_prefill_chunk(m, kc, seq, tokens + off, k, lg,
-		    all_logits);
+		if (k <= LM_MATVEC_ROWS)
+			model_prefill_rows(m, kc, seq, tokens + off, k, lg,
+			    all_logits, nt);
+		else
+			model_prefill_chunk(m, kc, seq, tokens + off, k, lg,
+			    all_logits, nt);
 	}
 	return 0;
 }
@@ -538,7 +672,7 @@ model_prefill(struct lm_model *m, struct lm_cache *kc, int seq,
  */
 static void
 model_decode_attention(const struct lm_model *m, struct lm_cache *kc, int l,
-    const int *seqs, int n)
+    const int *seqs, const int *pos, int n)
 {
 	size_t d = (size_t)m->cfg.d_model, H = (size_t)m->cfg.num_heads;
 	size_t dk = d / H;
@@ -548,7 +682,7 @@ model_decode_attention(const struct lm_model *m, struct lm_cache *kc, int l,
 	for (size_t task = 0; task < (size_t)n * H; task++) {
 		size_t b = task / H, h = task % H;
 		int s = seqs[b];
-		size_t np = (size_t)kc->pos[s] + 1;
+		size_t np = (size_t)pos[b] + 1;
 		const float *K = model_cache_k(kc, l, s) + h * dk;
 		const float *V = model_cache_v(kc, l, s) + h * dk;
 		const float *q = kc->q + b * d + h * dk;
@@ -604,13 +738,18 @@ model_matvec_team(const struct blas_mat *w, const float *x, size_t nb,
 }
 
 /*
- * The body of model_decode(), run by every thread of one parallel region:
- * each step below is a work-shared loop, so a step costs barriers instead
- * of a thread start-up.
+ * n rows, row b being token tokens[b] at position pos[b] of slot seqs[b],
+ * run by every thread of one parallel region: each step below is a
+ * work-shared loop, so a step costs barriers instead of a thread start-up.
+ * A decode step has one row per slot; a short prefill has rows of one slot
+ * at consecutive positions, whose keys and values all reach the cache
+ * before attention, which lets row b see positions up to pos[b].  Rows
+ * lg0.. get logits ([n - lg0][vocab]) unless logits is NULL.
  */
 static void
-model_decode_team(const struct lm_model *m, struct lm_cache *kc,
-    const int *seqs, const int32_t *tokens, int n, float *logits)
+model_rows_team(const struct lm_model *m, struct lm_cache *kc,
+    const int *seqs, const int *pos, const int32_t *tokens, int n,
+    float *logits, int lg0)
 {
 	const struct lm_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff, nb = (size_t)n;
@@ -630,7 +769,7 @@ model_decode_team(const struct lm_model *m, struct lm_cache *kc,
 		/* RoPE, k and v into the cache */
 		#pragma omp for schedule(static)
 		for (size_t b = 0; b < nb; b++) {
-			int s = seqs[b], p = kc->pos[s];
+			int s = seqs[b], p = pos[b];
 
 			model_rope_row(m, kc->q + b * d, p);
 			model_rope_row(m, kc->kv1 + b * d, p);
@@ -640,7 +779,7 @@ model_decode_team(const struct lm_model *m, struct lm_cache *kc,
 			    kc->kv2 + b * d, d * sizeof(float));
 		}
 		/* attention, output projection, residual */
-		model_decode_attention(m, kc, l, seqs, n);
+		model_decode_attention(m, kc, l, seqs, pos, n);
 		model_matvec_team(&L->wo, kc->att, nb, kc->h);
 		model_add_team(kc->x, kc->h, nb * d);
 		/* ffn: w1 and w3 in one pass */
@@ -651,9 +790,11 @@ model_decode_team(const struct lm_model *m, struct lm_cache *kc,
 		model_add_team(kc->x, kc->h, nb * d);
 	}
 	/* final norm, lm_head */
-	model_rmsnorm_team(kc->x, m->ln_final, kc->h, nb, d);
-	if (logits != NULL)
-		model_matvec_team(&m->lm_head, kc->h, nb, logits);
+	if (logits == NULL)
+		return;
+	model_rmsnorm_team(kc->x + (size_t)lg0 * d, m->ln_final, kc->h,
+	    nb - (size_t)lg0, d);
+	model_matvec_team(&m->lm_head, kc->h, nb - (size_t)lg0, logits);
 }
 
 /*
@@ -668,14 +809,20 @@ model_decode(struct lm_model *m, struct lm_cache *kc, const int *seqs,
     const int32_t *tokens, int n, float *logits, struct err *err)
 {
 	size_t nb = (size_t)n;
-	int nt = m->n_threads;
+	int nt;
+	double t0;
 
 	if (model_decode_check(m, kc, seqs, tokens, n, err) == -1 ||
-	    model_cache_scores(kc, nt, err) == -1)
+	    model_cache_scores(kc, m->n_threads, err) == -1)
 		return -1;
 	blas_mv_name();		/* picks the kernel before the threads start */
+	for (int b = 0; b < n; b++)
+		kc->rpos[b] = kc->pos[seqs[b]];
+	nt = model_decode_threads(m, nb);
+	t0 = util_now();
 	#pragma omp parallel num_threads(nt)
-	model_decode_team(m, kc, seqs, tokens, n, logits);
+	model_rows_team(m, kc, seqs, kc->rpos, tokens, n, logits, 0);
+	model_decode_timed(m, nt, util_now() - t0);
 	for (size_t b = 0; b < nb; b++)
 		kc->pos[seqs[b]]++;
 	return 0;

@@ -11,6 +11,8 @@
 
 struct weights;
 
+#define LM_THREADS_MAX	64	/* counts the adaptive choice may try */
+
 /* Linear weights are packed blas_mat handles (see blas.c), in the dtype
  * the checkpoint stores; the forward code passes them to the kernels and
  * never looks inside. */
@@ -28,7 +30,12 @@ struct lm_layer {
 
 struct lm_model {
 	struct lm_config cfg;		/* checked shape */
-	int		 n_threads;	/* for BLIS and our loops */
+	int		 n_threads;	/* for BLIS and our loops, at most */
+	int		 thr_auto;	/* n_threads is the default: adapt */
+	int		 thr_cur;	/* threads a decode step uses now */
+	unsigned long	 thr_steps;	/* decode steps timed */
+	size_t		 thr_nb;	/* batch size the times are for */
+	double		 thr_t[LM_THREADS_MAX + 1]; /* s per step; 0: unknown */
 	struct weights	*w;		/* open checkpoint, or NULL */
 	float		**owned;	/* converted or random buffers */
 	size_t		 n_owned;

@@ -188,6 +188,8 @@ model_alloc(const struct lm_config *cfg)
 #else
 	m->n_threads = 1;
 #endif
+	m->thr_auto = 1;
+	m->thr_cur = m->n_threads;
 	return m;
 }
 
@@ -258,12 +260,15 @@ model_config(const struct lm_model *m)
 
 /*
  * Threads for everything the model runs; n < 1 means one.  Results do not
- * depend on it.
+ * depend on it.  Without this call the model starts with all cores and
+ * uses fewer while that is faster (another program busy on a core).
  */
 void
 model_set_threads(struct lm_model *m, int n)
 {
 	m->n_threads = n < 1 ? 1 : n;
+	m->thr_auto = 0;
+	m->thr_cur = m->n_threads;
 }
 
 /* The thread count in use. */
