@@ -874,6 +874,78 @@ blas_gemm_mat(int nt, size_t m, const float *a, size_t lda,
 	}
 }
 
+/* --- streaming read ------------------------------------------------------------ */
+
+/*
+ * Sum of p[0..n) read as fast as this CPU streams memory: eight
+ * independent accumulators of the widest vectors it has, so that neither
+ * an add's latency nor a single stream limits the rate.  `lmsh bench`
+ * measures the machine's bandwidth with it.
+ */
+static BLAS_AVX512 float
+blas_stream_avx512(const float *p, size_t n)
+{
+	__m512 a[8];
+	size_t i = 0;
+	float s = 0;
+
+	BLAS_UNROLL
+	for (int k = 0; k < 8; k++)
+		a[k] = _mm512_setzero_ps();
+	for (; i + 128 <= n; i += 128)
+		BLAS_UNROLL
+		for (int k = 0; k < 8; k++)
+			a[k] = _mm512_add_ps(a[k], _mm512_loadu_ps(p + i +
+			    16 * k));
+	for (int k = 1; k < 8; k++)
+		a[0] = _mm512_add_ps(a[0], a[k]);
+	for (; i < n; i++)
+		s += p[i];
+	return s + _mm512_reduce_add_ps(a[0]);
+}
+
+static BLAS_AVX2 float
+blas_stream_avx2(const float *p, size_t n)
+{
+	__m256 a[8];
+	size_t i = 0;
+	float s = 0;
+
+	BLAS_UNROLL
+	for (int k = 0; k < 8; k++)
+		a[k] = _mm256_setzero_ps();
+	for (; i + 64 <= n; i += 64)
+		BLAS_UNROLL
+		for (int k = 0; k < 8; k++)
+			a[k] = _mm256_add_ps(a[k], _mm256_loadu_ps(p + i +
+			    8 * k));
+	for (int k = 1; k < 8; k++)
+		a[0] = _mm256_add_ps(a[0], a[k]);
+	for (; i < n; i++)
+		s += p[i];
+	return s + blas_hsum8(a[0]);
+}
+
+float
+blas_stream_sum(const float *p, size_t n)
+{
+	float a[8] = { 0 }, s = 0;
+	size_t i = 0;
+
+	if (blas_cpu_has(BLAS_NEED_AVX512))
+		return blas_stream_avx512(p, n);
+	if (blas_cpu_has(BLAS_NEED_AVX2))
+		return blas_stream_avx2(p, n);
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			a[k] += p[i + k];
+	for (; i < n; i++)
+		s += p[i];
+	for (int k = 0; k < 8; k++)
+		s += a[k];
+	return s;
+}
+
 /*
  * Dot product in a fixed order for a given build (the compiler may use
  * vector lanes, always the same way).

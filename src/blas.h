@@ -81,6 +81,9 @@ void		 blas_gemm_mat(int nt, size_t m, const float *a, size_t lda,
 		    const struct blas_mat *w, float beta, float *c, size_t ldc,
 		    float *scratch, size_t scratch_len);
 
+/* Sum of n floats, read as fast as the CPU streams (bandwidth probe). */
+float		 blas_stream_sum(const float *, size_t n);
+
 /* Dot product of two fp32 vectors in a fixed order (attention). */
 float		 blas_dot(const float *, const float *, size_t);
 
