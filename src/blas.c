@@ -221,6 +221,40 @@ blas_gemm(int nt, int trans_b, size_t m, size_t n, size_t k, float alpha,
 }
 
 /*
+ * Make sure the packing buffers BLIS takes on its first GEMMs on nt
+ * threads can be had: BLIS aborts the process when its own malloc fails,
+ * so try an allocation of their size first (freed at once) and fail with
+ * err instead.  Returns 0 or -1.
+ */
+int
+blas_gemm_reserve(int nt, struct err *err)
+{
+	cntx_t *cntx;
+	size_t mc, kc, nc, bytes;
+	void *p;
+
+	pthread_once(&blas_once, blas_init);
+	cntx = bli_gks_query_cntx();
+#ifdef HAVE_BLIS_CNTX_INIT
+	if (blas_cur->init != NULL)
+		cntx = &blas_cntx;
+#endif
+	mc = (size_t)bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_MC, cntx);
+	kc = (size_t)bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_KC, cntx);
+	nc = (size_t)bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_NC, cntx);
+	/* an A block per thread and one shared B panel */
+	bytes = (mc * kc * (size_t)(nt > 0 ? nt : 1) + kc * nc) *
+	    sizeof(float);
+	if ((p = malloc(bytes)) == NULL) {
+		err_set(err, "blis workspace: %zu MiB: out of memory",
+		    bytes >> 20);
+		return -1;
+	}
+	free(p);
+	return 0;
+}
+
+/*
  * Plain-C twin of blas_gemm() (sums in double, so it is the more exact of
  * the two).
  */

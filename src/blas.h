@@ -17,6 +17,8 @@ int		 blas_set_arch(const char *, struct err *);
 void		 blas_gemm(int nt, int trans_b, size_t m, size_t n, size_t k,
 		    float alpha, const float *a, size_t lda, const float *b,
 		    size_t ldb, float beta, float *c, size_t ldc);
+/* Fail with err, not BLIS's abort, if its workspace cannot be had. */
+int		 blas_gemm_reserve(int nt, struct err *);
 void		 blas_gemm_ref(int trans_b, size_t m, size_t n, size_t k,
 		    float alpha, const float *a, size_t lda, const float *b,
 		    size_t ldb, float beta, float *c, size_t ldc);

@@ -126,6 +126,11 @@ model_cache_new(const struct lm_model *m, int n_seq, int n_ctx,
 	if (kc->n_rows > LM_MATVEC_ROWS &&
 	    (kc->wide = malloc(kc->wide_len * sizeof(float))) == NULL)
 		goto oom;
+	if (kc->n_rows > LM_MATVEC_ROWS &&
+	    blas_gemm_reserve(m->n_threads, err) == -1) {
+		model_cache_free(kc);
+		return NULL;
+	}
 	return kc;
 oom:
 	err_set(err, "kv cache for %d x %d positions: %zu MiB: out of memory",

@@ -485,7 +485,7 @@ model_pack_alloc(struct lm_model *m, size_t bytes, struct err *err)
 	    MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		err_set(err, "packed weights: %zu MiB: %s", bytes >> 20,
-		    strerror(errno));
+		    errno == ENOMEM ? "out of memory" : strerror(errno));
 		return -1;
 	}
 #ifdef MADV_HUGEPAGE
