@@ -843,7 +843,7 @@ blas_kernel_desc(enum blas_dtype t)
 }
 
 #define BLAS_MV_MIN_WORK	(1u << 15)	/* multiply-adds worth a thread */
-#define BLAS_MV_BLOCK		2	/* panels per work item */
+#define BLAS_MV_BLOCK		(BLAS_MV_ROWS / BLAS_PANEL) /* panels an item */
 
 /*
  * y[k] = w[k] x for the n matrices w[0..n) (same n_in), all their rows
@@ -887,6 +887,36 @@ blas_matvec_team(const struct blas_mat *const *w, float *const *y, int n,
 	if (!nowait) {
 		#pragma omp barrier
 	}
+}
+
+/* Work items of BLAS_MV_ROWS rows that w has. */
+size_t
+blas_mat_blocks(const struct blas_mat *w)
+{
+	return (w->n_out + BLAS_MV_ROWS - 1) / BLAS_MV_ROWS;
+}
+
+/*
+ * Rows [k * BLAS_MV_ROWS, k * BLAS_MV_ROWS + BLAS_MV_ROWS) of y = w x
+ * (fewer at the end), for a caller that shares the blocks among its
+ * threads itself and works on the rows at once (SwiGLU after w1 and w3).
+ * Returns the end of the rows done.
+ */
+size_t
+blas_matvec_block(const struct blas_mat *w, const float *x, size_t nb,
+    float *y, size_t k)
+{
+	size_t np = blas_mat_panels(w->n_out), p0 = k * BLAS_MV_BLOCK;
+	size_t j1 = (k + 1) * BLAS_MV_ROWS;
+
+	if (blas_mv_cur == NULL) {
+		#pragma omp critical (blas_mv_init)
+		if (blas_mv_cur == NULL)
+			blas_mv_select(BLAS_MV_AUTO);
+	}
+	blas_mv_cur(w, x, nb, y, p0, p0 + BLAS_MV_BLOCK < np ?
+	    p0 + BLAS_MV_BLOCK : np);
+	return j1 < w->n_out ? j1 : w->n_out;
 }
 
 /*

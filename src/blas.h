@@ -74,6 +74,12 @@ void		 blas_matvec(int nt, const struct blas_mat *, const float *x,
 void		 blas_matvec_team(const struct blas_mat *const *w,
 		    float *const *y, int n, const float *x, size_t nb,
 		    int nowait);
+/* The same a block of BLAS_MV_ROWS rows at a time, for callers that share
+ * the blocks among their threads and use the rows at once. */
+#define BLAS_MV_ROWS		16
+size_t		 blas_mat_blocks(const struct blas_mat *);
+size_t		 blas_matvec_block(const struct blas_mat *, const float *x,
+		    size_t nb, float *y, size_t k);
 /* The fp32 reference on an unpacked matrix, summing in double. */
 void		 blas_matvec_ref(const float *w, size_t n_out, size_t n_in,
 		    const float *x, size_t nb, float *y);

@@ -294,6 +294,31 @@ model_rmsnorm_team(const float *x, const float *g, float *out, size_t n,
 	}
 }
 
+/*
+ * x[r] += y[r], then out[r] = RMSNorm(x[r]) * g, row by row (a residual
+ * and the norm after it in one work-shared loop: one barrier, not two).
+ * out may be y.
+ */
+static void
+model_add_rmsnorm_team(float *x, const float *y, const float *g, float *out,
+    size_t n, size_t d)
+{
+	#pragma omp for schedule(static)
+	for (size_t r = 0; r < n; r++) {
+		float *xr = x + r * d, *o = out + r * d, ss = 0, k;
+		const float *yr = y + r * d;
+
+		for (size_t i = 0; i < d; i++)
+			xr[i] += yr[i];
+		#pragma omp simd reduction(+:ss)
+		for (size_t i = 0; i < d; i++)
+			ss += xr[i] * xr[i];
+		k = 1.0f / sqrtf(ss / (float)d + LM_RMS_EPS);
+		for (size_t i = 0; i < d; i++)
+			o[i] = xr[i] * k * g[i];
+	}
+}
+
 /* The same on nt threads of its own. */
 static void
 model_rmsnorm(int nt, const float *x, const float *g, float *out, size_t n,
@@ -303,24 +328,30 @@ model_rmsnorm(int nt, const float *x, const float *g, float *out, size_t n,
 	model_rmsnorm_team(x, g, out, n, d);
 }
 
-/* Rotate every head of row x (d_model wide) for position pos. */
+/* Rotate one head xh (d_k wide) for position pos. */
 static void
-model_rope_row(const struct lm_model *m, float *x, int pos)
+model_rope_head(const struct lm_model *m, float *xh, int pos)
 {
 	size_t half = (size_t)(m->cfg.d_model / m->cfg.num_heads / 2);
 	const float *c = m->rope_cos + (size_t)pos * half;
 	const float *s = m->rope_sin + (size_t)pos * half;
 
-	for (int h = 0; h < m->cfg.num_heads; h++) {
-		float *xh = x + (size_t)h * half * 2;
+	for (size_t j = 0; j < half; j++) {
+		float a = xh[2 * j], b = xh[2 * j + 1];
 
-		for (size_t j = 0; j < half; j++) {
-			float a = xh[2 * j], b = xh[2 * j + 1];
-
-			xh[2 * j] = a * c[j] - b * s[j];
-			xh[2 * j + 1] = a * s[j] + b * c[j];
-		}
+		xh[2 * j] = a * c[j] - b * s[j];
+		xh[2 * j + 1] = a * s[j] + b * c[j];
 	}
+}
+
+/* Rotate every head of row x (d_model wide) for position pos. */
+static void
+model_rope_row(const struct lm_model *m, float *x, int pos)
+{
+	size_t dk = (size_t)(m->cfg.d_model / m->cfg.num_heads);
+
+	for (int h = 0; h < m->cfg.num_heads; h++)
+		model_rope_head(m, x + (size_t)h * dk, pos);
 }
 
 /* In place: p[0..n) = softmax(p[0..n)). */
@@ -358,14 +389,6 @@ model_swiglu(int nt, float *a, const float *b, size_t n)
 	model_swiglu_team(a, b, n);
 }
 
-/* x[i] += y[i], shared by the enclosing team. */
-static void
-model_add_team(float *x, const float *y, size_t n)
-{
-	#pragma omp for schedule(static)
-	for (size_t i = 0; i < n; i++)
-		x[i] += y[i];
-}
 
 static int
 model_check_tokens(const struct lm_model *m, const int32_t *t, size_t n,
@@ -672,12 +695,14 @@ model_prefill(struct lm_model *m, struct lm_cache *kc, int seq,
 
 /*
  * Attention of one new row per sequence, (sequence, head) pairs shared by
- * the enclosing team.  Every pair runs the same loop whatever the batch,
+ * the enclosing team.  With store (every row in its own slot), each pair
+ * first applies RoPE to its head of q and k and stores its head of k and v,
+ * which it alone reads; otherwise that was done before.  Every pair runs the same loop whatever the batch,
  * which keeps decode results independent of batch composition.
  */
 static void
 model_decode_attention(const struct lm_model *m, struct lm_cache *kc, int l,
-    const int *seqs, const int *pos, int n)
+    const int *seqs, const int *pos, int n, int store)
 {
 	size_t d = (size_t)m->cfg.d_model, H = (size_t)m->cfg.num_heads;
 	size_t dk = d / H;
@@ -688,12 +713,23 @@ model_decode_attention(const struct lm_model *m, struct lm_cache *kc, int l,
 		size_t b = task / H, h = task % H;
 		int s = seqs[b];
 		size_t np = (size_t)pos[b] + 1;
-		const float *K = model_cache_k(kc, l, s) + h * dk;
-		const float *V = model_cache_v(kc, l, s) + h * dk;
-		const float *q = kc->q + b * d + h * dk;
+		float *K = model_cache_k(kc, l, s) + h * dk;
+		float *V = model_cache_v(kc, l, s) + h * dk;
+		float *q = kc->q + b * d + h * dk;
 		float *o = kc->att + b * d + h * dk;
 		float *S = kc->scores + (size_t)model_thread_id() *
 		    LM_ATT_QBLOCK * (size_t)kc->n_ctx;
+
+		/* RoPE, this head's key and value into the cache */
+		if (store) {
+			float *k = kc->kv1 + b * d + h * dk;
+
+			model_rope_head(m, q, pos[b]);
+			model_rope_head(m, k, pos[b]);
+			memcpy(K + (size_t)pos[b] * d, k, dk * sizeof(float));
+			memcpy(V + (size_t)pos[b] * d, kc->kv2 + b * d + h * dk,
+			    dk * sizeof(float));
+		}
 
 		for (size_t j = 0; j < np; j++)
 			S[j] = blas_dot(q, K + j * d, dk) * scale;
@@ -734,6 +770,53 @@ model_decode_check(const struct lm_model *m, const struct lm_cache *kc,
 	return model_check_tokens(m, tokens, (size_t)n, err);
 }
 
+/* RoPE on q and k of every row, and k and v into the cache. */
+static void
+model_rope_store_team(const struct lm_model *m, struct lm_cache *kc, int l,
+    const int *seqs, const int *pos, size_t nb)
+{
+	size_t d = (size_t)m->cfg.d_model;
+
+	#pragma omp for schedule(static)
+	for (size_t b = 0; b < nb; b++) {
+		int s = seqs[b], p = pos[b];
+
+		model_rope_row(m, kc->q + b * d, p);
+		model_rope_row(m, kc->kv1 + b * d, p);
+		memcpy(model_cache_k(kc, l, s) + (size_t)p * d,
+		    kc->kv1 + b * d, d * sizeof(float));
+		memcpy(model_cache_v(kc, l, s) + (size_t)p * d,
+		    kc->kv2 + b * d, d * sizeof(float));
+	}
+}
+
+/*
+ * g = SiLU(w1 x) * (w3 x) for nb rows of x, a block of rows of w1 and the
+ * same of w3 per work item so that SwiGLU follows at once, in one pass and
+ * one barrier.  u: scratch as large as g.
+ */
+static void
+model_ffn_in_team(const struct lm_layer *L, const float *x, size_t nb,
+    size_t f, float *g, float *u)
+{
+	long n_blk = (long)blas_mat_blocks(&L->w1);
+
+	#pragma omp for schedule(static)
+	for (long k = 0; k < n_blk; k++) {
+		size_t j0 = (size_t)k * BLAS_MV_ROWS, j1;
+
+		j1 = blas_matvec_block(&L->w1, x, nb, g, (size_t)k);
+		blas_matvec_block(&L->w3, x, nb, u, (size_t)k);
+		for (size_t b = 0; b < nb; b++)
+			for (size_t j = j0; j < j1; j++) {
+				float a = g[b * f + j];
+
+				g[b * f + j] = a / (1.0f + expf(-a)) *
+				    u[b * f + j];
+			}
+	}
+}
+
 /* y = w x for nb vectors, shared by the enclosing team; ends in a barrier. */
 static void
 model_matvec_team(const struct blas_mat *w, const float *x, size_t nb,
@@ -759,47 +842,39 @@ model_rows_team(const struct lm_model *m, struct lm_cache *kc,
 	const struct lm_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff, nb = (size_t)n;
 	float *qkv_out[3] = { kc->q, kc->kv1, kc->kv2 };
-	float *ffn_out[2] = { kc->g, kc->u };
+	int distinct = n == 1 || seqs[0] != seqs[1];	/* slot per row */
 
 	#pragma omp single
 	model_embed(m, tokens, nb, kc->x);
 	for (int l = 0; l < c->num_layers; l++) {
 		const struct lm_layer *L = &m->layers[l];
 		const struct blas_mat *qkv[3] = { &L->wq, &L->wk, &L->wv };
-		const struct blas_mat *ffn[2] = { &L->w1, &L->w3 };
 
-		/* attention rmsnorm, qkv in one pass */
-		model_rmsnorm_team(kc->x, L->ln1, kc->h, nb, d);
+		/* attention rmsnorm (after the last layer's residual) */
+		if (l == 0)
+			model_rmsnorm_team(kc->x, L->ln1, kc->h, nb, d);
+		else
+			model_add_rmsnorm_team(kc->x, kc->h, L->ln1, kc->h, nb,
+			    d);
+		/* qkv in one pass */
 		blas_matvec_team(qkv, qkv_out, 3, kc->h, nb, 0);
-		/* RoPE, k and v into the cache */
-		#pragma omp for schedule(static)
-		for (size_t b = 0; b < nb; b++) {
-			int s = seqs[b], p = pos[b];
-
-			model_rope_row(m, kc->q + b * d, p);
-			model_rope_row(m, kc->kv1 + b * d, p);
-			memcpy(model_cache_k(kc, l, s) + (size_t)p * d,
-			    kc->kv1 + b * d, d * sizeof(float));
-			memcpy(model_cache_v(kc, l, s) + (size_t)p * d,
-			    kc->kv2 + b * d, d * sizeof(float));
-		}
-		/* attention, output projection, residual */
-		model_decode_attention(m, kc, l, seqs, pos, n);
+		/* RoPE, k and v into the cache: rows of one slot see each
+		 * other's, so all are stored first; else attention does it */
+		if (!distinct)
+			model_rope_store_team(m, kc, l, seqs, pos, nb);
+		model_decode_attention(m, kc, l, seqs, pos, n, distinct);
+		/* output projection; ffn rmsnorm after the residual */
 		model_matvec_team(&L->wo, kc->att, nb, kc->h);
-		model_add_team(kc->x, kc->h, nb * d);
-		/* ffn: w1 and w3 in one pass */
-		model_rmsnorm_team(kc->x, L->ln2, kc->h, nb, d);
-		blas_matvec_team(ffn, ffn_out, 2, kc->h, nb, 0);
-		model_swiglu_team(kc->g, kc->u, nb * f);
+		model_add_rmsnorm_team(kc->x, kc->h, L->ln2, kc->h, nb, d);
+		/* ffn: w1 and w3 in one pass, SwiGLU on its rows; w2 */
+		model_ffn_in_team(L, kc->h, nb, f, kc->g, kc->u);
 		model_matvec_team(&L->w2, kc->g, nb, kc->h);
-		model_add_team(kc->x, kc->h, nb * d);
 	}
-	/* final norm, lm_head */
-	if (logits == NULL)
-		return;
-	model_rmsnorm_team(kc->x + (size_t)lg0 * d, m->ln_final, kc->h,
-	    nb - (size_t)lg0, d);
-	model_matvec_team(&m->lm_head, kc->h, nb - (size_t)lg0, logits);
+	/* the last residual, final norm, lm_head */
+	model_add_rmsnorm_team(kc->x, kc->h, m->ln_final, kc->h, nb, d);
+	if (logits != NULL)
+		model_matvec_team(&m->lm_head, kc->h + (size_t)lg0 * d,
+		    nb - (size_t)lg0, logits);
 }
 
 /*
