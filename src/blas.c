@@ -682,7 +682,7 @@ blas_reduce8(__m512 a0, __m512 a1, __m512 a2, __m512 a3, __m512 a4,
 #define BLAS_TILE_AVX512(T, ES, B)					\
 static BLAS_AVX512 void							\
 blas_mv_avx512_##T##_##B(const unsigned char *w, size_t n_in,		\
-    const float *x, float *y, size_t n_out, size_t rows)		\
+    const float *x, float *y, size_t n_out, size_t rows, int pf)	\
 {									\
 	__m512 acc[BLAS_PANEL][B], xv[B];				\
 	size_t n_full = n_in / BLAS_CHUNK, r = n_in % BLAS_CHUNK;	\
@@ -701,7 +701,7 @@ blas_mv_avx512_##T##_##B(const unsigned char *w, size_t n_in,		\
 		for (int p = 0; p < BLAS_PANEL; p++) {			\
 			__m512 wv = blas_ld16_##T(w + (size_t)p *	\
 			    BLAS_CHUNK * ES);				\
-			if (p * ES * BLAS_CHUNK % 64 == 0)		\
+			if (pf && p * ES * BLAS_CHUNK % 64 == 0)	\
 				_mm_prefetch((const char *)w + BLAS_PF_AHEAD + \
 				    p * BLAS_CHUNK * ES, _MM_HINT_T0);	\
 			BLAS_UNROLL					\
@@ -741,15 +741,16 @@ blas_mv_avx512_##T(const unsigned char *w, size_t n_in, const float *x,	\
 {									\
 	size_t b = 0;							\
 									\
+	/* the first tile of a panel prefetches; the rest find it near */ \
 	for (; b + 3 <= nb; b += 3)					\
 		blas_mv_avx512_##T##_3(w, n_in, x + b * n_in,		\
-		    y + b * n_out, n_out, rows);			\
+		    y + b * n_out, n_out, rows, b == 0);		\
 	if (nb - b == 2)						\
 		blas_mv_avx512_##T##_2(w, n_in, x + b * n_in,		\
-		    y + b * n_out, n_out, rows);			\
+		    y + b * n_out, n_out, rows, b == 0);		\
 	else if (nb - b == 1)						\
 		blas_mv_avx512_##T##_1(w, n_in, x + b * n_in,		\
-		    y + b * n_out, n_out, rows);			\
+		    y + b * n_out, n_out, rows, b == 0);		\
 }
 
 BLAS_TILES_AVX512(f32, 4)
