@@ -9,13 +9,17 @@
  * call: AVX-512F/BW/DQ/VL -> skx, AVX2+FMA -> haswell, else native.
  *
  * Decode multiplies the weights by 1 to 32 vectors: there BLIS's sgemv runs
- * on one thread and sgemm packs for nothing, so we use our own kernel that
- * streams each weight row once per tile of vectors.  Its threads split the
- * output rows, never the sum, and a dot product is computed by the same
+ * on one thread and sgemm packs for nothing, so we use our own kernels on
+ * weights packed at load (struct blas_mat: panels of 8 rows, each a run of
+ * 16-column chunks, so a panel is one straight stream; fp32, bf16 or f16
+ * as stored, 2-byte types widened in registers).  Threads split the output
+ * rows, never the sum, and a dot product is computed by the same
  * instructions wherever it sits in a tile, so the result for one sequence
  * does not depend on what else is in the batch or on the thread count.
+ * Prefill widens blocks of packed rows for BLIS.
  *
- * Each kernel has a plain-C _ref twin for the tests.
+ * Kernel sets: AVX-512F, AVX2+FMA+F16C, plain C; the tests compare each
+ * with blas_matvec_ref() and blas_gemm() with blas_gemm_ref().
  */
 #include "config.h"
 
