@@ -375,9 +375,18 @@ blas_mat_pack_rows(const struct blas_mat *m, const void *src, size_t r0,
 			    n_in - i0 : BLAS_CHUNK;
 			unsigned char *o = d + ((j / BLAS_PANEL * n_ck + c) *
 			    BLAS_PANEL + j % BLAS_PANEL) * BLAS_CHUNK * es;
+			const unsigned char *from = s + ((j - r0) * n_in + i0) *
+			    es;
 
-			memcpy(o, s + ((j - r0) * n_in + i0) * es, n * es);
-			memset(o + n * es, 0, (BLAS_CHUNK - n) * es);
+			/* constant sizes, so that the copies are inlined */
+			if (n == BLAS_CHUNK && es == 4)
+				memcpy(o, from, BLAS_CHUNK * 4);
+			else if (n == BLAS_CHUNK)
+				memcpy(o, from, BLAS_CHUNK * 2);
+			else {
+				memcpy(o, from, n * es);
+				memset(o + n * es, 0, (BLAS_CHUNK - n) * es);
+			}
 		}
 }
 

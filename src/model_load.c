@@ -442,7 +442,7 @@ model_check_names(const struct weights *w, const struct model_slot *s,
 }
 
 /* Count NaN and infinite values as stored, for the warning: those whose
- * exponent bits are all ones (a loop the compiler vectorises). */
+ * exponent bits are all ones (a vector loop). */
 static size_t
 model_count_nonfinite(enum weights_dtype t, const void *p, size_t n)
 {
@@ -451,12 +451,14 @@ model_count_nonfinite(enum weights_dtype t, const void *p, size_t n)
 	if (t == WEIGHTS_F32) {
 		const uint32_t *u = p;
 
+		#pragma omp simd reduction(+:bad)
 		for (size_t i = 0; i < n; i++)
 			bad += (u[i] & 0x7f800000u) == 0x7f800000u;
 	} else {
 		const uint16_t *h = p;
 		uint16_t e = t == WEIGHTS_BF16 ? 0x7f80 : 0x7c00;
 
+		#pragma omp simd reduction(+:bad)
 		for (size_t i = 0; i < n; i++)
 			bad += (h[i] & e) == e;
 	}
