@@ -447,7 +447,9 @@ model_linear(int nt, struct lm_cache *kc, const struct blas_mat *w,
  * tries one thread more or fewer than it uses; whichever count has the
  * lower running mean is kept.  Results do not depend on the count, so the
  * switch is invisible but for speed.  A probe costs one step in
- * LM_THR_PROBE at the other speed, a few per cent at worst.
+ * LM_THR_PROBE at the other speed, a few per cent at worst, and each
+ * probe that loses doubles the interval (up to 16 times) so that a step
+ * held up by a busy core is paid for rarely.
  */
 #define LM_THR_PROBE		64
 
@@ -513,12 +515,13 @@ model_decode_threads(struct lm_model *m, size_t nb)
 		memset(m->thr_t, 0, sizeof m->thr_t);
 		m->thr_nb = nb;
 		m->thr_steps = 0;
+		m->thr_backoff = 0;
 		cur = model_idle_cores(m);
 		cur = m->thr_cur = cur < max ? cur : max;
 	}
 	k = ++m->thr_steps;
 	if (k < LM_THR_PROBE ? (k & (k - 1)) != 0 || k == 1 :
-	    k % LM_THR_PROBE != 0)
+	    k % (LM_THR_PROBE << m->thr_backoff) != 0)
 		return cur;
 	if (cur == 1 || (cur < max && k / LM_THR_PROBE % 2 == 0))
 		return cur + 1;
@@ -536,8 +539,13 @@ model_decode_timed(struct lm_model *m, int nt, double dt)
 	/* a probe is rarer, so it weighs more */
 	t[nt] = t[nt] == 0 ? dt : nt == m->thr_cur ? 0.75 * t[nt] +
 	    0.25 * dt : 0.5 * t[nt] + 0.5 * dt;
-	if (nt != m->thr_cur && t[nt] < 0.95 * t[m->thr_cur])
+	if (nt == m->thr_cur)
+		return;
+	if (t[nt] < 0.95 * t[m->thr_cur]) {
 		m->thr_cur = nt;
+		m->thr_backoff = 0;
+	} else if (m->thr_steps >= LM_THR_PROBE && m->thr_backoff < 4)
+		m->thr_backoff++;	/* a losing probe: try less often */
 }
 
 /* --- prefill --------------------------------------------------------------- */
