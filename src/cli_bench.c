@@ -687,9 +687,10 @@ const struct cli_command cli_cmd_bench = {
 	"the kernels in use; then the load time (open to first token) and\n"
 	"batch-1 decode of the same model saved as bf16.  The idle CPU share\n"
 	"comes first: on a busy machine every figure understates.  Figures\n"
-	"are medians of several runs; bandwidth is the fastest.  Default shapes: d_model 288, d_ff 768,\n"
-	"6 layers, 6 heads, vocab 32000, context 256; and d_model 768,\n"
-	"d_ff 2048, 12 layers, 12 heads, vocab 32000, context 1024.\n"
+	"are medians of several runs; bandwidth is the fastest.  Default\n"
+	"shapes: d_model 288, d_ff 768, 6 layers, 6 heads, vocab 32000,\n"
+	"context 256; and d_model 768, d_ff 2048, 12 layers, 12 heads, vocab\n"
+	"32000, context 1024.\n"
 	"\n"
 	"LMSH_BLIS_ARCH=skx|haswell|zen|zen3|generic|native overrides the BLIS\n"
 	"kernel set.\n",
