@@ -558,6 +558,14 @@ model_engine_desc(const struct lm_model *m)
 	return blas_kernel_desc(m->dtype);
 }
 
+/* The packed weights' dtype as the checkpoint stores it (static). */
+const char *
+model_dtype_name(const struct lm_model *m)
+{
+	return m->dtype == BLAS_BF16 ? "bf16" : m->dtype == BLAS_F16 ?
+	    "f16" : "f32";
+}
+
 /* --- tensors --------------------------------------------------------------- */
 
 /* Fill the pointer table from a name lookup: one entry per CS336 tensor,
