@@ -22,7 +22,9 @@
  * recorded config in a string;
  * the real CS336 2024 checkpoint (../shared) against PyTorch logits;
  * random models of each variant: incremental equal to full, decode
- * bitwise independent of the batch and the threads.
+ * bitwise independent of the batch and the threads; each variant fixture
+ * under every matrix-vector kernel, and saved as bf16 (position
+ * embeddings too) read as stored bitwise equal to its fp32 widening.
  */
 #include "config.h"
 
@@ -421,6 +423,9 @@ test_kernels(void)
 {
 	static const enum blas_mv_kernel ks[] = { BLAS_MV_C, BLAS_MV_AVX2,
 	    BLAS_MV_AVX512 };
+	static const char *variants[] = { "models/nonorm",
+	    "models/nonorm-final", "models/postnorm", "models/nope",
+	    "models/silu", "models/cs336-2024" };
 	int ran = 0;
 
 	for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
@@ -440,6 +445,13 @@ test_kernels(void)
 			test_batch_determinism(m);
 		}
 		model_close(m);
+		/* every CS336 variant through this kernel too */
+		for (size_t j = 0; j < sizeof variants / sizeof variants[0];
+		    j++) {
+			if ((m = open_dir(variants[j])) != NULL)
+				check_fixture(variants[j], m, "ref-logits.bin");
+			model_close(m);
+		}
 	}
 	CHECK(ran >= 1);
 	blas_mv_select(BLAS_MV_AUTO);
@@ -512,6 +524,73 @@ test_bf16_as_f32(const char *tmp)
 	rmdir(dir);
 	free(p);
 	free(q);
+	free(dir);
+}
+
+/* Save m's weights as dtype with its config in dir and open them again. */
+static struct lm_model *
+resave(struct lm_model *m, const char *dir, int dtype)
+{
+	struct lm_model_source src = { 0 };
+	struct lm_model *r;
+	char *p = xasprintf("%s/model.safetensors", dir);
+	char *q = xasprintf("%s/config.json", dir);
+	struct err err;
+
+	mkdir(dir, 0700);
+	CHECK(model_save(m, p, dtype, &err) == 0);
+	CHECK(model_config_save(model_config(m), q, &err) == 0);
+	src.dir = dir;
+	r = model_open(&src, &err);
+	CHECK_MSG(r != NULL, "%s", err.msg);
+	unlink(p);
+	unlink(q);
+	rmdir(dir);
+	free(p);
+	free(q);
+	return r;
+}
+
+/*
+ * Every CS336 variant stored as bf16 (position embeddings included) runs
+ * read as stored: the same bits as its fp32 widening.
+ */
+static void
+test_variant_bf16(const char *tmp)
+{
+	static const char *variants[] = { "models/nonorm",
+	    "models/nonorm-final", "models/postnorm", "models/nope",
+	    "models/silu", "models/cs336-2024" };
+	char *dir = xasprintf("%s/v", tmp);
+
+	for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+		struct lm_model *m = open_dir(variants[i]), *b, *f;
+		size_t V;
+		float *lb, *lf;
+
+		if (m == NULL)
+			continue;
+		V = (size_t)model_config(m)->vocab_size;
+		b = resave(m, dir, WEIGHTS_BF16);
+		f = b != NULL ? resave(b, dir, WEIGHTS_F32) : NULL;
+		if (b != NULL && f != NULL) {
+			CHECK(strstr(model_engine_desc(b), "bf16") != NULL);
+			CHECK(strcmp(model_dtype_name(b), "bf16") == 0 &&
+			    strcmp(model_dtype_name(f), "f32") == 0);
+			lb = xcalloc(4 * V, sizeof *lb);
+			lf = xcalloc(4 * V, sizeof *lf);
+			decode_steps(b, 4, lb);
+			decode_steps(f, 4, lf);
+			CHECK_MSG(memcmp(lb, lf, 4 * V * sizeof *lb) == 0,
+			    "%s: bf16 read as stored differs from fp32",
+			    variants[i]);
+			free(lb);
+			free(lf);
+		}
+		model_close(f);
+		model_close(b);
+		model_close(m);
+	}
 	free(dir);
 }
 
@@ -1064,6 +1143,7 @@ main(void)
 	test_fixtures();
 	test_kernels();
 	test_bf16_as_f32(tmp);
+	test_variant_bf16(tmp);
 	test_bad_tensors(tmp);
 	test_variant_configs();
 	test_variant_save(tmp);
