@@ -225,37 +225,57 @@ blas_gemm(int nt, int trans_b, size_t m, size_t n, size_t k, float alpha,
 }
 
 /*
- * Make sure the packing buffers BLIS takes on its first GEMMs on nt
- * threads can be had: BLIS aborts the process when its own malloc fails,
- * so try an allocation of their size first (freed at once) and fail with
- * err instead.  Returns 0 or -1.
+ * One GEMM on nt threads, big enough for BLIS's packed path (not its
+ * small-matrix one): BLIS keeps the packing blocks it takes now in its
+ * pools and reuses them, so later GEMMs on up to nt threads allocate
+ * nothing that could make it abort.
+ */
+/* What a new thread of the team takes from the address space (glibc's
+ * default stack, which ulimit -v counts). */
+#define BLAS_THREAD_STACK	((size_t)8 << 20)
+
+static int
+blas_gemm_warm(int nt, struct err *err)
+{
+	enum { N = 256 };
+	float *a = calloc((size_t)3 * N * N, sizeof *a);
+
+	if (a == NULL) {
+		err_set(err, "blis workspace: out of memory");
+		return -1;
+	}
+	blas_gemm(nt, 1, N, N, N, 1, a, N, a + N * N, N, 0, a + 2 * N * N, N);
+	free(a);
+	return 0;
+}
+
+/*
+ * Make sure the packing buffers BLIS takes for GEMMs on nt threads can be
+ * had: BLIS aborts the process when its own malloc fails.  Its pools hand
+ * out blocks sized for the largest datatype (a B panel is some 17 MB), an
+ * A block per thread and up to a B panel per thread, so try an allocation
+ * of that size, with a thread's stack each (the team may start now), first
+ * (freed at once) and fail with err instead; then let
+ * one GEMM fill the pools while the memory is there.  Returns 0 or -1.
  */
 int
 blas_gemm_reserve(int nt, struct err *err)
 {
-	cntx_t *cntx;
-	size_t mc, kc, nc, bytes;
-	void *p;
+	pba_t	*pba;
+	size_t	 n = (size_t)(nt > 0 ? nt : 1), bytes;
+	void	*p;
 
 	pthread_once(&blas_once, blas_init);
-	cntx = bli_gks_query_cntx();
-#ifdef HAVE_BLIS_CNTX_INIT
-	if (blas_cur->init != NULL)
-		cntx = &blas_cntx;
-#endif
-	mc = (size_t)bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_MC, cntx);
-	kc = (size_t)bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_KC, cntx);
-	nc = (size_t)bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_NC, cntx);
-	/* an A block per thread and one shared B panel */
-	bytes = (mc * kc * (size_t)(nt > 0 ? nt : 1) + kc * nc) *
-	    sizeof(float);
+	pba = bli_pba_query();
+	bytes = n * (bli_pool_block_size(bli_pba_pool(0, pba)) +
+	    bli_pool_block_size(bli_pba_pool(1, pba)) + BLAS_THREAD_STACK);
 	if ((p = malloc(bytes)) == NULL) {
 		err_set(err, "blis workspace: %zu MiB: out of memory",
 		    bytes >> 20);
 		return -1;
 	}
 	free(p);
-	return 0;
+	return blas_gemm_warm(nt, err);
 }
 
 /*
