@@ -17,31 +17,80 @@ int		 blas_set_arch(const char *, struct err *);
 void		 blas_gemm(int nt, int trans_b, size_t m, size_t n, size_t k,
 		    float alpha, const float *a, size_t lda, const float *b,
 		    size_t ldb, float beta, float *c, size_t ldc);
+/* Fail with err, not BLIS's abort, if its workspace cannot be had. */
+int		 blas_gemm_reserve(int nt, struct err *);
 void		 blas_gemm_ref(int trans_b, size_t m, size_t n, size_t k,
 		    float alpha, const float *a, size_t lda, const float *b,
 		    size_t ldb, float beta, float *c, size_t ldc);
 
+/* A weight matrix [n_out][n_in] packed for the matrix-vector kernels
+ * (blas.c describes the layout), in the dtype it was stored in: 2-byte
+ * weights are widened in registers, never in memory. */
+enum blas_dtype {
+	BLAS_F32,
+	BLAS_BF16,
+	BLAS_F16
+};
+struct blas_mat {
+	const void	*data;		/* packed; borrowed from the packer */
+	size_t		 n_out;		/* rows (d_out) */
+	size_t		 n_in;		/* columns (d_in) */
+	enum blas_dtype	 dtype;		/* element type of data */
+};
+size_t		 blas_mat_bytes(size_t n_out, size_t n_in, enum blas_dtype);
+void		 blas_mat_init(struct blas_mat *, void *dst, size_t n_out,
+		    size_t n_in, enum blas_dtype);
+void		 blas_mat_pack_rows(const struct blas_mat *, const void *src,
+		    size_t r0, size_t r1);
+void		 blas_mat_pack(struct blas_mat *, void *dst, const void *src,
+		    size_t n_out, size_t n_in, enum blas_dtype);
+void		 blas_mat_unpack(const struct blas_mat *, size_t r0, size_t r1,
+		    float *dst);
+void		 blas_widen_row(enum blas_dtype, const void *src, float *dst,
+		    size_t n);
+
 /* Matrix times a few vectors: y[b][j] = sum_i w[j][i] * x[b][i] for
- * b < nb, j < n_out; w is [n_out][n_in], x [nb][n_in], y [nb][n_out].
+ * b < nb, j < n_out; x [nb][n_in], y [nb][n_out].
  * Threads split the rows of w only, and every dot product runs the same
  * instructions whatever nb and nt are, so each y[b] is bitwise independent
- * of the batch it was computed in and of the thread count. */
+ * of the batch it was computed in and of the thread count.  A 2-byte
+ * matrix gives the same bits as its fp32 widening. */
 enum blas_mv_kernel {
 	BLAS_MV_AUTO,		/* the best the CPU supports */
-	BLAS_MV_C,		/* plain C, sequential sum (also the _ref) */
-	BLAS_MV_AVX2,		/* AVX2 + FMA, 8 lanes */
+	BLAS_MV_C,		/* plain C, sequential sum */
+	BLAS_MV_AVX2,		/* AVX2 + FMA + F16C, 8 lanes */
 	BLAS_MV_AVX512		/* AVX-512F, 16 lanes */
 };
 int		 blas_mv_select(enum blas_mv_kernel);
 const char	*blas_mv_name(void);
-void		 blas_matvec(int nt, const float *w, size_t n_out, size_t n_in,
-		    const float *x, size_t nb, float *y);
-/* The same, called by every thread of an enclosing parallel region, which
+/* "mv avx512 bf16, blis skx": what rounds the numbers, for the history. */
+const char	*blas_kernel_desc(enum blas_dtype);
+void		 blas_matvec(int nt, const struct blas_mat *, const float *x,
+		    size_t nb, float *y);
+/* y[k] = w[k] x for up to BLAS_MV_MAX_FUSED matrices of the same n_in in
+ * one pass, called by every thread of an enclosing parallel region, which
  * share the rows; a barrier ends it unless nowait. */
-void		 blas_matvec_team(const float *w, size_t n_out, size_t n_in,
-		    const float *x, size_t nb, float *y, int nowait);
+#define BLAS_MV_MAX_FUSED	4
+void		 blas_matvec_team(const struct blas_mat *const *w,
+		    float *const *y, int n, const float *x, size_t nb,
+		    int nowait);
+/* The same a block of BLAS_MV_ROWS rows at a time, for callers that share
+ * the blocks among their threads and use the rows at once. */
+#define BLAS_MV_ROWS		16
+size_t		 blas_mat_blocks(const struct blas_mat *);
+size_t		 blas_matvec_block(const struct blas_mat *, const float *x,
+		    size_t nb, float *y, size_t k);
+/* The fp32 reference on an unpacked matrix, summing in double. */
 void		 blas_matvec_ref(const float *w, size_t n_out, size_t n_in,
 		    const float *x, size_t nb, float *y);
+/* C = A W^T + beta C with a packed W (prefill): widened into scratch
+ * (scratch_len >= n_in floats) a block of rows at a time for BLIS. */
+void		 blas_gemm_mat(int nt, size_t m, const float *a, size_t lda,
+		    const struct blas_mat *w, float beta, float *c, size_t ldc,
+		    float *scratch, size_t scratch_len);
+
+/* Sum of n floats, read as fast as the CPU streams (bandwidth probe). */
+float		 blas_stream_sum(const float *, size_t n);
 
 /* Dot product of two fp32 vectors in a fixed order (attention). */
 float		 blas_dot(const float *, const float *, size_t);

@@ -4,11 +4,14 @@
  * For each shape it builds a random-weight model and times prefill of a
  * full context and decode steps at batch 1, 8 and 32 (median of several
  * runs), next to the machine's own limits measured in the same run: memory
- * read bandwidth (a threaded streaming sum over a buffer far larger than the
- * caches) and the BLIS sgemm rate (a square GEMM on the same threads).  The
- * ratios say how close the engine gets: decode at batch 1 reads every weight
- * once per token, so its limit is bandwidth; prefill and batched decode are
- * GEMM-shaped, so theirs is the sgemm rate.
+ * read bandwidth (the fastest of several streaming sums over a buffer far
+ * larger than the caches, on one thread and on all) and the BLIS sgemm rate
+ * (a square GEMM on the same threads).  The ratios say how close the
+ * engine gets: decode at batch 1 reads every weight once per token, so its
+ * limit is bandwidth; prefill and batched decode are GEMM-shaped, so theirs
+ * is the sgemm rate.  The idle share of the CPUs is measured first, since
+ * on a busy machine every figure understates.  The model is also saved,
+ * to time its load (open to first token) and to decode it as bf16.
  */
 #include "config.h"
 
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef _OPENMP
@@ -29,6 +33,7 @@
 #include "options.h"
 #include "sampler.h"
 #include "util.h"
+#include "weights.h"
 
 #define BENCH_BW_BYTES	(512u << 20)	/* far beyond any L3 */
 #define BENCH_PROMPT	16		/* tokens before decoding */
@@ -56,39 +61,42 @@ bench_median(double *v, int n)
 
 /* --- the machine's limits --------------------------------------------------- */
 
-/* GB/s of a threaded streaming read; median of runs. */
+/*
+ * GB/s of a threaded streaming read, each thread summing its own part
+ * (which it wrote first, so it lies near it); the fastest of runs, since
+ * the probe must find what the machine sustains, not an average disturbed
+ * by others.
+ */
 static double
 bench_bandwidth(int nt, int runs)
 {
 	size_t n = BENCH_BW_BYTES / sizeof(float);
 	float *p = malloc(n * sizeof *p);
-	double t[16], sink = 0;
+	double best = 0, sink = 0;
 
 	if (p == NULL)
 		return 0;
-	#pragma omp parallel for num_threads(nt)
+	#pragma omp parallel for num_threads(nt) schedule(static)
 	for (size_t i = 0; i < n; i++)
 		p[i] = (float)(i & 7);
-	for (int r = 0; r < runs; r++) {
-		double t0 = util_now(), s = 0;
+	for (int r = 0; r < runs + 1; r++) {
+		double t0 = util_now(), s = 0, gb;
 
 		#pragma omp parallel for num_threads(nt) reduction(+:s)
 		for (int th = 0; th < nt; th++) {
 			size_t a = n / (size_t)nt * (size_t)th;
 			size_t b = th == nt - 1 ? n : a + n / (size_t)nt;
-			float acc = 0;
 
-			#pragma omp simd reduction(+:acc)
-			for (size_t i = a; i < b; i++)
-				acc += p[i];
-			s += acc;
+			s += blas_stream_sum(p + a, b - a);
 		}
-		t[r] = (double)BENCH_BW_BYTES / (util_now() - t0) / 1e9;
+		gb = (double)BENCH_BW_BYTES / (util_now() - t0) / 1e9;
+		if (gb > best)
+			best = gb;
 		sink += s;
 	}
 	free(p);
 	/* Keep the sums alive without printing them. */
-	return bench_median(t, runs) + (sink < 0 ? 1e-30 : 0);
+	return best + (sink < 0 ? 1e-30 : 0);
 }
 
 /* GFLOPS of a square BLIS sgemm (C = A B^T, the layout the model uses). */
@@ -156,18 +164,50 @@ bench_peak_rss(void)
 	return (size_t)ru.ru_maxrss << 10;
 }
 
-/* Say so when other processes compete for the cores: threads that wait at
- * barriers for a descheduled peer make the figures meaningless. */
-static void
-bench_check_load(void)
+/* Busy and total jiffies of all CPUs so far (/proc/stat); -1 if unknown. */
+static int
+bench_cpu_times(unsigned long long *idle, unsigned long long *total)
 {
-	double load[1];
-	long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	int n;
 
-	if (getloadavg(load, 1) == 1 && n_cpu > 0 && load[0] > 0.5 * n_cpu)
-		printf("note: load average %.1f on %ld cores: other processes "
-		    "disturb these figures (fewer --threads, or "
-		    "OMP_WAIT_POLICY=passive, suffer less)\n", load[0], n_cpu);
+	if (f == NULL)
+		return -1;
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+	    &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 4)
+		return -1;
+	*idle = v[3] + v[4];
+	*total = 0;
+	for (int i = 0; i < 8; i++)
+		*total += v[i];
+	return 0;
+}
+
+/*
+ * Print the share of CPU time idle over half a second and say plainly when
+ * the machine is busy: threads that wait at barriers for a descheduled
+ * peer, and a bandwidth shared with others, make every figure understate.
+ */
+static void
+bench_check_idle(void)
+{
+	unsigned long long i0, t0, i1, t1;
+	double idle;
+
+	if (bench_cpu_times(&i0, &t0) == -1)
+		return;
+	usleep(500000);
+	if (bench_cpu_times(&i1, &t1) == -1 || t1 <= t0)
+		return;
+	idle = 100.0 * (double)(i1 - i0) / (double)(t1 - t0);
+	printf("idle CPU before the runs: %.0f%%\n", idle);
+	if (idle < 85)
+		printf("note: this machine is busy; other processes take "
+		    "cores and bandwidth, so every figure below understates "
+		    "what it does when idle\n");
 }
 
 /* --- the model ------------------------------------------------------------- */
@@ -325,6 +365,140 @@ out:
 	return rc;
 }
 
+/* --- the model as saved ---------------------------------------------------- */
+
+/* Save m as a model directory dir (config.json, model.safetensors). */
+static int
+bench_save(struct lm_model *m, const char *dir, int dtype, struct err *err)
+{
+	char *p;
+	int rc;
+
+	if (mkdir(dir, 0700) == -1) {
+		err_set(err, "%s: cannot create", dir);
+		return -1;
+	}
+	p = xasprintf("%s/config.json", dir);
+	rc = model_config_save(model_config(m), p, err);
+	free(p);
+	if (rc == 0) {
+		p = xasprintf("%s/model.safetensors", dir);
+		rc = model_save(m, p, dtype, err);
+		free(p);
+	}
+	return rc;
+}
+
+static void
+bench_unsave(const char *dir)
+{
+	char *p = xasprintf("%s/config.json", dir);
+
+	unlink(p);
+	free(p);
+	p = xasprintf("%s/model.safetensors", dir);
+	unlink(p);
+	free(p);
+	rmdir(dir);
+}
+
+/* Seconds from model_open() to the logits of a one-token prompt; median
+ * of runs (the file is in the page cache, having just been written). */
+static int
+bench_load(const char *dir, int nt, const struct bench_plan *pl, double *sec,
+    struct err *err)
+{
+	struct lm_model_source src = { 0 };
+	double v[16];
+
+	src.dir = dir;
+	for (int r = 0; r < pl->runs; r++) {
+		double t0 = util_now();
+		struct lm_model *m = model_open(&src, err);
+		struct lm_cache *kc;
+		float *lg;
+		int32_t t = 1;
+		int rc;
+
+		if (m == NULL)
+			return -1;
+		model_set_threads(m, nt);
+		lg = xcalloc((size_t)model_config(m)->vocab_size, sizeof *lg);
+		kc = model_cache_new(m, 1, BENCH_PROMPT, err);
+		rc = kc == NULL ? -1 : model_prefill(m, kc, 0, &t, 1, lg, 0,
+		    err);
+		v[r] = util_now() - t0;
+		model_cache_free(kc);
+		free(lg);
+		model_close(m);
+		if (rc == -1)
+			return -1;
+	}
+	*sec = bench_median(v, pl->runs);
+	return 0;
+}
+
+/*
+ * Save the model as fp32 and as bf16, time the load of the first and
+ * decode at batch 1 with the second (2 bytes a weight read as stored), in
+ * a temporary directory that is removed again.
+ */
+static int
+bench_saved(struct lm_model *m, int nt, const struct bench_plan *pl,
+    double bw, struct err *err)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *base = xasprintf("%s/lmsh-bench.XXXXXX", tmp != NULL &&
+	    *tmp != '\0' ? tmp : "/tmp");
+	char *d32 = NULL, *d16 = NULL;
+	struct lm_model_source src = { 0 };
+	struct lm_model *mb = NULL;
+	double load, sec, rss0;
+	size_t kv;
+	int rc = -1;
+
+	if (mkdtemp(base) == NULL) {
+		err_set(err, "%s: cannot create", base);
+		free(base);
+		return -1;
+	}
+	d32 = xasprintf("%s/f32", base);
+	d16 = xasprintf("%s/bf16", base);
+	if (bench_save(m, d32, WEIGHTS_F32, err) == -1 ||
+	    bench_load(d32, nt, pl, &load, err) == -1)
+		goto out;
+	printf("  load (open to first token, from the page cache): %.3f s\n",
+	    load);
+	bench_unsave(d32);
+	if (bench_save(m, d16, WEIGHTS_BF16, err) == -1)
+		goto out;
+	bench_reset_peak();
+	rss0 = (double)bench_peak_rss();
+	src.dir = d16;
+	if ((mb = model_open(&src, err)) == NULL)
+		goto out;
+	model_set_threads(mb, nt);
+	if (bench_decode(mb, pl, 1, &sec, &kv, err) == -1)
+		goto out;
+	printf("  bf16 (%s): decode batch  1: %7.0f tok/s, %6.1f GB/s of "
+	    "weights = %3.0f%% of bandwidth; RSS %.1f MiB for %.1f MiB of "
+	    "weights\n", model_engine_desc(mb), 1 / sec,
+	    (double)model_weight_bytes(mb) / sec / 1e9,
+	    100 * (double)model_weight_bytes(mb) / sec / 1e9 / bw,
+	    ((double)bench_peak_rss() - rss0) / 1048576,
+	    (double)model_weight_bytes(mb) / 1048576);
+	rc = 0;
+out:
+	model_close(mb);
+	bench_unsave(d32);
+	bench_unsave(d16);
+	rmdir(base);
+	free(d32);
+	free(d16);
+	free(base);
+	return rc;
+}
+
 static void
 bench_print_config(const struct lm_config *c)
 {
@@ -356,7 +530,8 @@ bench_shape(const struct lm_config *cfg, int nt, const struct bench_plan *pl,
 	bench_print_config(c);
 	wbytes = (double)model_weight_bytes(m);
 	printf("  weights: %.1f MiB read per decode step (embeddings "
-	    "excluded)\n", wbytes / 1048576);
+	    "excluded); engine: %s\n", wbytes / 1048576,
+	    model_engine_desc(m));
 
 	/* prefill */
 	if (bench_prefill(m, pl, &sec, &err) == -1)
@@ -406,6 +581,8 @@ bench_shape(const struct lm_config *cfg, int nt, const struct bench_plan *pl,
 	    kv_max / 1048576.0, (all + (double)kv_max) / 1048576,
 	    100 * ((double)rss / (all + (double)kv_max) - 1),
 	    100 * (((double)rss - base) / (all + (double)kv_max) - 1));
+	if (bench_saved(m, nt, pl, bw, &err) == -1)
+		goto fail;
 	model_close(m);
 	return 0;
 fail:
@@ -428,7 +605,7 @@ bench_main(int argc, char **argv)
 	struct lm_config ovc;
 	const struct lm_config *ov = &ovc;
 	int ind, rc, nt, n_shapes = 2, quick_run;
-	double bw, gf;
+	double bw, bw1, gf;
 
 	if ((rc = cli_parse(&cli_cmd_bench, &o, argc, argv, &ind)) != -1)
 		return rc;
@@ -473,11 +650,13 @@ bench_main(int argc, char **argv)
 	printf("threads: %d; BLIS kernels: native %s, chosen %s; "
 	    "matrix-vector kernel: %s\n", nt, blas_arch_native(),
 	    blas_arch_chosen(), blas_mv_name());
-	bench_check_load();
-	bw = bench_bandwidth(nt, pl.runs);
+	bench_check_idle();
+	bw1 = bench_bandwidth(1, pl.runs);
+	bw = nt > 1 ? bench_bandwidth(nt, pl.runs) : bw1;
 	gf = bench_sgemm(nt, pl.gemm_n, pl.runs);
-	printf("machine: memory read %.1f GB/s; BLIS sgemm %zu^3 %.1f GFLOPS "
-	    "(medians of %d runs)\n", bw, pl.gemm_n, gf, pl.runs);
+	printf("machine: memory read %.1f GB/s on 1 thread, %.1f on %d "
+	    "(fastest of %d runs); BLIS sgemm %zu^3 %.1f GFLOPS (median)\n",
+	    bw1, bw, nt, pl.runs + 1, pl.gemm_n, gf);
 	fflush(stdout);
 	for (int i = 0; i < n_shapes; i++) {
 		if (bench_shape(&shapes[i], nt, &pl, bw, gf) == -1)
@@ -505,10 +684,13 @@ const struct cli_command cli_cmd_bench = {
 	"batch 1, 8 and 32, next to this machine's memory read bandwidth and\n"
 	"BLIS sgemm rate measured in the same run, with the fraction of each\n"
 	"achieved, the sampler's share of a decode step, the peak RSS, and\n"
-	"the BLIS kernels in use.  Figures are\n"
-	"medians of several runs.  Default shapes: d_model 288, d_ff 768,\n"
-	"6 layers, 6 heads, vocab 32000, context 256; and d_model 768,\n"
-	"d_ff 2048, 12 layers, 12 heads, vocab 32000, context 1024.\n"
+	"the kernels in use; then the load time (open to first token) and\n"
+	"batch-1 decode of the same model saved as bf16.  The idle CPU share\n"
+	"comes first: on a busy machine every figure understates.  Figures\n"
+	"are medians of several runs; bandwidth is the fastest.  Default\n"
+	"shapes: d_model 288, d_ff 768, 6 layers, 6 heads, vocab 32000,\n"
+	"context 256; and d_model 768, d_ff 2048, 12 layers, 12 heads, vocab\n"
+	"32000, context 1024.\n"
 	"\n"
 	"LMSH_BLIS_ARCH=skx|haswell|zen|zen3|generic|native overrides the BLIS\n"
 	"kernel set.\n",

@@ -419,7 +419,7 @@ cg_record(const struct lm_options *o, const struct cg_run *r,
 	info.lmsh_version = PACKAGE_VERSION;
 	info.model_path = cli_model_path(o);
 	info.config_json = cfg;
-	info.kernels = kernels = record_kernels();
+	info.kernels = kernels = record_kernels(m);
 	info.dtype = record_dtype(m);
 	if ((sid = history_begin_session(h, &info, &err)) < 0)
 		goto fail;

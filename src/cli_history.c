@@ -548,7 +548,7 @@ cli_replay_turn(struct lm_options *o, struct history *h,
 	ro.ids_only = bpe == NULL;
 	cli_check_vocab(bpe, m);
 	now.config_json = cfg = record_config_json(m);
-	now.kernels = kernels = record_kernels();
+	now.kernels = kernels = record_kernels(m);
 	now.dtype = record_dtype(m);
 	replay_check_model(h, t, cli_model_path(o), &now, &warn);
 	cli_replay_warnings(&warn);

@@ -25,11 +25,14 @@
  * they are stored.  pos[s] counts the positions of slot s already filled.
  *
  * Two paths: model_prefill() runs up to LM_PREFILL_CHUNK tokens of one slot
- * at a time with BLIS GEMMs and attention threaded over heads;
- * model_decode() runs one token for each of n slots with blas_matvec(), whose
- * results do not depend on n, the slot's place in the batch or the thread
- * count (see blas.h), so a sequence decodes to the same bits alone or in any
- * batch.  Both share the scratch buffers that the cache owns.
+ * at a time, with BLIS GEMMs (or the matrix-vector kernels for a few
+ * tokens, where widening the packed weights for BLIS would cost more than
+ * the product) and attention threaded over heads; model_decode() runs one
+ * token for each of n slots with blas_matvec(), whose results do not
+ * depend on n, the slot's place in the batch or the thread count (see
+ * blas.h), so a sequence decodes to the same bits alone or in any batch.
+ * Its steps run in one parallel region, q/k/v in one pass and w1/w3 in
+ * another.  Both share the scratch buffers that the cache owns.
  */
 #include "config.h"
 
@@ -50,12 +53,15 @@
 #define LM_RMS_EPS		1e-5f
 #define LM_PREFILL_CHUNK	256	/* tokens per prefill pass */
 #define LM_ATT_QBLOCK		64	/* query rows per attention task */
+#define LM_MATVEC_ROWS		32	/* prefill rows done without BLIS */
 
 struct lm_cache {
 	const struct lm_model *m;	/* borrowed */
 	int		 n_seq;		/* slots */
 	int		 n_ctx;		/* positions per slot */
 	int		*pos;		/* [n_seq] filled positions */
+	int		*rseq;		/* [n_rows] slot of each row */
+	int		*rpos;		/* [n_rows] position of each row */
 	float		*k;		/* [n_layers][n_seq][n_ctx][d_model] */
 	float		*v;		/* same layout as k */
 	size_t		 kv_bytes;	/* of k and v together */
@@ -68,6 +74,8 @@ struct lm_cache {
 	float		*kv2;		/* [n_rows][d_model] decode v */
 	float		*g;		/* [n_rows][d_ff] */
 	float		*u;		/* [n_rows][d_ff] */
+	float		*wide;		/* [wide_len] weights widened for BLIS */
+	size_t		 wide_len;
 	float		*scores;	/* [n_score_thr][LM_ATT_QBLOCK][n_ctx] */
 	int		 n_score_thr;	/* threads scores has room for */
 };
@@ -110,6 +118,8 @@ model_cache_new(const struct lm_model *m, int n_seq, int n_ctx,
 	    LM_PREFILL_CHUNK);
 	if (kc->n_rows < (size_t)n_seq)
 		kc->n_rows = (size_t)n_seq;
+	kc->rseq = xcalloc(kc->n_rows, sizeof *kc->rseq);
+	kc->rpos = xcalloc(kc->n_rows, sizeof *kc->rpos);
 	if ((kc->x = calloc(kc->n_rows * d * 6, sizeof(float))) == NULL ||
 	    (kc->g = calloc(kc->n_rows * f * 2, sizeof(float))) == NULL)
 		goto oom;
@@ -119,6 +129,16 @@ model_cache_new(const struct lm_model *m, int n_seq, int n_ctx,
 	kc->kv1 = kc->att + kc->n_rows * d;
 	kc->kv2 = kc->kv1 + kc->n_rows * d;
 	kc->u = kc->g + kc->n_rows * f;
+	/* the largest layer matrix; lm_head goes in blocks of rows */
+	kc->wide_len = d * (d > f ? d : f);
+	if (kc->n_rows > LM_MATVEC_ROWS &&
+	    (kc->wide = malloc(kc->wide_len * sizeof(float))) == NULL)
+		goto oom;
+	if (kc->n_rows > LM_MATVEC_ROWS &&
+	    blas_gemm_reserve(m->n_threads, err) == -1) {
+		model_cache_free(kc);
+		return NULL;
+	}
 	return kc;
 oom:
 	err_set(err, "kv cache for %d x %d positions: %zu MiB: out of memory",
@@ -134,10 +154,13 @@ model_cache_free(struct lm_cache *kc)
 	if (kc == NULL)
 		return;
 	free(kc->scores);
+	free(kc->wide);
 	free(kc->g);
 	free(kc->x);
 	free(kc->v);
 	free(kc->k);
+	free(kc->rpos);
+	free(kc->rseq);
 	free(kc->pos);
 	free(kc);
 }
@@ -279,6 +302,31 @@ model_rmsnorm_team(const float *x, const float *g, float *out, size_t n,
 	}
 }
 
+/*
+ * x[r] += y[r], then out[r] = RMSNorm(x[r]) * g, row by row (a residual
+ * and the norm after it in one work-shared loop: one barrier, not two).
+ * out may be y.
+ */
+static void
+model_add_rmsnorm_team(float *x, const float *y, const float *g, float *out,
+    size_t n, size_t d)
+{
+	#pragma omp for schedule(static)
+	for (size_t r = 0; r < n; r++) {
+		float *xr = x + r * d, *o = out + r * d, ss = 0, k;
+		const float *yr = y + r * d;
+
+		for (size_t i = 0; i < d; i++)
+			xr[i] += yr[i];
+		#pragma omp simd reduction(+:ss)
+		for (size_t i = 0; i < d; i++)
+			ss += xr[i] * xr[i];
+		k = 1.0f / sqrtf(ss / (float)d + LM_RMS_EPS);
+		for (size_t i = 0; i < d; i++)
+			o[i] = xr[i] * k * g[i];
+	}
+}
+
 /* The same on nt threads of its own. */
 static void
 model_rmsnorm(int nt, const float *x, const float *g, float *out, size_t n,
@@ -302,35 +350,56 @@ model_norm(int nt, const float *x, const float *g, float *out, size_t n,
 	return out;
 }
 
-/* The same, shared by the enclosing team. */
+/*
+ * The same shared by the enclosing team, after adding the residual y (if
+ * not NULL) to x: one work-shared loop, so one barrier.  Returns out, or
+ * x itself without a norm (then with no barrier if there is no y either).
+ * out may be x or y.
+ */
 static const float *
-model_norm_team(const float *x, const float *g, float *out, size_t n,
-    size_t d)
+model_add_norm_team(float *x, const float *y, const float *g, float *out,
+    size_t n, size_t d)
 {
-	if (g == NULL)
-		return x;
-	model_rmsnorm_team(x, g, out, n, d);
-	return out;
+	if (g != NULL && y != NULL) {
+		model_add_rmsnorm_team(x, y, g, out, n, d);
+		return out;
+	}
+	if (g != NULL) {
+		model_rmsnorm_team(x, g, out, n, d);
+		return out;
+	}
+	if (y != NULL) {
+		#pragma omp for schedule(static)
+		for (size_t i = 0; i < n * d; i++)
+			x[i] += y[i];
+	}
+	return x;
+}
+
+/* Rotate one head xh (d_k wide) for position pos. */
+static void
+model_rope_head(const struct lm_model *m, float *xh, int pos)
+{
+	size_t half = (size_t)(m->cfg.d_model / m->cfg.num_heads / 2);
+	const float *c = m->rope_cos + (size_t)pos * half;
+	const float *s = m->rope_sin + (size_t)pos * half;
+
+	for (size_t j = 0; j < half; j++) {
+		float a = xh[2 * j], b = xh[2 * j + 1];
+
+		xh[2 * j] = a * c[j] - b * s[j];
+		xh[2 * j + 1] = a * s[j] + b * c[j];
+	}
 }
 
 /* Rotate every head of row x (d_model wide) for position pos. */
 static void
 model_rope_row(const struct lm_model *m, float *x, int pos)
 {
-	size_t half = (size_t)(m->cfg.d_model / m->cfg.num_heads / 2);
-	const float *c = m->rope_cos + (size_t)pos * half;
-	const float *s = m->rope_sin + (size_t)pos * half;
+	size_t dk = (size_t)(m->cfg.d_model / m->cfg.num_heads);
 
-	for (int h = 0; h < m->cfg.num_heads; h++) {
-		float *xh = x + (size_t)h * half * 2;
-
-		for (size_t j = 0; j < half; j++) {
-			float a = xh[2 * j], b = xh[2 * j + 1];
-
-			xh[2 * j] = a * c[j] - b * s[j];
-			xh[2 * j + 1] = a * s[j] + b * c[j];
-		}
-	}
+	for (int h = 0; h < m->cfg.num_heads; h++)
+		model_rope_head(m, x + (size_t)h * dk, pos);
 }
 
 /* In place: p[0..n) = softmax(p[0..n)). */
@@ -352,30 +421,29 @@ model_softmax(float *p, size_t n)
 }
 
 /*
- * The feed-forward activation in place, shared by the enclosing team:
- * a = SiLU(a) * b (SwiGLU), SiLU(a), or GELU(a) = a/2 (1 + erf(a/sqrt 2)).
+ * The feed-forward activation of a (b: the w3 product, SwiGLU only):
+ * SiLU(a) * b (SwiGLU), SiLU(a), or GELU(a) = a/2 (1 + erf(a/sqrt 2)).
  */
-static void
-model_ffn_act_team(int ffn_type, float *a, const float *b, size_t n)
+static inline float
+model_ffn_act1(int ffn_type, float a, float b)
 {
 	switch (ffn_type) {
 	case LM_FFN_SILU:
-		#pragma omp for schedule(static)
-		for (size_t i = 0; i < n; i++)
-			a[i] = a[i] / (1.0f + expf(-a[i]));
-		break;
+		return a / (1.0f + expf(-a));
 	case LM_FFN_GELU:
-		#pragma omp for schedule(static)
-		for (size_t i = 0; i < n; i++)
-			a[i] = 0.5f * a[i] * (1.0f + erff(a[i] *
-			    0.70710678118654752f));
-		break;
+		return 0.5f * a * (1.0f + erff(a * 0.70710678118654752f));
 	default:
-		#pragma omp for schedule(static)
-		for (size_t i = 0; i < n; i++)
-			a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
-		break;
+		return a / (1.0f + expf(-a)) * b;
 	}
+}
+
+/* The same in place for n values, shared by the enclosing team. */
+static void
+model_ffn_act_team(int ffn_type, float *a, const float *b, size_t n)
+{
+	#pragma omp for schedule(static)
+	for (size_t i = 0; i < n; i++)
+		a[i] = model_ffn_act1(ffn_type, a[i], b[i]);
 }
 
 /* The same on nt threads of its own. */
@@ -386,14 +454,6 @@ model_ffn_act(int nt, int ffn_type, float *a, const float *b, size_t n)
 	model_ffn_act_team(ffn_type, a, b, n);
 }
 
-/* x[i] += y[i], shared by the enclosing team. */
-static void
-model_add_team(float *x, const float *y, size_t n)
-{
-	#pragma omp for schedule(static)
-	for (size_t i = 0; i < n; i++)
-		x[i] += y[i];
-}
 
 static int
 model_check_tokens(const struct lm_model *m, const int32_t *t, size_t n,
@@ -408,21 +468,171 @@ model_check_tokens(const struct lm_model *m, const int32_t *t, size_t n,
 	return 0;
 }
 
+/* x[0..d) += row r of the [][d] matrix e of dtype t, widened. */
+static void
+model_add_row(enum blas_dtype t, const void *e, size_t r, size_t d, float *x)
+{
+	size_t es = t == BLAS_F32 ? 4 : 2;
+	float tmp[64];
+
+	for (size_t j = 0; j < d; j += 64) {
+		size_t k = d - j < 64 ? d - j : 64;
+
+		blas_widen_row(t, (const char *)e + (r * d + j) * es, tmp, k);
+		for (size_t i = 0; i < k; i++)
+			x[j + i] += tmp[i];
+	}
+}
+
 /* x[i] = token_embeddings[t[i]] (+ position_embeddings[p0 + i]). */
 static void
 model_embed(const struct lm_model *m, const int32_t *t, size_t n, int p0,
     float *x)
 {
 	size_t d = (size_t)m->cfg.d_model;
+	size_t row = d * (m->emb_dtype == BLAS_F32 ? 4 : 2);
 
 	for (size_t i = 0; i < n; i++) {
-		memcpy(x + i * d, m->tok_emb + (size_t)t[i] * d,
-		    d * sizeof(float));
+		blas_widen_row(m->emb_dtype, (const char *)m->tok_emb +
+		    (size_t)t[i] * row, x + i * d, d);
 		if (m->pos_emb != NULL)
-			for (size_t j = 0; j < d; j++)
-				x[i * d + j] += m->pos_emb[((size_t)p0 + i) *
-				    d + j];
+			model_add_row(m->pos_dtype, m->pos_emb,
+			    (size_t)p0 + i, d, x + i * d);
 	}
+}
+
+/*
+ * y = x W^T for n rows of x; with tmp, y += x W^T instead (tmp: n rows of
+ * scratch).  A few rows go through the matrix-vector kernels, more through
+ * BLIS on widened blocks of W.
+ */
+static void
+model_linear(int nt, struct lm_cache *kc, const struct blas_mat *w,
+    const float *x, size_t n, float *y, float *tmp)
+{
+	size_t no = w->n_out;
+
+	if (n > LM_MATVEC_ROWS) {
+		blas_gemm_mat(nt, n, x, w->n_in, w, tmp ? 1 : 0, y, no,
+		    kc->wide, kc->wide_len);
+		return;
+	}
+	blas_matvec(nt, w, x, n, tmp ? tmp : y);
+	if (tmp != NULL)
+		for (size_t i = 0; i < n * no; i++)
+			y[i] += tmp[i];
+}
+
+/* --- how many threads ------------------------------------------------------ */
+
+/*
+ * With the default thread count the model adapts to a busy machine.  A
+ * parallel step waits at every barrier for its slowest thread, and a
+ * thread whose core another program holds arrives a scheduler time slice
+ * late: with one core taken, two threads decoded at well under half the
+ * speed of one.  So decode times its steps, and every LM_THR_PROBE steps
+ * tries one thread more or fewer than it uses; whichever count has the
+ * lower running mean is kept.  Results do not depend on the count, so the
+ * switch is invisible but for speed.  A probe costs one step in
+ * LM_THR_PROBE at the other speed, a few per cent at worst, and each
+ * probe that loses doubles the interval (up to 16 times) so that a step
+ * held up by a busy core is paid for rarely.
+ */
+#define LM_THR_PROBE		64
+
+/* Threads busy on the machine apart from this one (procs_running - 1),
+ * or 0 if /proc/stat says nothing. */
+static int
+model_others_running(void)
+{
+	char line[256];
+	FILE *fp = fopen("/proc/stat", "r");
+	int n = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (fgets(line, sizeof line, fp) != NULL)
+		if (sscanf(line, "procs_running %d", &n) == 1)
+			break;
+	fclose(fp);
+	return n > 1 ? n - 1 : 0;
+}
+
+/* Cores that nothing else is running on (at least one). */
+static int
+model_idle_cores(const struct lm_model *m)
+{
+	int nt = m->n_threads - model_others_running();
+
+	return nt < 1 ? 1 : nt;
+}
+
+/*
+ * Threads for a prefill: too short to time, so the cores that nothing
+ * else is running on, and not more than decode found worth using.
+ */
+static int
+model_prefill_threads(const struct lm_model *m)
+{
+	int nt;
+
+	if (!m->thr_auto || m->thr_cur <= 1)
+		return m->thr_cur;
+	nt = model_idle_cores(m);
+	return nt < m->thr_cur ? nt : m->thr_cur;
+}
+
+/*
+ * Threads for the next decode step of nb sequences: the count in use, or
+ * one more or fewer as a probe, at steps 2, 4, 8, 16, 32 and then every
+ * LM_THR_PROBE.
+ */
+static int
+model_decode_threads(struct lm_model *m, size_t nb)
+{
+	int cur = m->thr_cur, max = m->n_threads;
+	unsigned long k;
+
+	if (!m->thr_auto || max <= 1)
+		return m->n_threads;
+	if (max > LM_THREADS_MAX)
+		max = LM_THREADS_MAX;
+	if (nb != m->thr_nb) {
+		/* other work per step: start afresh */
+		memset(m->thr_t, 0, sizeof m->thr_t);
+		m->thr_nb = nb;
+		m->thr_steps = 0;
+		m->thr_backoff = 0;
+		cur = model_idle_cores(m);
+		cur = m->thr_cur = cur < max ? cur : max;
+	}
+	k = ++m->thr_steps;
+	if (k < LM_THR_PROBE ? (k & (k - 1)) != 0 || k == 1 :
+	    k % (LM_THR_PROBE << m->thr_backoff) != 0)
+		return cur;
+	if (cur == 1 || (cur < max && k / LM_THR_PROBE % 2 == 0))
+		return cur + 1;
+	return cur - 1;
+}
+
+/* A decode step on nt threads took dt seconds: keep the faster count. */
+static void
+model_decode_timed(struct lm_model *m, int nt, double dt)
+{
+	double *t = m->thr_t;
+
+	if (!m->thr_auto || nt > LM_THREADS_MAX)
+		return;
+	/* a probe is rarer, so it weighs more */
+	t[nt] = t[nt] == 0 ? dt : nt == m->thr_cur ? 0.75 * t[nt] +
+	    0.25 * dt : 0.5 * t[nt] + 0.5 * dt;
+	if (nt == m->thr_cur)
+		return;
+	if (t[nt] < 0.95 * t[m->thr_cur]) {
+		m->thr_cur = nt;
+		m->thr_backoff = 0;
+	} else if (m->thr_steps >= LM_THR_PROBE && m->thr_backoff < 4)
+		m->thr_backoff++;	/* a losing probe: try less often */
 }
 
 /* --- prefill --------------------------------------------------------------- */
@@ -469,12 +679,11 @@ model_prefill_attention(const struct lm_model *m, struct lm_cache *kc, int l,
 /* One prefill pass of n <= kc->n_rows tokens of slot s. */
 static void
 model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
-    const int32_t *tokens, size_t n, float *logits, int all_logits)
+    const int32_t *tokens, size_t n, float *logits, int all_logits, int nt)
 {
 	const struct lm_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff;
-	size_t V = (size_t)c->vocab_size;
-	int nt = m->n_threads, p0 = kc->pos[s];
+	int p0 = kc->pos[s];
 	int post = c->use_post_norm == LM_YES;
 	const float *in;
 
@@ -486,9 +695,9 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 
 		/* attention rmsnorm, qkv (k and v straight into the cache) */
 		in = model_norm(nt, kc->x, post ? NULL : L->ln1, kc->h, n, d);
-		blas_gemm(nt, 1, n, d, d, 1, in, d, L->wq, d, 0, kc->q, d);
-		blas_gemm(nt, 1, n, d, d, 1, in, d, L->wk, d, 0, K, d);
-		blas_gemm(nt, 1, n, d, d, 1, in, d, L->wv, d, 0, Vc, d);
+		model_linear(nt, kc, &L->wq, in, n, kc->q, NULL);
+		model_linear(nt, kc, &L->wk, in, n, K, NULL);
+		model_linear(nt, kc, &L->wv, in, n, Vc, NULL);
 		/* RoPE */
 		for (size_t i = 0; i < n && m->rope_cos != NULL; i++) {
 			model_rope_row(m, kc->q + i * d, p0 + (int)i);
@@ -496,18 +705,17 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 		}
 		/* attention, output projection added to the residual */
 		model_prefill_attention(m, kc, l, s, p0, n, nt);
-		blas_gemm(nt, 1, n, d, d, 1, kc->att, d, L->wo, d, 1, kc->x, d);
+		model_linear(nt, kc, &L->wo, kc->att, n, kc->x, kc->h);
 		/* post-norm: z = RMSNorm1(x + attn(x)) */
 		if (post && L->ln1 != NULL)
 			model_rmsnorm(nt, kc->x, L->ln1, kc->x, n, d);
-		/* ffn */
+		/* ffn: w1 (and w3 in SwiGLU), the activation, w2 */
 		in = model_norm(nt, kc->x, post ? NULL : L->ln2, kc->h, n, d);
-		blas_gemm(nt, 1, n, f, d, 1, in, d, L->w1, d, 0, kc->g, f);
-		if (L->w3 != NULL)
-			blas_gemm(nt, 1, n, f, d, 1, in, d, L->w3, d, 0, kc->u,
-			    f);
+		model_linear(nt, kc, &L->w1, in, n, kc->g, NULL);
+		if (L->w3.data != NULL)
+			model_linear(nt, kc, &L->w3, in, n, kc->u, NULL);
 		model_ffn_act(nt, c->ffn_type, kc->g, kc->u, n * f);
-		blas_gemm(nt, 1, n, d, f, 1, kc->g, f, L->w2, f, 1, kc->x, d);
+		model_linear(nt, kc, &L->w2, kc->g, n, kc->x, kc->h);
 		/* post-norm: y = RMSNorm2(z + ffn(z)) */
 		if (post && L->ln2 != NULL)
 			model_rmsnorm(nt, kc->x, L->ln2, kc->x, n, d);
@@ -518,13 +726,31 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 	/* final norm and lm_head, for every row or only the last */
 	if (all_logits) {
 		in = model_norm(nt, kc->x, m->ln_final, kc->h, n, d);
-		blas_gemm(nt, 1, n, V, d, 1, in, d, m->lm_head, d, 0, logits,
-		    V);
+		model_linear(nt, kc, &m->lm_head, in, n, logits, NULL);
 	} else {
 		in = model_norm(nt, kc->x + (n - 1) * d, m->ln_final, kc->h, 1,
 		    d);
-		blas_matvec(nt, m->lm_head, V, d, in, 1, logits);
+		blas_matvec(nt, &m->lm_head, in, 1, logits);
 	}
+}
+
+static void	model_rows_team(const struct lm_model *, struct lm_cache *,
+		    const int *, const int *, const int32_t *, int, float *,
+		    int);
+
+/* A short prefill chunk: the decode kernels in one parallel region. */
+static void
+model_prefill_rows(const struct lm_model *m, struct lm_cache *kc, int s,
+    const int32_t *tokens, size_t n, float *logits, int all_logits, int nt)
+{
+	for (size_t i = 0; i < n; i++) {
+		kc->rseq[i] = s;
+		kc->rpos[i] = kc->pos[s] + (int)i;
+	}
+	#pragma omp parallel num_threads(nt)
+	model_rows_team(m, kc, kc->rseq, kc->rpos, tokens, (int)n, logits,
+	    all_logits ? 0 : (int)n - 1);
+	kc->pos[s] += (int)n;
 }
 
 /*
@@ -540,6 +766,7 @@ model_prefill(struct lm_model *m, struct lm_cache *kc, int seq,
     struct err *err)
 {
 	size_t V = (size_t)m->cfg.vocab_size;
+	int nt = model_prefill_threads(m);
 
 	if (seq < 0 || seq >= kc->n_seq) {
 		err_set(err, "kv cache: no slot %d", seq);
@@ -558,8 +785,12 @@ model_prefill(struct lm_model *m, struct lm_cache *kc, int seq,
 		float *lg = logits == NULL ? NULL : all_logits ?
 		    logits + off * V : off + k == n ? logits : NULL;
 
-		model_prefill_chunk(m, kc, seq, tokens + off, k, lg,
-		    all_logits);
+		if (k <= LM_MATVEC_ROWS)
+			model_prefill_rows(m, kc, seq, tokens + off, k, lg,
+			    all_logits, nt);
+		else
+			model_prefill_chunk(m, kc, seq, tokens + off, k, lg,
+			    all_logits, nt);
 	}
 	return 0;
 }
@@ -568,12 +799,14 @@ model_prefill(struct lm_model *m, struct lm_cache *kc, int seq,
 
 /*
  * Attention of one new row per sequence, (sequence, head) pairs shared by
- * the enclosing team.  Every pair runs the same loop whatever the batch,
+ * the enclosing team.  With store (every row in its own slot), each pair
+ * first applies RoPE to its head of q and k and stores its head of k and v,
+ * which it alone reads; otherwise that was done before.  Every pair runs the same loop whatever the batch,
  * which keeps decode results independent of batch composition.
  */
 static void
 model_decode_attention(const struct lm_model *m, struct lm_cache *kc, int l,
-    const int *seqs, int n)
+    const int *seqs, const int *pos, int n, int store)
 {
 	size_t d = (size_t)m->cfg.d_model, H = (size_t)m->cfg.num_heads;
 	size_t dk = d / H;
@@ -583,13 +816,26 @@ model_decode_attention(const struct lm_model *m, struct lm_cache *kc, int l,
 	for (size_t task = 0; task < (size_t)n * H; task++) {
 		size_t b = task / H, h = task % H;
 		int s = seqs[b];
-		size_t np = (size_t)kc->pos[s] + 1;
-		const float *K = model_cache_k(kc, l, s) + h * dk;
-		const float *V = model_cache_v(kc, l, s) + h * dk;
-		const float *q = kc->q + b * d + h * dk;
+		size_t np = (size_t)pos[b] + 1;
+		float *K = model_cache_k(kc, l, s) + h * dk;
+		float *V = model_cache_v(kc, l, s) + h * dk;
+		float *q = kc->q + b * d + h * dk;
 		float *o = kc->att + b * d + h * dk;
 		float *S = kc->scores + (size_t)model_thread_id() *
 		    LM_ATT_QBLOCK * (size_t)kc->n_ctx;
+
+		/* RoPE, this head's key and value into the cache */
+		if (store) {
+			float *k = kc->kv1 + b * d + h * dk;
+
+			if (m->rope_cos != NULL) {
+				model_rope_head(m, q, pos[b]);
+				model_rope_head(m, k, pos[b]);
+			}
+			memcpy(K + (size_t)pos[b] * d, k, dk * sizeof(float));
+			memcpy(V + (size_t)pos[b] * d, kc->kv2 + b * d + h * dk,
+			    dk * sizeof(float));
+		}
 
 		for (size_t j = 0; j < np; j++)
 			S[j] = blas_dot(q, K + j * d, dk) * scale;
@@ -630,69 +876,125 @@ model_decode_check(const struct lm_model *m, const struct lm_cache *kc,
 	return model_check_tokens(m, tokens, (size_t)n, err);
 }
 
+/* RoPE on q and k of every row, and k and v into the cache. */
+static void
+model_rope_store_team(const struct lm_model *m, struct lm_cache *kc, int l,
+    const int *seqs, const int *pos, size_t nb)
+{
+	size_t d = (size_t)m->cfg.d_model;
+
+	#pragma omp for schedule(static)
+	for (size_t b = 0; b < nb; b++) {
+		int s = seqs[b], p = pos[b];
+
+		if (m->rope_cos != NULL) {
+			model_rope_row(m, kc->q + b * d, p);
+			model_rope_row(m, kc->kv1 + b * d, p);
+		}
+		memcpy(model_cache_k(kc, l, s) + (size_t)p * d,
+		    kc->kv1 + b * d, d * sizeof(float));
+		memcpy(model_cache_v(kc, l, s) + (size_t)p * d,
+		    kc->kv2 + b * d, d * sizeof(float));
+	}
+}
+
 /*
- * The body of model_decode(), run by every thread of one parallel region:
- * each step below is a work-shared loop, so a step costs barriers instead
- * of a thread start-up.
+ * g = act(w1 x) for nb rows of x: SiLU(w1 x) * (w3 x) in SwiGLU, SiLU or
+ * GELU of w1 x alone without w3.  A block of rows of w1 (and the same of
+ * w3) per work item, so that the activation follows at once, in one pass
+ * and one barrier.  u: scratch as large as g.
  */
 static void
-model_decode_team(const struct lm_model *m, struct lm_cache *kc,
-    const int *seqs, const int32_t *tokens, int n, float *logits)
+model_ffn_in_team(const struct lm_layer *L, int ffn_type, const float *x,
+    size_t nb, size_t f, float *g, float *u)
+{
+	long n_blk = (long)blas_mat_blocks(&L->w1);
+
+	#pragma omp for schedule(static)
+	for (long k = 0; k < n_blk; k++) {
+		size_t j0 = (size_t)k * BLAS_MV_ROWS, j1;
+
+		j1 = blas_matvec_block(&L->w1, x, nb, g, (size_t)k);
+		if (L->w3.data != NULL)
+			blas_matvec_block(&L->w3, x, nb, u, (size_t)k);
+		for (size_t b = 0; b < nb; b++)
+			for (size_t j = j0; j < j1; j++)
+				g[b * f + j] = model_ffn_act1(ffn_type,
+				    g[b * f + j], u[b * f + j]);
+	}
+}
+
+/* y = w x for nb vectors, shared by the enclosing team; ends in a barrier. */
+static void
+model_matvec_team(const struct blas_mat *w, const float *x, size_t nb,
+    float *y)
+{
+	blas_matvec_team(&w, &y, 1, x, nb, 0);
+}
+
+/*
+ * n rows, row b being token tokens[b] at position pos[b] of slot seqs[b],
+ * run by every thread of one parallel region: each step below is a
+ * work-shared loop, so a step costs barriers instead of a thread start-up.
+ * A decode step has one row per slot; a short prefill has rows of one slot
+ * at consecutive positions, whose keys and values all reach the cache
+ * before attention, which lets row b see positions up to pos[b].  Rows
+ * lg0.. get logits ([n - lg0][vocab]) unless logits is NULL.
+ */
+static void
+model_rows_team(const struct lm_model *m, struct lm_cache *kc,
+    const int *seqs, const int *pos, const int32_t *tokens, int n,
+    float *logits, int lg0)
 {
 	const struct lm_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff, nb = (size_t)n;
 	int post = c->use_post_norm == LM_YES;
 	const float *in;
+	float *y = NULL;	/* a sub-layer's output not yet in x */
+	float *qkv_out[3] = { kc->q, kc->kv1, kc->kv2 };
+	int distinct = n == 1 || seqs[0] != seqs[1];	/* slot per row */
 
 	#pragma omp single
 	for (size_t b = 0; b < nb; b++)
-		model_embed(m, tokens + b, 1, kc->pos[seqs[b]], kc->x + b * d);
+		model_embed(m, tokens + b, 1, pos[b], kc->x + b * d);
 	for (int l = 0; l < c->num_layers; l++) {
 		const struct lm_layer *L = &m->layers[l];
+		const struct blas_mat *qkv[3] = { &L->wq, &L->wk, &L->wv };
 
-		/* attention rmsnorm, qkv */
-		in = model_norm_team(kc->x, post ? NULL : L->ln1, kc->h, nb, d);
-		blas_matvec_team(L->wq, d, d, in, nb, kc->q, 1);
-		blas_matvec_team(L->wk, d, d, in, nb, kc->kv1, 1);
-		blas_matvec_team(L->wv, d, d, in, nb, kc->kv2, 0);
-		/* RoPE, k and v into the cache */
-		#pragma omp for schedule(static)
-		for (size_t b = 0; b < nb; b++) {
-			int s = seqs[b], p = kc->pos[s];
-
-			if (m->rope_cos != NULL) {
-				model_rope_row(m, kc->q + b * d, p);
-				model_rope_row(m, kc->kv1 + b * d, p);
-			}
-			memcpy(model_cache_k(kc, l, s) + (size_t)p * d,
-			    kc->kv1 + b * d, d * sizeof(float));
-			memcpy(model_cache_v(kc, l, s) + (size_t)p * d,
-			    kc->kv2 + b * d, d * sizeof(float));
-		}
-		/* attention, output projection, residual */
-		model_decode_attention(m, kc, l, seqs, n);
-		blas_matvec_team(L->wo, d, d, kc->att, nb, kc->h, 0);
-		model_add_team(kc->x, kc->h, nb * d);
-		/* post-norm: z = RMSNorm1(x + attn(x)) */
-		if (post && L->ln1 != NULL)
-			model_rmsnorm_team(kc->x, L->ln1, kc->x, nb, d);
-		/* ffn */
-		in = model_norm_team(kc->x, post ? NULL : L->ln2, kc->h, nb, d);
-		blas_matvec_team(L->w1, f, d, in, nb, kc->g, L->w3 != NULL);
-		if (L->w3 != NULL)
-			blas_matvec_team(L->w3, f, d, in, nb, kc->u, 0);
-		model_ffn_act_team(c->ffn_type, kc->g, kc->u, nb * f);
-		blas_matvec_team(L->w2, d, f, kc->g, nb, kc->h, 0);
-		model_add_team(kc->x, kc->h, nb * d);
-		/* post-norm: y = RMSNorm2(z + ffn(z)) */
-		if (post && L->ln2 != NULL)
-			model_rmsnorm_team(kc->x, L->ln2, kc->x, nb, d);
+		/* attention input: pre-norm, RMSNorm1 after the last residual;
+		 * post-norm, x (normed when the residual was added) */
+		in = post ? kc->x : model_add_norm_team(kc->x, y, L->ln1,
+		    kc->h, nb, d);
+		/* qkv in one pass */
+		blas_matvec_team(qkv, qkv_out, 3, in, nb, 0);
+		/* RoPE, k and v into the cache: rows of one slot see each
+		 * other's, so all are stored first; else attention does it */
+		if (!distinct)
+			model_rope_store_team(m, kc, l, seqs, pos, nb);
+		model_decode_attention(m, kc, l, seqs, pos, n, distinct);
+		/* output projection, the residual and the norm after it:
+		 * pre-norm, the ffn input RMSNorm2(x); post-norm,
+		 * z = RMSNorm1(x + attn(x)) */
+		model_matvec_team(&L->wo, kc->att, nb, kc->h);
+		in = post ? model_add_norm_team(kc->x, kc->h, L->ln1, kc->x,
+		    nb, d) : model_add_norm_team(kc->x, kc->h, L->ln2, kc->h,
+		    nb, d);
+		/* ffn: w1 (and w3) in one pass, the activation on its rows;
+		 * w2 */
+		model_ffn_in_team(L, c->ffn_type, in, nb, f, kc->g, kc->u);
+		model_matvec_team(&L->w2, kc->g, nb, kc->h);
+		/* post-norm: y = RMSNorm2(z + ffn(z)); pre-norm: added by
+		 * the next norm */
+		if (post)
+			model_add_norm_team(kc->x, kc->h, L->ln2, kc->x, nb, d);
+		else
+			y = kc->h;
 	}
-	/* final norm, lm_head */
-	in = model_norm_team(kc->x, m->ln_final, kc->h, nb, d);
+	/* the last residual, final norm, lm_head */
+	in = model_add_norm_team(kc->x, y, m->ln_final, kc->h, nb, d);
 	if (logits != NULL)
-		blas_matvec_team(m->lm_head, (size_t)c->vocab_size, d, in,
-		    nb, logits, 0);
+		model_matvec_team(&m->lm_head, in + (size_t)lg0 * d,
+		    nb - (size_t)lg0, logits);
 }
 
 /*
@@ -707,14 +1009,20 @@ model_decode(struct lm_model *m, struct lm_cache *kc, const int *seqs,
     const int32_t *tokens, int n, float *logits, struct err *err)
 {
 	size_t nb = (size_t)n;
-	int nt = m->n_threads;
+	int nt;
+	double t0;
 
 	if (model_decode_check(m, kc, seqs, tokens, n, err) == -1 ||
-	    model_cache_scores(kc, nt, err) == -1)
+	    model_cache_scores(kc, m->n_threads, err) == -1)
 		return -1;
 	blas_mv_name();		/* picks the kernel before the threads start */
+	for (int b = 0; b < n; b++)
+		kc->rpos[b] = kc->pos[seqs[b]];
+	nt = model_decode_threads(m, nb);
+	t0 = util_now();
 	#pragma omp parallel num_threads(nt)
-	model_decode_team(m, kc, seqs, tokens, n, logits);
+	model_rows_team(m, kc, seqs, kc->rpos, tokens, n, logits, 0);
+	model_decode_timed(m, nt, util_now() - t0);
 	for (size_t b = 0; b < nb; b++)
 		kc->pos[seqs[b]]++;
 	return 0;

@@ -91,6 +91,10 @@ int		 model_threads(const struct lm_model *);
 const char	*model_warnings(const struct lm_model *);
 /* Bytes of weights one decode step reads (all but the embeddings). */
 size_t		 model_weight_bytes(const struct lm_model *);
+/* The kernel set and weight dtype in use, for the history. */
+const char	*model_engine_desc(const struct lm_model *);
+/* The dtype of the packed weights as stored: "f32", "bf16" or "f16". */
+const char	*model_dtype_name(const struct lm_model *);
 
 /* KV cache: n_seq independent sequence slots of up to n_ctx positions. */
 struct lm_cache	*model_cache_new(const struct lm_model *, int n_seq, int n_ctx,

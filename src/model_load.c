@@ -5,23 +5,32 @@
  * config's switches and, where they are not stated, from which tensors the
  * checkpoint holds.  The checkpoint's tensors are matched to the
  * model's slots by name (a missing, unexpected or wrongly shaped tensor is
- * an error that names it, with expected and actual shapes), converted to
- * fp32 where they are not already, and scanned for NaN and infinities.
- * F32 tensors of a safetensors file are used where they lie in the mapping;
- * BF16/F16 ones (and any misaligned F32) are converted into buffers the
- * model owns.  The weights object stays open until model_close().
+ * an error that names it, with expected and actual shapes), and scanned for
+ * NaN and infinities.
+ *
+ * The layout in memory: every linear weight is packed for the kernels
+ * (blas_mat_pack) into one anonymous mapping, in the dtype the file
+ * stores, so a bf16 model takes half the memory and bandwidth of fp32.
+ * Once a matrix is packed its pages in the file mapping are given back
+ * (weights_release), so the copy replaces the mapping instead of doubling
+ * it.  The token embeddings stay where they lie in the mapping, as stored
+ * (a decode step reads a few rows); norm gains are converted to fp32
+ * buffers the model owns.  The weights object stays open until
+ * model_close().
  * Also a model with random weights (tests, benchmarks) and saving a model
  * as safetensors with its config.json.
  */
 #include "config.h"
 
+#include <sys/mman.h>
+#include <sys/stat.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 #ifdef _OPENMP
@@ -464,6 +473,8 @@ model_alloc(const struct lm_config *cfg)
 #else
 	m->n_threads = 1;
 #endif
+	m->thr_auto = 1;
+	m->thr_cur = m->n_threads;
 	return m;
 }
 
@@ -519,6 +530,8 @@ model_close(struct lm_model *m)
 	for (size_t i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);
+	if (m->pack != NULL)
+		munmap(m->pack, m->pack_len);
 	free(m->layers);
 	buf_fini(&m->warnings);
 	weights_close(m->w);
@@ -534,12 +547,15 @@ model_config(const struct lm_model *m)
 
 /*
  * Threads for everything the model runs; n < 1 means one.  Results do not
- * depend on it.
+ * depend on it.  Without this call the model starts with all cores and
+ * uses fewer while that is faster (another program busy on a core).
  */
 void
 model_set_threads(struct lm_model *m, int n)
 {
 	m->n_threads = n < 1 ? 1 : n;
+	m->thr_auto = 0;
+	m->thr_cur = m->n_threads;
 }
 
 /* The thread count in use. */
@@ -566,21 +582,44 @@ model_weight_bytes(const struct lm_model *m)
 {
 	const struct lm_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, f = (size_t)c->d_ff;
+	size_t es = m->dtype == BLAS_F32 ? 4 : 2;
 	size_t n_ffn = c->ffn_type == LM_FFN_SWIGLU ? 3 : 2;
 	size_t n_norm = c->remove_rmsnorm == LM_YES ? 0 : 2;
-	size_t per_layer = 4 * d * d + n_ffn * d * f + n_norm * d;
+	size_t per_layer = (4 * d * d + n_ffn * d * f) * es + n_norm * d * 4;
 
-	return ((size_t)c->num_layers * per_layer +
-	    (m->ln_final != NULL ? d : 0) + (size_t)c->vocab_size * d) *
-	    sizeof(float);
+	return (size_t)c->num_layers * per_layer +
+	    (m->ln_final != NULL ? d * 4 : 0) + (size_t)c->vocab_size * d * es;
+}
+
+/*
+ * The kernels and weight dtype this model runs, e.g. "mv avx512 bf16, blis
+ * skx", for the history (a turn replayed under other kernels may round
+ * differently).  Static string, valid until the next call.
+ */
+const char *
+model_engine_desc(const struct lm_model *m)
+{
+	return blas_kernel_desc(m->dtype);
+}
+
+/* The packed weights' dtype as the checkpoint stores it (static). */
+const char *
+model_dtype_name(const struct lm_model *m)
+{
+	return m->dtype == BLAS_BF16 ? "bf16" : m->dtype == BLAS_F16 ?
+	    "f16" : "f32";
 }
 
 /* --- tensors --------------------------------------------------------------- */
 
-/* Fill the pointer table from a name lookup: one entry per CS336 tensor. */
+/* Fill the pointer table from a name lookup: one entry per CS336 tensor,
+ * bound in one of three ways. */
 struct model_slot {
 	char		 name[64];	/* CS336 tensor name */
-	const float	**dst;		/* where the fp32 data goes */
+	const float	**dst;		/* fp32 copy or borrow, or NULL */
+	struct blas_mat	*mat;		/* packed matrix, or NULL */
+	const void	**emb;		/* embeddings, as stored, or NULL */
+	enum blas_dtype	*emb_dtype;	/* their dtype */
 	int		 n_dims;	/* 1 or 2 */
 	int64_t		 shape[2];	/* expected */
 };
@@ -607,31 +646,43 @@ model_slots(struct lm_model *m, int with_final, struct model_slot **out)
 	s[i].shape[1] = (b_);						\
 	i++;								\
 } while (0)
-	MODEL_SLOT(&m->tok_emb, 2, v, d, "token_embeddings.weight");
+#define MODEL_MAT(mat_, a_, b_, ...) do {				\
+	s[i].mat = (mat_);						\
+	MODEL_SLOT(NULL, 2, a_, b_, __VA_ARGS__);			\
+} while (0)
+#define MODEL_EMB(emb_, dt_, a_, b_, ...) do {				\
+	s[i].emb = (emb_);						\
+	s[i].emb_dtype = (dt_);						\
+	MODEL_SLOT(NULL, 2, a_, b_, __VA_ARGS__);			\
+} while (0)
+	MODEL_EMB(&m->tok_emb, &m->emb_dtype, v, d,
+	    "token_embeddings.weight");
 	if (c->pos_emb == LM_YES)
-		MODEL_SLOT(&m->pos_emb, 2, (int64_t)c->context_length, d,
+		MODEL_EMB(&m->pos_emb, &m->pos_dtype,
+		    (int64_t)c->context_length, d,
 		    "position_embeddings.weight");
 	for (int l = 0; l < c->num_layers; l++) {
 		struct lm_layer *L = &m->layers[l];
 
-		MODEL_SLOT(&L->wq, 2, d, d, "layers.%d.attn.q_proj.weight", l);
-		MODEL_SLOT(&L->wk, 2, d, d, "layers.%d.attn.k_proj.weight", l);
-		MODEL_SLOT(&L->wv, 2, d, d, "layers.%d.attn.v_proj.weight", l);
-		MODEL_SLOT(&L->wo, 2, d, d,
-		    "layers.%d.attn.output_proj.weight", l);
+		MODEL_MAT(&L->wq, d, d, "layers.%d.attn.q_proj.weight", l);
+		MODEL_MAT(&L->wk, d, d, "layers.%d.attn.k_proj.weight", l);
+		MODEL_MAT(&L->wv, d, d, "layers.%d.attn.v_proj.weight", l);
+		MODEL_MAT(&L->wo, d, d, "layers.%d.attn.output_proj.weight",
+		    l);
 		if (norms) {
 			MODEL_SLOT(&L->ln1, 1, d, 0, "layers.%d.ln1.weight", l);
 			MODEL_SLOT(&L->ln2, 1, d, 0, "layers.%d.ln2.weight", l);
 		}
-		MODEL_SLOT(&L->w1, 2, f, d, "layers.%d.ffn.w1.weight", l);
-		MODEL_SLOT(&L->w2, 2, d, f, "layers.%d.ffn.w2.weight", l);
+		MODEL_MAT(&L->w1, f, d, "layers.%d.ffn.w1.weight", l);
+		MODEL_MAT(&L->w2, d, f, "layers.%d.ffn.w2.weight", l);
 		if (c->ffn_type == LM_FFN_SWIGLU)
-			MODEL_SLOT(&L->w3, 2, f, d, "layers.%d.ffn.w3.weight",
-			    l);
+			MODEL_MAT(&L->w3, f, d, "layers.%d.ffn.w3.weight", l);
 	}
 	if (with_final)
 		MODEL_SLOT(&m->ln_final, 1, d, 0, "ln_final.weight");
-	MODEL_SLOT(&m->lm_head, 2, v, d, "lm_head.weight");
+	MODEL_MAT(&m->lm_head, v, d, "lm_head.weight");
+#undef MODEL_EMB
+#undef MODEL_MAT
 #undef MODEL_SLOT
 	*out = s;
 	return i;
@@ -709,18 +760,138 @@ model_check_names(const struct weights *w, const struct model_slot *s,
 	return rc;
 }
 
-/* Count NaN and infinite values, for the warning. */
+/* Count NaN and infinite values as stored, for the warning: those whose
+ * exponent bits are all ones (a vector loop). */
 static size_t
-model_count_nonfinite(const float *p, size_t n)
+model_count_nonfinite(enum weights_dtype t, const void *p, size_t n)
 {
 	size_t bad = 0;
 
-	for (size_t i = 0; i < n; i++)
-		bad += !isfinite(p[i]);
+	if (t == WEIGHTS_F32) {
+		const uint32_t *u = p;
+
+		#pragma omp simd reduction(+:bad)
+		for (size_t i = 0; i < n; i++)
+			bad += (u[i] & 0x7f800000u) == 0x7f800000u;
+	} else {
+		const uint16_t *h = p;
+		uint16_t e = t == WEIGHTS_BF16 ? 0x7f80 : 0x7c00;
+
+		#pragma omp simd reduction(+:bad)
+		for (size_t i = 0; i < n; i++)
+			bad += (h[i] & e) == e;
+	}
 	return bad;
 }
 
-/* Point one slot at fp32 data: borrowed if possible, else converted. */
+static enum blas_dtype
+model_blas_dtype(enum weights_dtype t)
+{
+	return t == WEIGHTS_BF16 ? BLAS_BF16 : t == WEIGHTS_F16 ? BLAS_F16 :
+	    BLAS_F32;
+}
+
+/*
+ * One mapping for every packed matrix (bytes in all), asking for huge
+ * pages: 440 MB of 4 KiB pages cost 110,000 faults at load.
+ */
+static int
+model_pack_alloc(struct lm_model *m, size_t bytes, struct err *err)
+{
+	void *p;
+
+	if (bytes == 0)
+		return 0;
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		err_set(err, "packed weights: %zu MiB: %s", bytes >> 20,
+		    errno == ENOMEM ? "out of memory" : strerror(errno));
+		return -1;
+	}
+#ifdef MADV_HUGEPAGE
+	madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	m->pack = p;
+	m->pack_len = bytes;
+	return 0;
+}
+
+/* The next part of m->pack, for an [n_out][n_in] matrix of dtype t. */
+static void
+model_pack_next(struct lm_model *m, struct blas_mat *mat, size_t n_out,
+    size_t n_in, enum blas_dtype t)
+{
+	size_t bytes = blas_mat_bytes(n_out, n_in, t);
+
+	assert(m->pack_used + bytes <= m->pack_len);
+	if (m->pack_used == 0)
+		m->dtype = t;	/* what model_engine_desc() reports */
+	blas_mat_init(mat, (char *)m->pack + m->pack_used, n_out, n_in, t);
+	m->pack_used += bytes;
+}
+
+#define MODEL_PACK_SLICE	(1u << 20)	/* source bytes per step */
+
+/*
+ * Pack tensor t into mat, counting its non-finite values, a slice at a
+ * time: each slice's pages in the file go back as soon as it is packed, so
+ * resident memory grows by about one slice, not one tensor.
+ */
+static size_t
+model_pack_tensor(struct lm_model *m, struct blas_mat *mat,
+    const struct weights_tensor *t)
+{
+	size_t n_out = (size_t)t->shape[0], n_in = (size_t)t->shape[1];
+	size_t es = t->dtype == WEIGHTS_F32 ? 4 : 2, bad = 0;
+	size_t rows = MODEL_PACK_SLICE / (n_in * es) + 1;
+
+	model_pack_next(m, mat, n_out, n_in, model_blas_dtype(t->dtype));
+	/* page faults and zeroing huge pages dominate: share them out */
+	#pragma omp parallel for num_threads(m->n_threads) schedule(static) \
+	    reduction(+:bad) if (n_out * n_in * es > 4 * MODEL_PACK_SLICE)
+	for (size_t r0 = 0; r0 < n_out; r0 += rows) {
+		size_t r1 = r0 + rows < n_out ? r0 + rows : n_out;
+		struct weights_tensor part = *t;
+
+		part.data = (const char *)t->data + r0 * n_in * es;
+		part.n_elems = (r1 - r0) * n_in;
+		blas_mat_pack_rows(mat, part.data, r0, r1);
+		bad += model_count_nonfinite(t->dtype, part.data,
+		    part.n_elems);
+		weights_release(m->w, &part);
+	}
+	return bad;
+}
+
+/* Bytes the packed matrices of slots s[0..n) take, in the dtypes of w's
+ * tensors (fp32 without w); 0 with err on overflow. */
+static size_t
+model_pack_bytes(const struct model_slot *s, size_t n, const struct weights *w,
+    struct err *err)
+{
+	size_t sum = 0, b;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct weights_tensor *t;
+		enum blas_dtype dt = BLAS_F32;
+
+		if (s[i].mat == NULL)
+			continue;
+		if (w != NULL && (t = weights_find(w, s[i].name)) != NULL)
+			dt = model_blas_dtype(t->dtype);
+		b = blas_mat_bytes((size_t)s[i].shape[0], (size_t)s[i].shape[1],
+		    dt);
+		if (b == 0 || sum + b < sum) {
+			err_set(err, "%s: too large", s[i].name);
+			return 0;
+		}
+		sum += b;
+	}
+	return sum;
+}
+
+/* Point one slot at its data: packed, borrowed or converted. */
 static int
 model_bind(struct lm_model *m, const struct model_slot *s,
     const struct weights_tensor *t, const char *path, struct err *err)
@@ -737,18 +908,37 @@ model_bind(struct lm_model *m, const struct model_slot *s,
 		    s->name, want, got);
 		return -1;
 	}
+	if (s->mat != NULL)
+		bad = model_pack_tensor(m, s->mat, t);
+	else
+		bad = model_count_nonfinite(t->dtype, t->data, t->n_elems);
+	if (bad > 0)
+		buf_printf(&m->warnings, "%s%s: %s has %zu nan or infinite "
+		    "values", m->warnings.len ? "; " : "", path, s->name, bad);
+	if (s->mat != NULL)
+		return 0;
+	/* a decode step reads a few rows: let the rest go for now */
+	if (s->emb != NULL)
+		weights_release(m->w, t);
+	if (s->emb != NULL && ((uintptr_t)t->data %
+	    (t->dtype == WEIGHTS_F32 ? 4 : 2)) == 0) {
+		*s->emb = t->data;
+		*s->emb_dtype = model_blas_dtype(t->dtype);
+		return 0;
+	}
 	if (t->dtype == WEIGHTS_F32 &&
 	    ((uintptr_t)t->data % sizeof(float)) == 0) {
 		*s->dst = t->data;
-	} else {
-		if ((p = model_own(m, t->n_elems, s->name, err)) == NULL)
-			return -1;
-		weights_to_f32(t->dtype, t->data, p, t->n_elems);
-		*s->dst = p;
+		return 0;
 	}
-	if ((bad = model_count_nonfinite(*s->dst, t->n_elems)) > 0)
-		buf_printf(&m->warnings, "%s%s: %s has %zu nan or infinite "
-		    "values", m->warnings.len ? "; " : "", path, s->name, bad);
+	if ((p = model_own(m, t->n_elems, s->name, err)) == NULL)
+		return -1;
+	weights_to_f32(t->dtype, t->data, p, t->n_elems);
+	if (s->emb != NULL) {
+		*s->emb = p;
+		*s->emb_dtype = BLAS_F32;
+	} else
+		*s->dst = p;
 	return 0;
 }
 
@@ -843,8 +1033,12 @@ model_bind_all(struct lm_model *m, const struct weights *w, const char *path,
 	struct model_slot *slots;
 	size_t n = model_slots(m, m->cfg.remove_rmsnorm != LM_YES ||
 	    weights_find(w, "ln_final.weight") != NULL, &slots);
+	size_t pack_bytes;
 	int rc = model_check_names(w, slots, n, path, err);
 
+	if (rc == 0 && ((pack_bytes = model_pack_bytes(slots, n, w, err)) ==
+	    0 || model_pack_alloc(m, pack_bytes, err) == -1))
+		rc = -1;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = model_bind(m, &slots[i], weights_find(w, slots[i].name),
 		    path, err);
@@ -945,7 +1139,7 @@ model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
 	struct lm_model *m;
 	struct model_slot *slots;
 	struct lm_config c = *cfg;
-	size_t n;
+	size_t n, pack_bytes;
 	uint64_t s = seed;
 
 	if (model_config_check(&c, err) == -1 ||
@@ -954,6 +1148,12 @@ model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
 		return NULL;
 	m = model_alloc(&c);
 	n = model_slots(m, c.remove_rmsnorm != LM_YES, &slots);
+	if ((pack_bytes = model_pack_bytes(slots, n, NULL, err)) == 0 ||
+	    model_pack_alloc(m, pack_bytes, err) == -1) {
+		free(slots);
+		model_close(m);
+		return NULL;
+	}
 	for (size_t i = 0; i < n; i++) {
 		size_t cnt = (size_t)slots[i].shape[0] *
 		    (size_t)(slots[i].n_dims == 2 ? slots[i].shape[1] : 1);
@@ -971,7 +1171,19 @@ model_new_random(const struct lm_config *cfg, uint64_t seed, struct err *err)
 		for (size_t j = 0; j < cnt; j++)
 			p[j] = sd == 0 ? 1.0f : a * (float)((double)
 			    (util_splitmix64(&s) >> 11) * 0x1.0p-52 - 1.0);
-		*slots[i].dst = p;
+		if (slots[i].mat != NULL) {
+			/* packed, and the row-major draft goes */
+			model_pack_next(m, slots[i].mat,
+			    (size_t)slots[i].shape[0],
+			    (size_t)slots[i].shape[1], BLAS_F32);
+			blas_mat_pack_rows(slots[i].mat, p, 0,
+			    (size_t)slots[i].shape[0]);
+			free(m->owned[--m->n_owned]);
+		} else if (slots[i].emb != NULL) {
+			*slots[i].emb = p;
+			*slots[i].emb_dtype = BLAS_F32;
+		} else
+			*slots[i].dst = p;
 	}
 	free(slots);
 	if (model_rope_init(m, err) == -1) {
@@ -994,18 +1206,45 @@ model_save(struct lm_model *m, const char *path, int dtype,
 	struct model_slot *slots;
 	struct weights_out *o;
 	size_t n = model_slots(m, m->ln_final != NULL, &slots);
-	int rc;
+	float **tmp = xcalloc(n, sizeof *tmp);
+	int rc = -1;
 
 	o = xcalloc(n, sizeof *o);
 	for (size_t i = 0; i < n; i++) {
+		size_t cnt = (size_t)slots[i].shape[0] *
+		    (size_t)slots[i].shape[1];
+
 		o[i].name = slots[i].name;
 		o[i].n_dims = slots[i].n_dims;
 		o[i].shape[0] = slots[i].shape[0];
 		o[i].shape[1] = slots[i].shape[1];
-		o[i].data = *slots[i].dst;
+		if (slots[i].dst != NULL) {
+			o[i].data = *slots[i].dst;
+			continue;
+		}
+		/* packed or 2-byte tensors, back to row-major fp32 */
+		if ((tmp[i] = calloc(cnt, sizeof(float))) == NULL) {
+			err_set(err, "%s: %s: out of memory", path,
+			    slots[i].name);
+			goto out;
+		}
+		if (slots[i].mat != NULL)
+			blas_mat_unpack(slots[i].mat, 0, slots[i].mat->n_out,
+			    tmp[i]);
+		else if (*slots[i].emb_dtype == BLAS_F32)
+			memcpy(tmp[i], *slots[i].emb, cnt * sizeof(float));
+		else
+			weights_to_f32(*slots[i].emb_dtype == BLAS_BF16 ?
+			    WEIGHTS_BF16 : WEIGHTS_F16, *slots[i].emb, tmp[i],
+			    cnt);
+		o[i].data = tmp[i];
 	}
 	rc = weights_write_safetensors(path, o, n, (enum weights_dtype)dtype,
 	    err);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(tmp[i]);
+	free(tmp);
 	free(o);
 	free(slots);
 	return rc;

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "blas.h"
 #include "generate.h"
 #include "history.h"
 #include "model.h"
@@ -104,21 +103,20 @@ record_config_json(const struct lm_model *m)
 }
 
 /*
- * The kernel set in use: BLIS's architecture and our matrix-vector
- * kernel, as `lmsh bench` names them; caller frees.  (The engine's own
- * description of its kernels replaces this when it has one.)
+ * The kernels that compute the model, as the engine names them ("mv
+ * avx512 bf16, blis skx": the matrix-vector kernel, the weight dtype it
+ * reads, BLIS's architecture); caller frees.
  */
 char *
-record_kernels(void)
+record_kernels(const struct lm_model *m)
 {
-	return xasprintf("%s %s", blas_arch_chosen(), blas_mv_name());
+	return xstrdup(model_engine_desc(m));
 }
 
-/* The dtype the weights are computed in: lmsh converts every checkpoint
- * to fp32 when it loads it. */
+/* The dtype the weights are computed from, as stored ("f32", "bf16",
+ * "f16"): 2-byte weights are widened in registers, not converted. */
 const char *
 record_dtype(const struct lm_model *m)
 {
-	(void)m;
-	return "f32";
+	return model_dtype_name(m);
 }

@@ -18,10 +18,10 @@ void		 record_turn(struct history_turn *, const struct gen_session *,
 /* The model config as one JSON object with config.json's keys; caller
  * frees. */
 char		*record_config_json(const struct lm_model *);
-/* What the process computes with, for the session record and the replay
- * check: the kernel set ("skx avx512"; caller frees) and the weight dtype
- * ("f32"; static). */
-char		*record_kernels(void);
+/* What the model computes with, for the session record and the replay
+ * check: the kernel set ("mv avx512 bf16, blis skx"; caller frees) and the
+ * weight dtype as stored ("bf16"; static). */
+char		*record_kernels(const struct lm_model *);
 const char	*record_dtype(const struct lm_model *);
 
 #endif

@@ -176,7 +176,7 @@ repl_main(int argc, char **argv)
 						   the model */
 	}
 	st.res.config_json = record_config_json(model);
-	st.res.kernels = record_kernels();
+	st.res.kernels = record_kernels(model);
 	st.res.dtype = xstrdup(record_dtype(model));
 	repl_open_history(&st, &o);
 	if (o.resume && repl_resume(&st, &o) != 0)

@@ -161,6 +161,33 @@ weights_close(struct weights *w)
 }
 
 /*
+ * The caller has copied tensor t (the model packs its matrices): give the
+ * memory its pages take back to the kernel where they can be read again
+ * from the file, so that the copy does not double the resident weights.
+ * Buffers are left alone (views of one storage may share them).  t stays
+ * valid: a later read faults its pages back in.
+ */
+void
+weights_release(const struct weights *w, const struct weights_tensor *t)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), es;
+	uintptr_t lo, hi, a, b;
+
+	if (w->map == NULL)
+		return;
+	es = t->dtype == WEIGHTS_F32 ? 4 : 2;
+	lo = (uintptr_t)w->map;
+	hi = lo + w->map_len;
+	a = (uintptr_t)t->data;
+	if (a < lo || a >= hi || t->n_elems > (hi - a) / es)
+		return;
+	b = (a + t->n_elems * es) / pg * pg;
+	a = (a + pg - 1) / pg * pg;
+	if (a < b)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/*
  * Return the number of tensors in an open checkpoint.
  */
 size_t

@@ -40,6 +40,9 @@ size_t		 weights_count(const struct weights *);
 const struct weights_tensor *weights_get(const struct weights *, size_t i);
 const struct weights_tensor *weights_find(const struct weights *,
 		    const char *name);
+/* The caller keeps its own copy of t: its mapped pages may go. */
+void		 weights_release(const struct weights *,
+		    const struct weights_tensor *);
 /* Extra info from a training checkpoint ("iteration"), or -1. */
 int64_t		 weights_iteration(const struct weights *);
 

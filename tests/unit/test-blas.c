@@ -4,11 +4,13 @@
  *
  * Covers: blas_gemm with each BLIS kernel set this CPU runs (native, skx,
  * haswell, zen, zen3, generic) for both layouts of B, alpha/beta and odd
- * sizes, within 1e-5 relative to sum |a||b|; blas_matvec with each of our
- * kernels (c, avx2, avx512) at batch sizes 1..33 and row counts that are
- * not multiples of the tile, within the same tolerance; its promise that a
- * row's result is bitwise the same in any batch and with any thread count;
- * unknown kernel sets refused.
+ * sizes, within 1e-5 relative to sum |a||b|; blas_matvec on packed
+ * matrices with each of our kernels (c, avx2, avx512) at batch sizes 1..33
+ * and shapes that are not multiples of the panel or chunk, within the same
+ * tolerance; its promise that a row's result is bitwise the same in any
+ * batch and with any thread count; bf16 and f16 matrices read as stored
+ * bitwise equal to their fp32 widening; packing undone by unpacking;
+ * blas_gemm_mat against the reference; unknown kernel sets refused.
  */
 #include "config.h"
 
@@ -21,6 +23,7 @@
 #include "check.h"
 #include "blas.h"
 #include "util.h"
+#include "weights.h"
 
 static uint64_t rng_state = 12345;
 
@@ -119,13 +122,118 @@ test_gemm(void)
 	CHECK(ran >= 2);
 }
 
+/* w packed as dtype t (64-byte aligned); caller frees the return value. */
+static void *
+pack(struct blas_mat *m, const void *w, size_t no, size_t ni,
+    enum blas_dtype t)
+{
+	size_t n = blas_mat_bytes(no, ni, t);
+	void *p = aligned_alloc(64, n);
+
+	CHECK(p != NULL && n % 64 == 0);
+	blas_mat_pack(m, p, w, no, ni, t);
+	return p;
+}
+
+static void
+test_matvec_one(size_t no, size_t ni)
+{
+	size_t nb = 33;
+	float *w = rnd_vec(no * ni), *x = rnd_vec(nb * ni);
+	float *y = xcalloc(nb * no, sizeof *y);
+	float *y1 = xcalloc(nb * no, sizeof *y);
+	float *yr = xcalloc(nb * no, sizeof *y);
+	float *sc = xcalloc(nb * no, sizeof *y);
+	float *aw = xcalloc(no * ni, sizeof *aw);
+	float *ax = xcalloc(nb * ni, sizeof *ax);
+	struct blas_mat mw;
+	void *pw = pack(&mw, w, no, ni, BLAS_F32);
+	int same = 1;
+
+	for (size_t i = 0; i < no * ni; i++)
+		aw[i] = fabsf(w[i]);
+	for (size_t i = 0; i < nb * ni; i++)
+		ax[i] = fabsf(x[i]);
+	blas_matvec_ref(aw, no, ni, ax, nb, sc);
+	blas_matvec_ref(w, no, ni, x, nb, yr);
+	blas_matvec(3, &mw, x, nb, y);
+	CHECK_MSG(rel_err(y, yr, sc, nb * no) <= 1e-5,
+	    "matvec %s %zux%zu: rel err %g", blas_mv_name(), no, ni,
+	    rel_err(y, yr, sc, nb * no));
+	/* each row alone, single-threaded: the same bits */
+	for (size_t b = 0; b < nb; b++)
+		blas_matvec(1, &mw, x + b * ni, 1, y1 + b * no);
+	same = memcmp(y, y1, nb * no * sizeof *y) == 0;
+	/* batches of 8 starting anywhere */
+	for (size_t b = 0; b + 8 <= nb; b += 5) {
+		blas_matvec(2, &mw, x + b * ni, 8, y1 + b * no);
+		same &= memcmp(y, y1, nb * no * sizeof *y) == 0;
+	}
+	CHECK_MSG(same, "matvec %s %zux%zu: batch-dependent", blas_mv_name(),
+	    no, ni);
+	/* unpacking gives back the rows */
+	blas_mat_unpack(&mw, 0, no, aw);
+	CHECK(memcmp(aw, w, no * ni * sizeof *w) == 0);
+	free(pw);
+	free(w);
+	free(x);
+	free(y);
+	free(y1);
+	free(yr);
+	free(sc);
+	free(aw);
+	free(ax);
+}
+
+/*
+ * 2-byte weights read as stored give the same bits as their fp32
+ * widening, packed as fp32: the kernels only widen in registers.
+ */
+static void
+test_matvec_half(size_t no, size_t ni, enum blas_dtype t)
+{
+	size_t nb = 5;
+	uint16_t *h = xcalloc(no * ni, sizeof *h);
+	float *wf = xcalloc(no * ni, sizeof *wf), *x = rnd_vec(nb * ni);
+	float *y = xcalloc(nb * no, sizeof *y), *yf = xcalloc(nb * no,
+	    sizeof *y);
+	struct blas_mat mh, mf;
+	void *ph, *pf;
+
+	for (size_t i = 0; i < no * ni; i++) {
+		rng_state = rng_state * 6364136223846793005ull + 1;
+		/* bf16: exponents near 1; f16: some subnormals too */
+		h[i] = t == BLAS_BF16 ? (uint16_t)(0x3c00 |
+		    (rng_state >> 52 & 0x83ff)) : (uint16_t)(rng_state >> 48 &
+		    0xbfff);
+	}
+	weights_to_f32(t == BLAS_BF16 ? WEIGHTS_BF16 : WEIGHTS_F16, h, wf,
+	    no * ni);
+	ph = pack(&mh, h, no, ni, t);
+	pf = pack(&mf, wf, no, ni, BLAS_F32);
+	blas_matvec(2, &mh, x, nb, y);
+	blas_matvec(1, &mf, x, nb, yf);
+	CHECK_MSG(memcmp(y, yf, nb * no * sizeof *y) == 0,
+	    "matvec %s %s %zux%zu: differs from its fp32 widening",
+	    blas_mv_name(), t == BLAS_BF16 ? "bf16" : "f16", no, ni);
+	blas_mat_unpack(&mh, 0, no, (float *)pf);
+	CHECK(memcmp(pf, wf, no * ni * sizeof *wf) == 0);
+	free(ph);
+	free(pf);
+	free(h);
+	free(wf);
+	free(x);
+	free(y);
+	free(yf);
+}
+
 static void
 test_matvec(void)
 {
 	static const enum blas_mv_kernel ks[] = { BLAS_MV_C, BLAS_MV_AVX2,
 	    BLAS_MV_AVX512 };
 	static const size_t shapes[][2] = { { 1, 1 }, { 7, 15 }, { 13, 17 },
-	    { 64, 48 }, { 301, 100 }, { 1030, 96 } };
+	    { 64, 48 }, { 301, 100 }, { 1030, 96 }, { 40, 288 } };
 
 	for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
 		if (blas_mv_select(ks[ki]) == -1) {
@@ -134,51 +242,43 @@ test_matvec(void)
 		}
 		for (size_t si = 0; si < sizeof shapes / sizeof shapes[0];
 		    si++) {
-			size_t no = shapes[si][0], ni = shapes[si][1], nb = 33;
-			float *w = rnd_vec(no * ni), *x = rnd_vec(nb * ni);
-			float *y = xcalloc(nb * no, sizeof *y);
-			float *y1 = xcalloc(nb * no, sizeof *y);
-			float *yr = xcalloc(nb * no, sizeof *y);
-			float *sc = xcalloc(nb * no, sizeof *y);
-			float *aw = xcalloc(no * ni, sizeof *aw);
-			float *ax = xcalloc(nb * ni, sizeof *ax);
-			int same = 1;
-
-			for (size_t i = 0; i < no * ni; i++)
-				aw[i] = fabsf(w[i]);
-			for (size_t i = 0; i < nb * ni; i++)
-				ax[i] = fabsf(x[i]);
-			blas_matvec_ref(aw, no, ni, ax, nb, sc);
-			blas_matvec_ref(w, no, ni, x, nb, yr);
-			blas_matvec(3, w, no, ni, x, nb, y);
-			CHECK_MSG(rel_err(y, yr, sc, nb * no) <= 1e-5,
-			    "matvec %s %zux%zu: rel err %g", blas_mv_name(),
-			    no, ni, rel_err(y, yr, sc, nb * no));
-			/* each row alone, single-threaded: the same bits */
-			for (size_t b = 0; b < nb; b++)
-				blas_matvec(1, w, no, ni, x + b * ni, 1,
-				    y1 + b * no);
-			same = memcmp(y, y1, nb * no * sizeof *y) == 0;
-			/* batches of 8 starting anywhere */
-			for (size_t b = 0; b + 8 <= nb; b += 5) {
-				blas_matvec(2, w, no, ni, x + b * ni, 8,
-				    y1 + b * no);
-				same &= memcmp(y, y1, nb * no * sizeof *y) == 0;
-			}
-			CHECK_MSG(same, "matvec %s %zux%zu: batch-dependent",
-			    blas_mv_name(), no, ni);
-			free(w);
-			free(x);
-			free(y);
-			free(y1);
-			free(yr);
-			free(sc);
-			free(aw);
-			free(ax);
+			test_matvec_one(shapes[si][0], shapes[si][1]);
+			test_matvec_half(shapes[si][0], shapes[si][1],
+			    BLAS_BF16);
+			test_matvec_half(shapes[si][0], shapes[si][1],
+			    BLAS_F16);
 		}
 	}
 	blas_mv_select(BLAS_MV_AUTO);
-	fprintf(stderr, "matvec kernel %s\n", blas_mv_name());
+	fprintf(stderr, "matvec kernel %s (%s)\n", blas_mv_name(),
+	    blas_kernel_desc(BLAS_BF16));
+}
+
+/* blas_gemm_mat, widening a block at a time, against the reference. */
+static void
+test_gemm_mat(void)
+{
+	size_t m = 37, no = 70, ni = 45;
+	float *a = rnd_vec(m * ni), *w = rnd_vec(no * ni);
+	float *c = rnd_vec(m * no), *cr = xcalloc(m * no, sizeof *cr);
+	float *scratch = xcalloc(3 * ni, sizeof *scratch);
+	struct blas_mat mw;
+	void *pw = pack(&mw, w, no, ni, BLAS_F32);
+	double e = 0;
+
+	memcpy(cr, c, m * no * sizeof *c);
+	blas_gemm_ref(1, m, no, ni, 1, a, ni, w, ni, 1, cr, no);
+	blas_gemm_mat(2, m, a, ni, &mw, 1, c, no, scratch, 3 * ni);
+	for (size_t i = 0; i < m * no; i++)
+		if (fabs((double)c[i] - cr[i]) > e)
+			e = fabs((double)c[i] - cr[i]);
+	CHECK_MSG(e < 1e-4, "gemm_mat: max err %g", e);
+	free(pw);
+	free(a);
+	free(w);
+	free(c);
+	free(cr);
+	free(scratch);
 }
 
 static void
@@ -201,6 +301,7 @@ main(void)
 {
 	test_gemm();
 	test_matvec();
+	test_gemm_mat();
 	test_dot();
 	CHECK_RESULT();
 }

@@ -9,8 +9,10 @@
  * parts and prefill+decode equal to one forward; decode of a slot bitwise
  * equal alone and at any place in batches of 8 and 32, and with 1 or 2
  * threads; prefill bitwise equal with 1 and 3 threads; every matrix-vector
- * kernel; config errors; missing, extra and misshapen tensors named; NaN
- * weights warned about; bad tokens and a full context refused.
+ * kernel on the h12 and bf16 models; bf16 weights read as stored bitwise
+ * equal to their fp32 copy; config errors; missing, extra and
+ * misshapen tensors named; NaN weights warned about; bad tokens and a full
+ * context refused.
  * The CS336 variants: one fixture each (nonorm with and without ln_final,
  * postnorm, nope, silu, cs336-2024) checked like the others and recognised
  * from config and tensors; saved and reopened (convert) to the same
@@ -20,9 +22,13 @@
  * recorded config in a string;
  * the real CS336 2024 checkpoint (../shared) against PyTorch logits;
  * random models of each variant: incremental equal to full, decode
- * bitwise independent of the batch and the threads.
+ * bitwise independent of the batch and the threads; each variant fixture
+ * under every matrix-vector kernel, and saved as bf16 (position
+ * embeddings too) read as stored bitwise equal to its fp32 widening.
  */
 #include "config.h"
+
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <math.h>
@@ -417,6 +423,9 @@ test_kernels(void)
 {
 	static const enum blas_mv_kernel ks[] = { BLAS_MV_C, BLAS_MV_AVX2,
 	    BLAS_MV_AVX512 };
+	static const char *variants[] = { "models/nonorm",
+	    "models/nonorm-final", "models/postnorm", "models/nope",
+	    "models/silu", "models/cs336-2024" };
 	int ran = 0;
 
 	for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
@@ -430,9 +439,159 @@ test_kernels(void)
 			test_batch_determinism(m);
 		}
 		model_close(m);
+		/* bf16 read as stored by this kernel */
+		if ((m = open_dir("models/bf16")) != NULL) {
+			check_fixture("models/bf16", m, "ref-logits.bin");
+			test_batch_determinism(m);
+		}
+		model_close(m);
+		/* every CS336 variant through this kernel too */
+		for (size_t j = 0; j < sizeof variants / sizeof variants[0];
+		    j++) {
+			if ((m = open_dir(variants[j])) != NULL)
+				check_fixture(variants[j], m, "ref-logits.bin");
+			model_close(m);
+		}
 	}
 	CHECK(ran >= 1);
 	blas_mv_select(BLAS_MV_AUTO);
+}
+
+/* Decode logits of n steps from token 1 on, into lg ([n][vocab]). */
+static void
+decode_steps(struct lm_model *m, int n, float *lg)
+{
+	size_t V = (size_t)model_config(m)->vocab_size;
+	struct err err;
+	struct lm_cache *kc = model_cache_new(m, 1, 0, &err);
+	int seq = 0;
+
+	CHECK(kc != NULL);
+	for (int i = 0; kc != NULL && i < n; i++) {
+		int32_t t = (int32_t)(1 + i * 7) % (int32_t)V;
+
+		CHECK(model_decode(m, kc, &seq, &t, 1, lg + (size_t)i * V,
+		    &err) == 0);
+	}
+	model_cache_free(kc);
+}
+
+/*
+ * A bf16 model, read 2 bytes a weight and widened in registers, gives the
+ * same bits as the same weights stored as fp32 (saved and reopened), and
+ * says so in its engine string.
+ */
+static void
+test_bf16_as_f32(const char *tmp)
+{
+	struct lm_model_source src = { 0 };
+	struct lm_model *b = open_dir("models/bf16"), *f = NULL;
+	char *dir = xasprintf("%s/f32", tmp), *p, *q;
+	struct err err;
+	float *lb, *lf;
+	size_t V;
+
+	if (b == NULL) {
+		free(dir);
+		return;
+	}
+	CHECK(strstr(model_engine_desc(b), "bf16") != NULL);
+	V = (size_t)model_config(b)->vocab_size;
+	CHECK(mkdir(dir, 0700) == 0);
+	p = xasprintf("%s/model.safetensors", dir);
+	q = xasprintf("%s/config.json", dir);
+	CHECK(model_save(b, p, WEIGHTS_F32, &err) == 0);
+	CHECK(model_config_save(model_config(b), q, &err) == 0);
+	src.dir = dir;
+	f = model_open(&src, &err);
+	CHECK_MSG(f != NULL, "%s", err.msg);
+	if (f != NULL) {
+		CHECK(strstr(model_engine_desc(f), "f32") != NULL);
+		CHECK(model_weight_bytes(f) > model_weight_bytes(b));
+		lb = xcalloc(4 * V, sizeof *lb);
+		lf = xcalloc(4 * V, sizeof *lf);
+		decode_steps(b, 4, lb);
+		decode_steps(f, 4, lf);
+		CHECK_MSG(memcmp(lb, lf, 4 * V * sizeof *lb) == 0,
+		    "bf16 weights read as stored differ from their fp32 copy");
+		free(lb);
+		free(lf);
+	}
+	model_close(f);
+	model_close(b);
+	unlink(p);
+	unlink(q);
+	rmdir(dir);
+	free(p);
+	free(q);
+	free(dir);
+}
+
+/* Save m's weights as dtype with its config in dir and open them again. */
+static struct lm_model *
+resave(struct lm_model *m, const char *dir, int dtype)
+{
+	struct lm_model_source src = { 0 };
+	struct lm_model *r;
+	char *p = xasprintf("%s/model.safetensors", dir);
+	char *q = xasprintf("%s/config.json", dir);
+	struct err err;
+
+	mkdir(dir, 0700);
+	CHECK(model_save(m, p, dtype, &err) == 0);
+	CHECK(model_config_save(model_config(m), q, &err) == 0);
+	src.dir = dir;
+	r = model_open(&src, &err);
+	CHECK_MSG(r != NULL, "%s", err.msg);
+	unlink(p);
+	unlink(q);
+	rmdir(dir);
+	free(p);
+	free(q);
+	return r;
+}
+
+/*
+ * Every CS336 variant stored as bf16 (position embeddings included) runs
+ * read as stored: the same bits as its fp32 widening.
+ */
+static void
+test_variant_bf16(const char *tmp)
+{
+	static const char *variants[] = { "models/nonorm",
+	    "models/nonorm-final", "models/postnorm", "models/nope",
+	    "models/silu", "models/cs336-2024" };
+	char *dir = xasprintf("%s/v", tmp);
+
+	for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+		struct lm_model *m = open_dir(variants[i]), *b, *f;
+		size_t V;
+		float *lb, *lf;
+
+		if (m == NULL)
+			continue;
+		V = (size_t)model_config(m)->vocab_size;
+		b = resave(m, dir, WEIGHTS_BF16);
+		f = b != NULL ? resave(b, dir, WEIGHTS_F32) : NULL;
+		if (b != NULL && f != NULL) {
+			CHECK(strstr(model_engine_desc(b), "bf16") != NULL);
+			CHECK(strcmp(model_dtype_name(b), "bf16") == 0 &&
+			    strcmp(model_dtype_name(f), "f32") == 0);
+			lb = xcalloc(4 * V, sizeof *lb);
+			lf = xcalloc(4 * V, sizeof *lf);
+			decode_steps(b, 4, lb);
+			decode_steps(f, 4, lf);
+			CHECK_MSG(memcmp(lb, lf, 4 * V * sizeof *lb) == 0,
+			    "%s: bf16 read as stored differs from fp32",
+			    variants[i]);
+			free(lb);
+			free(lf);
+		}
+		model_close(f);
+		model_close(b);
+		model_close(m);
+	}
+	free(dir);
 }
 
 static void
@@ -983,6 +1142,8 @@ main(void)
 	test_random();
 	test_fixtures();
 	test_kernels();
+	test_bf16_as_f32(tmp);
+	test_variant_bf16(tmp);
 	test_bad_tensors(tmp);
 	test_variant_configs();
 	test_variant_save(tmp);
