@@ -147,20 +147,6 @@ cli_history_ids(char **ops, int n, int64_t **ids)
 	return 0;
 }
 
-/* The SGR of a probability band: colours, or with NO_COLOR set the
- * attributes the curses REPL uses then. */
-static const char *
-cli_history_sgr(int band)
-{
-	static const char *const col[] = { "", "\033[32m", "\033[33m",
-	    "\033[31m" };
-	static const char *const mono[] = { "", "\033[4m", "\033[1;4m",
-	    "\033[7m" };
-	const char *nc = getenv("NO_COLOR");
-
-	return nc != NULL && *nc != '\0' ? mono[band] : col[band];
-}
-
 /* Append the output of t token by token, each in its probability band's
  * SGR.  -1 when the turn has no probabilities or no tokenizer is found. */
 static int
@@ -195,7 +181,7 @@ cli_history_color_output(const struct lm_options *o,
 		if (t->output_ids[i] == t->settings.eos_id ||
 		    bpe_stream_push(bs, t->output_ids[i], &p, &n, &err) != 0)
 			continue;
-		buf_puts(out, cli_history_sgr(band));
+		buf_puts(out, cmd_band_sgr(band));
 		buf_escape(out, p, n, BUF_ESC_TEXT);
 		buf_puts(out, band > 0 ? "\033[0m" : "");
 	}
@@ -232,8 +218,8 @@ cli_history_show_color(struct history *h, const struct lm_options *o,
 	}
 	buf_append(out, plain.data, (size_t)(cut - plain.data) + 1);
 	buf_printf(out, "--- output (p>=.5 plain, %s.2-.5\033[0m, "
-	    "%s.05-.2\033[0m, %s<.05\033[0m)\n", cli_history_sgr(1),
-	    cli_history_sgr(2), cli_history_sgr(3));
+	    "%s.05-.2\033[0m, %s<.05\033[0m)\n", cmd_band_sgr(1),
+	    cmd_band_sgr(2), cmd_band_sgr(3));
 	if (cli_history_color_output(o, &t, out) != 0)
 		buf_escape(out, t.output, t.output_len > 0 ? t.output_len :
 		    strlen(t.output), BUF_ESC_TEXT);

@@ -59,6 +59,23 @@ cmd_band(double p)
 	    p >= CMD_BAND_LO ? 2 : 3;
 }
 
+/* The SGR of a probability band for a terminal that is not curses' (history
+ * show --color, the line REPL): colours, or with NO_COLOR set the
+ * attributes the curses REPL uses then.  Band 0 (likely) is plain. */
+const char *
+cmd_band_sgr(int band)
+{
+	static const char *const col[] = { "", "\033[32m", "\033[33m",
+	    "\033[31m" };
+	static const char *const mono[] = { "", "\033[4m", "\033[1;4m",
+	    "\033[7m" };
+	const char *nc = getenv("NO_COLOR");
+
+	if (band < 0 || band > 3)
+		return "";
+	return nc != NULL && *nc != '\0' ? mono[band] : col[band];
+}
+
 enum cmd_action
 cmd_do_color(struct repl *st, const struct cmd_entry *e, const char *args,
     struct buf *out, struct err *err)

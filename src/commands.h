@@ -50,6 +50,7 @@ extern const struct cmd_key cmd_edit_keys[];	/* ends with a NULL keys */
 	"p>=.5 plain, .2-.5 green, .05-.2 yellow, <.05 red"
 /* The band of a probability: 0 (likely) to 3 (unlikely). */
 int		 cmd_band(double p);
+const char	*cmd_band_sgr(int band);	/* "\033[32m"; "" for band 0 */
 /* Hand fn the output of turn id token by token, with each token's band
  * (-1 when it has no recorded probability).  -1 without a tokenizer, a
  * history or the turn. */

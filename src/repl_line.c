@@ -35,6 +35,7 @@ struct line_state {
 	struct cmd_block block;		/* a """ block being read */
 	int		 replied;	/* the turn handed out a token */
 	int		 escape;	/* replies to a terminal: escaped */
+	int		 tty_out;	/* stdout is a terminal: /color shows */
 	int		 out_errno;	/* stdout failed (full, closed, EPIPE) */
 };
 
@@ -139,11 +140,19 @@ line_on_token(void *arg, const struct gen_token *tok)
 {
 	struct line_state *ls = arg;
 
+	const char *sgr = "";
+
 	ls->replied = 1;
 	errno = 0;
+	/* /color on a terminal: the band's SGR around the piece (never into a
+	 * pipe or a file, whose bytes stay exact) */
+	if (ls->st->view.color && ls->tty_out && tok->piece_len > 0)
+		sgr = cmd_band_sgr(cmd_band(tok->prob));
 	if (tok->piece_len > 0) {
-		line_check_out(ls, util_write_text(stdout, tok->piece,
-		    tok->piece_len, ls->escape) != 0);
+		line_check_out(ls, fputs(sgr, stdout) == EOF ||
+		    util_write_text(stdout, tok->piece, tok->piece_len,
+		    ls->escape) != 0 || (*sgr != '\0' &&
+		    fputs("\033[0m", stdout) == EOF));
 		ls->at_bol = tok->piece[tok->piece_len - 1] == '\n';
 	}
 	if (tok->stop != GEN_RUNNING && !ls->at_bol) {
@@ -288,7 +297,8 @@ int
 repl_line_run(struct repl *st)
 {
 	struct line_state	 ls = { .st = st, .tty_in = isatty(STDIN_FILENO),
-	    .at_bol = 1, .escape = util_escape_for(stdout, st->next.raw) };
+	    .at_bol = 1, .escape = util_escape_for(stdout, st->next.raw),
+	    .tty_out = isatty(STDOUT_FILENO) };
 	struct sigaction	 sa, old, old_term, old_hup;
 	struct err		 err;
 	char			*line = NULL;
