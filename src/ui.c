@@ -622,6 +622,7 @@ ui_on_token(void *arg, const struct gen_token *tok)
 	char		 unknown[32];
 
 	ui_turn_started(u);
+	u->step_once = 0;
 	if (tok->seq == 0 && tok->id >= 0)
 		ui_tok_note(u, tok->step);
 	if (tok->seq == 0 && tok->piece_len > 0)
@@ -664,7 +665,9 @@ ui_turn_poll(void *arg)
 		if (u->paused || ui_render_due(u))
 			ui_render(u, 0);
 	} while (u->paused && !u->quit && !u->step_once);
-	u->step_once = 0;
+	/* step_once stays set until the token comes (ui_on_token): the pace
+	 * may poll again before it lets the step run, and that poll must not
+	 * wait for a second '.' */
 	return u->quit;
 }
 
