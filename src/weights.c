@@ -707,7 +707,7 @@ weights_open(const char *path, struct err *err)
 	w->map = mmap(NULL, w->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (w->map == MAP_FAILED) {
 		w->map = NULL;
-		err_set(err, "%s: mmap: %s", path, strerror(errno));
+		err_set(err, "mmap: %s", strerror(errno)); /* fail: names path */
 		goto fail;
 	}
 	weights_map_note(w->map, w->map_len, path);
