@@ -150,29 +150,42 @@ cmd_model_bpe(const char *dir, struct err *err)
 	return b;
 }
 
-/* A new history session for the new model; history goes off (with a
- * notice) when it cannot begin. */
-static void
-cmd_model_session(struct repl *st, struct buf *out)
+/*
+ * Begin a history session for the model st->res describes (its path,
+ * config, kernels and dtype): REPL start-up and /model.  Returns 0, or -1
+ * with err set and st->res.session_id 0.
+ */
+int
+cmd_session_begin(struct repl *st, struct err *err)
 {
-	struct history_session_info	info;
-	struct err			err;
+	struct history_session_info info;
 
-	if (st->res.hist == NULL)
-		return;
-	if (st->res.session_id > 0)
-		history_end_session(st->res.hist, st->res.session_id, &err);
 	memset(&info, 0, sizeof info);
 	info.lmsh_version = PACKAGE_VERSION;
 	info.model_path = st->res.model_path;
 	info.config_json = st->res.config_json;
 	info.kernels = st->res.kernels;
 	info.dtype = st->res.dtype;
-	st->res.session_id = history_begin_session(st->res.hist, &info, &err);
-	if (st->res.session_id <= 0) {
+	st->res.session_id = history_begin_session(st->res.hist, &info, err);
+	if (st->res.session_id > 0)
+		return 0;
+	st->res.session_id = 0;
+	return -1;
+}
+
+/* A new history session for the new model; history goes off (with a
+ * notice) when it cannot begin. */
+static void
+cmd_model_session(struct repl *st, struct buf *out)
+{
+	struct err err;
+
+	if (st->res.hist == NULL)
+		return;
+	if (st->res.session_id > 0)
+		history_end_session(st->res.hist, st->res.session_id, &err);
+	if (cmd_session_begin(st, &err) != 0)
 		buf_printf(out, "history off: %s\n", err.msg);
-		st->res.session_id = 0;
-	}
 }
 
 /* The short name of a model path: its last component. */

@@ -152,6 +152,8 @@ void		 cmd_cursor_reset(struct repl *);
 void		 cmd_cursor_keep(struct repl *, const float *logits);
 /* Printable form of a token's bytes for the panel and /tokens: control
  * characters and invalid UTF-8 escaped.  Returns out. */
+/* A history session for the model the REPL runs (start-up, /model). */
+int		 cmd_session_begin(struct repl *, struct err *);
 char		*cmd_token_text(const struct repl *, int32_t id, char *out,
 		    size_t out_cap);
 

@@ -62,8 +62,7 @@ repl_use_curses(const struct lm_options *o)
 static void
 repl_open_history(struct repl *st, const struct lm_options *o)
 {
-	struct history_session_info	 info;
-	struct err			 err;
+	struct err err;
 
 	if (o->no_history)
 		return;
@@ -71,18 +70,10 @@ repl_open_history(struct repl *st, const struct lm_options *o)
 		cli_warn("history off: %s", err.msg);
 		return;
 	}
-	memset(&info, 0, sizeof info);
-	info.lmsh_version = PACKAGE_VERSION;
-	info.model_path = st->res.model_path;
-	info.config_json = st->res.config_json;
-	info.kernels = st->res.kernels;
-	info.dtype = st->res.dtype;
-	st->res.session_id = history_begin_session(st->res.hist, &info, &err);
-	if (st->res.session_id <= 0) {
+	if (cmd_session_begin(st, &err) != 0) {
 		cli_warn("history off: %s", err.msg);
 		history_close(st->res.hist);
 		st->res.hist = NULL;
-		st->res.session_id = 0;
 	}
 }
 
