@@ -284,22 +284,27 @@ model_thread_id(void)
  * out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * g, in fp32, for n rows shared
  * by the threads of the enclosing parallel region (if any).
  */
+/* One row: o = RMSNorm(x) * g (o may be x). */
+static inline void
+model_rmsnorm_row(const float *x, const float *g, float *o, size_t d)
+{
+	float ss = 0, k;
+
+	#pragma omp simd reduction(+:ss)
+	for (size_t i = 0; i < d; i++)
+		ss += x[i] * x[i];
+	k = 1.0f / sqrtf(ss / (float)d + LM_RMS_EPS);
+	for (size_t i = 0; i < d; i++)
+		o[i] = x[i] * k * g[i];
+}
+
 static void
 model_rmsnorm_team(const float *x, const float *g, float *out, size_t n,
     size_t d)
 {
 	#pragma omp for schedule(static)
-	for (size_t r = 0; r < n; r++) {
-		const float *xr = x + r * d;
-		float *o = out + r * d, ss = 0, k;
-
-		#pragma omp simd reduction(+:ss)
-		for (size_t i = 0; i < d; i++)
-			ss += xr[i] * xr[i];
-		k = 1.0f / sqrtf(ss / (float)d + LM_RMS_EPS);
-		for (size_t i = 0; i < d; i++)
-			o[i] = xr[i] * k * g[i];
-	}
+	for (size_t r = 0; r < n; r++)
+		model_rmsnorm_row(x + r * d, g, out + r * d, d);
 }
 
 /*
@@ -313,17 +318,12 @@ model_add_rmsnorm_team(float *x, const float *y, const float *g, float *out,
 {
 	#pragma omp for schedule(static)
 	for (size_t r = 0; r < n; r++) {
-		float *xr = x + r * d, *o = out + r * d, ss = 0, k;
+		float *xr = x + r * d;
 		const float *yr = y + r * d;
 
 		for (size_t i = 0; i < d; i++)
 			xr[i] += yr[i];
-		#pragma omp simd reduction(+:ss)
-		for (size_t i = 0; i < d; i++)
-			ss += xr[i] * xr[i];
-		k = 1.0f / sqrtf(ss / (float)d + LM_RMS_EPS);
-		for (size_t i = 0; i < d; i++)
-			o[i] = xr[i] * k * g[i];
+		model_rmsnorm_row(xr, g, out + r * d, d);
 	}
 }
 
