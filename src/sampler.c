@@ -641,6 +641,33 @@ sampler_weigh_vec(const float *w, float *e, uint16_t *bin, int32_t n,
 }
 
 /*
+ * Sum of exp(w_i - m) alone, for the probability of a greedy pick: no
+ * bins, no histogram, a third of sampler_weigh()'s time, which at
+ * temperature 0 is a twentieth of a small model's decode step.  Eight
+ * lanes in a fixed order, summed in double, so that every build and
+ * vector width gives the same bits.
+ */
+static double
+sampler_z(const float *w, int32_t n, float m)
+{
+	double	 acc[8] = { 0 }, z = 0;
+	float	 e[8];
+	int32_t	 i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		for (int k = 0; k < 8; k++)
+			e[k] = sampler_exp_neg(sampler_dist(w[i + k], m, 1.0f));
+		for (int k = 0; k < 8; k++)
+			acc[k] += e[k];
+	}
+	for (; i < n; i++)
+		acc[i & 7] += sampler_exp_neg(sampler_dist(w[i], m, 1.0f));
+	for (int k = 0; k < 8; k++)
+		z += acc[k];
+	return z;
+}
+
+/*
  * One piece of the vocabulary: weights and bins, its histogram (four
  * interleaved ones: neighbours often share a bin, and one histogram would
  * make every add wait for the previous one), then its ids grouped by bin.
@@ -1100,10 +1127,10 @@ sampler_pick(struct sampler *s, const struct sampler_params *sp,
 	sampler_penalise(s, sp, logits, recent, n_recent);
 	if (sp->temperature == 0) {
 		s->max = sampler_max(s, &id, NULL);
-		if (prob != NULL) {
-			sampler_weigh(s, 1);
-			*prob = (float)(s->e[id] / s->z);
-		}
+		/* the pick has d = 0, so its weight is exactly 1 */
+		if (prob != NULL)
+			*prob = (float)(1.0 / sampler_z(s->w, s->n_vocab,
+			    s->max));
 		return id;
 	}
 	sampler_weigh(s, sp->temperature);
