@@ -1034,65 +1034,75 @@ blas_gemm_mat(int nt, size_t m, const float *a, size_t lda,
 /* --- streaming read ------------------------------------------------------------ */
 
 /*
- * Sum of p[0..n) read as fast as this CPU streams memory: eight
- * independent accumulators of the widest vectors it has, so that neither
- * an add's latency nor a single stream limits the rate.  `lmsh bench`
- * measures the machine's bandwidth with it.
+ * Sum of p[0..n) read as fast as this CPU streams memory, in the way
+ * `how` says: BLAS_STREAM_PLAIN, eight independent accumulators of the
+ * widest vectors it has, so that neither an add's latency nor the loop
+ * limits the rate; BLAS_STREAM_PREFETCH, the same with software prefetch
+ * well ahead, which some cores need to keep enough lines in flight;
+ * BLAS_STREAM_SPLIT, four quarters read side by side, as four hardware
+ * prefetch streams.  Which is fastest depends on the core, so `lmsh bench`
+ * takes the best of them as the machine's bandwidth.
  */
-static BLAS_AVX512 float
-blas_stream_avx512(const float *p, size_t n)
-{
-	__m512 a[8];
-	size_t i = 0;
-	float s = 0;
+#define BLAS_STREAM_PF	2048	/* floats ahead: 8 KiB */
 
-	BLAS_UNROLL
-	for (int k = 0; k < 8; k++)
-		a[k] = _mm512_setzero_ps();
-	for (; i + 128 <= n; i += 128)
-		BLAS_UNROLL
-		for (int k = 0; k < 8; k++)
-			a[k] = _mm512_add_ps(a[k], _mm512_loadu_ps(p + i +
-			    16 * k));
-	for (int k = 1; k < 8; k++)
-		a[0] = _mm512_add_ps(a[0], a[k]);
-	for (; i < n; i++)
-		s += p[i];
-	return s + _mm512_reduce_add_ps(a[0]);
+#define BLAS_STREAM_BODY(VEC, W, ZERO, ADD, LOAD, HSUM) do {		\
+	VEC a[8];							\
+	size_t i = 0, q = 0;						\
+	float s = 0;							\
+									\
+	BLAS_UNROLL							\
+	for (int k = 0; k < 8; k++)					\
+		a[k] = ZERO();						\
+	if (how == BLAS_STREAM_SPLIT) {					\
+		q = n / 4 / (2 * W) * (2 * W);				\
+		for (; i < q; i += 2 * W)				\
+			BLAS_UNROLL					\
+			for (int k = 0; k < 8; k++)			\
+				a[k] = ADD(a[k], LOAD(p + k / 2 * q +	\
+				    i + k % 2 * W));			\
+		i = 4 * q;						\
+	}								\
+	for (; i + 8 * W <= n; i += 8 * W) {				\
+		if (how == BLAS_STREAM_PREFETCH)			\
+			BLAS_UNROLL					\
+			for (int k = 0; k < 8 * W; k += 16)		\
+				_mm_prefetch((const char *)(p + i + k +	\
+				    BLAS_STREAM_PF), _MM_HINT_T0);	\
+		BLAS_UNROLL						\
+		for (int k = 0; k < 8; k++)				\
+			a[k] = ADD(a[k], LOAD(p + i + W * k));		\
+	}								\
+	for (int k = 1; k < 8; k++)					\
+		a[0] = ADD(a[0], a[k]);					\
+	for (; i < n; i++)						\
+		s += p[i];						\
+	return s + HSUM(a[0]);						\
+} while (0)
+
+static BLAS_AVX512 float
+blas_stream_avx512(const float *p, size_t n, enum blas_stream how)
+{
+	BLAS_STREAM_BODY(__m512, 16, _mm512_setzero_ps, _mm512_add_ps,
+	    _mm512_loadu_ps, _mm512_reduce_add_ps);
 }
 
 static BLAS_AVX2 float
-blas_stream_avx2(const float *p, size_t n)
+blas_stream_avx2(const float *p, size_t n, enum blas_stream how)
 {
-	__m256 a[8];
-	size_t i = 0;
-	float s = 0;
-
-	BLAS_UNROLL
-	for (int k = 0; k < 8; k++)
-		a[k] = _mm256_setzero_ps();
-	for (; i + 64 <= n; i += 64)
-		BLAS_UNROLL
-		for (int k = 0; k < 8; k++)
-			a[k] = _mm256_add_ps(a[k], _mm256_loadu_ps(p + i +
-			    8 * k));
-	for (int k = 1; k < 8; k++)
-		a[0] = _mm256_add_ps(a[0], a[k]);
-	for (; i < n; i++)
-		s += p[i];
-	return s + blas_hsum8(a[0]);
+	BLAS_STREAM_BODY(__m256, 8, _mm256_setzero_ps, _mm256_add_ps,
+	    _mm256_loadu_ps, blas_hsum8);
 }
 
 float
-blas_stream_sum(const float *p, size_t n)
+blas_stream_sum(const float *p, size_t n, enum blas_stream how)
 {
 	float a[8] = { 0 }, s = 0;
 	size_t i = 0;
 
 	if (blas_cpu_has(BLAS_NEED_AVX512))
-		return blas_stream_avx512(p, n);
+		return blas_stream_avx512(p, n, how);
 	if (blas_cpu_has(BLAS_NEED_AVX2))
-		return blas_stream_avx2(p, n);
+		return blas_stream_avx2(p, n, how);
 	for (; i + 8 <= n; i += 8)
 		for (int k = 0; k < 8; k++)
 			a[k] += p[i + k];

@@ -90,7 +90,13 @@ void		 blas_gemm_mat(int nt, size_t m, const float *a, size_t lda,
 		    float *scratch, size_t scratch_len);
 
 /* Sum of n floats, read as fast as the CPU streams (bandwidth probe). */
-float		 blas_stream_sum(const float *, size_t n);
+/* How blas_stream_sum() reads: see there. */
+enum blas_stream {
+	BLAS_STREAM_PLAIN, BLAS_STREAM_PREFETCH, BLAS_STREAM_SPLIT,
+	BLAS_STREAM__N
+};
+
+float		 blas_stream_sum(const float *, size_t n, enum blas_stream);
 
 /* Dot product of two fp32 vectors in a fixed order (attention). */
 float		 blas_dot(const float *, const float *, size_t);
