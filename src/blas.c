@@ -40,6 +40,7 @@
 
 #include "util.h"
 #include "blas.h"
+#include "blas_int.h"
 
 /* --- BLIS kernel selection ------------------------------------------------ */
 
@@ -60,9 +61,6 @@ struct blas_arch {
 	int		 need;		/* BLAS_NEED_* the kernels execute */
 };
 
-#define BLAS_NEED_AVX2		1
-#define BLAS_NEED_AVX512	2
-
 static const struct blas_arch blas_archs[] = {
 #ifdef HAVE_BLIS_CNTX_INIT
 	{ "native", NULL, 0 },
@@ -82,7 +80,7 @@ static cntx_t		 blas_cntx;		/* for blas_cur, if not native */
 static const struct blas_arch *blas_cur;	/* chosen kernel set */
 static char		 blas_native_name[32];	/* BLIS's own pick */
 
-static int
+int
 blas_cpu_has(int need)
 {
 	__builtin_cpu_init();
@@ -526,26 +524,10 @@ blas_mv_c(const struct blas_mat *m, const float *x, size_t nb, float *y,
 		}
 }
 
-/* Tiles keep their accumulators in registers only if fully unrolled. */
-#define BLAS_UNROLL _Pragma("GCC unroll 16")
-
 /*
  * AVX2: a chunk is two 8-lane halves, added to the row's accumulator one
  * after the other; a tile is one panel by one vector (8 accumulators).
  */
-#define BLAS_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-static inline BLAS_AVX2 float
-blas_hsum8(__m256 v)
-{
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
-	    _mm256_extractf128_ps(v, 1));
-
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
-
 static inline BLAS_AVX2 __m256i
 blas_mask8(size_t r)
 {
@@ -652,8 +634,6 @@ blas_mv_avx2(const struct blas_mat *m, const float *x, size_t nb, float *y,
  * AVX-512: a chunk is one vector; a tile is one panel by B vectors
  * (8 * B accumulators, B <= 3 so that they stay in the 32 registers).
  */
-#define BLAS_AVX512 __attribute__((target("avx512f")))
-
 static inline BLAS_AVX512 __m512
 blas_ld16_f32(const void *p)
 {
@@ -671,29 +651,6 @@ static inline BLAS_AVX512 __m512
 blas_ld16_f16(const void *p)
 {
 	return _mm512_cvtph_ps(_mm256_load_si256(p));
-}
-
-/*
- * The eight sums of a panel's accumulators, as one vector: halves added,
- * then an 8 x 8 transpose by pairwise adds.  Cheaper than eight
- * horizontal reductions, which at rows of 288 cost a third as much as the
- * products.
- */
-static inline __attribute__((always_inline)) BLAS_AVX512 __m256
-blas_reduce8(__m512 a0, __m512 a1, __m512 a2, __m512 a3, __m512 a4,
-    __m512 a5, __m512 a6, __m512 a7)
-{
-#define BLAS_FOLD(a) _mm256_add_ps(_mm512_castps512_ps256(a),		\
-	_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)))
-	__m256 t0 = _mm256_hadd_ps(BLAS_FOLD(a0), BLAS_FOLD(a1));
-	__m256 t1 = _mm256_hadd_ps(BLAS_FOLD(a2), BLAS_FOLD(a3));
-	__m256 t2 = _mm256_hadd_ps(BLAS_FOLD(a4), BLAS_FOLD(a5));
-	__m256 t3 = _mm256_hadd_ps(BLAS_FOLD(a6), BLAS_FOLD(a7));
-#undef BLAS_FOLD
-	__m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-
-	return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-	    _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
 /* Store the sums of acc[0..8][q] as y[q * n_out + 0..rows). */
@@ -816,6 +773,7 @@ blas_mv_avx512(const struct blas_mat *m, const float *x, size_t nb, float *y,
 }
 
 static blas_mv_fn	 blas_mv_cur;		/* NULL until selected */
+static enum blas_mv_kernel blas_mv_cur_kind;
 static const char	*blas_mv_cur_name = "";
 
 /*
@@ -834,6 +792,7 @@ blas_mv_select(enum blas_mv_kernel k)
 		if (!__builtin_cpu_supports("avx512f"))
 			return -1;
 		blas_mv_cur = blas_mv_avx512;
+		blas_mv_cur_kind = BLAS_MV_AVX512;
 		blas_mv_cur_name = "avx512";
 		break;
 	case BLAS_MV_AVX2:
@@ -841,14 +800,28 @@ blas_mv_select(enum blas_mv_kernel k)
 		    !__builtin_cpu_supports("f16c"))
 			return -1;
 		blas_mv_cur = blas_mv_avx2;
+		blas_mv_cur_kind = BLAS_MV_AVX2;
 		blas_mv_cur_name = "avx2";
 		break;
 	default:
 		blas_mv_cur = blas_mv_c;
+		blas_mv_cur_kind = BLAS_MV_C;
 		blas_mv_cur_name = "c";
 		break;
 	}
 	return 0;
+}
+
+/* The kernel set in use, for the other kernels that follow it. */
+enum blas_mv_kernel
+blas_mv_kind(void)
+{
+	if (blas_mv_cur == NULL) {
+		#pragma omp critical (blas_mv_init)
+		if (blas_mv_cur == NULL)
+			blas_mv_select(BLAS_MV_AUTO);
+	}
+	return blas_mv_cur_kind;
 }
 
 /* The matrix-vector kernel in use: "avx512", "avx2" or "c". */

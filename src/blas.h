@@ -89,8 +89,8 @@ void		 blas_gemm_mat(int nt, size_t m, const float *a, size_t lda,
 		    const struct blas_mat *w, float beta, float *c, size_t ldc,
 		    float *scratch, size_t scratch_len);
 
-/* Sum of n floats, read as fast as the CPU streams (bandwidth probe). */
-/* How blas_stream_sum() reads: see there. */
+/* Sum of n floats, read as fast as the CPU streams (bandwidth probe),
+ * in one of the ways blas_stream_sum() describes. */
 enum blas_stream {
 	BLAS_STREAM_PLAIN, BLAS_STREAM_PREFETCH, BLAS_STREAM_SPLIT,
 	BLAS_STREAM__N
@@ -100,5 +100,10 @@ float		 blas_stream_sum(const float *, size_t n, enum blas_stream);
 
 /* Dot product of two fp32 vectors in a fixed order (attention). */
 float		 blas_dot(const float *, const float *, size_t);
+/* Decode attention of one query row: o = softmax(q K^T * scale) V over np
+ * keys, rows ld apart, dk wide; S: np floats of scratch (blas_attn.c). */
+void		 blas_attend(const float *q, const float *K, const float *V,
+		    size_t ld, size_t dk, size_t np, float scale, float *S,
+		    float *o);
 
 #endif

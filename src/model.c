@@ -610,9 +610,13 @@ model_decode_threads(struct lm_model *m, size_t nb)
 	if (k < LM_THR_PROBE ? (k & (k - 1)) != 0 || k == 1 :
 	    k % (LM_THR_PROBE << m->thr_backoff) != 0)
 		return cur;
-	if (cur == 1 || (cur < max && k / LM_THR_PROBE % 2 == 0))
+	/* never a probe onto a core another program holds: a step there
+	 * waits a scheduler slice at each barrier, and a handful of such
+	 * probes cost more than all the other steps gain */
+	if ((cur == 1 || (cur < max && k / LM_THR_PROBE % 2 == 0)) &&
+	    model_idle_cores(m) > cur)
 		return cur + 1;
-	return cur - 1;
+	return cur > 1 ? cur - 1 : cur;
 }
 
 /* A decode step on nt threads took dt seconds: keep the faster count. */
@@ -837,13 +841,7 @@ model_decode_attention(const struct lm_model *m, struct lm_cache *kc, int l,
 			    dk * sizeof(float));
 		}
 
-		for (size_t j = 0; j < np; j++)
-			S[j] = blas_dot(q, K + j * d, dk) * scale;
-		model_softmax(S, np);
-		memset(o, 0, dk * sizeof(float));
-		for (size_t j = 0; j < np; j++)
-			for (size_t i = 0; i < dk; i++)
-				o[i] += S[j] * V[j * d + i];
+		blas_attend(q, K, V, d, dk, np, scale, S, o);
 	}
 }
 

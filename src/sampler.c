@@ -647,6 +647,10 @@ sampler_weigh_vec(const float *w, float *e, uint16_t *bin, int32_t n,
  * lanes in a fixed order, summed in double, so that every build and
  * vector width gives the same bits.
  */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 static double
 sampler_z(const float *w, int32_t n, float m)
 {
@@ -655,8 +659,10 @@ sampler_z(const float *w, int32_t n, float m)
 	int32_t	 i = 0;
 
 	for (; i + 8 <= n; i += 8) {
+		SAMPLER_SIMD
 		for (int k = 0; k < 8; k++)
 			e[k] = sampler_exp_neg(sampler_dist(w[i + k], m, 1.0f));
+		SAMPLER_SIMD
 		for (int k = 0; k < 8; k++)
 			acc[k] += e[k];
 	}
