@@ -691,6 +691,9 @@ blas_mv_avx512_##T##_##B(const unsigned char *w, size_t n_in,		\
 		for (int p = 0; p < BLAS_PANEL; p++) {			\
 			__m512 wv = blas_ld16_##T(w + (size_t)p *	\
 			    BLAS_CHUNK * ES);				\
+			/* one load, not one folded into each FMA */	\
+			if (B > 1)					\
+				__asm__("" : "+v"(wv));			\
 			if (pf && p * ES * BLAS_CHUNK % 64 == 0)	\
 				_mm_prefetch((const char *)w + BLAS_PF_AHEAD + \
 				    p * BLAS_CHUNK * ES, _MM_HINT_T0);	\
