@@ -584,8 +584,8 @@ model_prefill_threads(const struct lm_model *m)
 
 /*
  * Threads for the next decode step of nb sequences: the count in use, or
- * one more or fewer as a probe, at steps 2, 4, 8, 16, 32 and then every
- * LM_THR_PROBE.
+ * one more or fewer as a probe, at steps 2, 4, 8, 16, 32 (unless others
+ * were running at the start) and then every LM_THR_PROBE.
  */
 static int
 model_decode_threads(struct lm_model *m, size_t nb)
@@ -605,18 +605,19 @@ model_decode_threads(struct lm_model *m, size_t nb)
 		m->thr_backoff = 0;
 		cur = model_idle_cores(m);
 		cur = m->thr_cur = cur < max ? cur : max;
+		/* a probe onto a core another program holds waits a
+		 * scheduler slice at some barrier, the time of several
+		 * steps: with others running, the first comes late (it
+		 * must come: a nice'd neighbour leaves most of its core) */
+		m->thr_late = cur < max;
 	}
 	k = ++m->thr_steps;
-	if (k < LM_THR_PROBE ? (k & (k - 1)) != 0 || k == 1 :
+	if (k < LM_THR_PROBE ? (k & (k - 1)) != 0 || k == 1 || m->thr_late :
 	    k % (LM_THR_PROBE << m->thr_backoff) != 0)
 		return cur;
-	/* never a probe onto a core another program holds: a step there
-	 * waits a scheduler slice at each barrier, and a handful of such
-	 * probes cost more than all the other steps gain */
-	if ((cur == 1 || (cur < max && k / LM_THR_PROBE % 2 == 0)) &&
-	    model_idle_cores(m) > cur)
+	if (cur == 1 || (cur < max && k / LM_THR_PROBE % 2 == 0))
 		return cur + 1;
-	return cur > 1 ? cur - 1 : cur;
+	return cur - 1;
 }
 
 /* A decode step on nt threads took dt seconds: keep the faster count. */

@@ -36,6 +36,7 @@ struct lm_model {
 	int		 thr_cur;	/* threads a decode step uses now */
 	unsigned long	 thr_steps;	/* decode steps timed */
 	int		 thr_backoff;	/* probe interval is doubled this often */
+	int		 thr_late;	/* others were running: no early probes */
 	size_t		 thr_nb;	/* batch size the times are for */
 	double		 thr_t[LM_THREADS_MAX + 1]; /* s per step; 0: unknown */
 	struct weights	*w;		/* open checkpoint, or NULL */
