@@ -579,8 +579,8 @@ bench_shape(const struct lm_config *cfg, int nt, const struct bench_plan *pl,
 	    "excluded); engine: %s\n", wbytes / 1048576,
 	    model_engine_desc(m));
 	printf("  stream of that size, warm, as decode reads it: %.1f GB/s "
-	    "on %d threads (%.0f%% of the memory rate)\n", bwm, nt,
-	    100 * bwm / bw);
+	    "on %d thread%s (%.0f%% of the memory rate)\n", bwm, nt,
+	    nt == 1 ? "" : "s", 100 * bwm / bw);
 
 	/* prefill */
 	if (bench_prefill(m, pl, &sec, &err) == -1)
@@ -732,9 +732,11 @@ const struct cli_command cli_cmd_bench = {
 	"usage: lmsh bench [options]\n"
 	"\n"
 	"Time a random-weight model: prefill of a full context and decode at\n"
-	"batch 1, 8 and 32, next to this machine's memory read bandwidth and\n"
-	"BLIS sgemm rate measured in the same run, with the fraction of each\n"
-	"achieved, the sampler's share of a decode step, the peak RSS, and\n"
+	"batch 1, 8 and 32, next to this machine's memory read bandwidth,\n"
+	"the rate it streams a warm buffer of the weights' size (what decode\n"
+	"reads) and the BLIS sgemm rate, measured in the same run, with the\n"
+	"fraction of each achieved, the sampler's share of a decode step, the\n"
+	"peak RSS, and\n"
 	"the kernels in use; then the load time (open to first token) and\n"
 	"batch-1 decode of the same model saved as bf16.  The idle CPU share\n"
 	"comes first: on a busy machine every figure understates.  Figures\n"
