@@ -76,7 +76,7 @@ void		 blas_matvec_team(const struct blas_mat *const *w,
 		    int nowait);
 /* The same a block of BLAS_MV_ROWS rows at a time, for callers that share
  * the blocks among their threads and use the rows at once. */
-#define BLAS_MV_ROWS		16
+#define BLAS_MV_ROWS		64
 size_t		 blas_mat_blocks(const struct blas_mat *);
 size_t		 blas_matvec_block(const struct blas_mat *, const float *x,
 		    size_t nb, float *y, size_t k);
