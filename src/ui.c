@@ -19,6 +19,7 @@
 
 #include <curses.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,6 +95,40 @@ ui_install_signals(void)
 	atexit(ui_restore);
 }
 
+/*
+ * Whether the terminal has gone: its pty closed (a terminal window or a
+ * tmux pane killed) without a SIGHUP reaching us, which the kernel sends
+ * only to the session leader.  Every read then fails at once.
+ */
+static int
+ui_tty_gone(void)
+{
+	struct pollfd p = { STDIN_FILENO, POLLIN, 0 };
+
+	return poll(&p, 1, 0) == 1 &&
+	    (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/*
+ * wgetch() for every loop that reads keys.  A read that fails because the
+ * terminal is gone ends lmsh as SIGHUP does (a running reply is stopped
+ * and recorded, the exit status is 128 + SIGHUP); waiting for keys again
+ * would spin.
+ */
+static int
+ui_getch(struct ui *u)
+{
+	int c = wgetch(u->iw);
+
+	if (c == ERR && !u->hung_up && ui_tty_gone()) {
+		u->hung_up = 1;
+		u->quit = 1;
+		if (ui_exit_sig == 0)
+			ui_exit_sig = SIGHUP;
+	}
+	return c;
+}
+
 /* Readline, fed from our key queue. */
 
 static void
@@ -116,7 +151,7 @@ ui_rl_getc(FILE *f)
 	/* readline wants more of a sequence than was queued: wait for it */
 	while (u->kq_len == 0 && !u->quit) {
 		wtimeout(u->iw, -1);
-		if ((c = wgetch(u->iw)) != ERR)
+		if ((c = ui_getch(u)) != ERR)
 			ui_key(u, c);
 	}
 	if (u->kq_len == 0)
@@ -574,7 +609,7 @@ ui_poll_keys(struct ui *u)
 	int c;
 
 	wtimeout(u->iw, u->paused ? 100 : 0);
-	while ((c = wgetch(u->iw)) != ERR) {
+	while ((c = ui_getch(u)) != ERR) {
 		ui_key(u, c);
 		wtimeout(u->iw, 0);
 	}
@@ -1095,13 +1130,13 @@ ui_run(struct repl *st)
 		ui_prefill(&u, 1);
 	while (!u.quit) {
 		wtimeout(u.iw, -1);
-		if ((c = wgetch(u.iw)) == ERR)
+		if ((c = ui_getch(&u)) == ERR)
 			continue;
 		ui_key(&u, c);
 		/* take whatever else is queued, so readline sees whole
 		 * characters and escape sequences */
 		wtimeout(u.iw, 0);
-		while (!u.generating && (c = wgetch(u.iw)) != ERR)
+		while (!u.generating && (c = ui_getch(&u)) != ERR)
 			ui_key(&u, c);
 		ui_feed_readline(&u);
 		if (!u.quit)
@@ -1110,7 +1145,7 @@ ui_run(struct repl *st)
 	ui_rl_fini(&u);
 	ui_restore();
 	ui_cur = NULL;
-	if (!st->next.no_scrollback)
+	if (!st->next.no_scrollback && !u.hung_up)
 		ui_print_transcript(&u);
 	for (size_t i = 0; i < u.n_lines; i++) {
 		free(u.lines[i].wc);

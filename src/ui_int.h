@@ -128,6 +128,7 @@ struct ui {
 	struct buf	 notes;		/* the turn's notices, joined */
 	int		 notes_err;	/* one of them is an error */
 	int		 quit;		/* leave the loop */
+	int		 hung_up;	/* the terminal went away */
 	FILE		*devnull;	/* readline's output stream */
 };
 
