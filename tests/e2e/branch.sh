@@ -69,7 +69,7 @@ grep -q '^parent    1; a branch at step 5, token 42 forced' "$T/show3" ||
     no "show: $(cat "$T/show3")"
 # /branches: the tree; /branches ID goes on from turn ID (an empty line
 # continues the story)
-printf '%s\n' '/branches 2' '' '/branches' |
+printf '%s\n' '/branches 2' "/save $T/bs.txt" '' '/branches' |
     lm --max-new-tokens 4 --eos-token-id -1 >"$T/bs" 2>"$T/bs.err" ||
     no "/branches: $(cat "$T/bs.err")"
 hist export 5 >"$T/t5.json" || no "no turn after /branches 2"
@@ -78,6 +78,13 @@ hist export 5 >"$T/t5.json" || no "no turn after /branches 2"
     "$(jq -c '.[1].prompt_ids + .[1].output_ids' "$T/all.json")" ] ||
     no "/branches 2: the story is not turn 2's"
 grep -q '^\*     5 ' "$T/bs" || no "/branches tree: $(cat "$T/bs")"
+# ... and the story is turn 2's: turn 1 up to its branch point, then 2
+"$LMSH" detokenize --replace-invalid --model "$M" "$(jq -r \
+    '.[0].output_ids[0:5] | join(",")' "$T/all.json")" >"$T/cut5" 2>/dev/null ||
+    no "detokenize"
+{ jq -j '.[0].prompt' "$T/all.json"; cat "$T/cut5"
+  jq -j '.[1].output' "$T/all.json"; } >"$T/want.bs"
+cmp -s "$T/bs.txt" "$T/want.bs" || no "/save after /branches 2: $(od -c "$T/bs.txt")"
 
 # after /branch, /save and /undo act on the branch's story (what the
 # screen shows): its parent's story up to the branch point, then the
