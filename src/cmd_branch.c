@@ -184,6 +184,11 @@ cmd_do_branches(struct repl *st, const struct cmd_entry *e, const char *args,
 	if (st->res.bpe == NULL || bpe_decode(st->res.bpe, t.prompt_ids,
 	    t.n_prompt, BPE_UTF8_REPLACE, &text, &len, err) != 0)
 		goto out;
+	/* /save and /undo then act on turn id's story; the screen shows
+	 * its context (out), not the story */
+	if (st->next.mode == CMD_MODE_CONTINUE &&
+	    cmd_story_follow(st, id, err) == 0)
+		st->story.changed = 0;
 	cmd_branch_switch(st, &t);
 	buf_append(out, text, len);
 	free(text);

@@ -55,6 +55,9 @@ void	cmd_story_end(struct repl *, const char *text, const char *reply,
 void	cmd_story_abort(struct repl *);
 void	cmd_story_replayed(struct repl *, int64_t hist_id);
 size_t	cmd_story_bytes(const struct repl *, const int32_t *ids, size_t n);
+/* The story that ends at recorded turn id (cmd_resume.c): after a branch
+ * or /branches ID. */
+int	cmd_story_follow(struct repl *, int64_t id, struct err *);
 
 /* cmd_branch.c, cmd_view.c */
 cmd_fn	cmd_do_branch, cmd_do_branches, cmd_do_pace, cmd_do_color;

@@ -4,6 +4,9 @@
  * last turn, not undone, of a session (turns record the turn they
  * continue); the context is that last turn's prompt and reply ids, and
  * its KV cache is rebuilt in chunks, with progress and a way to cancel.
+ * The same chain becomes the story after a branch runs or /branches ID
+ * (cmd_story_follow): a turn a branch follows keeps only the part of its
+ * reply before the branch point.
  */
 #include "config.h"
 
@@ -49,24 +52,62 @@ cmd_story_ctx_set(struct repl *st, const struct history_turn *t)
 	st->story.n_shifted_bytes = total > n ? total - n : 0;
 }
 
-/* A story turn from a recorded one, after the context ids before it. */
+/*
+ * A turn that a branch of it follows keeps the reply its first `kept`
+ * tokens spell: what the branch continues, and what the screen showed
+ * (decoded on their own, as cmd_branch_text does: a character the cut
+ * splits is U+FFFD).  A prompt typed after that branch is undone goes on
+ * from there too.
+ */
+static void
+cmd_story_cut(struct repl *st, struct repl_story_turn *u,
+    const struct history_turn *t, size_t kept)
+{
+	char		*text = NULL;
+	size_t		 len;
+	struct err	 err;
+
+	if (st->res.bpe != NULL && bpe_decode(st->res.bpe, t->output_ids,
+	    kept, BPE_UTF8_REPLACE, &text, &len, &err) == 0) {
+		free(u->reply);
+		u->reply = text;
+	}
+	u->cut = 1;
+	u->cut_step = (int)kept;
+}
+
+/* A story turn from a recorded one, after the context ids before it:
+ * prev's context and the tokens of its reply that the turn continues
+ * (all of them but for a branch). */
 static void
 cmd_story_load_turn(struct repl *st, const struct history_turn *t,
     const struct history_turn *prev)
 {
 	struct repl_story	*s = &st->story;
 	struct repl_story_turn	*u;
-	size_t			 n = prev != NULL ? prev->n_prompt +
-	    prev->n_output : 0;
+	size_t			 kept = 0, n = 0, len;
+	struct err		 err;
 
+	if (prev != NULL) {
+		kept = t->branch && (size_t)t->branch_step < prev->n_output ?
+		    (size_t)t->branch_step : prev->n_output;
+		n = prev->n_prompt + kept;
+		if (t->branch && s->n > 0)
+			cmd_story_cut(st, &s->turns[s->n - 1], prev, kept);
+	}
 	if (s->n == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 16;
 		s->turns = xreallocarray(s->turns, s->cap, sizeof *s->turns);
 	}
 	u = &s->turns[s->n++];
 	memset(u, 0, sizeof *u);
-	u->text = xstrndup(t->prompt != NULL ? t->prompt : "",
-	    cmd_story_len(t->prompt, t->prompt_len));
+	/* a branch whose parent was deleted begins the story: its context
+	 * is its text */
+	if (prev != NULL || !t->branch || st->res.bpe == NULL ||
+	    bpe_decode(st->res.bpe, t->prompt_ids, t->n_prompt,
+	    BPE_UTF8_REPLACE, &u->text, &len, &err) != 0)
+		u->text = xstrndup(t->prompt != NULL ? t->prompt : "",
+		    cmd_story_len(t->prompt, t->prompt_len));
 	u->typed = xstrdup(u->text + strspn(u->text, " \n"));
 	u->reply = xstrndup(t->output != NULL ? t->output : "",
 	    cmd_story_len(t->output, t->output_len));
@@ -75,7 +116,7 @@ cmd_story_load_turn(struct repl *st, const struct history_turn *t,
 		memcpy(u->ctx_before, prev->prompt_ids,
 		    prev->n_prompt * sizeof *u->ctx_before);
 		memcpy(u->ctx_before + prev->n_prompt, prev->output_ids,
-		    prev->n_output * sizeof *u->ctx_before);
+		    kept * sizeof *u->ctx_before);
 	}
 	u->n_ctx_before = n;
 	u->n_keep_before = s->keep;
@@ -117,6 +158,45 @@ cmd_story_chain(struct repl *st, int64_t id, struct history_turn **turns,
 	return (long)n;
 }
 
+/* The story becomes the n turns of a chain (oldest first), and the
+ * context the last one's. */
+static void
+cmd_story_set_chain(struct repl *st, const struct history_turn *t, long n)
+{
+	cmd_story_clear(st);
+	for (long i = 0; i < n; i++)
+		cmd_story_load_turn(st, &t[i], i > 0 ? &t[i - 1] : NULL);
+	if (!st->story.keep_set)
+		st->story.keep = t[0].n_prompt;
+	cmd_story_ctx_set(st, &t[n - 1]);
+}
+
+/*
+ * The story becomes the one that ends at recorded turn id, as the screen
+ * shows it: after a branch ran, or /branches ID went on from another
+ * turn, /save writes that story and /undo takes that turn out, not the
+ * turns of the story before.  The context is the turn's ids.  Returns -1
+ * (err set, the story unchanged) when the history cannot be read.
+ */
+int
+cmd_story_follow(struct repl *st, int64_t id, struct err *err)
+{
+	struct history_turn	*t = NULL;
+	long			 n;
+
+	if (st->res.hist == NULL || id <= 0) {
+		err_set(err, "no turn to follow");
+		return -1;
+	}
+	if ((n = cmd_story_chain(st, id, &t, err)) < 0)
+		return -1;
+	cmd_story_set_chain(st, t, n);
+	for (long i = 0; i < n; i++)
+		history_turn_fini(&t[i]);
+	free(t);
+	return 0;
+}
+
 /*
  * Resume a story from the history: the last turn of session spec (an id
  * or a /name; NULL: the latest) and its parent chain become the story,
@@ -141,13 +221,8 @@ cmd_story_resume(struct repl *st, const char *spec, struct buf *out,
 	    (n = cmd_story_chain(st, id, &t, err)) < 0)
 		return -1;
 	cmd_clear(st);
-	cmd_story_clear(st);
-	for (long i = 0; i < n; i++)
-		cmd_story_load_turn(st, &t[i], i > 0 ? &t[i - 1] : NULL);
+	cmd_story_set_chain(st, t, n);
 	last = &t[n - 1];
-	if (!st->story.keep_set)
-		st->story.keep = t[0].n_prompt;
-	cmd_story_ctx_set(st, last);
 	st->next.gen.sp = last->settings.sp;
 	st->next.gen.max_new_tokens = last->settings.max_new_tokens;
 	st->next.mode = CMD_MODE_CONTINUE;

@@ -358,8 +358,18 @@ cmd_record(struct repl *st, struct buf *note)
 	/* a prompt continues the story's last turn, which --resume follows
 	 * back (after an /undo, the turn before the undone one) */
 	if (st->story.open && st->story.n > 0 &&
-	    st->story.turns[st->story.n].n_ctx_before > 0)
-		t.parent = st->story.turns[st->story.n - 1].hist_id;
+	    st->story.turns[st->story.n].n_ctx_before > 0) {
+		const struct repl_story_turn *last =
+		    &st->story.turns[st->story.n - 1];
+
+		t.parent = last->hist_id;
+		/* after an undone branch the story goes on from where the
+		 * branch began: a branch of that turn, with a prompt */
+		if (last->cut) {
+			t.branch = 1;
+			t.branch_step = last->cut_step;
+		}
+	}
 	if (st->branch.running) {
 		t.branch = 1;
 		t.branch_step = st->branch.step;
@@ -410,7 +420,14 @@ cmd_turn_end(struct repl *st, struct buf *note, struct err *err)
 	id = cmd_record(st, note);
 	if (replay && st->next.mode == CMD_MODE_CONTINUE)
 		cmd_story_replayed(st, id);
-	else
+	else if (st->branch.running && st->next.mode == CMD_MODE_CONTINUE) {
+		/* the story is now the branch's: its parent's story up to
+		 * the branch point, then the branch */
+		if (cmd_story_follow(st, id, err) != 0)
+			buf_printf(note, "story: %s\n", err->msg);
+		/* the screen already shows it as it streamed */
+		st->story.changed = 0;
+	} else
 		cmd_story_end(st, st->turn.prompt,
 		    gen_output_text(st->turn.sess, 0, &n_o), st->turn.seed, id,
 		    why == GEN_STOP_EOS || why == GEN_STOP_STRING);

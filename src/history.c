@@ -143,6 +143,11 @@ static const char history_schema_v4[] =
 	"ALTER TABLE turns ADD COLUMN undone INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX turns_parent ON turns(parent) WHERE parent IS NOT NULL;";
 
+/* Version 5: the views for sqlite3 and Datasette (turns_v).  They are
+ * made from the sampler's settings table by history_make_views() at the end
+ * of every upgrade, so the step itself holds no SQL. */
+static const char history_schema_v5[] = "";
+
 /* migrations[v] takes a file from version v to v + 1; a sampler setting
  * whose row says since = v + 1 adds its column in the same step. */
 static const char *const history_migrations[HISTORY_SCHEMA_VERSION] = {
@@ -150,6 +155,7 @@ static const char *const history_migrations[HISTORY_SCHEMA_VERSION] = {
 	history_schema_v2,
 	history_schema_v3,
 	history_schema_v4,
+	history_schema_v5,
 };
 
 static const char *const history_stop_names[] = {
@@ -468,6 +474,53 @@ history_add_setting_columns(struct history *h, int since, struct err *err)
 	return 0;
 }
 
+/*
+ * turns_v: one row per turn as a person reads it: an ISO 8601 time, the
+ * seed as typed (an INTEGER, or TEXT above 2^63 - 1, which SQLite's signed
+ * integers cannot hold), the texts, the session's name and model, and one
+ * column per row of the sampler's settings table, floats shown with the 7
+ * digits a float holds (0.7, not 0.699999988).  A view names its columns
+ * when it is made, so every upgrade drops and makes it again from the
+ * table: a knob added later (a new column, a new schema version) is in the
+ * view without anyone remembering it.
+ */
+static int
+history_make_views(struct history *h, struct err *err)
+{
+	struct buf	 sql;
+	int		 rc;
+
+	buf_init(&sql);
+	buf_puts(&sql, "DROP VIEW IF EXISTS turns_v;"
+	    "CREATE VIEW turns_v AS SELECT t.id AS id,"
+	    " t.session_id AS session_id, s.name AS session_name,"
+	    " s.model_path AS model, t.seq_no AS seq_no,"
+	    " strftime('%Y-%m-%dT%H:%M:%SZ', t.time, 'unixepoch') AS time,"
+	    " t.prompt AS prompt, t.output AS reply,");
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		const char *n = sampler_settings[i].name;
+
+		if (sampler_settings[i].type == SAMPLER_INT)
+			buf_printf(&sql, " t.%s AS %s,", n, n);
+		else
+			buf_printf(&sql, " CAST(printf('%%.7g', t.%s) AS REAL)"
+			    " AS %s,", n, n);
+	}
+	buf_puts(&sql, " CASE WHEN t.seed >= 0 THEN t.seed"
+	    " ELSE printf('%llu', t.seed) END AS seed,"
+	    " t.max_new_tokens AS max_new_tokens, t.eos_id AS eos_id,"
+	    " t.stop_strings AS stop_strings, t.stop_reason AS stop_reason,"
+	    " t.n_prompt AS n_prompt, t.n_output AS n_output,"
+	    " t.prefill_s AS prefill_s, t.decode_s AS decode_s,"
+	    " t.tokens_per_s AS tokens_per_s, t.replay_of AS replay_of,"
+	    " t.parent AS parent, t.branch_step AS branch_step,"
+	    " t.forced_token AS forced_token, t.undone AS undone"
+	    " FROM turns t JOIN sessions s ON s.id = t.session_id;");
+	rc = history_exec(h, sql.data, "make the views", err);
+	buf_fini(&sql);
+	return rc;
+}
+
 /* Bring the schema up to date in one transaction. */
 static int
 history_migrate(struct history *h, struct err *err)
@@ -489,6 +542,8 @@ history_migrate(struct history *h, struct err *err)
 		    history_add_setting_columns(h, (int)v + 1, err) != 0)
 			goto fail;
 	}
+	if (version < HISTORY_SCHEMA_VERSION && history_make_views(h, err) != 0)
+		goto fail;
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d;"
 	    "PRAGMA application_id = %d", HISTORY_SCHEMA_VERSION,
 	    HISTORY_APP_ID);
@@ -627,8 +682,9 @@ history_reopen_immutable(struct history *h, int64_t *version,
  * without writing to it: a read-only file (when !read_only), a file that is
  * not an lmsh history, a corrupt one (for writing: PRAGMA quick_check), one
  * from a newer lmsh, one locked for longer than busy_ms, and (read_only)
- * one that does not exist or needs an upgrade that the caller may not
- * write (one it may write is upgraded first).  A reader that cannot create
+ * one that does not exist or is older than HISTORY_SCHEMA_READABLE and
+ * may not be written (one the caller may write is upgraded first; one
+ * since then is read as it is, without the newer views).  A reader that cannot create
  * the WAL's -shm file (a read-only directory) reads the file as immutable.
  * Close with history_close().
  */
@@ -685,7 +741,9 @@ history_open_timeout(const char *path, int read_only, int busy_ms,
 		free(again);
 		return h;
 	}
-	if (read_only && version < HISTORY_SCHEMA_VERSION) {
+	/* one that may not be written is read as it is, if nothing this
+	 * lmsh reads came after its version */
+	if (read_only && version < HISTORY_SCHEMA_READABLE) {
 		err_set(err, version == 0 ? "%s: no history recorded yet" :
 		    "%s: old schema version; run lmsh with write access once "
 		    "to upgrade it", h->path);

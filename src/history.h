@@ -10,7 +10,9 @@ struct err;
 struct history;
 struct buf;
 
-#define HISTORY_SCHEMA_VERSION	4	/* PRAGMA user_version this lmsh writes */
+#define HISTORY_SCHEMA_VERSION	5	/* PRAGMA user_version this lmsh writes */
+#define HISTORY_SCHEMA_READABLE	4	/* the oldest it reads without an
+					   upgrade (5 added only views) */
 #define HISTORY_BUSY_MS		5000	/* how long a write waits for a lock */
 
 /* A recorded session (one run of lmsh). */

@@ -35,7 +35,9 @@
 struct options_def {
 	const char	*name;		/* GNU spelling; NULL: short form only */
 	char		 short_name;	/* 0 if none */
-	const char	*arg;		/* argument as --help names it; NULL: a flag */
+	const char	*arg;		/* argument as --help names it; NULL: a
+					   flag; "[=X]": optional, given only
+					   as --name=X */
 	const char	*help;		/* --help text unless a subcommand has its own */
 };
 
@@ -96,8 +98,9 @@ static const struct options_def options_table[OPT__N] = {
 	    "pinned part that a full context drops (default 0.5)" },
 	[OPT_NO_SCROLLBACK] = { "no-scrollback", 0, NULL,
 	    "leave no transcript on the terminal at the end" },
-	[OPT_RESUME] = { "resume", 0, NULL, "go on with the story of the last "
-	    "session, or of the SESSION (an id or a /name) after it" },
+	[OPT_RESUME] = { "resume", 0, "[=SESSION]", "go on with the story of "
+	    "the last session, or of SESSION (an id or a /name; also the "
+	    "word after --resume)" },
 	[OPT_PACE] = { "pace", 0, "N", "show at most N tokens a second "
 	    "(0 = full speed, the default)" },
 	[OPT_PROBS] = { "probs", 0, NULL, "jsonl: each token's probability "
@@ -409,7 +412,11 @@ options_apply_other(struct lm_options *o, int id, const char *a,
 	case OPT_KEEP:		return options_int(a, 0, INT_MAX, &o->keep, err);
 	case OPT_SHIFT:		return options_float(a, 0, 1, &o->shift, err);
 	case OPT_NO_SCROLLBACK:	o->no_scrollback = 1; return 0;
-	case OPT_RESUME:	o->resume = 1; return 0;
+	case OPT_RESUME:
+		o->resume = 1;
+		if (a != NULL)
+			o->resume_session = a;
+		return 0;
 	case OPT_PACE:		return options_float(a, 0, 1e6, &o->pace, err);
 	case OPT_PROBS:		o->probs = 1; return 0;
 	case OPT_FORMAT:	o->format = a; return 0;
@@ -483,8 +490,9 @@ options_build(char ***names, size_t *n_names, char *shorts)
 		const struct options_def	*d = options_def(id, &tmp, buf);
 		const char			*nm = i < OPT__N ? d->name :
 		    options_aliases[i - OPT__N].name;
-		int				 ha = d->arg ? required_argument :
-		    no_argument;
+		int				 ha = d->arg == NULL ?
+		    no_argument : d->arg[0] == '[' ? optional_argument :
+		    required_argument;
 
 		if (i < OPT__N && d->short_name != 0) {
 			*sp++ = d->short_name;
@@ -686,7 +694,7 @@ options_usage_one(struct buf *b, int id, const char *help_own,
 	snprintf(form, sizeof form, "%s%c%s%s%s%s%s",
 	    d->short_name ? "-" : "", d->short_name ? d->short_name : '-',
 	    d->short_name && d->name ? ", --" : d->short_name ? "" : "-",
-	    d->name ? d->name : "", d->arg ? " " : "",
+	    d->name ? d->name : "", d->arg && d->arg[0] != '[' ? " " : "",
 	    d->arg ? d->arg : "", help == NULL ? "," : "");
 	if (!*open) {
 		buf_puts(b, d->short_name ? "  " : "      ");

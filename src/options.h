@@ -120,10 +120,10 @@ struct lm_options {
 	float			 shift;		/* --shift: share of the unpinned
 						   context a full one drops */
 	int			 no_scrollback;	/* --no-scrollback */
-	int			 resume;	/* --resume [SESSION] given */
-	const char		*resume_session; /* its id or name (the operand
-						   after it), or NULL: the
-						   latest */
+	int			 resume;	/* --resume[=SESSION] given */
+	const char		*resume_session; /* its id or name (=SESSION,
+						   or the operand after it),
+						   or NULL: the latest */
 	const char		*log_path;	/* -v / --log FILE */
 
 	/* subcommand specific */

@@ -130,8 +130,9 @@ repl_main(int argc, char **argv)
 
 	if ((rc = cli_parse(&cli_cmd_repl, &o, argc, argv, &optind_)) >= 0)
 		return rc;
-	/* --resume takes its SESSION as the next word */
-	if (o.resume && optind_ < argc)
+	/* --resume also takes its SESSION as the next word: an optional
+	 * argument of getopt's is only ever --resume=SESSION */
+	if (o.resume && o.resume_session == NULL && optind_ < argc)
 		o.resume_session = argv[optind_++];
 	if (optind_ < argc) {
 		cli_error("unexpected argument '%s': type prompts, or pipe "

@@ -159,6 +159,10 @@ struct repl_story_turn {
 	int64_t			 hist_id;	/* its history row, or 0 */
 	int			 closed;	/* ended on end-of-text or a stop
 						   string: a paragraph ends */
+	int			 cut;		/* the story keeps only the first
+						   cut_step tokens of the reply:
+						   a branch of it followed */
+	int			 cut_step;	/* see cut */
 };
 
 /* The story: the turns of continue mode since the last /clear, and how the

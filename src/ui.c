@@ -19,6 +19,7 @@
 
 #include <curses.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,6 +95,40 @@ ui_install_signals(void)
 	atexit(ui_restore);
 }
 
+/*
+ * Whether the terminal has gone: its pty closed (a terminal window or a
+ * tmux pane killed) without a SIGHUP reaching us, which the kernel sends
+ * only to the session leader.  Every read then fails at once.
+ */
+static int
+ui_tty_gone(void)
+{
+	struct pollfd p = { STDIN_FILENO, POLLIN, 0 };
+
+	return poll(&p, 1, 0) == 1 &&
+	    (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/*
+ * wgetch() for every loop that reads keys.  A read that fails because the
+ * terminal is gone ends lmsh as SIGHUP does (a running reply is stopped
+ * and recorded, the exit status is 128 + SIGHUP); waiting for keys again
+ * would spin.
+ */
+static int
+ui_getch(struct ui *u)
+{
+	int c = wgetch(u->iw);
+
+	if (c == ERR && !u->hung_up && ui_tty_gone()) {
+		u->hung_up = 1;
+		u->quit = 1;
+		if (ui_exit_sig == 0)
+			ui_exit_sig = SIGHUP;
+	}
+	return c;
+}
+
 /* Readline, fed from our key queue. */
 
 static void
@@ -116,7 +151,7 @@ ui_rl_getc(FILE *f)
 	/* readline wants more of a sequence than was queued: wait for it */
 	while (u->kq_len == 0 && !u->quit) {
 		wtimeout(u->iw, -1);
-		if ((c = wgetch(u->iw)) != ERR)
+		if ((c = ui_getch(u)) != ERR)
 			ui_key(u, c);
 	}
 	if (u->kq_len == 0)
@@ -574,7 +609,7 @@ ui_poll_keys(struct ui *u)
 	int c;
 
 	wtimeout(u->iw, u->paused ? 100 : 0);
-	while ((c = wgetch(u->iw)) != ERR) {
+	while ((c = ui_getch(u)) != ERR) {
 		ui_key(u, c);
 		wtimeout(u->iw, 0);
 	}
@@ -671,6 +706,70 @@ ui_turn_poll(void *arg)
 	return u->quit;
 }
 
+/* A reply piece in its probability band (-1: none). */
+static void
+ui_band_piece(void *arg, const char *s, size_t n, int band)
+{
+	ui_append(arg, s, n, (enum ui_cls)(UI_CLS_OUTPUT | (band + 1) <<
+	    UI_BAND_SHIFT));
+}
+
+/* A recorded turn's output as cmd_turn_bands() spells it, with the band
+ * of each byte. */
+struct ui_bands {
+	struct buf	 text;		/* the output */
+	signed char	*band;		/* per byte of text */
+	size_t		 cap;		/* band entries allocated */
+};
+
+static void
+ui_bands_collect(void *arg, const char *s, size_t n, int band)
+{
+	struct ui_bands *b = arg;
+
+	if (b->text.len + n > b->cap) {
+		b->cap = 2 * (b->text.len + n);
+		b->band = xreallocarray(b->band, b->cap, sizeof *b->band);
+	}
+	memset(b->band + b->text.len, band, n);
+	buf_append(&b->text, s, n);
+}
+
+/*
+ * A story turn's reply, redrawn in the probability bands it streamed in
+ * (from the history's record of it) as far as the record spells the same
+ * text: a reply cut at a branch point, or one whose stop string the record
+ * holds, may differ at the end, which is drawn plain.
+ */
+static void
+ui_show_reply(struct ui *u, const struct repl_story_turn *t)
+{
+	struct ui_bands	 b;
+	size_t		 len = strlen(t->reply), same = 0;
+
+	memset(&b, 0, sizeof b);
+	buf_init(&b.text);
+	if (t->hist_id > 0 &&
+	    cmd_turn_bands(u->st, t->hist_id, ui_bands_collect, &b) == 0) {
+		while (same < len && same < b.text.len &&
+		    b.text.data[same] == t->reply[same])
+			same++;
+		/* not inside a character */
+		while (same > 0 && same < len &&
+		    ((unsigned char)t->reply[same] & 0xc0) == 0x80)
+			same--;
+	}
+	/* the pieces of a band never split a character */
+	for (size_t i = 0, j; i < same; i = j) {
+		for (j = i + 1; j < same && b.band[j] == b.band[i]; j++)
+			;
+		ui_band_piece(u, t->reply + i, j - i, b.band[i]);
+	}
+	ui_append_str(u, t->reply + same, UI_CLS_OUTPUT);
+	free(b.band);
+	buf_fini(&b.text);
+}
+
 /* The story again, after /undo, /retry or /edit took turns out of it;
  * with keep, below what the transcript holds (the banner at start-up). */
 static void
@@ -682,7 +781,7 @@ ui_show_story(struct ui *u, int keep)
 		ui_clear_transcript(u);
 	for (size_t i = 0; i < s->n; i++) {
 		ui_append_str(u, s->turns[i].text, UI_CLS_PROMPT);
-		ui_append_str(u, s->turns[i].reply, UI_CLS_OUTPUT);
+		ui_show_reply(u, &s->turns[i]);
 	}
 	u->st->story.changed = 0;
 	ui_dim_story(u, s->n_pinned_bytes, s->n_pinned_bytes +
@@ -787,13 +886,6 @@ ui_turn(struct ui *u, const char *prompt)
 		ui_newline(u);
 	ui_dim(u);
 	ui_render(u, 0);
-}
-
-static void
-ui_band_piece(void *arg, const char *s, size_t n, int band)
-{
-	ui_append(arg, s, n, (enum ui_cls)(UI_CLS_OUTPUT | (band + 1) <<
-	    UI_BAND_SHIFT));
 }
 
 /* Command output goes to the transcript on lines of its own.  Under
@@ -1038,13 +1130,13 @@ ui_run(struct repl *st)
 		ui_prefill(&u, 1);
 	while (!u.quit) {
 		wtimeout(u.iw, -1);
-		if ((c = wgetch(u.iw)) == ERR)
+		if ((c = ui_getch(&u)) == ERR)
 			continue;
 		ui_key(&u, c);
 		/* take whatever else is queued, so readline sees whole
 		 * characters and escape sequences */
 		wtimeout(u.iw, 0);
-		while (!u.generating && (c = wgetch(u.iw)) != ERR)
+		while (!u.generating && (c = ui_getch(&u)) != ERR)
 			ui_key(&u, c);
 		ui_feed_readline(&u);
 		if (!u.quit)
@@ -1053,11 +1145,12 @@ ui_run(struct repl *st)
 	ui_rl_fini(&u);
 	ui_restore();
 	ui_cur = NULL;
-	if (!st->next.no_scrollback)
+	if (!st->next.no_scrollback && !u.hung_up)
 		ui_print_transcript(&u);
 	for (size_t i = 0; i < u.n_lines; i++) {
 		free(u.lines[i].wc);
 		free(u.lines[i].cls);
+		free(u.lines[i].src);
 	}
 	free(u.lines);
 	free(u.tok);

@@ -143,8 +143,27 @@ ui_row_end(const struct ui_line *l, size_t start, int cols)
 	return l->n;
 }
 
+/* Whether a character of class cls is story text (a prompt or reply). */
+static int
+ui_cls_story(unsigned cls)
+{
+	return (cls & UI_CLS_MASK) == UI_CLS_OUTPUT ||
+	    (cls & UI_CLS_MASK) == UI_CLS_PROMPT;
+}
+
+/* Free a line's arrays. */
 static void
-ui_line_push(struct ui *u, struct ui_line *l, wchar_t c, enum ui_cls cls)
+ui_line_fini(struct ui_line *l)
+{
+	free(l->wc);
+	free(l->cls);
+	free(l->src);
+}
+
+/* Append c, which stands for src bytes of the text given to ui_append. */
+static void
+ui_line_push(struct ui *u, struct ui_line *l, wchar_t c, enum ui_cls cls,
+    size_t src)
 {
 	int	w = ui_wcw(c);
 	size_t	e;
@@ -153,8 +172,10 @@ ui_line_push(struct ui *u, struct ui_line *l, wchar_t c, enum ui_cls cls)
 		l->cap = l->cap ? l->cap * 2 : 64;
 		l->wc = xreallocarray(l->wc, l->cap, sizeof *l->wc);
 		l->cls = xreallocarray(l->cls, l->cap, sizeof *l->cls);
+		l->src = xreallocarray(l->src, l->cap, sizeof *l->src);
 	}
 	l->wc[l->n] = c;
+	l->src[l->n] = (unsigned char)(src < UCHAR_MAX ? src : UCHAR_MAX);
 	l->cls[l->n++] = (unsigned char)cls;
 	if (w > 0 && l->col + w <= u->tw_cols) {
 		l->col += w;	/* the common case: it fits on the last row */
@@ -193,16 +214,25 @@ ui_at_bol(const struct ui *u)
 	return u->lines[u->n_lines - 1].n == 0;
 }
 
-/* Append UTF-8 text of one class; '\n' ends a line, tabs expand. */
+/*
+ * Append UTF-8 text of one class; '\n' ends a line, tabs expand.  Each
+ * character remembers how many bytes of the text it stands for, and a
+ * line the bytes of its break, so that ui_dim_story() can count the
+ * story's bytes on a screen that draws controls as pictures, expands tabs
+ * and drops '\r'.
+ */
 void
 ui_append(struct ui *u, const char *s, size_t len, enum ui_cls cls)
 {
 	while (len > 0) {
-		wchar_t	c;
-		size_t	k = mbrtowc(&c, s, len, &u->mbs);
+		struct ui_line	*l = &u->lines[u->n_lines - 1];
+		wchar_t		 c;
+		size_t		 k = mbrtowc(&c, s, len, &u->mbs), src;
 
-		if (k == (size_t)-2)
+		if (k == (size_t)-2) {
+			u->mb_held += len;
 			return;		/* the rest of it comes next time */
+		}
 		if (k == (size_t)-1) {
 			memset(&u->mbs, 0, sizeof u->mbs);
 			c = 0xfffd;
@@ -211,22 +241,31 @@ ui_append(struct ui *u, const char *s, size_t len, enum ui_cls cls)
 			k = 1;
 		s += k;
 		len -= k;
+		src = k + u->mb_held;
+		u->mb_held = 0;
 		if (c == L'\n') {
+			/* command output breaks lines of its own */
+			l->brk = ui_cls_story(cls) ? (unsigned char)src : 0;
 			ui_newline(u);
 			continue;
 		}
-		if (c == L'\r')
-			continue;
-		if (c == L'\t') {
-			struct ui_line *l = &u->lines[u->n_lines - 1];
-
-			do
-				ui_line_push(u, l, L' ', cls);
-			while (l->col % 4 != 0);
+		if (c == L'\r') {
+			/* dropped: its byte goes with the character before */
+			if (l->n > 0 && l->src[l->n - 1] < UCHAR_MAX)
+				l->src[l->n - 1]++;
+			else if (l->n == 0 && u->n_lines > 1 &&
+			    ui_cls_story(cls))
+				u->lines[u->n_lines - 2].brk++;
 			continue;
 		}
-		ui_line_push(u, &u->lines[u->n_lines - 1], ui_sanitize(u, c),
-		    cls);
+		if (c == L'\t') {
+			do {
+				ui_line_push(u, l, L' ', cls, src);
+				src = 0;
+			} while (l->col % 4 != 0);
+			continue;
+		}
+		ui_line_push(u, l, ui_sanitize(u, c), cls, src);
 	}
 }
 
@@ -267,14 +306,14 @@ ui_truncate(struct ui *u, struct ui_pos p)
 {
 	if (p.line >= u->n_lines)
 		return;
-	for (size_t i = p.line + 1; i < u->n_lines; i++) {
-		free(u->lines[i].wc);
-		free(u->lines[i].cls);
-	}
+	for (size_t i = p.line + 1; i < u->n_lines; i++)
+		ui_line_fini(&u->lines[i]);
 	u->n_lines = p.line + 1;
 	if (p.ch < u->lines[p.line].n)
 		u->lines[p.line].n = p.ch;
+	u->lines[p.line].brk = 0;
 	memset(&u->mbs, 0, sizeof u->mbs);
+	u->mb_held = 0;
 	u->scroll = 0;
 	ui_reflow(u);
 }
@@ -297,10 +336,8 @@ ui_mark(struct ui *u, struct ui_pos a, struct ui_pos b, int on)
 void
 ui_clear_transcript(struct ui *u)
 {
-	for (size_t i = 0; i < u->n_lines; i++) {
-		free(u->lines[i].wc);
-		free(u->lines[i].cls);
-	}
+	for (size_t i = 0; i < u->n_lines; i++)
+		ui_line_fini(&u->lines[i]);
 	u->n_lines = 0;
 	u->total_rows = 0;
 	u->scroll = 0;
@@ -316,37 +353,31 @@ ui_clear_transcript(struct ui *u)
 void
 ui_dim_story(struct ui *u, size_t from, size_t to)
 {
-	size_t		off = 0;
-	char		mb[MB_LEN_MAX];
-	mbstate_t	mbs;
-	int		in_story = 0;	/* the last character was story's */
+	size_t	off = 0;
+	int	dim = 0;
 
-	memset(&mbs, 0, sizeof mbs);
 	for (size_t i = 0; i < u->n_lines; i++) {
 		struct ui_line *l = &u->lines[i];
 
 		for (size_t j = 0; j < l->n; j++) {
-			unsigned	c = l->cls[j], base = c & UI_CLS_MASK;
-			size_t		len;
+			unsigned c = l->cls[j];
 
-			in_story = base == UI_CLS_OUTPUT ||
-			    base == UI_CLS_PROMPT;
-			if (!in_story)
+			if (!ui_cls_story(c))
 				continue;
-			len = wcrtomb(mb, l->wc[j], &mbs);
+			/* the spaces a tab adds go with it */
+			if (l->src[j] > 0)
+				dim = off >= from && off < to;
 			/* the dim band replaces a probability band */
-			if (off >= from && off < to)
+			if (dim)
 				c = (c & ~(UI_BAND_MASK << UI_BAND_SHIFT)) |
 				    UI_CLS_DIM;
 			else if ((c & (UI_BAND_MASK << UI_BAND_SHIFT)) ==
 			    UI_CLS_DIM)
 				c &= ~(unsigned)UI_CLS_DIM;
 			l->cls[j] = (unsigned char)c;
-			off += len == (size_t)-1 ? 1 : len;
+			off += l->src[j];
 		}
-		/* a line break inside the story is its newline */
-		if (i + 1 < u->n_lines && in_story)
-			off++;
+		off += l->brk;
 	}
 }
 

@@ -68,6 +68,12 @@ struct ui_pos {
 struct ui_line {
 	wchar_t		*wc;		/* characters */
 	unsigned char	*cls;		/* enum ui_cls of each */
+	unsigned char	*src;		/* bytes of text each stands for (a
+					   control picture 1, the spaces a
+					   tab adds 0), for ui_dim_story */
+	unsigned char	 brk;		/* text bytes of the break after the
+					   line: its '\n' (and '\r's); 0 for
+					   a break the layout made */
 	size_t		 n;		/* characters used */
 	size_t		 cap;		/* allocated */
 	int		 rows;		/* screen rows at the transcript width */
@@ -94,6 +100,7 @@ struct ui {
 	size_t		 total_rows;	/* sum of lines[].rows */
 	size_t		 scroll;	/* rows scrolled back; 0 follows */
 	mbstate_t	 mbs;		/* UTF-8 decoding across pieces */
+	size_t		 mb_held;	/* bytes of a character mbs holds */
 
 	int		 panel;		/* candidate panel shown */
 	int		 generating;	/* a turn runs: live keys */
@@ -121,6 +128,7 @@ struct ui {
 	struct buf	 notes;		/* the turn's notices, joined */
 	int		 notes_err;	/* one of them is an error */
 	int		 quit;		/* leave the loop */
+	int		 hung_up;	/* the terminal went away */
 	FILE		*devnull;	/* readline's output stream */
 };
 

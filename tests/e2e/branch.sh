@@ -9,7 +9,9 @@
 # the parent's output and a bad TOKEN_ID are refused on stderr while the
 # REPL goes on; every turn records one probability per output token, in
 # [0, 1]; /branches prints the story's tree and /branches ID goes on
-# from turn ID; history show --color prints the same text in colour bands (with
+# from turn ID; after a /branch, /save writes the branch's story and /undo
+# takes the branch out (then a prompt goes on from the branch point, and
+# --resume brings that story back); history show --color prints the same text in colour bands (with
 # NO_COLOR, underline, bold and reverse).
 . "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 need_jq
@@ -67,7 +69,7 @@ grep -q '^parent    1; a branch at step 5, token 42 forced' "$T/show3" ||
     no "show: $(cat "$T/show3")"
 # /branches: the tree; /branches ID goes on from turn ID (an empty line
 # continues the story)
-printf '%s\n' '/branches 2' '' '/branches' |
+printf '%s\n' '/branches 2' "/save $T/bs.txt" '' '/branches' |
     lm --max-new-tokens 4 --eos-token-id -1 >"$T/bs" 2>"$T/bs.err" ||
     no "/branches: $(cat "$T/bs.err")"
 hist export 5 >"$T/t5.json" || no "no turn after /branches 2"
@@ -76,6 +78,40 @@ hist export 5 >"$T/t5.json" || no "no turn after /branches 2"
     "$(jq -c '.[1].prompt_ids + .[1].output_ids' "$T/all.json")" ] ||
     no "/branches 2: the story is not turn 2's"
 grep -q '^\*     5 ' "$T/bs" || no "/branches tree: $(cat "$T/bs")"
+# ... and the story is turn 2's: turn 1 up to its branch point, then 2
+"$LMSH" detokenize --replace-invalid --model "$M" "$(jq -r \
+    '.[0].output_ids[0:5] | join(",")' "$T/all.json")" >"$T/cut5" 2>/dev/null ||
+    no "detokenize"
+{ jq -j '.[0].prompt' "$T/all.json"; cat "$T/cut5"
+  jq -j '.[1].output' "$T/all.json"; } >"$T/want.bs"
+cmp -s "$T/bs.txt" "$T/want.bs" || no "/save after /branches 2: $(od -c "$T/bs.txt")"
+
+# after /branch, /save and /undo act on the branch's story (what the
+# screen shows): its parent's story up to the branch point, then the
+# branch; /undo marks the branch undone, not the turn before it, and a
+# prompt after that goes on from the branch point (a branch of the
+# parent with a prompt), which --resume brings back as the same story
+B="$T/b.db"
+printf '%s\n' 'Once upon a time' 'then' '/branch 1 3' "/save $T/a.txt" \
+    '/undo' "/save $T/b.txt" 'and' "/save $T/c.txt" |
+    "$LMSH" --model "$M" --threads 1 --history "$B" --max-new-tokens 6 \
+    --eos-token-id -1 >/dev/null 2>"$T/b.err" || no "branch story: $(cat "$T/b.err")"
+"$LMSH" history --history "$B" export --all >"$T/b.json" || no "export b"
+[ "$(jq -c '[.[] | [.parent, .branch_step, .undone]]' "$T/b.json")" = \
+    '[[null,null,false],[1,null,false],[1,3,true],[1,3,false]]' ] ||
+    no "branch story tree: $(jq -c '[.[] | [.id, .parent, .branch_step, .undone]]' "$T/b.json")"
+# the parent's reply up to the branch point: its first 3 tokens' bytes
+"$LMSH" detokenize --replace-invalid --model "$M" "$(jq -r '.[0].output_ids[0:3] | join(",")' \
+    "$T/b.json")" >"$T/cut" 2>/dev/null || no "detokenize"
+{ printf 'Once upon a time'; cat "$T/cut"; } >"$T/want.b"
+cmp -s "$T/b.txt" "$T/want.b" || no "/undo after /branch: $(od -c "$T/b.txt")"
+{ cat "$T/want.b"; jq -j '.[2].output' "$T/b.json"; } >"$T/want.a"
+cmp -s "$T/a.txt" "$T/want.a" || no "/save after /branch: $(od -c "$T/a.txt")"
+{ cat "$T/want.b"; jq -j '.[3].prompt + .[3].output' "$T/b.json"; } >"$T/want.c"
+cmp -s "$T/c.txt" "$T/want.c" || no "a prompt after the undone branch"
+printf '/save %s\n' "$T/d.txt" | "$LMSH" --model "$M" --threads 1 \
+    --history "$B" --resume >/dev/null 2>&1 || no "resume the branch story"
+cmp -s "$T/c.txt" "$T/d.txt" || no "resumed: $(od -c "$T/d.txt")"
 
 # history show --color: the same text, in bands
 E=$(printf '\033')

@@ -6,7 +6,8 @@
 # reply again for the same seed; /undo drops the last turn from the story
 # and the history marks it undone; /edit TEXT and /edit then a line rerun
 # the last turn in place; /name, `lmsh history sessions`, and --resume
-# (by name and the latest) bring the story back in a new run with its
+# (by name, as --resume=NAME, and the latest, also when an option follows
+# --resume) bring the story back in a new run with its
 # context, rebuilt in chunks with progress (Ctrl-C cancels), and a bad
 # --resume exits 1; the context slides through several turns and every
 # turn replays identically with lmsh replay; /model lists
@@ -92,6 +93,18 @@ lm --resume nosuch < /dev/null > /dev/null 2> "$T/e"
 [ $? -eq 1 ] || no "a bad --resume should exit 1"
 grep -q "no turns to resume in session nosuch" "$T/e" ||
     no "bad resume: $(cat "$T/e")"
+# --resume=SESSION; --resume alone before an option leaves it an option
+printf '/save %s\n' "$T/res3.txt" | lm --resume=tale > /dev/null 2> "$T/e" ||
+    no "--resume=tale: status $?"
+grep -q "^resumed 'tale': 2 turns" "$T/e" || no "--resume=: $(cat "$T/e")"
+cmp -s "$T/res2.txt" "$T/res3.txt" || no "--resume=tale: $(cat "$T/res3.txt")"
+lm --resume=nosuch < /dev/null > /dev/null 2> "$T/e"
+[ $? -eq 1 ] || no "a bad --resume= should exit 1"
+grep -q "no turns to resume in session nosuch" "$T/e" ||
+    no "bad --resume=: $(cat "$T/e")"
+printf '/save %s\n' "$T/res4.txt" | lm --resume --max-new-tokens 1 \
+    > /dev/null 2> "$T/e" || no "--resume OPTION: status $?"
+cmp -s "$T/res2.txt" "$T/res4.txt" || no "--resume OPTION: $(cat "$T/e")"
 
 # the resumed context is prefilled in chunks of 16 with progress, and
 # Ctrl-C (SIGINT) between chunks cancels the resume: 29 + " and" + 6

@@ -4,7 +4,10 @@
 # Enter reruns it in place of the old turn; text that slid out of the
 # context is drawn dim; on /quit the transcript is printed to the normal
 # screen (the scrollback), and with --no-scrollback it is not; --resume
-# shows the story again.
+# shows the story again.  The redraw after /undo keeps the probability
+# colours (/color) of the turns that remain; command output between turns
+# does not move the dimmed part by a byte (the same story with and
+# without a command's output dims the same text).
 . "$LMSH_SRCDIR/tests/ui/common.sh"
 
 start -- --no-history --eos-token-id -1 --max-new-tokens 4 --seed 1
@@ -71,4 +74,75 @@ wait_for "Narwhal"
 tm send-keys -l "/quit"
 tm send-keys Enter
 wait_for "EXIT=0"
+
+# /undo redraws the story: the turn left keeps its colour bands
+E=$(printf '\033')
+restart
+start -- --seed 3 --max-new-tokens 8 --eos-token-id -1
+tm send-keys -l "/color on"
+tm send-keys Enter
+wait_for "green"
+tm send-keys -l "Alpha"
+tm send-keys Enter
+wait_idle
+screen_sgr | grep "Alpha" | grep -q "$E\[3[123]m" ||
+    fail "no colour bands to begin with: $(screen_sgr | grep Alpha)"
+tm send-keys -l "Beta"
+tm send-keys Enter
+wait_idle
+tm send-keys -l "/undo"
+tm send-keys Enter
+wait_for "undid the last turn"
+screen_sgr | grep "Alpha" | grep -q "$E\[3[123]m" ||
+    fail "/undo lost the colours: $(screen_sgr | grep Alpha)"
+
+# the dimmed text of a slid story, with and without command output after
+# its first turn: SGR 2 on, until a reset or SGR 22
+dimmed() {
+	screen_sgr | head -n 21 | awk 'BEGIN { RS = "\033"; ORS = "" }
+	{
+		s = $0
+		if (match(s, /^\[[0-9;]*m/)) {
+			p = substr(s, 2, RLENGTH - 2)
+			s = substr(s, RLENGTH + 1)
+			n = split(p, a, ";")
+			if (p == "")
+				dim = 0
+			for (i = 1; i <= n; i++)
+				if (a[i] == "0" || a[i] == "22")
+					dim = 0
+				else if (a[i] == "2")
+					dim = 1
+		}
+		if (dim) {
+			gsub(/\n/, "", s)
+			print s
+		}
+	}'
+}
+slide() {
+	restart
+	start -- --no-history --seed 1 --max-new-tokens 8 --eos-token-id -1
+	tm send-keys -l "Alpha"
+	tm send-keys Enter
+	wait_idle
+	if [ "$1" = command ]; then
+		tm send-keys -l "/keep"
+		tm send-keys Enter
+		wait_for "(the first prompt)"
+	fi
+	for p in bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb \
+	    ccccccccccccccccccccccccccccccccc ddd; do
+		tm send-keys -l "$p"
+		tm send-keys Enter
+		wait_idle
+	done
+	wait_for "context full"
+	dimmed > "$T/dim.$1"
+}
+slide plain
+slide command
+[ -s "$T/dim.plain" ] || fail "nothing dimmed"
+cmp -s "$T/dim.plain" "$T/dim.command" ||
+    fail "command output moved the dimming: '$(cat "$T/dim.plain")' but '$(cat "$T/dim.command")'"
 exit 0

@@ -15,6 +15,11 @@
  *  - version 4: a turn's parent, branch step, forced token (0 and none
  *    differ), 16-bit probabilities (NULL and empty differ), the undone
  *    mark, session names; children; a deleted parent leaves its child
+ *  - version 5: turns_v read through the sqlite3 API: ISO 8601 times, a
+ *    seed above 2^63 unsigned, texts, session name and model, one column
+ *    per row of the sampler's settings table with the value as set; a
+ *    version-1 or version-4 file gains it when upgraded; a version-4 file
+ *    that may not be written is still read (as an unprivileged user)
  *  - refused without a byte changed: a newer version, garbage, another
  *    program's SQLite file, a read-only file (as an unprivileged user),
  *    a file locked by another process, and (for writing) a file with one
@@ -81,6 +86,27 @@ test_sql_int(const char *path, const char *sql)
 	}
 	sqlite3_close(db);
 	return v;
+}
+
+/* The same for text: the first column of the first row, or "" (NULL or
+ * no row); caller frees. */
+static char *
+test_sql_text(const char *path, const char *sql)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+	char		*v = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return xstrdup("");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_text(st, 0) != NULL)
+			v = xstrdup((const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return v != NULL ? v : xstrdup("");
 }
 
 static int
@@ -556,6 +582,14 @@ test_migration(void)
 	CHECK(test_sql_int(path, "SELECT count(*) FROM turns_fts WHERE "
 	    "turns_fts MATCH 'answer'") == 1);
 	CHECK(test_sql_int(path, "SELECT tokens_per_s FROM turns") == 4);
+	{
+		char *v = test_sql_text(path, "SELECT time || ' ' || seed ||"
+		    " ' ' || typical_p || ' ' || model || ' ' ||"
+		    " coalesce(session_name, '-') FROM turns_v");
+		CHECK_MSG(strcmp(v, "2023-11-14T22:13:21Z 42 1.0 /old/model -")
+		    == 0, "v1 in turns_v: %s", v);
+		free(v);
+	}
 	/* opening again is a no-op */
 	h = history_open(path, 0, &err);
 	CHECK(h != NULL);
@@ -642,6 +676,90 @@ test_tree(void)
 	CHECK(r.parent == 0 && r.branch && r.n_output == 4);
 	history_turn_fini(&r);
 	history_close(h);
+out:
+	free(path);
+}
+
+/* turns_v of path holds turn id as recorded by test_fill_turn (k = 3),
+ * in session "tale" of model "m". */
+static void
+test_view_row(const char *path, int64_t id)
+{
+	char	*q, *v;
+
+	q = xasprintf("SELECT time || '|' || typeof(seed) || ':' || seed || '|'"
+	    " || prompt || '|' || reply || '|' || session_name || '|' || model"
+	    " || '|' || stop_reason FROM turns_v WHERE id = %lld",
+	    (long long)id);
+	v = test_sql_text(path, q);
+	/* 2023-11-14T22:13:21Z: ISO 8601, UTC */
+	CHECK_MSG(strlen(v) > 20 && v[4] == '-' && v[7] == '-' &&
+	    v[10] == 'T' && v[13] == ':' && v[16] == ':' && v[19] == 'Z' &&
+	    strcmp(v + 20, "|text:18446744073709551615|view me|all of it|tale"
+	    "|m|max_tokens") == 0, "turns_v row: %s", v);
+	free(v);
+	free(q);
+	q = xasprintf("SELECT temperature = 0.7 AND top_p = 0.95 AND top_k = 3"
+	    " AND min_p = 0.05 AND repeat_penalty = 1.1 AND repeat_window = 32"
+	    " AND typeof(top_k) = 'integer' AND typeof(min_p) = 'real'"
+	    " FROM turns_v WHERE id = %lld", (long long)id);
+	CHECK_MSG(test_sql_int(path, q) == 1, "turns_v settings");
+	free(q);
+	/* one column per row of the settings table: a knob added later
+	 * cannot be left out of the view */
+	for (size_t i = 0; i < sampler_n_settings; i++) {
+		q = xasprintf("SELECT count(*) FROM pragma_table_info('turns_v')"
+		    " WHERE name = '%s'", sampler_settings[i].name);
+		CHECK_MSG(test_sql_int(path, q) == 1, "turns_v has no %s",
+		    sampler_settings[i].name);
+		free(q);
+	}
+}
+
+/* Turn a version-5 file back into the version 4 it was upgraded from. */
+static int
+test_make_v4(const char *path)
+{
+	return test_sql_exec(path, "DROP VIEW turns_v; PRAGMA user_version = 4");
+}
+
+/* Schema version 5: turns_v, on a new file and on an upgraded one. */
+static void
+test_view(void)
+{
+	char		*path = test_path("view.db");
+	struct err	 err;
+	struct history	*h = history_open(path, 0, &err);
+	struct history_session_info si = { .lmsh_version = "test",
+	    .model_path = "m" };
+	struct history_turn a, b;
+	int64_t		 sid;
+
+	CHECK_MSG(h != NULL, "%s", err.msg);
+	if (h == NULL)
+		goto out;
+	sid = history_begin_session(h, &si, &err);
+	CHECK(history_set_session_name(h, sid, "tale", &err) == 0);
+	test_fill_turn(&a, sid, "view me", "all of it", 3);
+	CHECK(history_record_turn(h, &a, &err) == 0);
+	test_fill_turn(&b, sid, "small", "seed", 3);
+	b.settings.seed = 42;
+	CHECK(history_record_turn(h, &b, &err) == 0);
+	history_close(h);
+	test_view_row(path, a.id);
+	CHECK(test_sql_int(path, "SELECT seed FROM turns_v WHERE typeof(seed)"
+	    " = 'integer'") == 42);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM turns_v") == 2);
+
+	/* a version-4 file gains the view when opened for writing */
+	CHECK(test_make_v4(path) == 0);
+	CHECK(test_sql_int(path, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'turns_v'") == 0);
+	h = history_open(path, 0, &err);
+	CHECK_MSG(h != NULL, "%s", err.msg);
+	history_close(h);
+	CHECK(test_sql_int(path, "PRAGMA user_version") == 5);
+	test_view_row(path, a.id);
 out:
 	free(path);
 }
@@ -828,6 +946,7 @@ static void
 test_read_only(void)
 {
 	char		*path = test_path("ro/h.db"), *dir = test_path("ro");
+	char		*old = test_path("ro/h4.db");
 	struct err	 err;
 	struct history	*h = history_open(path, 0, &err);
 	struct history_turn t;
@@ -842,9 +961,18 @@ test_read_only(void)
 	test_fill_turn(&t, sid, "read me", "ok", 1);
 	CHECK(history_record_turn(h, &t, &err) == 0);
 	history_close(h);
+	/* the same turn in a version-4 file: nothing lmsh reads came later */
+	if ((h = history_open(old, 0, &err)) != NULL) {
+		sid = history_begin_session(h, &info, &err);
+		test_fill_turn(&t, sid, "read me", "ok", 1);
+		CHECK(history_record_turn(h, &t, &err) == 0);
+	}
+	history_close(h);
+	CHECK(test_make_v4(old) == 0);
 	chmod(test_dir, 0755);
 	chmod(dir, 0755);
 	chmod(path, 0444);
+	chmod(old, 0444);
 	fflush(NULL);
 	if ((pid = fork()) == 0) {
 		if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
@@ -864,14 +992,25 @@ test_read_only(void)
 		}
 		history_close(h);
 		buf_fini(&b);
+		buf_init(&b);
+		h = history_open(old, 1, &err);
+		if (h == NULL || history_list_turns(h, 10, 0, 0, 0, &b, &err) != 0 ||
+		    b.data == NULL || strstr(b.data, "read me") == NULL) {
+			fprintf(stderr, "read-only version 4: %s\n", err.msg);
+			check_failures++;
+		}
+		history_close(h);
+		buf_fini(&b);
 		_exit(check_failures ? 1 : 0);
 	}
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK_MSG(WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
 	    WEXITSTATUS(status) == 77), "read-only child failed");
 	chmod(path, 0600);
+	chmod(old, 0600);
 	chmod(test_dir, 0700);
 out:
+	free(old);
 	free(dir);
 	free(path);
 }
@@ -1156,6 +1295,7 @@ main(int argc, char **argv)
 	test_turns();
 	test_migration();
 	test_tree();
+	test_view();
 	test_bad_files();
 	test_corrupt_page();
 	test_disk_full();

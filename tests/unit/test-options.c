@@ -4,7 +4,9 @@
  * bad values a usage error with a message naming the option, --device other
  * than cpu, repeated --stop, that operands are left after optind, that a
  * subcommand refuses an option it does not take, that the given-bitmask
- * records exactly the options on argv, and that the --help list written
+ * records exactly the options on argv, that --resume takes its SESSION
+ * only as --resume=SESSION (the word after it stays an operand, and an
+ * option after it is an option), and that the --help list written
  * from a subcommand's options names each of them and nothing else.
  */
 #include "config.h"
@@ -210,6 +212,43 @@ test_does_not_apply(void)
 	options_fini(&o);
 }
 
+/* --resume's optional SESSION: only after '=', so that a following
+ * option is never taken for it (repl.c takes the next word itself). */
+static void
+test_resume(void)
+{
+	struct lm_options	 o = { 0 };
+	struct err		 err;
+	int			 ind;
+	char *eq[] = { "lmsh", "--resume=tale", "--plain", NULL };
+	char *word[] = { "lmsh", "--resume", "tale", "--plain", NULL };
+	char *alone[] = { "lmsh", "--resume", "--plain", NULL };
+	char *empty[] = { "lmsh", "--resume=", NULL };
+	struct buf b;
+
+	CHECK(parse(&o, 3, eq, &ind, &err) == OPTIONS_OK);
+	CHECK(o.resume && o.resume_session != NULL &&
+	    strcmp(o.resume_session, "tale") == 0 && o.plain && ind == 3);
+	CHECK(parse(&o, 4, word, &ind, &err) == OPTIONS_OK);
+	CHECK(o.resume && o.resume_session == NULL && o.plain);
+	CHECK(ind == 3 && strcmp(word[ind], "tale") == 0);
+	CHECK(parse(&o, 3, alone, &ind, &err) == OPTIONS_OK);
+	CHECK(o.resume && o.resume_session == NULL && o.plain && ind == 3);
+	/* "" is the latest session, as /resume with no word */
+	CHECK(parse(&o, 2, empty, &ind, &err) == OPTIONS_OK);
+	CHECK(o.resume && o.resume_session != NULL && *o.resume_session == 0);
+	options_fini(&o);
+
+	static const struct options_use use[] = {
+		{ OPT_RESUME, NULL }, { OPT__N, NULL }
+	};
+	buf_init(&b);
+	options_usage(&b, use);
+	CHECK_MSG(strncmp(b.data, "      --resume[=SESSION]   ", 27) == 0,
+	    "%s", b.data);
+	buf_fini(&b);
+}
+
 /* --help's list names the subcommand's options, with their own texts. */
 static void
 test_usage(void)
@@ -261,6 +300,7 @@ main(void)
 	test_gnu_flags();
 	test_given();
 	test_help();
+	test_resume();
 	test_bad_values();
 	test_missing_argument();
 	test_does_not_apply();
