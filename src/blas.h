@@ -83,12 +83,6 @@ size_t		 blas_matvec_block(const struct blas_mat *, const float *x,
 /* The fp32 reference on an unpacked matrix, summing in double. */
 void		 blas_matvec_ref(const float *w, size_t n_out, size_t n_in,
 		    const float *x, size_t nb, float *y);
-/* C = A W^T + beta C with a packed W (prefill): widened into scratch
- * (scratch_len >= n_in floats) a block of rows at a time for BLIS. */
-void		 blas_gemm_mat(int nt, size_t m, const float *a, size_t lda,
-		    const struct blas_mat *w, float beta, float *c, size_t ldc,
-		    float *scratch, size_t scratch_len);
-
 /* Sum of n floats, read as fast as the CPU streams (bandwidth probe),
  * in one of the ways blas_stream_sum() describes. */
 enum blas_stream {

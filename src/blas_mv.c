@@ -25,7 +25,8 @@
  * 170 GFLOPS on one thread).
  *
  * Kernel sets: AVX-512F, AVX2+FMA+F16C, plain C; the tests compare each
- * with blas_matvec_ref().  Prefill widens panels for BLIS (blas_gemm_mat).
+ * with blas_matvec_ref().  Prefill runs them too, a tile of 12 rows at a
+ * time.
  */
 #include "config.h"
 
@@ -748,35 +749,4 @@ blas_matvec_ref(const float *w, size_t n_out, size_t n_in, const float *x,
 				s += (double)w[j * n_in + i] * x[b * n_in + i];
 			y[b * n_out + j] = (float)s;
 		}
-}
-
-/*
- * C = A W^T + beta C for the packed matrix w ([n][k]), A [m][k] (row
- * stride lda), C [m][n], on nt threads: w is widened block by block into
- * scratch (scratch_len floats, at least w->n_in) and multiplied by BLIS.
- */
-void
-blas_gemm_mat(int nt, size_t m, const float *a, size_t lda,
-    const struct blas_mat *w, float beta, float *c, size_t ldc,
-    float *scratch, size_t scratch_len)
-{
-	size_t rows = scratch_len / w->n_in;
-
-	assert(rows > 0);
-	/* whole panels, so that the widening reads them in order */
-	if (rows > BLAS_PANEL)
-		rows -= rows % BLAS_PANEL;
-	for (size_t r0 = 0; r0 < w->n_out; r0 += rows) {
-		size_t r1 = r0 + rows < w->n_out ? r0 + rows : w->n_out;
-
-		/* widened on the GEMM's threads: a pass over the weights is
-		 * a tenth of a 256-row GEMM's time */
-		#pragma omp parallel for num_threads(nt) schedule(static) \
-		    if (nt > 1 && (r1 - r0) * w->n_in > 65536)
-		for (size_t j = r0; j < r1; j += BLAS_PANEL)
-			blas_mat_unpack(w, j, j + BLAS_PANEL < r1 ?
-			    j + BLAS_PANEL : r1, scratch + (j - r0) * w->n_in);
-		blas_gemm(nt, 1, m, r1 - r0, w->n_in, 1, a, lda, scratch,
-		    w->n_in, beta, c + r0, ldc);
-	}
 }

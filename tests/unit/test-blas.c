@@ -6,11 +6,12 @@
  * haswell, zen, zen3, generic) for both layouts of B, alpha/beta and odd
  * sizes, within 1e-5 relative to sum |a||b|; blas_matvec on packed
  * matrices with each of our kernels (c, avx2, avx512) at batch sizes 1..33
- * and shapes that are not multiples of the panel or chunk, within the same
+ * and shapes that are not multiples of the panel, within the same
  * tolerance; its promise that a row's result is bitwise the same in any
  * batch and with any thread count; bf16 and f16 matrices read as stored
  * bitwise equal to their fp32 widening; packing undone by unpacking;
- * blas_gemm_mat against the reference; unknown kernel sets refused.
+ * decode attention against a double reference; unknown kernel sets
+ * refused.
  */
 #include "config.h"
 
@@ -254,33 +255,6 @@ test_matvec(void)
 	    blas_kernel_desc(BLAS_BF16));
 }
 
-/* blas_gemm_mat, widening a block at a time, against the reference. */
-static void
-test_gemm_mat(void)
-{
-	size_t m = 37, no = 70, ni = 45;
-	float *a = rnd_vec(m * ni), *w = rnd_vec(no * ni);
-	float *c = rnd_vec(m * no), *cr = xcalloc(m * no, sizeof *cr);
-	float *scratch = xcalloc(3 * ni, sizeof *scratch);
-	struct blas_mat mw;
-	void *pw = pack(&mw, w, no, ni, BLAS_F32);
-	double e = 0;
-
-	memcpy(cr, c, m * no * sizeof *c);
-	blas_gemm_ref(1, m, no, ni, 1, a, ni, w, ni, 1, cr, no);
-	blas_gemm_mat(2, m, a, ni, &mw, 1, c, no, scratch, 3 * ni);
-	for (size_t i = 0; i < m * no; i++)
-		if (fabs((double)c[i] - cr[i]) > e)
-			e = fabs((double)c[i] - cr[i]);
-	CHECK_MSG(e < 1e-4, "gemm_mat: max err %g", e);
-	free(pw);
-	free(a);
-	free(w);
-	free(c);
-	free(cr);
-	free(scratch);
-}
-
 static void
 test_dot(void)
 {
@@ -372,7 +346,6 @@ main(void)
 {
 	test_gemm();
 	test_matvec();
-	test_gemm_mat();
 	test_dot();
 	test_attend();
 	CHECK_RESULT();
