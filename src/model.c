@@ -46,6 +46,7 @@
 #endif
 
 #include "blas.h"
+#include "lm_exp.h"
 #include "model.h"
 #include "model_int.h"
 #include "util.h"
@@ -412,33 +413,14 @@ model_softmax(float *p, size_t n)
 		p[i] *= k;
 }
 
-/*
- * exp(x), Cephes' expf in plain float operations (Cody-Waite reduction by
- * ln 2, a degree-6 polynomial, about one ulp; 0 below e^-87, inf above
- * e^88), so that a loop of it vectorises and every vector width gives the
- * same bits as the scalar tail: libm's expf kept SiLU scalar, a tenth of
- * a 256-token prefill.  Rounding to an integer adds and subtracts 1.5 *
- * 2^23.
- */
+/* exp(x), 0 below e^-87, inf above e^88: lm_exp.h, whose loops
+ * vectorise (libm's expf kept SiLU scalar, a tenth of a 256-token
+ * prefill). */
 static inline float
 model_exp(float x)
 {
-	union { float f; int32_t i; } t, sc, magic = { 12582912.0f };
-	float n, r, p;
-
-	x = x < -87.33654f ? -87.33654f : x > 88.37626f ? 88.37626f : x;
-	t.f = x * 1.44269504088896341f + magic.f;
-	n = t.f - magic.f;
-	r = x - n * 0.693359375f - n * -2.12194440e-4f;
-	p = 1.9875691500e-4f;
-	p = p * r + 1.3981999507e-3f;
-	p = p * r + 8.3334519073e-3f;
-	p = p * r + 4.1665795894e-2f;
-	p = p * r + 1.6666665459e-1f;
-	p = p * r + 5.0000001201e-1f;
-	p = p * r * r + r + 1.0f;
-	sc.i = (t.i - magic.i + 127) << 23;
-	return p * sc.f;
+	return lm_exp_core(x < -87.33654f ? -87.33654f : x > 88.37626f ?
+	    88.37626f : x);
 }
 
 /*

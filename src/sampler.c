@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lm_exp.h"
 #include "sampler.h"
 #include "util.h"
 
@@ -534,12 +535,9 @@ sampler_max(const struct sampler *s, int32_t *arg, float *lo)
 }
 
 /*
- * exp(-d) for d >= 0 (inf included), 0 below about e^-87: Cephes' expf
- * (Cody-Waite reduction by ln 2, a degree-6 polynomial, error about one
- * ulp) in plain float operations that vectorise and give the same bits on
- * every IEEE machine.  Selections are made on bit patterns (for d >= 0 they
- * order like integers), so no float compare stops the vectoriser, and
- * rounding to an integer adds and subtracts 1.5 * 2^23.
+ * exp(-d) for d >= 0 (inf included), 0 below about e^-87 (lm_exp.h).
+ * Selections are made on bit patterns (for d >= 0 they order like
+ * integers), so no float compare stops the vectoriser.
  */
 static inline int32_t
 sampler_bits(float f)
@@ -574,21 +572,8 @@ static inline float
 sampler_exp_neg(float d)
 {
 	int32_t	ok = sampler_bits(d) < sampler_bits(87.0f);
-	float	x = -sampler_sel(ok, d, 87.0f);
-	float	t = x * 1.44269504088896341f + SAMPLER_MAGIC;
-	float	n = t - SAMPLER_MAGIC;
-	int32_t	ni = sampler_bits(t) - sampler_bits(SAMPLER_MAGIC);
-	float	r = x - n * 0.693359375f - n * -2.12194440e-4f;
-	float	p = 1.9875691500e-4f;
 
-	p = p * r + 1.3981999507e-3f;
-	p = p * r + 8.3334519073e-3f;
-	p = p * r + 4.1665795894e-2f;
-	p = p * r + 1.6666665459e-1f;
-	p = p * r + 5.0000001201e-1f;
-	p = p * r * r + r + 1.0f;
-	p = p * sampler_float((ni + 127) << 23);
-	return sampler_sel(ok, p, 0.0f);
+	return sampler_sel(ok, lm_exp_core(-sampler_sel(ok, d, 87.0f)), 0.0f);
 }
 
 /*
