@@ -101,44 +101,60 @@ blas_mat_init(struct blas_mat *m, void *dst, size_t n_out, size_t n_in,
  * stay in L1 while its rows come and go. */
 #define BLAS_PACK_COLS	64
 
+/* Rows [j0, j1) of one panel from src (row j0 first); rows r1 and on are
+ * padding, zeroed. */
+static void
+blas_pack_panel(const struct blas_mat *m, const unsigned char *src,
+    size_t j0, size_t j1, size_t r1)
+{
+	size_t es = blas_dtype_size(m->dtype), n_in = m->n_in;
+	unsigned char *d = (unsigned char *)m->data;
+
+	for (size_t i0 = 0; i0 < n_in; i0 += BLAS_PACK_COLS) {
+		size_t i1 = i0 + BLAS_PACK_COLS < n_in ? i0 + BLAS_PACK_COLS :
+		    n_in;
+
+		for (size_t j = j0; j < j1; j++) {
+			unsigned char *o = d + ((j / BLAS_PANEL * n_in) *
+			    BLAS_PANEL + j % BLAS_PANEL) * es;
+			const unsigned char *from = src + (j - j0) * n_in * es;
+
+			if (j >= r1)
+				for (size_t i = i0; i < i1; i++)
+					memset(o + i * BLAS_PANEL * es, 0, es);
+			else if (es == 4)
+				for (size_t i = i0; i < i1; i++)
+					memcpy(o + i * BLAS_PANEL * 4,
+					    from + i * 4, 4);
+			else
+				for (size_t i = i0; i < i1; i++)
+					memcpy(o + i * BLAS_PANEL * 2,
+					    from + i * 2, 2);
+		}
+	}
+}
+
 /*
  * Pack rows [r0, r1) of the matrix m describes from src, the row-major
  * rows r0.. (so a loader can pack a slice and let the source go; slices
  * may share a panel, never an element), with the padding rows after the
- * last row zeroed.
+ * last row zeroed.  A panel at a time, so that its source rows and packed
+ * columns stay in L2 while the blocks of columns go by.
  */
 void
 blas_mat_pack_rows(const struct blas_mat *m, const void *src, size_t r0,
     size_t r1)
 {
-	size_t es = blas_dtype_size(m->dtype), n_in = m->n_in, pad = r1;
-	unsigned char *d = (unsigned char *)m->data;
+	size_t es = blas_dtype_size(m->dtype), pad = r1;
 	const unsigned char *s = src;
 
 	if (r1 == m->n_out)
 		pad = blas_mat_panels(m->n_out) * BLAS_PANEL;
-	for (size_t i0 = 0; i0 < n_in; i0 += BLAS_PACK_COLS) {
-		size_t i1 = i0 + BLAS_PACK_COLS < n_in ? i0 + BLAS_PACK_COLS :
-		    n_in;
-
-		for (size_t j = r0; j < pad; j++) {
-			unsigned char *o = d + ((j / BLAS_PANEL * n_in) *
-			    BLAS_PANEL + j % BLAS_PANEL) * es;
-			const unsigned char *from = s + (j - r0) * n_in * es;
-
-			if (j >= r1) {
-				for (size_t i = i0; i < i1; i++)
-					memset(o + i * BLAS_PANEL * es, 0, es);
-			} else if (es == 4) {
-				for (size_t i = i0; i < i1; i++)
-					memcpy(o + i * BLAS_PANEL * 4,
-					    from + i * 4, 4);
-			} else {
-				for (size_t i = i0; i < i1; i++)
-					memcpy(o + i * BLAS_PANEL * 2,
-					    from + i * 2, 2);
-			}
-		}
+	for (size_t j0 = r0, j1; j0 < pad; j0 = j1) {
+		j1 = (j0 / BLAS_PANEL + 1) * BLAS_PANEL;
+		if (j1 > pad)
+			j1 = pad;
+		blas_pack_panel(m, s + (j0 - r0) * m->n_in * es, j0, j1, r1);
 	}
 }
 
