@@ -97,40 +97,39 @@ blas_mat_init(struct blas_mat *m, void *dst, size_t n_out, size_t n_in,
 	m->dtype = t;
 }
 
-/* Columns a step of packing or unpacking handles: 64 lines of a panel
- * stay in L1 while its rows come and go. */
+/* Columns a step of unpacking handles: 64 lines of a panel stay in L1
+ * while its rows come and go. */
 #define BLAS_PACK_COLS	64
 
 /* Rows [j0, j1) of one panel from src (row j0 first); rows r1 and on are
- * padding, zeroed. */
+ * padding, zeroed.  Column by column: each store continues the last, and
+ * the rows being read stay in L1 for a block of columns. */
 static void
 blas_pack_panel(const struct blas_mat *m, const unsigned char *src,
     size_t j0, size_t j1, size_t r1)
 {
 	size_t es = blas_dtype_size(m->dtype), n_in = m->n_in;
-	unsigned char *d = (unsigned char *)m->data;
+	size_t jr = j1 < r1 ? j1 : r1 > j0 ? r1 : j0;	/* real rows end */
+	unsigned char *d = (unsigned char *)m->data + ((j0 / BLAS_PANEL *
+	    n_in) * BLAS_PANEL + j0 % BLAS_PANEL) * es;
 
-	for (size_t i0 = 0; i0 < n_in; i0 += BLAS_PACK_COLS) {
-		size_t i1 = i0 + BLAS_PACK_COLS < n_in ? i0 + BLAS_PACK_COLS :
-		    n_in;
+	for (size_t i = 0; i < n_in; i++) {
+		unsigned char *o = d + i * BLAS_PANEL * es;
 
-		for (size_t j = j0; j < j1; j++) {
-			unsigned char *o = d + ((j / BLAS_PANEL * n_in) *
-			    BLAS_PANEL + j % BLAS_PANEL) * es;
-			const unsigned char *from = src + (j - j0) * n_in * es;
+		if (es == 4) {
+			uint32_t *o4 = (uint32_t *)(void *)o;
+			const unsigned char *f = src + i * 4;
 
-			if (j >= r1)
-				for (size_t i = i0; i < i1; i++)
-					memset(o + i * BLAS_PANEL * es, 0, es);
-			else if (es == 4)
-				for (size_t i = i0; i < i1; i++)
-					memcpy(o + i * BLAS_PANEL * 4,
-					    from + i * 4, 4);
-			else
-				for (size_t i = i0; i < i1; i++)
-					memcpy(o + i * BLAS_PANEL * 2,
-					    from + i * 2, 2);
+			for (size_t j = j0; j < jr; j++)
+				memcpy(&o4[j - j0], f + (j - j0) * n_in * 4, 4);
+		} else {
+			uint16_t *o2 = (uint16_t *)(void *)o;
+			const unsigned char *f = src + i * 2;
+
+			for (size_t j = j0; j < jr; j++)
+				memcpy(&o2[j - j0], f + (j - j0) * n_in * 2, 2);
 		}
+		memset(o + (jr - j0) * es, 0, (j1 - jr) * es);
 	}
 }
 
