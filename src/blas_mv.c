@@ -306,42 +306,34 @@ blas_st8(float *y, __m256 v, size_t j, size_t n_out)
 	}
 }
 
-/* One vector, NP panels side by side (4 * NP chains), each its own stream. */
-#define BLAS_MV1_AVX2(T, ES, NP)					\
+/* One vector, one panel: four chains, one stream. */
+#define BLAS_MV1_AVX2(T, ES)						\
 static BLAS_AVX2 void							\
-blas_mv1_avx2_##T##_##NP(const unsigned char *w, size_t ps,		\
-    size_t n_in, const float *x, float *y, size_t n_out, size_t j0)	\
+blas_mv1_avx2_##T(const unsigned char *w, size_t n_in, const float *x, \
+    float *y, size_t n_out, size_t j0)					\
 {									\
-	__m256 acc[NP][4];						\
+	__m256 acc[4];							\
 									\
 	BLAS_UNROLL							\
-	for (int p = 0; p < NP; p++)					\
+	for (int h = 0; h < 4; h++)					\
+		acc[h] = _mm256_setzero_ps();				\
+	for (size_t i = 0; i < n_in; i++) {				\
+		const unsigned char *wi = w + i * BLAS_PANEL * ES;	\
+		__m256 xb = _mm256_broadcast_ss(x + i);			\
+									\
+		_mm_prefetch((const char *)wi + BLAS_PF_AHEAD,		\
+		    _MM_HINT_T0);					\
+		if (ES == 4)						\
+			_mm_prefetch((const char *)wi + BLAS_PF_AHEAD + 64, \
+			    _MM_HINT_T0);				\
 		BLAS_UNROLL						\
 		for (int h = 0; h < 4; h++)				\
-			acc[p][h] = _mm256_setzero_ps();		\
-	for (size_t i = 0; i < n_in; i++) {				\
-		__m256 xb = _mm256_broadcast_ss(x + i);			\
-		BLAS_UNROLL						\
-		for (int p = 0; p < NP; p++) {				\
-			const unsigned char *wp = w + (size_t)p * ps +	\
-			    i * BLAS_PANEL * ES;			\
-			_mm_prefetch((const char *)wp + BLAS_PF_AHEAD,	\
-			    _MM_HINT_T0);				\
-			if (ES == 4)					\
-				_mm_prefetch((const char *)wp +		\
-				    BLAS_PF_AHEAD + 64, _MM_HINT_T0);	\
-			BLAS_UNROLL					\
-			for (int h = 0; h < 4; h++)			\
-				acc[p][h] = _mm256_fmadd_ps(blas_ld8_##T( \
-				    wp + h * 8 * ES), xb, acc[p][h]);	\
-		}							\
+			acc[h] = _mm256_fmadd_ps(blas_ld8_##T(wi + h * 8 * \
+			    ES), xb, acc[h]);				\
 	}								\
 	BLAS_UNROLL							\
-	for (int p = 0; p < NP; p++)					\
-		BLAS_UNROLL						\
-		for (int h = 0; h < 4; h++)				\
-			blas_st8(y, acc[p][h], j0 + (size_t)p *		\
-			    BLAS_PANEL + (size_t)h * 8, n_out);		\
+	for (int h = 0; h < 4; h++)					\
+		blas_st8(y, acc[h], j0 + (size_t)h * 8, n_out);		\
 }
 
 /* Half a panel (16 rows) by NB <= 6 vectors: 12 chains. */
@@ -374,7 +366,7 @@ blas_mvt_avx2_##T##_##NB(const unsigned char *w, size_t n_in,		\
 }
 
 #define BLAS_KERNELS_AVX2(T, ES)					\
-BLAS_MV1_AVX2(T, ES, 1)							\
+BLAS_MV1_AVX2(T, ES)							\
 BLAS_TILE_AVX2(T, ES, 1)						\
 BLAS_TILE_AVX2(T, ES, 2)						\
 BLAS_TILE_AVX2(T, ES, 3)						\
@@ -397,8 +389,8 @@ blas_mv_avx2_##T(const struct blas_mat *m, const float *x, size_t nb,	\
 									\
 	if (nb == 1) {							\
 		for (; p < p1; p++)					\
-			blas_mv1_avx2_##T##_1(w + p * ps, ps, n_in, x,	\
-			    y, m->n_out, p * BLAS_PANEL);		\
+			blas_mv1_avx2_##T(w + p * ps, n_in, x, y,	\
+			    m->n_out, p * BLAS_PANEL);			\
 		return;							\
 	}								\
 	for (; p < p1; p++)						\
