@@ -254,8 +254,7 @@ cmd_story_replayed(struct repl *st, int64_t id)
 
 	p = gen_prompt_ids(st->turn.sess, 0, &n_p);
 	if (st->res.bpe == NULL || bpe_decode(st->res.bpe, p, n_p,
-	    BPE_UTF8_REPLACE, &text, &len, &err) != 0)
-	{
+	    BPE_UTF8_REPLACE, &text, &len, &err) != 0) {
 		text = xstrdup(st->turn.prompt != NULL ? st->turn.prompt : "");
 		len = strlen(text);
 	}
