@@ -50,8 +50,9 @@ cmd_fn	cmd_do_help, cmd_do_set, cmd_do_short, cmd_do_show, cmd_do_clear,
 void	cmd_story_fit(struct repl *, int32_t *new_ids, size_t *n_new,
 	    struct buf *note);
 void	cmd_story_begin(struct repl *, const char *typed, size_t n_new);
-void	cmd_story_end(struct repl *, const char *text, const char *reply,
-	    uint64_t seed, int64_t hist_id, int closed);
+void	cmd_story_end(struct repl *, const char *text, size_t text_len,
+	    const char *reply, size_t reply_len, uint64_t seed, int64_t hist_id,
+	    int closed);
 void	cmd_story_abort(struct repl *);
 void	cmd_story_replayed(struct repl *, int64_t hist_id);
 size_t	cmd_story_bytes(const struct repl *, const int32_t *ids, size_t n);

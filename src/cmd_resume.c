@@ -44,8 +44,8 @@ cmd_story_ctx_set(struct repl *st, const struct history_turn *t)
 	    t->n_output * sizeof *st->ctx.ids);
 	st->ctx.n_ids = n;
 	for (size_t i = 0; i < st->story.n; i++)
-		total += strlen(st->story.turns[i].text) +
-		    strlen(st->story.turns[i].reply);
+		total += st->story.turns[i].text_len +
+		    st->story.turns[i].reply_len;
 	keep = st->story.keep < n ? st->story.keep : n;
 	st->story.n_pinned_bytes = cmd_story_bytes(st, st->ctx.ids, keep);
 	n = cmd_story_bytes(st, st->ctx.ids, n);
@@ -71,6 +71,7 @@ cmd_story_cut(struct repl *st, struct repl_story_turn *u,
 	    kept, BPE_UTF8_REPLACE, &text, &len, &err) == 0) {
 		free(u->reply);
 		u->reply = text;
+		u->reply_len = len;
 	}
 	u->cut = 1;
 	u->cut_step = (int)kept;
@@ -85,7 +86,7 @@ cmd_story_load_turn(struct repl *st, const struct history_turn *t,
 {
 	struct repl_story	*s = &st->story;
 	struct repl_story_turn	*u;
-	size_t			 kept = 0, n = 0, len;
+	size_t			 kept = 0, n = 0;
 	struct err		 err;
 
 	if (prev != NULL) {
@@ -105,12 +106,14 @@ cmd_story_load_turn(struct repl *st, const struct history_turn *t,
 	 * is its text */
 	if (prev != NULL || !t->branch || st->res.bpe == NULL ||
 	    bpe_decode(st->res.bpe, t->prompt_ids, t->n_prompt,
-	    BPE_UTF8_REPLACE, &u->text, &len, &err) != 0)
+	    BPE_UTF8_REPLACE, &u->text, &u->text_len, &err) != 0) {
+		u->text_len = cmd_story_len(t->prompt, t->prompt_len);
 		u->text = xstrndup(t->prompt != NULL ? t->prompt : "",
-		    cmd_story_len(t->prompt, t->prompt_len));
+		    u->text_len);
+	}
 	u->typed = xstrdup(u->text + strspn(u->text, " \n"));
-	u->reply = xstrndup(t->output != NULL ? t->output : "",
-	    cmd_story_len(t->output, t->output_len));
+	u->reply_len = cmd_story_len(t->output, t->output_len);
+	u->reply = xstrndup(t->output != NULL ? t->output : "", u->reply_len);
 	u->ctx_before = xreallocarray(NULL, n ? n : 1, sizeof *u->ctx_before);
 	if (prev != NULL) {
 		memcpy(u->ctx_before, prev->prompt_ids,

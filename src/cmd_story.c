@@ -104,10 +104,13 @@ cmd_story_join(const struct repl *st, const char *typed)
 		return xstrdup(typed);
 	last = &st->story.turns[st->story.n - 1];
 	tail = last->reply;
-	if (tail == NULL || *tail == '\0')
+	len = last->reply_len;
+	if (tail == NULL || len == 0) {
 		tail = last->text;
-	len = tail != NULL ? strlen(tail) : 0;
-	if (len == 0 || strchr(" \t\n\r", tail[len - 1]) != NULL)
+		len = last->text_len;
+	}
+	if (len == 0 || (tail[len - 1] != '\0' &&
+	    strchr(" \t\n\r", tail[len - 1]) != NULL))
 		return xstrdup(typed);
 	return xasprintf("%s%s", last->closed ? "\n" : " ", typed);
 }
@@ -210,19 +213,24 @@ cmd_story_begin(struct repl *st, const char *typed, size_t n_new)
 
 /*
  * The turn that began ended and was kept: it joins the story as text (the
- * prompt as joined) and reply.  The strings are copied.
+ * prompt as joined) and reply.  The bytes are copied by length, since a
+ * reply may hold NUL bytes (token 0) that /save must keep.
  */
 void
-cmd_story_end(struct repl *st, const char *text, const char *reply,
-    uint64_t seed, int64_t hist_id, int closed)
+cmd_story_end(struct repl *st, const char *text, size_t text_len,
+    const char *reply, size_t reply_len, uint64_t seed, int64_t hist_id,
+    int closed)
 {
 	struct repl_story_turn *t = &st->story.turns[st->story.n];
 
 	if (!st->story.open)
 		return;
 	st->story.open = 0;
-	t->text = xstrdup(text);
-	t->reply = xstrdup(reply != NULL ? reply : "");
+	t->text = xstrndup(text, text_len);
+	t->text_len = text_len;
+	t->reply = xstrndup(reply != NULL ? reply : "", reply != NULL ?
+	    reply_len : 0);
+	t->reply_len = reply != NULL ? reply_len : 0;
 	t->seed = seed;
 	t->hist_id = hist_id;
 	t->closed = closed;
@@ -240,17 +248,21 @@ cmd_story_replayed(struct repl *st, int64_t id)
 	const int32_t	*p;
 	size_t		 n_p = 0, n_o = 0, len;
 	char		*text = NULL;
+	const char	*reply;
 	struct err	 err;
 	enum gen_stop	 why = gen_stop_reason(st->turn.sess, 0);
 
 	p = gen_prompt_ids(st->turn.sess, 0, &n_p);
 	if (st->res.bpe == NULL || bpe_decode(st->res.bpe, p, n_p,
-	    BPE_UTF8_REPLACE, &text, &len, &err) != 0)
+	    BPE_UTF8_REPLACE, &text, &len, &err) != 0) {
 		text = xstrdup(st->turn.prompt != NULL ? st->turn.prompt : "");
+		len = strlen(text);
+	}
 	cmd_story_clear(st);
 	cmd_story_begin(st, text, n_p);
-	cmd_story_end(st, text, gen_output_text(st->turn.sess, 0, &n_o),
-	    st->turn.seed, id, why == GEN_STOP_EOS || why == GEN_STOP_STRING);
+	reply = gen_output_text(st->turn.sess, 0, &n_o);
+	cmd_story_end(st, text, len, reply, n_o, st->turn.seed, id,
+	    why == GEN_STOP_EOS || why == GEN_STOP_STRING);
 	free(text);
 	/* the screen shows the replay as it streamed (with its colours):
 	 * nothing to redraw */
@@ -340,17 +352,18 @@ cmd_story_text(const struct repl *st, int markdown, struct buf *out)
 		if (i > 0 && t->n_ctx_before == 0 && out->len > 0)
 			buf_puts(out, "\n\n");
 		if (!markdown) {
-			buf_puts(out, t->text);
-			buf_puts(out, t->reply);
+			buf_append(out, t->text, t->text_len);
+			buf_append(out, t->reply, t->reply_len);
 			continue;
 		}
 		/* the joining whitespace stays outside the marks, which
 		 * Markdown wants next to the text */
 		const char *p = t->text;
-		size_t lead = strspn(p, " \t\r\n"), len = strlen(p);
+		size_t lead = strspn(p, " \t\r\n"), len = t->text_len;
 
 		buf_append(out, p, lead);
-		while (len > lead && strchr(" \t\r\n", p[len - 1]) != NULL)
+		while (len > lead && p[len - 1] != '\0' &&
+		    strchr(" \t\r\n", p[len - 1]) != NULL)
 			len--;
 		if (len > lead) {
 			buf_puts(out, "**");
@@ -361,8 +374,8 @@ cmd_story_text(const struct repl *st, int markdown, struct buf *out)
 			}
 			buf_puts(out, "**");
 		}
-		buf_puts(out, p + len);
-		buf_puts(out, t->reply);
+		buf_append(out, p + len, t->text_len - len);
+		buf_append(out, t->reply, t->reply_len);
 	}
 	if (markdown && out->len > 0 && out->data[out->len - 1] != '\n')
 		buf_puts(out, "\n");

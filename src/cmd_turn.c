@@ -407,6 +407,7 @@ int
 cmd_turn_end(struct repl *st, struct buf *note, struct err *err)
 {
 	const int32_t	*p, *o;
+	const char	*reply;
 	size_t		 n_p = 0, n_o = 0;
 	enum gen_stop	 why;
 	int64_t		 id;
@@ -427,10 +428,12 @@ cmd_turn_end(struct repl *st, struct buf *note, struct err *err)
 			buf_printf(note, "story: %s\n", err->msg);
 		/* the screen already shows it as it streamed */
 		st->story.changed = 0;
-	} else
-		cmd_story_end(st, st->turn.prompt,
-		    gen_output_text(st->turn.sess, 0, &n_o), st->turn.seed, id,
+	} else {
+		reply = gen_output_text(st->turn.sess, 0, &n_o);
+		cmd_story_end(st, st->turn.prompt, strlen(st->turn.prompt),
+		    reply, n_o, st->turn.seed, id,
 		    why == GEN_STOP_EOS || why == GEN_STOP_STRING);
+	}
 	st->ctx.n_ids = 0;
 	if (st->next.mode == CMD_MODE_CONTINUE) {
 		p = gen_prompt_ids(st->turn.sess, 0, &n_p);

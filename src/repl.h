@@ -150,6 +150,9 @@ struct repl_story_turn {
 	char			*typed;		/* the prompt as typed (owned) */
 	char			*text;		/* as joined to the story (owned) */
 	char			*reply;		/* the reply's text (owned) */
+	size_t			 text_len;	/* bytes in text */
+	size_t			 reply_len;	/* bytes in reply, NUL bytes
+						   (token 0) among them */
 	int32_t			*ctx_before;	/* the model's ids before the
 						   turn (owned) */
 	size_t			 n_ctx_before;	/* entries in ctx_before */

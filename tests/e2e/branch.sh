@@ -11,7 +11,8 @@
 # [0, 1]; /branches prints the story's tree and /branches ID goes on
 # from turn ID; after a /branch, /save writes the branch's story and /undo
 # takes the branch out (then a prompt goes on from the branch point, and
-# --resume brings that story back); history show --color prints the same text in colour bands (with
+# --resume brings that story back); a reply with a NUL byte is saved whole
+# (live and resumed); history show --color prints the same text in colour bands (with
 # NO_COLOR, underline, bold and reverse).
 . "${LMSH_SRCDIR:?}/tests/e2e/common.sh"
 need_jq
@@ -112,6 +113,21 @@ cmp -s "$T/c.txt" "$T/want.c" || no "a prompt after the undone branch"
 printf '/save %s\n' "$T/d.txt" | "$LMSH" --model "$M" --threads 1 \
     --history "$B" --resume >/dev/null 2>&1 || no "resume the branch story"
 cmp -s "$T/c.txt" "$T/d.txt" || no "resumed: $(od -c "$T/d.txt")"
+
+# a reply that holds a NUL byte (token 0; seed 10 samples one) is saved
+# whole, live and resumed: the story keeps bytes, not C strings (random
+# seeds made this fail now and then above)
+N="$T/nul.db"
+printf 'Once upon a time\n/save %s\n' "$T/n1.txt" | "$LMSH" --model "$M" \
+    --threads 1 --history "$N" --seed 10 --max-new-tokens 8 \
+    --eos-token-id -1 >/dev/null 2>&1 || no "NUL reply"
+"$LMSH" history --history "$N" export 1 >"$T/n.json" || no "export NUL"
+{ jq -j '.[0].prompt + .[0].output' "$T/n.json"; } >"$T/want.n"
+[ "$(tr -cd '\000' <"$T/want.n" | wc -c)" -gt 0 ] || no "seed 10: no NUL byte"
+cmp -s "$T/n1.txt" "$T/want.n" || no "/save of a NUL reply: $(od -c "$T/n1.txt")"
+printf '/save %s\n' "$T/n2.txt" | "$LMSH" --model "$M" --threads 1 \
+    --history "$N" --resume >/dev/null 2>&1 || no "resume the NUL story"
+cmp -s "$T/n2.txt" "$T/want.n" || no "resumed NUL reply: $(od -c "$T/n2.txt")"
 
 # history show --color: the same text, in bands
 E=$(printf '\033')

@@ -7,7 +7,8 @@
 # that cannot be written exits 1; a """ block is one multi-line prompt; continue mode carries the
 # transcript into the next prompt and fresh mode does not (token counts in
 # the history); a full context shifts out tokens after the pinned first
-# prompt, with a notice;
+# prompt, with a notice (a fixed seed: the space that joins the next prompt
+# depends on how the reply ends);
 # /replay reproduces a turn (random seed) token for token, with the CLI's
 # texts, takes setting overrides (recorded as a variation) and refuses
 # unknown ones, warns about another model path, reports a recorded change
@@ -81,12 +82,14 @@ printf 'Once upon a time\n, and then\n' | lm --max-new-tokens 5 \
 
 # a full context (64) slides: 40 + 10 kept, then a space, 20 more and
 # room for 10 makes 81; the first prompt stays pinned (up to half the
-# context, 32), and after it the 17 needed go (more than half of 18)
+# context, 32), and after it the 17 needed go (more than half of 18).
+# Seed 1's reply ends in no whitespace, so the space is there: a random
+# seed whose reply ended in one (seed 72) joined no space and needed 16.
 new_db 5
 a40=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 b20=bbbbbbbbbbbbbbbbbbbb
 printf '%s\n%s\n' "$a40" "$b20" | lm --max-new-tokens 10 --eos-token-id -1 \
-    > /dev/null 2> "$T/e" || fail "context: status $?"
+    --seed 1 > /dev/null 2> "$T/e" || fail "context: status $?"
 grep -q "^context full: shifted out 17 tokens after the first 32$" "$T/e" ||
     fail "no notice: $(cat "$T/e")"
 "$LMSH" history show 2 | grep -q "54 prompt + 10 output tokens" ||
@@ -143,7 +146,16 @@ fi
 # SIGINT mid-reply: kept, recorded as interrupted, the REPL goes on
 new_db 7
 mkfifo "$T/in"
-# (400 steps of 100 ms: the Ctrl-C lands mid-reply even on a loaded machine)
+# The files exist before lmsh starts: the redirections below are made by
+# the background child, which a loaded machine may not have run yet, and
+# a missing $T/o made the wait for output end at once ([ "" -lt 3 ] is an
+# error), so that the SIGINT came before lmsh took it and was lost (a
+# background job of sh starts with SIGINT ignored).  Output on stdout
+# means lmsh is in its turn with its handler set.
+: > "$T/o"
+: > "$T/e"
+# (100 ms a step: the context of 64 tokens ends the reply after 48 steps,
+# about 5 s, and the Ctrl-C lands long before)
 LMSH_TEST_STEP_MS=100 "$LMSH" --model "$M" --threads 1 --max-new-tokens 400 \
     --eos-token-id -1 < "$T/in" > "$T/o" 2> "$T/e" &
 pid=$!
