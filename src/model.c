@@ -36,10 +36,12 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -570,10 +572,43 @@ model_linear_fused(int nt, const struct blas_mat *const *w, float *const *y,
  */
 #define LM_THR_PROBE		64
 
-/* Threads busy on the machine apart from this one (procs_running - 1),
- * or 0 if /proc/stat says nothing. */
+/* Threads of this process running now (state R), at least 1: OpenMP's
+ * workers spin a while after each parallel region, and /proc/stat counts
+ * them as running too. */
 static int
-model_others_running(void)
+model_self_running(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return 1;
+	while ((e = readdir(d)) != NULL) {
+		char path[320], buf[256], *p;
+		FILE *fp;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/stat",
+		    e->d_name);
+		if ((fp = fopen(path, "r")) == NULL)
+			continue;
+		/* "tid (comm) S ...": the state follows the last ')' */
+		if (fgets(buf, sizeof buf, fp) != NULL &&
+		    (p = strrchr(buf, ')')) != NULL && p[1] == ' ' &&
+		    p[2] == 'R')
+			n++;
+		fclose(fp);
+	}
+	closedir(d);
+	return n > 0 ? n : 1;
+}
+
+/* procs_running of /proc/stat less this process's running threads, or
+ * 0 if /proc says nothing. */
+static int
+model_others_now(void)
 {
 	char line[256];
 	FILE *fp = fopen("/proc/stat", "r");
@@ -585,14 +620,43 @@ model_others_running(void)
 		if (sscanf(line, "procs_running %d", &n) == 1)
 			break;
 	fclose(fp);
-	return n > 1 ? n - 1 : 0;
+	n -= model_self_running();
+	return n > 0 ? n : 0;
+}
+
+/*
+ * Threads of other programs running: the fewest of three looks 0.3 ms
+ * apart, since a moment's look also catches short-lived ones (a shell
+ * reading lmsh's output took half the starts on an idle machine down to
+ * one thread); kept in m for 50 ms, since every prefill asks.
+ */
+static int
+model_others_running(struct lm_model *m)
+{
+	struct timespec	ts = { 0, 300000 };
+	double		now = util_now();
+	int		n;
+
+	if (m->thr_seen_t > 0 && now - m->thr_seen_t < 0.05)
+		return m->thr_seen;
+	n = model_others_now();
+	for (int k = 0; k < 2 && n > 0; k++) {
+		int o;
+
+		nanosleep(&ts, NULL);
+		o = model_others_now();
+		n = o < n ? o : n;
+	}
+	m->thr_seen_t = util_now();
+	m->thr_seen = n;
+	return n;
 }
 
 /* Cores that nothing else is running on (at least one). */
 static int
-model_idle_cores(const struct lm_model *m)
+model_idle_cores(struct lm_model *m)
 {
-	int nt = m->n_threads - model_others_running();
+	int nt = m->n_threads - model_others_running(m);
 
 	return nt < 1 ? 1 : nt;
 }
@@ -602,7 +666,7 @@ model_idle_cores(const struct lm_model *m)
  * else is running on, and not more than decode found worth using.
  */
 static int
-model_prefill_threads(const struct lm_model *m)
+model_prefill_threads(struct lm_model *m)
 {
 	int nt;
 
@@ -633,6 +697,7 @@ model_decode_threads(struct lm_model *m, size_t nb)
 		m->thr_nb = nb;
 		m->thr_steps = 0;
 		m->thr_backoff = 0;
+		m->thr_slow = 0;
 		cur = model_idle_cores(m);
 		cur = m->thr_cur = cur < max ? cur : max;
 		/* a probe onto a core another program holds waits a
@@ -661,8 +726,22 @@ model_decode_timed(struct lm_model *m, int nt, double dt)
 	/* a probe is rarer, so it weighs more */
 	t[nt] = t[nt] == 0 ? dt : nt == m->thr_cur ? 0.75 * t[nt] +
 	    0.25 * dt : 0.5 * t[nt] + 0.5 * dt;
-	if (nt == m->thr_cur)
+	if (nt == m->thr_cur) {
+		/* a core taken since the last probe: steps at this count
+		 * far slower than one fewer thread took; do not wait for
+		 * the next probe (beside a spinning program two threads
+		 * ran 2-5 times slower than one, for up to 64 steps) */
+		if (nt > 1 && t[nt - 1] > 0 && dt > 1.5 * t[nt - 1]) {
+			if (++m->thr_slow >= 2) {
+				m->thr_cur = nt - 1;
+				m->thr_slow = 0;
+				if (m->thr_backoff < 4)
+					m->thr_backoff++;
+			}
+		} else
+			m->thr_slow = 0;
 		return;
+	}
 	if (t[nt] < 0.95 * t[m->thr_cur]) {
 		m->thr_cur = nt;
 		m->thr_backoff = 0;

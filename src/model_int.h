@@ -37,6 +37,10 @@ struct lm_model {
 	unsigned long	 thr_steps;	/* decode steps timed */
 	int		 thr_backoff;	/* probe interval is doubled this often */
 	int		 thr_late;	/* others were running: no early probes */
+	int		 thr_slow;	/* steps in a row far slower than one
+					   thread fewer */
+	int		 thr_seen;	/* other programs' threads running */
+	double		 thr_seen_t;	/* when thr_seen was read; 0: never */
 	size_t		 thr_nb;	/* batch size the times are for */
 	double		 thr_t[LM_THREADS_MAX + 1]; /* s per step; 0: unknown */
 	struct weights	*w;		/* open checkpoint, or NULL */
