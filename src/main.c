@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,12 @@ main_tune_openmp(char **argv)
 int
 main(int argc, char **argv)
 {
+#ifdef M_ARENA_MAX
+	/* One malloc arena: a thread's own arena reserves 64 MiB of address
+	 * space, and under a tight ulimit -v that made BLIS's malloc fail
+	 * (and BLIS abort) when two threads first allocated at once. */
+	mallopt(M_ARENA_MAX, 1);
+#endif
 	main_tune_openmp(argv);
 	setlocale(LC_ALL, "");
 	if (argc >= 2 && argv[1][0] != '-') {
