@@ -745,7 +745,7 @@ static void
 ui_show_reply(struct ui *u, const struct repl_story_turn *t)
 {
 	struct ui_bands	 b;
-	size_t		 len = strlen(t->reply), same = 0;
+	size_t		 len = t->reply_len, same = 0;
 
 	memset(&b, 0, sizeof b);
 	buf_init(&b.text);
@@ -765,7 +765,8 @@ ui_show_reply(struct ui *u, const struct repl_story_turn *t)
 			;
 		ui_band_piece(u, t->reply + i, j - i, b.band[i]);
 	}
-	ui_append_str(u, t->reply + same, UI_CLS_OUTPUT);
+	/* by length: a reply may hold NUL bytes (token 0 of some models) */
+	ui_append(u, t->reply + same, len - same, UI_CLS_OUTPUT);
 	free(b.band);
 	buf_fini(&b.text);
 }
@@ -780,7 +781,8 @@ ui_show_story(struct ui *u, int keep)
 	if (!keep)
 		ui_clear_transcript(u);
 	for (size_t i = 0; i < s->n; i++) {
-		ui_append_str(u, s->turns[i].text, UI_CLS_PROMPT);
+		ui_append(u, s->turns[i].text, s->turns[i].text_len,
+		    UI_CLS_PROMPT);
 		ui_show_reply(u, &s->turns[i]);
 	}
 	u->st->story.changed = 0;
