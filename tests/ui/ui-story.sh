@@ -7,7 +7,8 @@
 # shows the story again.  The redraw after /undo keeps the probability
 # colours (/color) of the turns that remain; command output between turns
 # does not move the dimmed part by a byte (the same story with and
-# without a command's output dims the same text).
+# without a command's output dims the same text); a reply holding a NUL
+# byte is redrawn whole.
 . "$LMSH_SRCDIR/tests/ui/common.sh"
 
 start -- --no-history --eos-token-id -1 --max-new-tokens 4 --seed 1
@@ -145,4 +146,23 @@ slide command
 [ -s "$T/dim.plain" ] || fail "nothing dimmed"
 cmp -s "$T/dim.plain" "$T/dim.command" ||
     fail "command output moved the dimming: '$(cat "$T/dim.plain")' but '$(cat "$T/dim.command")'"
+
+# a reply holding a NUL byte (token 0: seed 10 samples one) is redrawn
+# whole after /undo, as it was streamed, not cut at the NUL
+restart
+start -- --no-history --seed 10 --max-new-tokens 8 --eos-token-id -1
+tm send-keys -l "Once upon a time"
+tm send-keys Enter
+wait_idle
+screen | grep -F "Once upon a time" >"$T/nul.before"
+tm send-keys -l "Zebra"
+tm send-keys Enter
+wait_idle
+tm send-keys -l "/undo"
+tm send-keys Enter
+wait_for "undid the last turn"
+wait_gone "Zebra"
+screen | grep -F "Once upon a time" >"$T/nul.after"
+cmp -s "$T/nul.before" "$T/nul.after" ||
+    fail "the redraw cut a reply: '$(cat "$T/nul.before")' then '$(cat "$T/nul.after")'"
 exit 0
