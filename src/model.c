@@ -78,7 +78,9 @@ struct lm_cache {
 	float		*g;		/* [n_rows][d_ff] */
 	float		*u;		/* [n_rows][d_ff] */
 	float		*scores;	/* [n_score_thr][LM_ATT_QBLOCK][n_ctx] */
-	int		 n_score_thr;	/* threads scores has room for */
+	float		*own;		/* [n_score_thr][2][n_rows][d_model]: each
+					   decode thread's residual and norm */
+	int		 n_score_thr;	/* threads scores and own have room for */
 };
 
 /* --- KV cache -------------------------------------------------------------- */
@@ -150,6 +152,7 @@ model_cache_free(struct lm_cache *kc)
 	if (kc == NULL)
 		return;
 	free(kc->scores);
+	free(kc->own);
 	free(kc->g);
 	free(kc->x);
 	free(kc->v);
@@ -259,6 +262,13 @@ model_cache_scores(struct lm_cache *kc, int nt, struct err *err)
 		return -1;
 	}
 	kc->scores = p;
+	p = realloc(kc->own, (size_t)nt * 2 * kc->n_rows *
+	    (size_t)kc->m->cfg.d_model * sizeof(float));
+	if (p == NULL) {
+		err_set(err, "decode rows: out of memory");
+		return -1;
+	}
+	kc->own = p;
 	kc->n_score_thr = nt;
 	return 0;
 }
@@ -302,26 +312,6 @@ model_rmsnorm_team(const float *x, const float *g, float *out, size_t n,
 		model_rmsnorm_row(x + r * d, g, out + r * d, d);
 }
 
-/*
- * x[r] += y[r], then out[r] = RMSNorm(x[r]) * g, row by row (a residual
- * and the norm after it in one work-shared loop: one barrier, not two).
- * out may be y.
- */
-static void
-model_add_rmsnorm_team(float *x, const float *y, const float *g, float *out,
-    size_t n, size_t d)
-{
-	#pragma omp for schedule(static)
-	for (size_t r = 0; r < n; r++) {
-		float *xr = x + r * d;
-		const float *yr = y + r * d;
-
-		for (size_t i = 0; i < d; i++)
-			xr[i] += yr[i];
-		model_rmsnorm_row(xr, g, out + r * d, d);
-	}
-}
-
 /* The same on nt threads of its own. */
 static void
 model_rmsnorm(int nt, const float *x, const float *g, float *out, size_t n,
@@ -346,29 +336,26 @@ model_norm(int nt, const float *x, const float *g, float *out, size_t n,
 }
 
 /*
- * The same shared by the enclosing team, after adding the residual y (if
- * not NULL) to x: one work-shared loop, so one barrier.  Returns out, or
- * x itself without a norm (then with no barrier if there is no y either).
- * out may be x or y.
+ * x[r] += y[r] (y may be NULL), then out[r] = RMSNorm(x[r]) * g (g NULL: no
+ * norm, x returned), by one thread alone on its own copy of the rows:
+ * every thread of a decode step keeps the residual stream itself (the same
+ * numbers in each copy), so that the norms between the matrix passes cost
+ * no barrier (two of seven a layer).  out may be x.
  */
-static const float *
-model_add_norm_team(float *x, const float *y, const float *g, float *out,
+static float *
+model_add_norm_own(float *x, const float *y, const float *g, float *out,
     size_t n, size_t d)
 {
-	if (g != NULL && y != NULL) {
-		model_add_rmsnorm_team(x, y, g, out, n, d);
-		return out;
+	for (size_t r = 0; r < n; r++) {
+		float *xr = x + r * d;
+
+		if (y != NULL)
+			for (size_t i = 0; i < d; i++)
+				xr[i] += y[r * d + i];
+		if (g != NULL)
+			model_rmsnorm_row(xr, g, out + r * d, d);
 	}
-	if (g != NULL) {
-		model_rmsnorm_team(x, g, out, n, d);
-		return out;
-	}
-	if (y != NULL) {
-		#pragma omp for schedule(static)
-		for (size_t i = 0; i < n * d; i++)
-			x[i] += y[i];
-	}
-	return x;
+	return g != NULL ? out : x;
 }
 
 /* Rotate one head xh (d_k wide) for position pos. */
@@ -1050,9 +1037,10 @@ model_matvec_team(const struct blas_mat *w, const float *x, size_t nb,
 
 /*
  * n rows, row b being token tokens[b] at position pos[b] of slot seqs[b],
- * run by every thread of one parallel region: each step below is a
- * work-shared loop, so a step costs barriers instead of a thread start-up.
- * A decode step has one row per slot; a short prefill has rows of one slot
+ * run by every thread of one parallel region: each matrix pass and the
+ * attention are work-shared loops, so a step costs barriers instead of a
+ * thread start-up; the embedding, residuals and norms each thread does
+ * alone on its own copy.  A decode step has one row per slot; a short prefill has rows of one slot
  * at consecutive positions, whose keys and values all reach the cache
  * before attention, which lets row b see positions up to pos[b].  Rows
  * lg0.. get logits ([n - lg0][vocab]) unless logits is NULL.
@@ -1069,18 +1057,19 @@ model_rows_team(const struct lm_model *m, struct lm_cache *kc,
 	float *y = NULL;	/* a sub-layer's output not yet in x */
 	float *qkv_out[3] = { kc->q, kc->kv1, kc->kv2 };
 	int distinct = n == 1 || seqs[0] != seqs[1];	/* slot per row */
+	/* this thread's residual stream and norm output */
+	float *x = kc->own + (size_t)model_thread_id() * 2 * kc->n_rows * d;
+	float *h = x + kc->n_rows * d;
 
-	#pragma omp single
 	for (size_t b = 0; b < nb; b++)
-		model_embed(m, tokens + b, 1, pos[b], kc->x + b * d);
+		model_embed(m, tokens + b, 1, pos[b], x + b * d);
 	for (int l = 0; l < c->num_layers; l++) {
 		const struct lm_layer *L = &m->layers[l];
 		const struct blas_mat *qkv[3] = { &L->wq, &L->wk, &L->wv };
 
 		/* attention input: pre-norm, RMSNorm1 after the last residual;
 		 * post-norm, x (normed when the residual was added) */
-		in = post ? kc->x : model_add_norm_team(kc->x, y, L->ln1,
-		    kc->h, nb, d);
+		in = post ? x : model_add_norm_own(x, y, L->ln1, h, nb, d);
 		/* qkv in one pass */
 		blas_matvec_team(qkv, qkv_out, 3, in, nb, 0);
 		/* RoPE, k and v into the cache: rows of one slot see each
@@ -1092,9 +1081,8 @@ model_rows_team(const struct lm_model *m, struct lm_cache *kc,
 		 * pre-norm, the ffn input RMSNorm2(x); post-norm,
 		 * z = RMSNorm1(x + attn(x)) */
 		model_matvec_team(&L->wo, kc->att, nb, kc->h);
-		in = post ? model_add_norm_team(kc->x, kc->h, L->ln1, kc->x,
-		    nb, d) : model_add_norm_team(kc->x, kc->h, L->ln2, kc->h,
-		    nb, d);
+		in = post ? model_add_norm_own(x, kc->h, L->ln1, x, nb, d) :
+		    model_add_norm_own(x, kc->h, L->ln2, h, nb, d);
 		/* ffn: w1 (and w3) in one pass, the activation on its rows;
 		 * w2 */
 		model_ffn_in_team(L, c->ffn_type, in, nb, f, kc->g, kc->u);
@@ -1102,12 +1090,12 @@ model_rows_team(const struct lm_model *m, struct lm_cache *kc,
 		/* post-norm: y = RMSNorm2(z + ffn(z)); pre-norm: added by
 		 * the next norm */
 		if (post)
-			model_add_norm_team(kc->x, kc->h, L->ln2, kc->x, nb, d);
+			model_add_norm_own(x, kc->h, L->ln2, x, nb, d);
 		else
 			y = kc->h;
 	}
 	/* the last residual, final norm, lm_head */
-	in = model_add_norm_team(kc->x, y, m->ln_final, kc->h, nb, d);
+	in = model_add_norm_own(x, y, m->ln_final, h, nb, d);
 	if (logits != NULL)
 		model_matvec_team(&m->lm_head, in + (size_t)lg0 * d,
 		    nb - (size_t)lg0, logits);
