@@ -4,7 +4,7 @@
 # Enter reruns it in place of the old turn; text that slid out of the
 # context is drawn dim; on /quit the transcript is printed to the normal
 # screen (the scrollback), and with --no-scrollback it is not; --resume
-# shows the story again.  The redraw after /undo keeps the probability
+# shows the story again, a long one with progress that Ctrl-C cancels.  The redraw after /undo keeps the probability
 # colours (/color) of the turns that remain; command output between turns
 # does not move the dimmed part by a byte (the same story with and
 # without a command's output dims the same text); a reply holding a NUL
@@ -72,6 +72,26 @@ restart
 start -- --resume --eos-token-id -1 --max-new-tokens 4
 wait_for "resumed: 1 turn"
 wait_for "Narwhal"
+tm send-keys -l "/quit"
+tm send-keys Enter
+wait_for "EXIT=0"
+
+# a longer story is rebuilt in chunks of 16 with progress on the message
+# line, and Ctrl-C cancels it (each chunk slowed to 0.8 s)
+restart
+start -- --eos-token-id -1 --max-new-tokens 24 --seed 1
+tm send-keys -l "Okapi"
+tm send-keys Enter
+wait_idle
+tm send-keys -l "/quit"
+tm send-keys Enter
+wait_for "EXIT=0"
+restart
+start LMSH_TEST_STEP_MS=800 -- --resume --eos-token-id -1 --max-new-tokens 4
+wait_for "rebuilding the context: 16 of"
+tm send-keys C-c
+wait_for "resume cancelled: the story starts afresh"
+screen | grep -q Okapi && fail "the cancelled story is still shown"
 tm send-keys -l "/quit"
 tm send-keys Enter
 wait_for "EXIT=0"
