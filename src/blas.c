@@ -15,7 +15,6 @@
  */
 #include "config.h"
 
-#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>

@@ -30,7 +30,6 @@
  */
 #include "config.h"
 
-#include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
