@@ -639,18 +639,6 @@ blas_kernel_desc(enum blas_dtype t)
 
 #define BLAS_MV_MIN_WORK	(1u << 15)	/* multiply-adds worth a thread */
 
-static int
-blas_thread(int *n)
-{
-#ifdef _OPENMP
-	*n = omp_get_num_threads();
-	return omp_get_thread_num();
-#else
-	*n = 1;
-	return 0;
-#endif
-}
-
 /*
  * y[k] = w[k] x for the n matrices w[0..n) (same n_in), their panels
  * shared among the threads of the enclosing parallel region (one thread
@@ -665,8 +653,11 @@ blas_matvec_team(const struct blas_mat *const *w, float *const *y, int n,
 {
 	size_t first[BLAS_MV_MAX_FUSED + 1], a, b;
 	blas_mv_fn fn = blas_mv_get();
-	int nt, t = blas_thread(&nt);
+	int nt = 1, t = util_thread();
 
+#ifdef _OPENMP
+	nt = omp_get_num_threads();
+#endif
 	first[0] = 0;
 	for (int k = 0; k < n; k++)
 		first[k + 1] = first[k] + blas_mat_panels(w[k]->n_out);

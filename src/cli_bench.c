@@ -61,26 +61,6 @@ bench_median(double *v, int n)
 
 /* --- the machine's limits --------------------------------------------------- */
 
-static int
-bench_thread(void)
-{
-#ifdef _OPENMP
-	return omp_get_thread_num();
-#else
-	return 0;
-#endif
-}
-
-static int
-bench_threads(void)
-{
-#ifdef _OPENMP
-	return omp_get_num_threads();
-#else
-	return 1;
-#endif
-}
-
 /*
  * GB/s of a threaded streaming read of `bytes`, each thread summing its
  * own part (which it wrote first, so it lies near it): the fastest of
@@ -110,14 +90,14 @@ bench_bandwidth(int nt, size_t bytes, int runs)
 
 			/* a small size is read again and again, as decode
 			 * reads it, so that a run takes long enough to time */
-			#pragma omp parallel num_threads(nt) reduction(+:s)
-			for (size_t k = 0; k < reps; k++) {
-				int th = bench_thread(), m = bench_threads();
-				size_t a = n / (size_t)m * (size_t)th;
-				size_t b = th == m - 1 ? n : a + n / (size_t)m;
+			#pragma omp parallel for num_threads(nt) reduction(+:s)
+			for (int th = 0; th < nt; th++) {
+				size_t a = n / (size_t)nt * (size_t)th;
+				size_t b = th == nt - 1 ? n : a + n / (size_t)nt;
 
-				s += blas_stream_sum(p + a, b - a,
-				    (enum blas_stream)how);
+				for (size_t k = 0; k < reps; k++)
+					s += blas_stream_sum(p + a, b - a,
+					    (enum blas_stream)how);
 			}
 			gb = (double)bytes * (double)reps / (util_now() - t0) /
 			    1e9;

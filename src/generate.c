@@ -27,9 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "bpe.h"
 #include "generate.h"
@@ -747,11 +744,8 @@ gen_sample(struct gen_session *s)
 #endif
 	for (int j = 0; j < s->n_run; j++) {
 		struct gen_seq	*q = &s->seqs[s->run[j]];
-		int		 t = 0;
+		int		 t = util_thread();
 
-#ifdef _OPENMP
-		t = omp_get_thread_num();
-#endif
 		if (s->forced >= 0)
 			s->pick_p[s->run[j]] = gen_forced_prob(s,
 			    s->samplers[t], q);

@@ -43,10 +43,6 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "blas.h"
 #include "lm_exp.h"
 #include "model.h"
@@ -274,16 +270,6 @@ model_cache_scores(struct lm_cache *kc, int nt, struct err *err)
 }
 
 /* --- building blocks ------------------------------------------------------- */
-
-static int
-model_thread_id(void)
-{
-#ifdef _OPENMP
-	return omp_get_thread_num();
-#else
-	return 0;
-#endif
-}
 
 /*
  * out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * g, in fp32, for n rows shared
@@ -758,7 +744,7 @@ model_prefill_attention(const struct lm_model *m, struct lm_cache *kc, int l,
 		size_t h = task % H, i0 = task / H * LM_ATT_QBLOCK;
 		size_t i1 = i0 + LM_ATT_QBLOCK < n ? i0 + LM_ATT_QBLOCK : n;
 		size_t nk = (size_t)p0 + i1;
-		float *S = kc->scores + (size_t)model_thread_id() *
+		float *S = kc->scores + (size_t)util_thread() *
 		    LM_ATT_QBLOCK * (size_t)kc->n_ctx;
 
 		/* S = Q K^T / sqrt(d_k) for the keys any of these rows sees */
@@ -930,7 +916,7 @@ model_decode_attention(const struct lm_model *m, struct lm_cache *kc, int l,
 		float *V = model_cache_v(kc, l, s) + h * dk;
 		float *q = kc->q + b * d + h * dk;
 		float *o = kc->att + b * d + h * dk;
-		float *S = kc->scores + (size_t)model_thread_id() *
+		float *S = kc->scores + (size_t)util_thread() *
 		    LM_ATT_QBLOCK * (size_t)kc->n_ctx;
 
 		/* RoPE, this head's key and value into the cache */
@@ -1058,7 +1044,7 @@ model_rows_team(const struct lm_model *m, struct lm_cache *kc,
 	float *qkv_out[3] = { kc->q, kc->kv1, kc->kv2 };
 	int distinct = n == 1 || seqs[0] != seqs[1];	/* slot per row */
 	/* this thread's residual stream and norm output */
-	float *x = kc->own + (size_t)model_thread_id() * 2 * kc->n_rows * d;
+	float *x = kc->own + (size_t)util_thread() * 2 * kc->n_rows * d;
 	float *h = x + kc->n_rows * d;
 
 	for (size_t b = 0; b < nb; b++)

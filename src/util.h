@@ -48,6 +48,9 @@ uint64_t util_splitmix64(uint64_t *);
 /* Time. */
 double	 util_now(void);
 
+/* This thread's number in the innermost OpenMP team (0 outside any). */
+int	 util_thread(void);
+
 /* Debug log (-v): a file, never the terminal. */
 void	 log_open(const char *);
 void	 log_close(void);
