@@ -67,6 +67,10 @@ const char	*blas_mv_name(void);
 const char	*blas_kernel_desc(enum blas_dtype);
 void		 blas_matvec(int nt, const struct blas_mat *, const float *x,
 		    size_t nb, float *y);
+/* The same for up to BLAS_MV_MAX_FUSED matrices of the same n_in (q, k
+ * and v; w1 and w3) in one pass: y[k] = w[k] x. */
+void		 blas_matvec_fused(int nt, const struct blas_mat *const *w,
+		    float *const *y, int n, const float *x, size_t nb);
 /* y[k] = w[k] x for up to BLAS_MV_MAX_FUSED matrices of the same n_in in
  * one pass, called by every thread of an enclosing parallel region, which
  * share the rows; a barrier ends it unless nowait. */

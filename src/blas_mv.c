@@ -406,18 +406,6 @@ BLAS_KERNELS_AVX2(f32, 4)
 BLAS_KERNELS_AVX2(bf16, 2)
 BLAS_KERNELS_AVX2(f16, 2)
 
-static void
-blas_mv_avx2(const struct blas_mat *m, const float *x, size_t nb, float *y,
-    size_t p0, size_t p1)
-{
-	if (m->dtype == BLAS_BF16)
-		blas_mv_avx2_bf16(m, x, nb, y, p0, p1);
-	else if (m->dtype == BLAS_F16)
-		blas_mv_avx2_f16(m, x, nb, y, p0, p1);
-	else
-		blas_mv_avx2_f32(m, x, nb, y, p0, p1);
-}
-
 /* --- AVX-512: a panel is two 16-lane vectors -------------------------------- */
 
 static inline BLAS_AVX512 __m512
@@ -541,21 +529,16 @@ BLAS_KERNELS_AVX512(f32, 4)
 BLAS_KERNELS_AVX512(bf16, 2)
 BLAS_KERNELS_AVX512(f16, 2)
 
-static void
-blas_mv_avx512(const struct blas_mat *m, const float *x, size_t nb, float *y,
-    size_t p0, size_t p1)
-{
-	if (m->dtype == BLAS_BF16)
-		blas_mv_avx512_bf16(m, x, nb, y, p0, p1);
-	else if (m->dtype == BLAS_F16)
-		blas_mv_avx512_f16(m, x, nb, y, p0, p1);
-	else
-		blas_mv_avx512_f32(m, x, nb, y, p0, p1);
-}
-
 /* --- choosing and running a kernel -------------------------------------------- */
 
-static blas_mv_fn	 blas_mv_cur;		/* NULL until selected */
+/* Each kernel set's kernel for each dtype (enum blas_dtype order). */
+static const blas_mv_fn blas_mv_c_fns[] = { blas_mv_c, blas_mv_c, blas_mv_c };
+static const blas_mv_fn blas_mv_avx2_fns[] = { blas_mv_avx2_f32,
+    blas_mv_avx2_bf16, blas_mv_avx2_f16 };
+static const blas_mv_fn blas_mv_avx512_fns[] = { blas_mv_avx512_f32,
+    blas_mv_avx512_bf16, blas_mv_avx512_f16 };
+
+static const blas_mv_fn	*blas_mv_cur;		/* NULL until selected */
 static enum blas_mv_kernel blas_mv_cur_kind;
 static const char	*blas_mv_cur_name = "";
 
@@ -574,19 +557,19 @@ blas_mv_select(enum blas_mv_kernel k)
 	case BLAS_MV_AVX512:
 		if (!blas_cpu_has(BLAS_NEED_AVX512))
 			return -1;
-		blas_mv_cur = blas_mv_avx512;
+		blas_mv_cur = blas_mv_avx512_fns;
 		blas_mv_cur_name = "avx512";
 		break;
 	case BLAS_MV_AVX2:
 		if (!blas_cpu_has(BLAS_NEED_AVX2) ||
 		    !__builtin_cpu_supports("f16c"))
 			return -1;
-		blas_mv_cur = blas_mv_avx2;
+		blas_mv_cur = blas_mv_avx2_fns;
 		blas_mv_cur_name = "avx2";
 		break;
 	default:
 		k = BLAS_MV_C;
-		blas_mv_cur = blas_mv_c;
+		blas_mv_cur = blas_mv_c_fns;
 		blas_mv_cur_name = "c";
 		break;
 	}
@@ -594,7 +577,8 @@ blas_mv_select(enum blas_mv_kernel k)
 	return 0;
 }
 
-static blas_mv_fn
+/* The kernel set in use (chosen at the first call), one per dtype. */
+static const blas_mv_fn *
 blas_mv_get(void)
 {
 	if (blas_mv_cur == NULL) {
@@ -652,7 +636,7 @@ blas_matvec_team(const struct blas_mat *const *w, float *const *y, int n,
     const float *x, size_t nb, int nowait)
 {
 	size_t first[BLAS_MV_MAX_FUSED + 1], a, b;
-	blas_mv_fn fn = blas_mv_get();
+	const blas_mv_fn *fn = blas_mv_get();
 	int nt = 1, t = util_thread();
 
 #ifdef _OPENMP
@@ -668,7 +652,8 @@ blas_matvec_team(const struct blas_mat *const *w, float *const *y, int n,
 		size_t hi = b < first[k + 1] ? b : first[k + 1];
 
 		if (lo < hi)
-			fn(w[k], x, nb, y[k], lo - first[k], hi - first[k]);
+			fn[w[k]->dtype](w[k], x, nb, y[k], lo - first[k],
+			    hi - first[k]);
 	}
 	if (!nowait) {
 		#pragma omp barrier
@@ -697,37 +682,49 @@ blas_matvec_block(const struct blas_mat *w, const float *x, size_t nb,
 	size_t np = blas_mat_panels(w->n_out), p0 = k * BLAS_MV_BLOCK;
 	size_t j1 = (k + 1) * BLAS_MV_ROWS;
 
-	blas_mv_get()(w, x, nb, y, p0, p0 + BLAS_MV_BLOCK < np ?
+	blas_mv_get()[w->dtype](w, x, nb, y, p0, p0 + BLAS_MV_BLOCK < np ?
 	    p0 + BLAS_MV_BLOCK : np);
 	return j1 < w->n_out ? j1 : w->n_out;
 }
 
 /*
- * y = w x for nb vectors x ([nb][n_in]) into y ([nb][n_out]) on up to nt
- * threads (the caller's team when called inside a parallel region); see
- * blas.h for the determinism it promises.
+ * y[k] = w[k] x for the n matrices w[0..n) (same n_in), nb vectors x
+ * ([nb][n_in]) into each y[k] ([nb][n_out]), in one pass on up to nt
+ * threads (the caller's team when called inside a parallel region), fewer
+ * when the work is too small to share; see blas.h for the determinism it
+ * promises.
  */
 void
-blas_matvec(int nt, const struct blas_mat *w, const float *x, size_t nb,
-    float *y)
+blas_matvec_fused(int nt, const struct blas_mat *const *w, float *const *y,
+    int n, const float *x, size_t nb)
 {
-	size_t work = w->n_out * w->n_in * nb;
-	blas_mv_fn fn = blas_mv_get();
+	size_t work = 0;
 
+	for (int k = 0; k < n; k++)
+		work += w[k]->n_out * w[k]->n_in * nb;
 #ifdef _OPENMP
 	if (omp_in_parallel()) {
-		blas_matvec_team(&w, &y, 1, x, nb, 0);
+		blas_matvec_team(w, y, n, x, nb, 0);
 		return;
 	}
 #endif
 	if (nt > 1 && work / (size_t)nt < BLAS_MV_MIN_WORK)
 		nt = (int)(work / BLAS_MV_MIN_WORK);
 	if (nt <= 1) {
-		fn(w, x, nb, y, 0, blas_mat_panels(w->n_out));
+		blas_matvec_team(w, y, n, x, nb, 1);
 		return;
 	}
+	/* the region's end is the barrier */
 	#pragma omp parallel num_threads(nt)
-	blas_matvec_team(&w, &y, 1, x, nb, 0);
+	blas_matvec_team(w, y, n, x, nb, 1);
+}
+
+/* blas_matvec_fused() of one matrix. */
+void
+blas_matvec(int nt, const struct blas_mat *w, const float *x, size_t nb,
+    float *y)
+{
+	blas_matvec_fused(nt, &w, &y, 1, x, nb);
 }
 
 /*

@@ -515,19 +515,6 @@ model_linear(int nt, const struct blas_mat *w, const float *x, size_t n,
 			y[i] += tmp[i];
 }
 
-/* y[k] = x w[k]^T for the n_w matrices (same n_in) in one pass. */
-static void
-model_linear_fused(int nt, const struct blas_mat *const *w, float *const *y,
-    int n_w, const float *x, size_t n)
-{
-	size_t work = 0;
-
-	for (int k = 0; k < n_w; k++)
-		work += w[k]->n_out * w[k]->n_in * n;
-	#pragma omp parallel num_threads(nt) if (nt > 1 && work > (1u << 16))
-	blas_matvec_team(w, y, n_w, x, n, 1);
-}
-
 /* --- how many threads ------------------------------------------------------ */
 
 /*
@@ -787,7 +774,7 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 			    &L->wv };
 			float *out[3] = { kc->q, K, Vc };
 
-			model_linear_fused(nt, qkv, out, 3, in, n);
+			blas_matvec_fused(nt, qkv, out, 3, in, n);
 		}
 		/* RoPE */
 		for (size_t i = 0; i < n && m->rope_cos != NULL; i++) {
@@ -806,7 +793,7 @@ model_prefill_chunk(const struct lm_model *m, struct lm_cache *kc, int s,
 			const struct blas_mat *w13[2] = { &L->w1, &L->w3 };
 			float *out[2] = { kc->g, kc->u };
 
-			model_linear_fused(nt, w13, out, L->w3.data != NULL ?
+			blas_matvec_fused(nt, w13, out, L->w3.data != NULL ?
 			    2 : 1, in, n);
 		}
 		model_ffn_act(nt, c->ffn_type, kc->g, kc->u, n * f);
