@@ -73,10 +73,10 @@ struct lm_cache {
 	float		*kv2;		/* [n_rows][d_model] decode v */
 	float		*g;		/* [n_rows][d_ff] */
 	float		*u;		/* [n_rows][d_ff] */
-	float		*scores;	/* [n_score_thr][LM_ATT_QBLOCK][n_ctx] */
-	float		*own;		/* [n_score_thr][2][n_rows][d_model]: each
+	float		*scores;	/* [n_thr_bufs][LM_ATT_QBLOCK][n_ctx] */
+	float		*own;		/* [n_thr_bufs][2][n_rows][d_model]: each
 					   decode thread's residual and norm */
-	int		 n_score_thr;	/* threads scores and own have room for */
+	int		 n_thr_bufs;	/* threads scores and own have room for */
 };
 
 /* --- KV cache -------------------------------------------------------------- */
@@ -243,13 +243,13 @@ model_cache_copy(struct lm_cache *kc, int dst, int src, int n)
 	return 0;
 }
 
-/* Room for per-thread attention scores. */
+/* Room for nt threads' attention scores and decode rows. */
 static int
-model_cache_scores(struct lm_cache *kc, int nt, struct err *err)
+model_cache_threads(struct lm_cache *kc, int nt, struct err *err)
 {
 	float *p;
 
-	if (kc->n_score_thr >= nt)
+	if (kc->n_thr_bufs >= nt)
 		return 0;
 	p = realloc(kc->scores, (size_t)nt * LM_ATT_QBLOCK *
 	    (size_t)kc->n_ctx * sizeof(float));
@@ -265,7 +265,7 @@ model_cache_scores(struct lm_cache *kc, int nt, struct err *err)
 		return -1;
 	}
 	kc->own = p;
-	kc->n_score_thr = nt;
+	kc->n_thr_bufs = nt;
 	return 0;
 }
 
@@ -860,7 +860,7 @@ model_prefill(struct lm_model *m, struct lm_cache *kc, int seq,
 		return -1;
 	}
 	if (model_check_tokens(m, tokens, n, err) == -1 ||
-	    model_cache_scores(kc, m->n_threads, err) == -1)
+	    model_cache_threads(kc, m->n_threads, err) == -1)
 		return -1;
 	for (size_t off = 0; off < n; off += kc->n_rows) {
 		size_t k = n - off < kc->n_rows ? n - off : kc->n_rows;
@@ -1090,7 +1090,7 @@ model_decode(struct lm_model *m, struct lm_cache *kc, const int *seqs,
 	double t0;
 
 	if (model_decode_check(m, kc, seqs, tokens, n, err) == -1 ||
-	    model_cache_scores(kc, m->n_threads, err) == -1)
+	    model_cache_threads(kc, m->n_threads, err) == -1)
 		return -1;
 	blas_mv_name();		/* picks the kernel before the threads start */
 	for (int b = 0; b < n; b++)
