@@ -59,15 +59,20 @@ tm send-keys Enter
 wait_for "EXIT=0"
 screen | grep -q Zebra && fail "--no-scrollback left the transcript"
 
+# story PROMPT N: a history holding one turn, PROMPT and N tokens of reply
+story() {
+	restart
+	start -- --eos-token-id -1 --max-new-tokens "$2" --seed 1
+	tm send-keys -l "$1"
+	tm send-keys Enter
+	wait_idle
+	tm send-keys -l "/quit"
+	tm send-keys Enter
+	wait_for "EXIT=0"
+}
+
 # --resume: the story comes back on the screen, its context prefilled
-restart
-start -- --eos-token-id -1 --max-new-tokens 4 --seed 1
-tm send-keys -l "Narwhal"
-tm send-keys Enter
-wait_idle
-tm send-keys -l "/quit"
-tm send-keys Enter
-wait_for "EXIT=0"
+story Narwhal 4
 restart
 start -- --resume --eos-token-id -1 --max-new-tokens 4
 wait_for "resumed: 1 turn"
@@ -78,14 +83,7 @@ wait_for "EXIT=0"
 
 # a longer story is rebuilt in chunks of 16 with progress on the message
 # line, and Ctrl-C cancels it (each chunk slowed to 0.8 s)
-restart
-start -- --eos-token-id -1 --max-new-tokens 24 --seed 1
-tm send-keys -l "Okapi"
-tm send-keys Enter
-wait_idle
-tm send-keys -l "/quit"
-tm send-keys Enter
-wait_for "EXIT=0"
+story Okapi 24
 restart
 start LMSH_TEST_STEP_MS=800 -- --resume --eos-token-id -1 --max-new-tokens 4
 wait_for "rebuilding the context: 16 of"
