@@ -30,7 +30,13 @@ start() {
 	[ "$1" = "--" ] && shift
 	args=""
 	for a in "$@"; do args="$args '$a'"; done
+	# The shell outlives lmsh when the pane goes (it waits, then runs
+	# the trap): had it died first, lmsh's process group would be
+	# orphaned, and the kernel's SIGHUP + SIGCONT to an orphaned group
+	# with a stopped member cancels the stop that LeakSanitizer's tracer
+	# waits for at exit, so sanitizer builds hung there at full CPU.
 	cat > "$T/run.sh" <<RUN
+trap 'exit 129' HUP
 unset NO_COLOR
 env$envs "$LMSH" --model "$MODEL" --threads 1$args
 echo EXIT=\$?
