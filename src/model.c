@@ -622,11 +622,12 @@ model_idle_cores(struct lm_model *m)
 }
 
 /*
- * Threads for a prefill: too short to time, so the cores that nothing
+ * Threads for a prefill, or for a caller's own short parallel work beside
+ * the model (eval's losses): too short to time, so the cores that nothing
  * else is running on, and not more than decode found worth using.
  */
-static int
-model_prefill_threads(struct lm_model *m)
+int
+model_threads_now(struct lm_model *m)
 {
 	int nt;
 
@@ -848,7 +849,7 @@ model_prefill(struct lm_model *m, struct lm_cache *kc, int seq,
     struct err *err)
 {
 	size_t V = (size_t)m->cfg.vocab_size;
-	int nt = model_prefill_threads(m);
+	int nt = model_threads_now(m);
 
 	if (seq < 0 || seq >= kc->n_seq) {
 		err_set(err, "kv cache: no slot %d", seq);

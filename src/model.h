@@ -86,6 +86,9 @@ const struct lm_config *model_config(const struct lm_model *);
 /* Number of threads for everything the model runs (BLIS and our own). */
 void		 model_set_threads(struct lm_model *, int);
 int		 model_threads(const struct lm_model *);
+/* Threads worth using now: --threads, or by default the cores that no
+ * other program is running on (at least 1). */
+int		 model_threads_now(struct lm_model *);
 /* Non-fatal problems found at load (NaN weights, unknown config keys), or
  * NULL. */
 const char	*model_warnings(const struct lm_model *);
