@@ -588,22 +588,27 @@ model_others_now(void)
  * Threads of other programs running: the fewest of three looks 0.3 ms
  * apart, since a moment's look also catches short-lived ones (a shell
  * reading lmsh's output took half the starts on an idle machine down to
- * one thread); kept in m for 50 ms, since every prefill asks.
+ * one thread).  The wait between looks spins: a sleep hands the core to
+ * the others it is looking at, and getting it back could take a
+ * scheduler slice (eval beside two busy cores ran 20% longer on one
+ * thread by default than with --threads 1).  Kept in m for 0.2 s, since
+ * every prefill asks.
  */
 static int
 model_others_running(struct lm_model *m)
 {
-	struct timespec	ts = { 0, 300000 };
-	double		now = util_now();
-	int		n;
+	double	now = util_now();
+	int	n;
 
-	if (m->thr_seen_t > 0 && now - m->thr_seen_t < 0.05)
+	if (m->thr_seen_t > 0 && now - m->thr_seen_t < 0.2)
 		return m->thr_seen;
 	n = model_others_now();
 	for (int k = 0; k < 2 && n > 0; k++) {
+		double t = util_now() + 0.0003;
 		int o;
 
-		nanosleep(&ts, NULL);
+		while (util_now() < t)
+			;
 		o = model_others_now();
 		n = o < n ? o : n;
 	}
