@@ -51,8 +51,8 @@ $PY "$here/train.py" --train-ids "$WORK/train.ids" \
     --valid-ids "$WORK/heldout.ids" --valid-text "$WORK/heldout.txt" \
     --out "$WORK/run" --vocab-size $V --context-length 256 \
     --d-model 256 --num-layers 4 --num-heads 8 --d-ff 688 \
-    --dropout 0.3 --weight-decay 1.0 --batch-size 16 --lr 3e-3 \
-    --min-lr 1e-4 --warmup 50 --max-steps 1800 --eval-every 100 \
+    --dropout 0.3 --weight-decay 3.0 --batch-size 16 --lr 3e-3 \
+    --min-lr 1e-4 --warmup 50 --max-steps 2700 --eval-every 100 \
     --patience 6 --ema 0.995 --ema-start 0.4 --seed 1234 \
     --bf16 --round-bf16 --threads "$THREADS" | tee "$WORK/train.log"
 
