@@ -169,30 +169,11 @@ blas_mat_pack(struct blas_mat *m, void *dst, const void *src, size_t n_out,
 static float
 blas_widen(enum blas_dtype t, const void *p, size_t k)
 {
-	union { uint32_t u; float f; } v;
-	uint16_t h;
-
 	switch (t) {
 	case BLAS_BF16:
-		v.u = (uint32_t)((const uint16_t *)p)[k] << 16;
-		return v.f;
+		return util_bf16_to_f32(((const uint16_t *)p)[k]);
 	case BLAS_F16:
-		h = ((const uint16_t *)p)[k];
-		{
-			uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-			uint32_t e = (h >> 10) & 0x1f, f = h & 0x3ff;
-
-			if (e == 0x1f)
-				v.u = sign | 0x7f800000u | f << 13;
-			else if (e != 0)
-				v.u = sign | (e + 112) << 23 | f << 13;
-			else {
-				/* subnormal: f * 2^-24, exact in fp32 */
-				v.f = (float)f * 0x1p-24f;
-				v.u |= sign;
-			}
-		}
-		return v.f;
+		return util_f16_to_f32(((const uint16_t *)p)[k]);
 	default:
 		return ((const float *)p)[k];
 	}
@@ -200,7 +181,7 @@ blas_widen(enum blas_dtype t, const void *p, size_t k)
 
 /*
  * Rows [r0, r1) of a packed matrix as row-major fp32 [r1 - r0][n_in] in
- * dst (for BLIS, and for saving).
+ * dst (for saving a model).
  */
 void
 blas_mat_unpack(const struct blas_mat *m, size_t r0, size_t r1, float *dst)

@@ -41,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "blas.h"
 #include "lm_exp.h"
@@ -271,10 +270,6 @@ model_cache_threads(struct lm_cache *kc, int nt, struct err *err)
 
 /* --- building blocks ------------------------------------------------------- */
 
-/*
- * out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * g, in fp32, for n rows shared
- * by the threads of the enclosing parallel region (if any).
- */
 /* One row: o = RMSNorm(x) * g (o may be x). */
 static inline void
 model_rmsnorm_row(const float *x, const float *g, float *o, size_t d)
@@ -289,6 +284,10 @@ model_rmsnorm_row(const float *x, const float *g, float *o, size_t d)
 		o[i] = x[i] * k * g[i];
 }
 
+/*
+ * out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * g, in fp32, for n rows shared
+ * by the threads of the enclosing parallel region (if any).
+ */
 static void
 model_rmsnorm_team(const float *x, const float *g, float *out, size_t n,
     size_t d)

@@ -106,4 +106,34 @@ int	 util_has_controls(const char *, size_t);
 int	 util_escape_for(FILE *, int raw);
 int	 util_write_text(FILE *, const char *, size_t, int escape);
 
+/* 2-byte floats widened to binary32, exactly (every value is one):
+ * IEEE binary16 (subnormals, inf and NaN included) and bfloat16.  The
+ * loaders and the packed-matrix code share them. */
+static inline float
+util_f16_to_f32(uint16_t h)
+{
+	union { uint32_t u; float f; } v;
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff;
+
+	if (e == 0x1f)
+		v.u = sign | 0x7f800000u | m << 13;
+	else if (e != 0)
+		v.u = sign | (e + 112) << 23 | m << 13;
+	else {
+		v.f = (float)m * 0x1p-24f;	/* subnormal (or 0): exact */
+		v.u |= sign;
+	}
+	return v.f;
+}
+
+static inline float
+util_bf16_to_f32(uint16_t h)
+{
+	union { uint32_t u; float f; } v;
+
+	v.u = (uint32_t)h << 16;
+	return v.f;
+}
+
 #endif

@@ -262,33 +262,6 @@ weights_dtype_size(enum weights_dtype dt)
 	return dt == WEIGHTS_F32 ? 4 : 2;
 }
 
-/* IEEE binary16 to binary32, exact for every input (subnormals, inf, NaN). */
-static float
-weights_f16_to_f32(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-	uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-	float f;
-
-	if (exp == 0x1f) {
-		bits = sign | 0x7f800000u | (man << 13);
-	} else if (exp != 0) {
-		bits = sign | ((exp + 112) << 23) | (man << 13);
-	} else if (man == 0) {
-		bits = sign;
-	} else {
-		/* subnormal: shift the mantissa up until it is normal */
-		exp = 113;
-		while ((man & 0x400) == 0) {
-			man <<= 1;
-			exp--;
-		}
-		bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
-	}
-	memcpy(&f, &bits, 4);
-	return f;
-}
-
 /* binary32 to binary16, rounding to nearest even as PyTorch does. */
 static uint16_t
 weights_f32_to_f16(float f)
@@ -324,16 +297,6 @@ weights_f32_to_f16(float f)
 	return (uint16_t)(sign | half);
 }
 
-static float
-weights_bf16_to_f32(uint16_t h)
-{
-	uint32_t bits = (uint32_t)h << 16;
-	float f;
-
-	memcpy(&f, &bits, 4);
-	return f;
-}
-
 /* binary32 to bfloat16, rounding to nearest even (torch's .bfloat16()). */
 static uint16_t
 weights_f32_to_bf16(float f)
@@ -363,12 +326,12 @@ weights_to_f32(enum weights_dtype dt, const void *src, float *dst, size_t n)
 		break;
 	case WEIGHTS_F16:
 		for (size_t i = 0; i < n; i++)
-			dst[i] = weights_f16_to_f32((uint16_t)(p[2 * i] |
+			dst[i] = util_f16_to_f32((uint16_t)(p[2 * i] |
 			    p[2 * i + 1] << 8));
 		break;
 	case WEIGHTS_BF16:
 		for (size_t i = 0; i < n; i++)
-			dst[i] = weights_bf16_to_f32((uint16_t)(p[2 * i] |
+			dst[i] = util_bf16_to_f32((uint16_t)(p[2 * i] |
 			    p[2 * i + 1] << 8));
 		break;
 	}
