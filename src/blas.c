@@ -302,6 +302,17 @@ blas_gemm_ref(int trans_b, size_t m, size_t n, size_t k, float alpha,
  */
 #define BLAS_STREAM_PF	2048	/* floats ahead: 8 KiB */
 
+static inline BLAS_AVX2 float
+blas_hsum8(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
+	    _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
 #define BLAS_STREAM_BODY(VEC, W, ZERO, ADD, LOAD, HSUM) do {		\
 	VEC a[8];							\
 	size_t i = 0, q = 0;						\

@@ -393,8 +393,8 @@ model_softmax(float *p, size_t n)
 static inline float
 model_exp(float x)
 {
-	return lm_exp_core(x < -87.33654f ? -87.33654f : x > 88.37626f ?
-	    88.37626f : x);
+	return lm_exp_core(x < LM_EXP_MIN ? LM_EXP_MIN : x > LM_EXP_MAX ?
+	    LM_EXP_MAX : x);
 }
 
 /*

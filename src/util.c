@@ -15,11 +15,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#include <unistd.h>
 
 #include "util.h"
 
