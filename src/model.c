@@ -403,10 +403,7 @@ model_exp(float x)
  * a/2 (1 + erf(a/sqrt 2)).  Each value is computed alone, so the result
  * does not depend on where a run of values starts.
  */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+UTIL_SIMD_CLONES
 static void
 model_ffn_act_run(int ffn_type, float *a, const float *b, size_t n)
 {

@@ -603,10 +603,7 @@ sampler_weight(float logit, float max, float temperature)
  * the last bin.  Compiled for AVX2 too where the compiler can dispatch on
  * the CPU; every version computes the same bits.
  */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+UTIL_SIMD_CLONES
 static void
 sampler_weigh_vec(const float *w, float *e, uint16_t *bin, int32_t n,
     float m, float inv_t, float scale)
@@ -632,10 +629,7 @@ sampler_weigh_vec(const float *w, float *e, uint16_t *bin, int32_t n,
  * a fixed order, so that every build and vector width gives the same
  * bits.
  */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+UTIL_SIMD_CLONES
 static double
 sampler_z(const float *w, int32_t n, float m)
 {

@@ -106,6 +106,17 @@ int	 util_has_controls(const char *, size_t);
 int	 util_escape_for(FILE *, int raw);
 int	 util_write_text(FILE *, const char *, size_t, int escape);
 
+/* A hot loop compiled for AVX-512, AVX2 and the baseline, chosen for the
+ * CPU when the program loads (GCC on x86-64; an AddressSanitizer build
+ * keeps the one plain version).  Every version computes the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define UTIL_SIMD_CLONES \
+	__attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define UTIL_SIMD_CLONES
+#endif
+
 /* 2-byte floats widened to binary32, exactly (every value is one):
  * IEEE binary16 (subnormals, inf and NaN included) and bfloat16.  The
  * loaders and the packed-matrix code share them. */
