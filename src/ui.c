@@ -1149,11 +1149,8 @@ ui_run(struct repl *st)
 	ui_cur = NULL;
 	if (!st->next.no_scrollback && !u.hung_up)
 		ui_print_transcript(&u);
-	for (size_t i = 0; i < u.n_lines; i++) {
-		free(u.lines[i].wc);
-		free(u.lines[i].cls);
-		free(u.lines[i].src);
-	}
+	for (size_t i = 0; i < u.n_lines; i++)
+		ui_line_fini(&u.lines[i]);
 	free(u.lines);
 	free(u.tok);
 	cmd_block_reset(&u.block);

@@ -152,7 +152,7 @@ ui_cls_story(unsigned cls)
 }
 
 /* Free a line's arrays. */
-static void
+void
 ui_line_fini(struct ui_line *l)
 {
 	free(l->wc);

@@ -138,6 +138,7 @@ int	ui_at_bol(const struct ui *);
 void	ui_append(struct ui *, const char *, size_t, enum ui_cls);
 void	ui_append_str(struct ui *, const char *, enum ui_cls);
 void	ui_clear_transcript(struct ui *);
+void	ui_line_fini(struct ui_line *);
 void	ui_dim_story(struct ui *, size_t from, size_t to);
 /* Cut the transcript at p (a branch from the token cursor). */
 void	ui_truncate(struct ui *, struct ui_pos p);
