@@ -903,7 +903,8 @@ bpe_stream_drain(struct bpe_stream *s, int at_end, struct err *err)
 			break;
 	}
 	s->done += i;
-	memmove(s->held.data, h + i, n - i);
+	if (i < n)	/* held.data is NULL until the first byte is held */
+		memmove(s->held.data, h + i, n - i);
 	s->held.len = n - i;
 	return rc;
 }
